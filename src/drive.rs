@@ -1,0 +1,202 @@
+//! Runs an operation on the host's thread, step by step.
+//!
+//! An operation is a future. Polling it runs it until it needs something from outside: answers
+//! from a host-implemented store (it then hands out the calls it queued), or a key lock held by
+//! another operation (it then waits for a wake). Everything happens on the thread that polls, so
+//! an operation on a store implemented in JS never crosses threads, and one on the native store
+//! finishes in its first poll.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use crate::error::Result;
+use crate::storage::host::HostAnswer;
+use crate::storage::{HostCall, HostQueue, Ticket};
+
+/// Tells an operation's owner that it can make progress again.
+pub struct WakeSignal {
+    woken: AtomicBool,
+    notify: Box<dyn Fn() + Send + Sync>,
+}
+
+impl WakeSignal {
+    pub fn new(notify: impl Fn() + Send + Sync + 'static) -> Arc<Self> {
+        Arc::new(Self {
+            woken: AtomicBool::new(false),
+            notify: Box::new(notify),
+        })
+    }
+
+    /// Whether a wake came since the last poll.
+    pub fn is_woken(&self) -> bool {
+        self.woken.load(Ordering::Acquire)
+    }
+}
+
+impl Wake for WakeSignal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        (self.notify)();
+    }
+}
+
+/// What an operation needs after a poll.
+#[derive(Debug)]
+pub enum Step {
+    /// It has finished; `Driven::take_output` has the result.
+    Done,
+    /// It needs these calls made on the host store, with their answers handed back.
+    Calls(Vec<(Ticket, HostCall)>),
+    /// It waits for something else (a key lock); poll again once its wake signal fires.
+    Waiting,
+}
+
+type LocalFuture<T> = Pin<Box<dyn Future<Output = Result<T>>>>;
+
+pub struct Driven<T> {
+    future: Option<LocalFuture<T>>,
+    queue: Rc<HostQueue>,
+    wake: Arc<WakeSignal>,
+    output: Option<Result<T>>,
+}
+
+impl<T> Driven<T> {
+    /// `queue` is the queue of the host storage that `future` uses, if it uses one.
+    pub fn new(
+        future: impl Future<Output = Result<T>> + 'static,
+        queue: Rc<HostQueue>,
+        wake: Arc<WakeSignal>,
+    ) -> Self {
+        Self {
+            future: Some(Box::pin(future)),
+            queue,
+            wake,
+            output: None,
+        }
+    }
+
+    pub fn wake_signal(&self) -> &Arc<WakeSignal> {
+        &self.wake
+    }
+
+    /// Hands back answers to earlier calls, then runs the operation as far as it can go.
+    pub fn poll(&mut self, answers: impl IntoIterator<Item = (Ticket, HostAnswer)>) -> Step {
+        for (ticket, answer) in answers {
+            self.queue.answer(ticket, answer);
+        }
+        let Some(future) = self.future.as_mut() else {
+            return Step::Done;
+        };
+        let waker = Waker::from(self.wake.clone());
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            self.wake.woken.store(false, Ordering::Release);
+            if let Poll::Ready(result) = future.as_mut().poll(&mut cx) {
+                self.output = Some(result);
+                // Drop the future now: it may hold key locks' borrows and storage handles.
+                self.future = None;
+                return Step::Done;
+            }
+            if self.queue.has_calls() {
+                return Step::Calls(self.queue.take_calls());
+            }
+            if !self.wake.is_woken() {
+                return Step::Waiting;
+            }
+        }
+    }
+
+    /// The result, once `poll` has said `Done`; `None` before that, or if already taken.
+    pub fn take_output(&mut self) -> Option<Result<T>> {
+        self.output.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::StorageMethod;
+    use crate::storage::{HostStorage, KeyLocks, Storage};
+
+    fn quiet() -> Arc<WakeSignal> {
+        WakeSignal::new(|| {})
+    }
+
+    #[test]
+    fn concurrent_calls_are_handed_out_together() {
+        let queue = HostQueue::new();
+        let storage = Rc::new(HostStorage::new(queue.clone(), Arc::new(KeyLocks::new())));
+        let s = storage.clone();
+        let mut op = Driven::new(
+            async move {
+                let (a, b) = crate::testing::join(s.get("a"), s.get("b")).await;
+                Ok(format!("{:?}{:?}", a?, b?))
+            },
+            queue,
+            quiet(),
+        );
+        let Step::Calls(calls) = op.poll([]) else {
+            panic!("expected calls")
+        };
+        assert_eq!(calls.len(), 2);
+        assert!(calls.iter().all(|(_, c)| c.method == StorageMethod::Get));
+        let answers = calls
+            .into_iter()
+            .map(|(t, c)| (t, Ok(Some(c.key.to_uppercase()))));
+        assert!(matches!(op.poll(answers), Step::Done));
+        assert_eq!(
+            op.take_output(),
+            Some(Ok("Some(\"A\")Some(\"B\")".to_owned()))
+        );
+    }
+
+    #[test]
+    fn waits_on_a_held_lock_and_resumes_after_the_wake() {
+        let locks = Arc::new(KeyLocks::new());
+        let woken = Arc::new(AtomicBool::new(false));
+        let flag = woken.clone();
+
+        // The first operation takes the lock and then waits for a storage answer.
+        let queue1 = HostQueue::new();
+        let s1 = Rc::new(HostStorage::new(queue1.clone(), locks.clone()));
+        let mut first = Driven::new(
+            async move {
+                let _guard = s1.locks().lock("k").await;
+                s1.get("k").await
+            },
+            queue1,
+            quiet(),
+        );
+        let Step::Calls(calls) = first.poll([]) else {
+            panic!("expected a call")
+        };
+
+        let queue2 = HostQueue::new();
+        let s2 = Rc::new(HostStorage::new(queue2.clone(), locks.clone()));
+        let mut second = Driven::new(
+            async move {
+                let _guard = s2.locks().lock("k").await;
+                Ok(())
+            },
+            queue2,
+            WakeSignal::new(move || flag.store(true, Ordering::SeqCst)),
+        );
+        assert!(matches!(second.poll([]), Step::Waiting));
+
+        assert!(matches!(first.poll([(calls[0].0, Ok(None))]), Step::Done));
+        assert!(
+            woken.load(Ordering::SeqCst),
+            "releasing the lock wakes the waiter"
+        );
+        assert!(matches!(second.poll([]), Step::Done));
+        assert_eq!(second.take_output(), Some(Ok(())));
+    }
+}

@@ -1,0 +1,135 @@
+//! Errors of the protocol core.
+//!
+//! Messages name the storage key and what was wrong with it, never the stored value: session
+//! records hold refresh tokens and private keys.
+
+use std::fmt;
+
+/// Which storage method a failed call was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorageMethod {
+    Get,
+    Set,
+    Delete,
+}
+
+impl StorageMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageMethod::Get => "get",
+            StorageMethod::Set => "set",
+            StorageMethod::Delete => "delete",
+        }
+    }
+}
+
+impl fmt::Display for StorageMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a call into a storage did not give an answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageFailure {
+    /// The storage threw or rejected; the text is what it said.
+    Failed(String),
+    /// The storage did not settle within the limit, in milliseconds.
+    TimedOut(u64),
+    /// The storage answered with something that is not a string (for `get`); the text names
+    /// the type it gave.
+    WrongType(String),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A storage method threw, rejected or answered with a value of the wrong type.
+    #[error("storage.{method}(\"{key}\") failed: {message}")]
+    StorageCall {
+        method: StorageMethod,
+        key: String,
+        message: String,
+    },
+    /// A storage method did not settle in time.
+    #[error("storage.{method}(\"{key}\") did not settle within {millis} ms")]
+    StorageTimeout {
+        method: StorageMethod,
+        key: String,
+        millis: u64,
+    },
+    /// Data under a storage key is not what the reference layout says it must be.
+    #[error("the data stored under \"{key}\" is corrupted: {reason}")]
+    CorruptedData { key: String, reason: String },
+    /// The caller passed something unusable.
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+impl Error {
+    pub(crate) fn from_failure(method: StorageMethod, key: &str, failure: StorageFailure) -> Self {
+        match failure {
+            StorageFailure::Failed(message) => Error::StorageCall {
+                method,
+                key: key.to_owned(),
+                message,
+            },
+            StorageFailure::WrongType(type_name) => Error::StorageCall {
+                method,
+                key: key.to_owned(),
+                message: format!("it answered with {type_name}, expected a string or undefined"),
+            },
+            StorageFailure::TimedOut(millis) => Error::StorageTimeout {
+                method,
+                key: key.to_owned(),
+                millis,
+            },
+        }
+    }
+
+    pub(crate) fn corrupted(key: &str, reason: impl Into<String>) -> Self {
+        Error::CorruptedData {
+            key: key.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The storage key this error is about, when it is about one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Error::StorageCall { key, .. }
+            | Error::StorageTimeout { key, .. }
+            | Error::CorruptedData { key, .. } => Some(key),
+            Error::InvalidArgument(_) => None,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_method_and_key() {
+        let e = Error::from_failure(
+            StorageMethod::Get,
+            "k",
+            StorageFailure::Failed("disk full".into()),
+        );
+        assert_eq!(e.to_string(), "storage.get(\"k\") failed: disk full");
+        let e = Error::from_failure(StorageMethod::Set, "k", StorageFailure::TimedOut(50));
+        assert_eq!(
+            e.to_string(),
+            "storage.set(\"k\") did not settle within 50 ms"
+        );
+        let e = Error::from_failure(
+            StorageMethod::Get,
+            "k",
+            StorageFailure::WrongType("a number".into()),
+        );
+        assert!(e.to_string().contains("answered with a number"));
+        assert_eq!(e.key(), Some("k"));
+    }
+}

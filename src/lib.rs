@@ -1,0 +1,19 @@
+//! Solid-OIDC client authentication for Node.js servers.
+//!
+//! Everything but `binding` is plain Rust with no napi types: the protocol core. `binding`
+//! converts types at the edge and holds no protocol logic.
+
+pub mod drive;
+pub mod error;
+pub mod join;
+pub mod multi_session;
+pub mod record;
+pub mod registry;
+pub mod secret;
+pub mod storage;
+pub mod stored_session;
+
+mod binding;
+
+#[cfg(test)]
+mod testing;

@@ -1,0 +1,255 @@
+//! The storage side of the multi-session API: load one session, forget one, clear them all.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::join::join_all;
+use crate::record::Record;
+use crate::registry;
+use crate::storage::{record_key, Storage, REGISTERED_SESSIONS_KEY, USER_RECORD_PREFIX};
+use crate::stored_session::StoredSession;
+
+/// A session-record field of our own: a JSON array (as a string, like every value) of the OAuth
+/// `state` values whose mapping records point at this session. `IStorage` cannot list keys, so
+/// this is how clearing a session finds them in a store implemented in JS. The reference carries
+/// unknown fields through its merges, so the field survives a switch back and forth.
+pub const AUTHORIZATION_STATES_FIELD: &str = "authorizationStates";
+
+/// Reads a session record; `None` when nothing is stored under its key.
+pub async fn read_record(storage: &dyn Storage, id: &str) -> Result<Option<Record>> {
+    let key = record_key(id);
+    match storage.get(&key).await? {
+        Some(raw) if !raw.is_empty() => Record::parse(&key, &raw).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// The stored session `id`, or `None` when it is unknown (or has no issuer, as the reference
+/// has it). One storage read.
+pub async fn load_session(storage: &dyn Storage, id: &str) -> Result<Option<StoredSession>> {
+    match read_record(storage, id).await? {
+        Some(record) => StoredSession::from_record(id, &record),
+        None => Ok(None),
+    }
+}
+
+/// The state-mapping keys a record lists. A corrupted list is ignored: the caller is deleting
+/// the record anyway.
+fn tracked_state_keys(record: &Record) -> Vec<String> {
+    let Ok(Some(raw)) = record.string(AUTHORIZATION_STATES_FIELD) else {
+        return Vec::new();
+    };
+    match serde_json::from_str::<Vec<String>>(raw) {
+        Ok(states) => states.iter().map(|s| record_key(s)).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Whether a state-mapping record points at one of `ids`.
+fn maps_to_one_of(raw: &str, ids: &HashSet<&str>) -> bool {
+    match serde_json::from_str::<Value>(raw) {
+        Ok(Value::Object(fields)) => {
+            fields.len() == 1
+                && matches!(fields.get("sessionId"), Some(Value::String(id)) if ids.contains(id.as_str()))
+        }
+        _ => false,
+    }
+}
+
+/// The keys of state-mapping records that point at `ids`, found by listing the store's keys
+/// when it can list them (the native store can; this finds records the reference wrote).
+async fn scanned_state_keys(storage: &dyn Storage, ids: &HashSet<&str>) -> Result<Vec<String>> {
+    let Some(keys) = storage.keys_with_prefix(USER_RECORD_PREFIX) else {
+        return Ok(Vec::new());
+    };
+    let candidates: Vec<String> = keys
+        .into_iter()
+        .filter(|k| !ids.contains(&k[USER_RECORD_PREFIX.len()..]))
+        .collect();
+    let values = join_all(candidates.iter().map(|k| storage.get(k))).await;
+    let mut found = Vec::new();
+    for (key, value) in candidates.into_iter().zip(values) {
+        if let Some(raw) = value? {
+            if maps_to_one_of(&raw, ids) {
+                found.push(key);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Deletes the records of `ids` and the state mappings that point at them.
+async fn delete_sessions(storage: &dyn Storage, ids: &[String]) -> Result<()> {
+    let records = join_all(ids.iter().map(|id| read_record(storage, id))).await;
+    let mut doomed: Vec<String> = ids.iter().map(|id| record_key(id)).collect();
+    for record in records {
+        match record {
+            Ok(Some(record)) => doomed.extend(tracked_state_keys(&record)),
+            Ok(None) => {}
+            // A corrupted record is deleted like any other: clearing is how one gets rid of it.
+            Err(crate::error::Error::CorruptedData { .. }) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    let id_set: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    doomed.extend(scanned_state_keys(storage, &id_set).await?);
+    doomed.sort_unstable();
+    doomed.dedup();
+    for result in join_all(doomed.iter().map(|k| storage.delete(k))).await {
+        result?;
+    }
+    Ok(())
+}
+
+/// Removes one session from storage, as logging out does: its record, its state mappings and
+/// its entry in the registered list.
+pub async fn forget_session(storage: &dyn Storage, id: &str) -> Result<()> {
+    delete_sessions(storage, std::slice::from_ref(&id.to_owned())).await?;
+    registry::unregister(storage, id).await
+}
+
+/// Removes every registered session and leaves the list empty (`"[]"`, as the reference does).
+/// The list is read once and written once, and the deletes go out together.
+pub async fn clear_all_sessions(storage: &dyn Storage) -> Result<()> {
+    let _guard = storage.locks().lock(REGISTERED_SESSIONS_KEY).await;
+    let Some(raw) = storage.get(REGISTERED_SESSIONS_KEY).await? else {
+        return Ok(());
+    };
+    let ids = registry::parse_ids(&raw)?;
+    delete_sessions(storage, &ids).await?;
+    storage.set(REGISTERED_SESSIONS_KEY, "[]").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drive::{Driven, WakeSignal};
+    use crate::storage::{HostQueue, HostStorage, KeyLocks, MemoryStorage};
+    use crate::testing::{block_on, drive_with_map};
+    use std::collections::HashMap;
+    use std::rc::Rc;
+    use std::sync::Arc;
+
+    fn seeded() -> MemoryStorage {
+        let s = MemoryStorage::new();
+        s.set_now(REGISTERED_SESSIONS_KEY, r#"["s-1","s-2"]"#);
+        s.set_now(
+            "solidClientAuthenticationUser:s-1",
+            r#"{"clientId":"app-7","clientType":"static","clientSecret":"sec"}"#,
+        );
+        s.set_now(
+            "solidClientAuthenticationUser:s-2",
+            r#"{"issuer":"https://idp/","refreshToken":"rt","webId":"https://w","authorizationStates":"[\"st-b\"]"}"#,
+        );
+        s.set_now(
+            "solidClientAuthenticationUser:st-a",
+            r#"{"sessionId":"s-2"}"#,
+        );
+        s.set_now(
+            "solidClientAuthenticationUser:st-b",
+            r#"{"sessionId":"s-2"}"#,
+        );
+        s.set_now(
+            "solidClientAuthenticationUser:st-other",
+            r#"{"sessionId":"s-9"}"#,
+        );
+        s.set_now("issuerConfig:https://idp/", "{}");
+        s
+    }
+
+    #[test]
+    fn loads_known_sessions_only() {
+        let s = seeded();
+        block_on(async {
+            assert_eq!(load_session(&s, "s-1").await.unwrap(), None, "no issuer");
+            assert_eq!(load_session(&s, "nope").await.unwrap(), None);
+            let loaded = load_session(&s, "s-2").await.unwrap().unwrap();
+            assert_eq!(loaded.web_id.as_deref(), Some("https://w"));
+        });
+    }
+
+    #[test]
+    fn clear_all_removes_sessions_and_their_state_mappings() {
+        let s = seeded();
+        block_on(clear_all_sessions(&s)).unwrap();
+        let mut keys = s.keys_with_prefix("").unwrap();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "issuerConfig:https://idp/",
+                "solidClientAuthenticationUser:st-other",
+                "solidClientAuthn:registeredSessions"
+            ]
+        );
+        assert_eq!(s.get_now(REGISTERED_SESSIONS_KEY).as_deref(), Some("[]"));
+    }
+
+    #[test]
+    fn clear_all_without_a_list_does_nothing() {
+        let s = MemoryStorage::new();
+        s.set_now("solidClientAuthenticationUser:x", "{}");
+        block_on(clear_all_sessions(&s)).unwrap();
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn clear_all_deletes_corrupted_records_but_rejects_a_corrupted_list() {
+        let s = MemoryStorage::new();
+        s.set_now(REGISTERED_SESSIONS_KEY, r#"["a"]"#);
+        s.set_now("solidClientAuthenticationUser:a", "not json");
+        block_on(clear_all_sessions(&s)).unwrap();
+        assert_eq!(s.get_now("solidClientAuthenticationUser:a"), None);
+
+        s.set_now(REGISTERED_SESSIONS_KEY, "{oops");
+        let e = block_on(clear_all_sessions(&s)).unwrap_err();
+        assert!(matches!(e, crate::error::Error::CorruptedData { .. }));
+    }
+
+    #[test]
+    fn forget_removes_one_session() {
+        let s = seeded();
+        block_on(forget_session(&s, "s-2")).unwrap();
+        assert_eq!(
+            s.get_now(REGISTERED_SESSIONS_KEY).as_deref(),
+            Some(r#"["s-1"]"#)
+        );
+        assert_eq!(s.get_now("solidClientAuthenticationUser:s-2"), None);
+        assert_eq!(s.get_now("solidClientAuthenticationUser:st-b"), None);
+        assert!(s.get_now("solidClientAuthenticationUser:s-1").is_some());
+    }
+
+    #[test]
+    fn clear_all_on_a_host_store_batches_its_calls() {
+        let mut map: HashMap<String, String> = HashMap::new();
+        map.insert(
+            REGISTERED_SESSIONS_KEY.into(),
+            serde_json::to_string(&(0..100).map(|i| format!("s{i}")).collect::<Vec<_>>()).unwrap(),
+        );
+        for i in 0..100 {
+            map.insert(
+                format!("solidClientAuthenticationUser:s{i}"),
+                r#"{"issuer":"x","authorizationStates":"[\"st\"]"}"#.into(),
+            );
+        }
+        map.insert(
+            "solidClientAuthenticationUser:st".into(),
+            r#"{"sessionId":"s1"}"#.into(),
+        );
+        let queue = HostQueue::new();
+        let storage = Rc::new(HostStorage::new(queue.clone(), Arc::new(KeyLocks::new())));
+        let op = Driven::new(
+            async move { clear_all_sessions(&*storage).await },
+            queue,
+            WakeSignal::new(|| {}),
+        );
+        let (result, rounds) = drive_with_map(op, &mut map);
+        result.unwrap();
+        // list read, record reads, deletes, list write
+        assert_eq!(rounds, 4);
+        assert_eq!(map.len(), 1);
+        assert_eq!(map[REGISTERED_SESSIONS_KEY], "[]");
+    }
+}

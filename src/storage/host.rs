@@ -1,0 +1,204 @@
+//! A storage whose calls are answered by the host program.
+//!
+//! A store implemented in JS can only be called on the JS thread, and a trip from a Rust thread
+//! to the JS thread and back costs ~100 µs. So an operation on such a store does not call it:
+//! it queues the calls it needs, suspends, and whoever drives the operation makes the calls on
+//! its own thread and hands the answers back (see `crate::drive`). Calls issued together (for
+//! example by `join_all`) are handed out together, so the host can run them concurrently.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use super::{KeyLocks, Storage};
+use crate::error::{Error, Result, StorageFailure, StorageMethod};
+
+/// Identifies one queued call so that its answer finds its way back.
+pub type Ticket = u64;
+
+/// A call the host must make on the store.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HostCall {
+    pub method: StorageMethod,
+    pub key: String,
+    /// The value to store, for `set`.
+    pub value: Option<String>,
+}
+
+impl std::fmt::Debug for HostCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostCall")
+            .field("method", &self.method)
+            .field("key", &self.key)
+            .field("value", &self.value.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// The answer to a `HostCall`: the value for `get` (`None` for set and delete), or why it failed.
+pub type HostAnswer = std::result::Result<Option<String>, StorageFailure>;
+
+/// Calls waiting to be handed to the host, and answers waiting to be picked up.
+#[derive(Default, Debug)]
+pub struct HostQueue {
+    next_ticket: std::cell::Cell<Ticket>,
+    outgoing: RefCell<Vec<(Ticket, HostCall)>>,
+    answers: RefCell<HashMap<Ticket, HostAnswer>>,
+}
+
+impl HostQueue {
+    pub fn new() -> Rc<Self> {
+        Rc::new(Self::default())
+    }
+
+    fn enqueue(&self, call: HostCall) -> Ticket {
+        let ticket = self.next_ticket.get();
+        self.next_ticket.set(ticket + 1);
+        self.outgoing.borrow_mut().push((ticket, call));
+        ticket
+    }
+
+    /// The calls queued since the last time, in the order they were made.
+    pub fn take_calls(&self) -> Vec<(Ticket, HostCall)> {
+        std::mem::take(&mut *self.outgoing.borrow_mut())
+    }
+
+    pub fn has_calls(&self) -> bool {
+        !self.outgoing.borrow().is_empty()
+    }
+
+    /// Hands back the answer to a call.
+    pub fn answer(&self, ticket: Ticket, answer: HostAnswer) {
+        self.answers.borrow_mut().insert(ticket, answer);
+    }
+
+    fn take_answer(&self, ticket: Ticket) -> Option<HostAnswer> {
+        self.answers.borrow_mut().remove(&ticket)
+    }
+}
+
+/// A handle onto a host-implemented store for one operation. The queue belongs to the operation;
+/// the locks belong to the store and are shared by every operation on it.
+pub struct HostStorage {
+    queue: Rc<HostQueue>,
+    locks: Arc<KeyLocks>,
+}
+
+impl HostStorage {
+    pub fn new(queue: Rc<HostQueue>, locks: Arc<KeyLocks>) -> Self {
+        Self { queue, locks }
+    }
+
+    async fn call(
+        &self,
+        method: StorageMethod,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<Option<String>> {
+        let call = HostCall {
+            method,
+            key: key.to_owned(),
+            value: value.map(str::to_owned),
+        };
+        let answer = PendingCall {
+            queue: &self.queue,
+            call: Some(call),
+            ticket: None,
+        }
+        .await;
+        answer.map_err(|failure| Error::from_failure(method, key, failure))
+    }
+}
+
+struct PendingCall<'a> {
+    queue: &'a HostQueue,
+    call: Option<HostCall>,
+    ticket: Option<Ticket>,
+}
+
+impl Future for PendingCall<'_> {
+    type Output = HostAnswer;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<HostAnswer> {
+        // The driver polls again whenever it hands answers back, so no waker is needed here.
+        if let Some(call) = self.call.take() {
+            let ticket = self.queue.enqueue(call);
+            self.ticket = Some(ticket);
+            return Poll::Pending;
+        }
+        match self.ticket.and_then(|t| self.queue.take_answer(t)) {
+            Some(answer) => Poll::Ready(answer),
+            None => Poll::Pending,
+        }
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl Storage for HostStorage {
+    async fn get(&self, key: &str) -> Result<Option<String>> {
+        self.call(StorageMethod::Get, key, None).await
+    }
+
+    async fn set(&self, key: &str, value: &str) -> Result<()> {
+        self.call(StorageMethod::Set, key, Some(value))
+            .await
+            .map(drop)
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.call(StorageMethod::Delete, key, None).await.map(drop)
+    }
+
+    fn locks(&self) -> &KeyLocks {
+        &self.locks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    #[test]
+    fn a_call_is_queued_then_completed_by_its_answer() {
+        let queue = HostQueue::new();
+        let storage = HostStorage::new(queue.clone(), Arc::new(KeyLocks::new()));
+        let mut fut = Box::pin(async { storage.get("k").await });
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        let calls = queue.take_calls();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].1.method, StorageMethod::Get);
+        assert_eq!(calls[0].1.key, "k");
+        assert!(fut.as_mut().poll(&mut cx).is_pending(), "no answer yet");
+        queue.answer(calls[0].0, Ok(Some("v".into())));
+        assert_eq!(
+            fut.as_mut().poll(&mut cx),
+            Poll::Ready(Ok(Some("v".into())))
+        );
+    }
+
+    #[test]
+    fn a_failed_answer_becomes_an_error_naming_the_call() {
+        let queue = HostQueue::new();
+        let storage = HostStorage::new(queue.clone(), Arc::new(KeyLocks::new()));
+        let mut fut = Box::pin(async { storage.set("k", "secret").await });
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        let calls = queue.take_calls();
+        assert_eq!(calls[0].1.value.as_deref(), Some("secret"));
+        assert!(!format!("{:?}", calls[0].1).contains("secret"));
+        queue.answer(calls[0].0, Err(StorageFailure::TimedOut(10)));
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(Err(e)) => assert_eq!(
+                e.to_string(),
+                "storage.set(\"k\") did not settle within 10 ms"
+            ),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The native in-memory store behind `InMemoryStorage` and the process-wide default storage.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::{KeyLocks, Storage};
+use crate::error::Result;
+
+#[derive(Default)]
+pub struct MemoryStorage {
+    entries: Mutex<HashMap<String, String>>,
+    locks: KeyLocks,
+}
+
+impl std::fmt::Debug for MemoryStorage {
+    // Values are session records: never print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStorage")
+            .field("entries", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryStorage {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        // No code path panics while holding the map, so a poisoned lock still guards a whole map.
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get_now(&self, key: &str) -> Option<String> {
+        self.entries().get(key).cloned()
+    }
+
+    pub fn set_now(&self, key: &str, value: &str) {
+        let mut entries = self.entries();
+        match entries.get_mut(key) {
+            Some(existing) => value.clone_into(existing),
+            None => {
+                entries.insert(key.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    pub fn delete_now(&self, key: &str) {
+        self.entries().remove(key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl Storage for MemoryStorage {
+    async fn get(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.get_now(key))
+    }
+
+    async fn set(&self, key: &str, value: &str) -> Result<()> {
+        self.set_now(key, value);
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.delete_now(key);
+        Ok(())
+    }
+
+    fn locks(&self) -> &KeyLocks {
+        &self.locks
+    }
+
+    fn keys_with_prefix(&self, prefix: &str) -> Option<Vec<String>> {
+        Some(
+            self.entries()
+                .keys()
+                .filter(|k| k.starts_with(prefix))
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::block_on;
+
+    #[test]
+    fn get_set_delete() {
+        let s = MemoryStorage::new();
+        block_on(async {
+            assert_eq!(s.get("a").await.unwrap(), None);
+            s.set("a", "1").await.unwrap();
+            s.set("a", "2").await.unwrap();
+            assert_eq!(s.get("a").await.unwrap().as_deref(), Some("2"));
+            s.delete("a").await.unwrap();
+            assert_eq!(s.get("a").await.unwrap(), None);
+        });
+    }
+
+    #[test]
+    fn lists_keys_by_prefix_and_hides_values_in_debug() {
+        let s = MemoryStorage::new();
+        s.set_now("p:1", "secret-token");
+        s.set_now("p:2", "x");
+        s.set_now("q:1", "x");
+        let mut keys = s.keys_with_prefix("p:").unwrap();
+        keys.sort();
+        assert_eq!(keys, ["p:1", "p:2"]);
+        assert!(!format!("{s:?}").contains("secret-token"));
+    }
+}

@@ -1,0 +1,48 @@
+//! The storage layer: an async key-value trait, the keys of the reference layout, and the
+//! per-key write serialisation that every read-modify-write goes through.
+
+pub mod host;
+mod locks;
+mod memory;
+
+pub use host::{HostCall, HostQueue, HostStorage, Ticket};
+pub use locks::{KeyGuard, KeyLocks};
+pub use memory::MemoryStorage;
+
+use crate::error::Result;
+
+/// The key of the JSON array that lists every registered session ID.
+pub const REGISTERED_SESSIONS_KEY: &str = "solidClientAuthn:registeredSessions";
+/// The prefix of per-record keys: session records and authorization-state mappings.
+pub const USER_RECORD_PREFIX: &str = "solidClientAuthenticationUser:";
+/// The prefix of the cached issuer metadata keys.
+pub const ISSUER_CONFIG_PREFIX: &str = "issuerConfig:";
+
+/// The key under which the record of a session (or of an OAuth `state`) is stored.
+pub fn record_key(id: &str) -> String {
+    let mut key = String::with_capacity(USER_RECORD_PREFIX.len() + id.len());
+    key.push_str(USER_RECORD_PREFIX);
+    key.push_str(id);
+    key
+}
+
+/// A string key-value store, as the `IStorage` interface of the reference describes it.
+///
+/// Futures are not `Send`: operations run on the thread that owns the storage (the JS thread for
+/// storages implemented in JS), so that no call has to cross threads.
+#[async_trait::async_trait(?Send)]
+pub trait Storage {
+    async fn get(&self, key: &str) -> Result<Option<String>>;
+    async fn set(&self, key: &str, value: &str) -> Result<()>;
+    async fn delete(&self, key: &str) -> Result<()>;
+
+    /// The locks that serialise read-modify-write sequences on this storage's keys. Two handles
+    /// onto the same underlying store must share them.
+    fn locks(&self) -> &KeyLocks;
+
+    /// Every key that starts with `prefix`, when the store can list its keys. `IStorage` has no
+    /// way to list keys, so stores implemented in JS answer `None`.
+    fn keys_with_prefix(&self, _prefix: &str) -> Option<Vec<String>> {
+        None
+    }
+}
