@@ -13,7 +13,7 @@ pub mod secret;
 pub mod storage;
 pub mod stored_session;
 
-mod binding;
+pub mod binding;
 
 #[cfg(test)]
 mod testing;

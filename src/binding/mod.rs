@@ -1,1 +1,86 @@
+//! The napi edge: converts between JS values and the core's types. No protocol logic lives here.
 
+mod errors;
+mod operation;
+mod storage;
+
+pub use storage::NativeStorage;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::multi_session;
+use crate::stored_session::StoredSession;
+use operation::{start, Outcome};
+
+/// What `getSessionFromStorage` needs from a stored session record. The refresh token stays in
+/// Rust; JS only learns whether there is one.
+#[napi(object, object_from_js = false)]
+pub struct StoredSessionSummary {
+    pub session_id: String,
+    pub issuer: String,
+    pub web_id: Option<String>,
+    pub client_app_id: Option<String>,
+    pub has_refresh_token: bool,
+    pub keep_alive: bool,
+    pub token_type: String,
+}
+
+impl From<StoredSession> for StoredSessionSummary {
+    fn from(s: StoredSession) -> Self {
+        Self {
+            has_refresh_token: s.refresh_token.is_some(),
+            token_type: s.token_type.as_str().to_owned(),
+            session_id: s.session_id,
+            issuer: s.issuer,
+            web_id: s.web_id,
+            client_app_id: s.client_app_id,
+            keep_alive: s.keep_alive,
+        }
+    }
+}
+
+/// Reads one session record: the summary, `undefined` for an unknown session, or an `Operation`
+/// to drive when the store is implemented in JS.
+#[napi(ts_return_type = "StoredSessionSummary | undefined | Operation")]
+pub fn load_session(env: Env, storage: &NativeStorage, session_id: String) -> Result<Outcome> {
+    start(&env, storage, move |s| async move {
+        let found = multi_session::load_session(&*s, &session_id).await?;
+        Ok(found.map(StoredSessionSummary::from).into())
+    })
+}
+
+/// The registered session IDs.
+#[napi(ts_return_type = "string[] | Operation")]
+pub fn list_session_ids(env: Env, storage: &NativeStorage) -> Result<Outcome> {
+    start(&env, storage, |s| async move {
+        Ok(crate::registry::session_ids(&*s).await?.into())
+    })
+}
+
+/// Removes every registered session and empties the list.
+#[napi(ts_return_type = "undefined | Operation")]
+pub fn clear_all_sessions(env: Env, storage: &NativeStorage) -> Result<Outcome> {
+    start(&env, storage, |s| async move {
+        multi_session::clear_all_sessions(&*s).await?;
+        Ok(().into())
+    })
+}
+
+/// Removes one session's records and its entry in the list, as logging out does.
+#[napi(ts_return_type = "undefined | Operation")]
+pub fn forget_session(env: Env, storage: &NativeStorage, session_id: String) -> Result<Outcome> {
+    start(&env, storage, move |s| async move {
+        multi_session::forget_session(&*s, &session_id).await?;
+        Ok(().into())
+    })
+}
+
+/// Adds a session ID to the registered list (the first step of every login).
+#[napi(ts_return_type = "undefined | Operation")]
+pub fn register_session(env: Env, storage: &NativeStorage, session_id: String) -> Result<Outcome> {
+    start(&env, storage, move |s| async move {
+        crate::registry::register(&*s, &session_id).await?;
+        Ok(().into())
+    })
+}

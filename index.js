@@ -1,0 +1,25 @@
+'use strict'
+// Public entry point (CommonJS). index.mjs re-exports this module, so both entry points share one
+// default storage.
+
+const { Session, EVENTS } = require('./lib/session.js')
+const multiSession = require('./lib/multi-session.js')
+const { InMemoryStorage, setStorageTimeout } = require('./lib/storage.js')
+const errors = require('./lib/errors.js')
+
+module.exports = {
+  Session,
+  EVENTS,
+  InMemoryStorage,
+  getSessionFromStorage: multiSession.getSessionFromStorage,
+  getSessionIdFromStorageAll: multiSession.getSessionIdFromStorageAll,
+  clearSessionFromStorageAll: multiSession.clearSessionFromStorageAll,
+  refreshSession: multiSession.refreshSession,
+  refreshTokens: multiSession.refreshTokens,
+  logout: multiSession.logout,
+  ConfigurationError: errors.ConfigurationError,
+  NotImplementedError: errors.NotImplementedError,
+  StorageError: errors.StorageError,
+  StorageCorruptedError: errors.StorageCorruptedError,
+  setStorageTimeout,
+}

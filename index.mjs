@@ -1,0 +1,20 @@
+// ESM entry point: the CommonJS module re-exported, so that `import` and `require` share one
+// module instance and one default storage.
+import api from './index.js'
+
+export const {
+  Session,
+  EVENTS,
+  InMemoryStorage,
+  getSessionFromStorage,
+  getSessionIdFromStorageAll,
+  clearSessionFromStorageAll,
+  refreshSession,
+  refreshTokens,
+  logout,
+  ConfigurationError,
+  NotImplementedError,
+  StorageError,
+  StorageCorruptedError,
+  setStorageTimeout,
+} = api

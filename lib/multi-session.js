@@ -1,0 +1,93 @@
+'use strict'
+// getSessionFromStorage and the other storage-wide functions. They read and write through the
+// native side; this file only sorts out arguments and builds Session objects.
+
+const native = require('../binding.js')
+const { NotImplementedError, invalidArgument } = require('./errors.js')
+const { isStorage, run, defaultStorage } = require('./storage.js')
+const { Session } = require('./session.js')
+
+const REFRESH_NOT_READY = 'refreshing a stored session through its refresh token (pass { refreshSession: false } to load it without refreshing)'
+
+/**
+ * Sorts out both call forms: (sessionId, storage?, onNewRefreshToken?, refresh?) from the original
+ * API, and (sessionId, { storage?, onNewRefreshToken?, refreshSession? }). Anything with get, set
+ * and delete functions is a storage.
+ */
+function readArguments(second, third, fourth) {
+  let storage
+  let onNewRefreshToken
+  let refresh
+  if (second === undefined || second === null || isStorage(second)) {
+    storage = second ?? undefined
+    onNewRefreshToken = third
+    refresh = fourth
+  } else if (typeof second === 'object') {
+    storage = second.storage ?? undefined
+    onNewRefreshToken = second.onNewRefreshToken
+    refresh = second.refreshSession ?? second.refresh
+    if (storage !== undefined && !isStorage(storage)) {
+      throw invalidArgument("The 'storage' option must be an IStorage (an object with get, set and delete methods)")
+    }
+  } else {
+    throw invalidArgument(`The second argument of getSessionFromStorage must be an IStorage or an options object, got ${typeof second}`)
+  }
+  if (onNewRefreshToken != null && typeof onNewRefreshToken !== 'function') {
+    throw invalidArgument('onNewRefreshToken must be a function')
+  }
+  if (refresh != null && typeof refresh !== 'boolean') {
+    throw invalidArgument('refreshSession must be a boolean')
+  }
+  return { storage, onNewRefreshToken: onNewRefreshToken ?? undefined, refresh: refresh ?? true }
+}
+
+function checkSessionId(sessionId) {
+  if (typeof sessionId !== 'string') throw invalidArgument(`The session ID must be a string, got ${typeof sessionId}`)
+}
+
+async function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshToken, refresh) {
+  checkSessionId(sessionId)
+  const args = readArguments(storageOrOptions, onNewRefreshToken, refresh)
+  const stored = await run(native.loadSession, args.storage, sessionId)
+  if (stored === undefined || stored === null) return undefined
+  const session = new Session({
+    storage: args.storage ?? defaultStorage,
+    sessionInfo: { sessionId, isLoggedIn: false, webId: stored.webId, clientAppId: stored.clientAppId },
+    keepAlive: stored.keepAlive,
+  })
+  if (args.onNewRefreshToken !== undefined) session.events.on('newRefreshToken', args.onNewRefreshToken)
+  if (args.refresh && stored.hasRefreshToken) throw new NotImplementedError(REFRESH_NOT_READY)
+  return session
+}
+
+async function getSessionIdFromStorageAll(storage) {
+  return run(native.listSessionIds, storage ?? undefined)
+}
+
+async function clearSessionFromStorageAll(storage) {
+  await run(native.clearAllSessions, storage ?? undefined)
+}
+
+async function refreshSession(session, options) {
+  if (!(session instanceof Session)) throw invalidArgument('refreshSession expects a Session')
+  const storage = options?.storage ?? undefined
+  const stored = await run(native.loadSession, storage, session.info.sessionId)
+  if (stored?.hasRefreshToken) throw new NotImplementedError(REFRESH_NOT_READY)
+}
+
+async function refreshTokens(tokenSet) {
+  throw new NotImplementedError('refreshTokens')
+}
+
+async function logout(tokenSet, redirectHandler, postLogoutUrl) {
+  throw new NotImplementedError('logout')
+}
+
+module.exports = {
+  getSessionFromStorage,
+  getSessionIdFromStorageAll,
+  clearSessionFromStorageAll,
+  refreshSession,
+  refreshTokens,
+  logout,
+}
