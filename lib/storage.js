@@ -119,7 +119,9 @@ function callAll(storage, requests) {
       }
       resolve({ values, failures, cause })
     }, limit)
-    // A store that never answers must not keep the process alive.
+    // A store that never answers must not keep the process alive: a script whose only pending
+    // work is such a call exits. Anything else that keeps the loop alive (a server) lets the
+    // timeout fire and the caller get the error.
     timer.unref()
     const done = () => {
       if (--pending === 0) {
@@ -137,10 +139,11 @@ function callAll(storage, requests) {
     const succeed = (i, value) => {
       if (settled[i]) return
       settled[i] = 1
-      if (requests[i].method === 'get' && value != null && typeof value !== 'string') {
-        ;(failures ??= []).push({ index: i, wrongType: typeName(value) })
-      } else {
-        values[i] = value ?? undefined
+      // Only `get` answers carry a value; whatever set and delete return is ignored.
+      if (requests[i].method === 'get') {
+        if (value == null) values[i] = undefined
+        else if (typeof value === 'string') values[i] = value
+        else (failures ??= []).push({ index: i, wrongType: typeName(value) })
       }
       done()
     }
