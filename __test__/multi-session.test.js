@@ -1,0 +1,163 @@
+'use strict'
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const {
+  InMemoryStorage,
+  Session,
+  NotImplementedError,
+  getSessionFromStorage,
+  getSessionIdFromStorageAll,
+  clearSessionFromStorageAll,
+  refreshSession,
+} = require('..')
+const { LIST_KEY, RECORD_PREFIX, asyncMapStorage, loggedInRecord, seed } = require('./helpers.js')
+
+const noRefreshToken = (overrides) => loggedInRecord({ refreshToken: undefined, ...overrides })
+
+// No test here may touch the network: any fetch is a failure.
+test.beforeEach(() => {
+  globalThis.fetch = async () => {
+    throw new Error('unexpected network I/O')
+  }
+})
+
+async function rejection(promise) {
+  try {
+    await promise
+  } catch (e) {
+    return e
+  }
+  assert.fail('expected a rejection')
+}
+
+test('restores info from the stored record, in the reference shape', async () => {
+  for (const storage of [new InMemoryStorage(), asyncMapStorage()]) {
+    await seed(storage, { a: noRefreshToken({ clientAppId: 'https://app.example/id' }) })
+    const session = await getSessionFromStorage('a', storage)
+    assert.ok(session instanceof Session)
+    assert.deepEqual(Object.entries(session.info), [
+      ['sessionId', 'a'],
+      ['isLoggedIn', false],
+      ['webId', 'https://alice.example/profile/card#me'],
+      ['clientAppId', 'https://app.example/id'],
+    ])
+    assert.equal(await getSessionFromStorage('unknown', storage), undefined)
+  }
+})
+
+test('a record without issuer (client credentials) is not a restorable session', async () => {
+  const storage = new InMemoryStorage()
+  await seed(storage, { 's-1': { clientId: 'app-7', clientType: 'static', clientSecret: 'sec', clientName: 'app-7' } })
+  assert.equal(await getSessionFromStorage('s-1', storage), undefined)
+  assert.deepEqual(await getSessionIdFromStorageAll(storage), ['s-1'])
+})
+
+test('positional form: (id, storage, onNewRefreshToken), also with InMemoryStorage', async () => {
+  for (const storage of [new InMemoryStorage(), asyncMapStorage()]) {
+    await seed(storage, { p: noRefreshToken() })
+    const callback = () => {}
+    const session = await getSessionFromStorage('p', storage, callback)
+    assert.equal(session.info.sessionId, 'p', 'the storage argument is used, not the default storage')
+    assert.deepEqual(session.events.listeners('newRefreshToken'), [callback])
+  }
+})
+
+test('options form, with refreshSession and its alias refresh', async () => {
+  const storage = asyncMapStorage()
+  await seed(storage, { o: loggedInRecord() })
+  const callback = () => {}
+  const byOption = await getSessionFromStorage('o', { storage, onNewRefreshToken: callback, refreshSession: false })
+  assert.equal(byOption.info.isLoggedIn, false)
+  assert.deepEqual(byOption.events.listeners('newRefreshToken'), [callback])
+  const byAlias = await getSessionFromStorage('o', { storage, refresh: false })
+  assert.equal(byAlias.info.webId, 'https://alice.example/profile/card#me')
+  // refreshSession wins over the alias.
+  const error = await rejection(getSessionFromStorage('o', { storage, refreshSession: true, refresh: false }))
+  assert.ok(error instanceof NotImplementedError)
+})
+
+test('a stored refresh token with refresh requested rejects clearly (refresh arrives with the logins)', async () => {
+  const storage = new InMemoryStorage()
+  await seed(storage, { r: loggedInRecord() })
+  const error = await rejection(getSessionFromStorage('r', storage))
+  assert.ok(error instanceof NotImplementedError)
+  assert.match(error.message, /refreshSession: false/)
+  assert.ok(!error.message.includes('SECRET'))
+  // Without a refresh token, nothing to refresh: it resolves without I/O.
+  await seed(storage, { n: noRefreshToken() })
+  assert.equal((await getSessionFromStorage('n', storage)).info.sessionId, 'n')
+})
+
+test('the default storage is used when none is given, by every function', async () => {
+  await clearSessionFromStorageAll()
+  const session = new Session({}, 'default-1')
+  await session.logout()
+  assert.deepEqual(await getSessionIdFromStorageAll(), [])
+  await clearSessionFromStorageAll()
+  assert.equal(await getSessionFromStorage('default-1'), undefined)
+  assert.equal(await getSessionFromStorage('default-1', undefined, undefined), undefined)
+  assert.equal(await getSessionFromStorage('default-1', {}), undefined)
+})
+
+test('bad arguments reject with TypeError, never throw synchronously', async () => {
+  const calls = [
+    () => getSessionFromStorage(42),
+    () => getSessionFromStorage('a', 'not a storage'),
+    () => getSessionFromStorage('a', { storage: { get() {} } }),
+    () => getSessionFromStorage('a', { onNewRefreshToken: 'nope' }),
+    () => getSessionFromStorage('a', { refreshSession: 'yes' }),
+    () => refreshSession({}),
+  ]
+  for (const call of calls) {
+    const promise = call()
+    assert.ok(promise instanceof Promise)
+    assert.ok((await rejection(promise)) instanceof TypeError)
+  }
+})
+
+test('clearSessionFromStorageAll empties the list, deletes records and their state mappings', async () => {
+  for (const storage of [new InMemoryStorage(), asyncMapStorage()]) {
+    await seed(storage, {
+      a: noRefreshToken({ authorizationStates: JSON.stringify(['st-tracked']) }),
+      b: noRefreshToken(),
+    })
+    await storage.set(RECORD_PREFIX + 'st-tracked', JSON.stringify({ sessionId: 'a' }))
+    await storage.set(RECORD_PREFIX + 'st-untracked', JSON.stringify({ sessionId: 'b' }))
+    await storage.set(RECORD_PREFIX + 'st-other', JSON.stringify({ sessionId: 'zzz' }))
+    await storage.set('issuerConfig:https://idp.example/', '{}')
+    await clearSessionFromStorageAll(storage)
+    assert.equal(await storage.get(LIST_KEY), '[]')
+    assert.deepEqual(await getSessionIdFromStorageAll(storage), [])
+    assert.equal(await storage.get(RECORD_PREFIX + 'a'), undefined)
+    assert.equal(await storage.get(RECORD_PREFIX + 'b'), undefined)
+    assert.equal(await storage.get(RECORD_PREFIX + 'st-tracked'), undefined)
+    assert.equal(await storage.get(RECORD_PREFIX + 'st-other'), JSON.stringify({ sessionId: 'zzz' }))
+    assert.equal(await storage.get('issuerConfig:https://idp.example/'), '{}')
+    // A JS storage cannot list keys, so an untracked mapping is only found in the native store.
+    const untracked = await storage.get(RECORD_PREFIX + 'st-untracked')
+    assert.equal(untracked, storage instanceof InMemoryStorage ? undefined : JSON.stringify({ sessionId: 'b' }))
+  }
+})
+
+test('clearSessionFromStorageAll without a list leaves storage alone', async () => {
+  const storage = asyncMapStorage([[RECORD_PREFIX + 'x', '{}']])
+  await clearSessionFromStorageAll(storage)
+  assert.deepEqual(storage.calls, [['get', LIST_KEY]])
+})
+
+test('refreshSession reads the stored record and does nothing without a refresh token', async () => {
+  const storage = new InMemoryStorage()
+  await seed(storage, { q: noRefreshToken(), r: loggedInRecord() })
+  const session = await getSessionFromStorage('q', { storage, refreshSession: false })
+  assert.equal(await refreshSession(session, { storage }), undefined)
+  const withToken = await getSessionFromStorage('r', { storage, refreshSession: false })
+  assert.ok((await rejection(refreshSession(withToken, { storage }))) instanceof NotImplementedError)
+})
+
+test('restoring reads the record once', async () => {
+  const storage = asyncMapStorage()
+  await seed(storage, { a: noRefreshToken() })
+  storage.calls.length = 0
+  await getSessionFromStorage('a', { storage, refreshSession: false })
+  assert.deepEqual(storage.calls, [['get', RECORD_PREFIX + 'a']])
+})
