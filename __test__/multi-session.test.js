@@ -161,3 +161,20 @@ test('restoring reads the record once', async () => {
   await getSessionFromStorage('a', { storage, refreshSession: false })
   assert.deepEqual(storage.calls, [['get', RECORD_PREFIX + 'a']])
 })
+
+test('listing hands out a fresh array each time and follows changes to the stored list', async () => {
+  for (const storage of [new InMemoryStorage(), asyncMapStorage()]) {
+    await storage.set(LIST_KEY, JSON.stringify(['a', 'b']))
+    const first = await getSessionIdFromStorageAll(storage)
+    first.push('mutated')
+    assert.deepEqual(await getSessionIdFromStorageAll(storage), ['a', 'b'])
+    await storage.set(LIST_KEY, JSON.stringify(['c']))
+    assert.deepEqual(await getSessionIdFromStorageAll(storage), ['c'])
+    await storage.set(LIST_KEY, '["c", 1]')
+    await assert.rejects(getSessionIdFromStorageAll(storage), { code: 'ERR_STORAGE_CORRUPTED', message: /item 1 is a number/ })
+    await storage.delete(LIST_KEY)
+    assert.deepEqual(await getSessionIdFromStorageAll(storage), [])
+    await storage.set(LIST_KEY, JSON.stringify(['c']))
+    assert.deepEqual(await getSessionIdFromStorageAll(storage), ['c'])
+  }
+})

@@ -4,7 +4,7 @@
 
 const native = require('../binding.js')
 const { NotImplementedError, invalidArgument } = require('./errors.js')
-const { isStorage, run, defaultStorage } = require('./storage.js')
+const { isStorage, handleFor, run, defaultStorage } = require('./storage.js')
 const { Session } = require('./session.js')
 
 const REFRESH_NOT_READY = 'refreshing a stored session through its refresh token (pass { refreshSession: false } to load it without refreshing)'
@@ -60,8 +60,18 @@ async function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshTo
   return session
 }
 
+// Per store, the last list array built and its generation. The native side checks the stored
+// text and only sends it when it changed; V8's JSON.parse builds arrays faster than napi can.
+const listCache = new WeakMap()
+
 async function getSessionIdFromStorageAll(storage) {
-  return run(native.listSessionIds, storage ?? undefined)
+  const handle = handleFor(storage ?? undefined)
+  const cached = listCache.get(handle)
+  const answer = await run(native.listSessionIds, storage ?? undefined, cached?.generation)
+  if (typeof answer === 'number') return cached.ids.slice()
+  const ids = JSON.parse(answer.json)
+  listCache.set(handle, { generation: answer.generation, ids })
+  return ids.slice()
 }
 
 async function clearSessionFromStorageAll(storage) {

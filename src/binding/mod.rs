@@ -50,11 +50,18 @@ pub fn load_session(env: Env, storage: &NativeStorage, session_id: String) -> Re
     })
 }
 
-/// The registered session IDs.
-#[napi(ts_return_type = "string[] | Operation")]
-pub fn list_session_ids(env: Env, storage: &NativeStorage) -> Result<Outcome> {
-    start(&env, storage, |s| async move {
-        Ok(crate::registry::session_ids(&*s).await?.into())
+/// The registered session IDs, as checked JSON text with its generation, or just the generation
+/// when it is `knownGeneration` and the list has not changed (JS then reuses its array).
+#[napi(ts_return_type = "number | SessionListText | Operation")]
+pub fn list_session_ids(
+    env: Env,
+    storage: &NativeStorage,
+    known_generation: Option<u32>,
+) -> Result<Outcome> {
+    let memo = storage.list_memo();
+    start(&env, storage, move |s| async move {
+        let text = s.get(crate::storage::REGISTERED_SESSIONS_KEY).await?;
+        Ok(memo.answer(text, known_generation)?.into())
     })
 }
 

@@ -16,7 +16,7 @@ use napi::sys;
 use napi_derive::napi;
 
 use super::errors::throw;
-use super::storage::NativeStorage;
+use super::storage::{ListAnswer, NativeStorage};
 use super::StoredSessionSummary;
 use crate::drive::{Driven, Step, WakeSignal};
 use crate::error::{Result as CoreResult, StorageFailure};
@@ -25,7 +25,7 @@ use crate::storage::{Storage, Ticket};
 /// The value an operation ends with.
 pub enum OpOutput {
     Nothing,
-    Ids(Vec<String>),
+    List(ListAnswer),
     Session(Option<StoredSessionSummary>),
 }
 
@@ -35,10 +35,17 @@ impl From<()> for OpOutput {
     }
 }
 
-impl From<Vec<String>> for OpOutput {
-    fn from(ids: Vec<String>) -> Self {
-        OpOutput::Ids(ids)
+impl From<ListAnswer> for OpOutput {
+    fn from(answer: ListAnswer) -> Self {
+        OpOutput::List(answer)
     }
+}
+
+/// A changed session list: its text, for JSON.parse, and its generation.
+#[napi(object, object_from_js = false)]
+pub struct SessionListText {
+    pub generation: u32,
+    pub json: String,
 }
 
 impl From<Option<StoredSessionSummary>> for OpOutput {
@@ -51,7 +58,12 @@ impl ToNapiValue for OpOutput {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
         match val {
             OpOutput::Nothing => unsafe { <()>::to_napi_value(env, ()) },
-            OpOutput::Ids(ids) => unsafe { Vec::<String>::to_napi_value(env, ids) },
+            OpOutput::List(ListAnswer::Unchanged(generation)) => unsafe {
+                u32::to_napi_value(env, generation)
+            },
+            OpOutput::List(ListAnswer::Changed { generation, json }) => unsafe {
+                SessionListText::to_napi_value(env, SessionListText { generation, json })
+            },
             OpOutput::Session(s) => unsafe {
                 Option::<StoredSessionSummary>::to_napi_value(env, s)
             },

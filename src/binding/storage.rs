@@ -1,5 +1,6 @@
 //! `NativeStorage`: the handle JS passes to every operation to say which store it works on.
 
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -19,6 +20,47 @@ enum Backend {
 #[napi]
 pub struct NativeStorage {
     backend: Backend,
+    list_memo: Rc<ListMemo>,
+}
+
+/// The session list last handed to JS for this store, so that an unchanged list is neither
+/// checked nor sent again: JS keeps the array it built and copies it.
+#[derive(Default)]
+pub struct ListMemo {
+    text: RefCell<Option<String>>,
+    generation: Cell<u32>,
+}
+
+/// The session list as JS should take it.
+pub enum ListAnswer {
+    /// The same text as the generation JS holds.
+    Unchanged(u32),
+    /// New text (checked), and the generation it is.
+    Changed { generation: u32, json: String },
+}
+
+impl ListMemo {
+    /// `known` is the generation JS holds, if any.
+    pub fn answer(
+        &self,
+        text: Option<String>,
+        known: Option<u32>,
+    ) -> crate::error::Result<ListAnswer> {
+        let text = text.unwrap_or_else(|| "[]".to_owned());
+        let same = self.text.borrow().as_deref() == Some(text.as_str());
+        if same && known == Some(self.generation.get()) {
+            return Ok(ListAnswer::Unchanged(self.generation.get()));
+        }
+        if !same {
+            crate::registry::check_ids(&text)?;
+            self.generation.set(self.generation.get().wrapping_add(1));
+            *self.text.borrow_mut() = Some(text.clone());
+        }
+        Ok(ListAnswer::Changed {
+            generation: self.generation.get(),
+            json: text,
+        })
+    }
 }
 
 #[napi]
@@ -28,6 +70,7 @@ impl NativeStorage {
     pub fn memory() -> Self {
         Self {
             backend: Backend::Memory(Rc::new(MemoryStorage::new())),
+            list_memo: Rc::default(),
         }
     }
 
@@ -36,6 +79,7 @@ impl NativeStorage {
     pub fn host() -> Self {
         Self {
             backend: Backend::Host(Arc::new(KeyLocks::new())),
+            list_memo: Rc::default(),
         }
     }
 
@@ -72,6 +116,10 @@ impl NativeStorage {
                 "this storage handle is not a native in-memory store",
             )),
         }
+    }
+
+    pub(super) fn list_memo(&self) -> Rc<ListMemo> {
+        self.list_memo.clone()
     }
 
     /// The store an operation should use, and the queue its calls go through when the store is
