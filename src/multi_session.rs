@@ -29,9 +29,10 @@ pub async fn read_record(storage: &dyn Storage, id: &str) -> Result<Option<Recor
 /// The stored session `id`, or `None` when it is unknown (or has no issuer, as the reference
 /// has it). One storage read.
 pub async fn load_session(storage: &dyn Storage, id: &str) -> Result<Option<StoredSession>> {
-    match read_record(storage, id).await? {
-        Some(record) => StoredSession::from_record(id, &record),
-        None => Ok(None),
+    let key = record_key(id);
+    match storage.get(&key).await? {
+        Some(raw) if !raw.is_empty() => StoredSession::parse(id, &key, &raw),
+        _ => Ok(None),
     }
 }
 

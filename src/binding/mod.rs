@@ -13,26 +13,21 @@ use crate::multi_session;
 use crate::stored_session::StoredSession;
 use operation::{start, Outcome};
 
-/// What `getSessionFromStorage` needs from a stored session record. The refresh token stays in
-/// Rust; JS only learns whether there is one.
+/// What `getSessionFromStorage` needs from a stored session record, and no more: the refresh
+/// token stays in Rust (JS only learns whether there is one), and every property is work on the
+/// hot path.
 #[napi(object, object_from_js = false)]
 pub struct StoredSessionSummary {
-    pub session_id: String,
-    pub issuer: String,
     pub web_id: Option<String>,
     pub client_app_id: Option<String>,
     pub has_refresh_token: bool,
     pub keep_alive: bool,
-    pub token_type: String,
 }
 
 impl From<StoredSession> for StoredSessionSummary {
     fn from(s: StoredSession) -> Self {
         Self {
             has_refresh_token: s.refresh_token.is_some(),
-            token_type: s.token_type.as_str().to_owned(),
-            session_id: s.session_id,
-            issuer: s.issuer,
             web_id: s.web_id,
             client_app_id: s.client_app_id,
             keep_alive: s.keep_alive,
