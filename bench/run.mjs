@@ -1,0 +1,473 @@
+// Benchmark: this package against @inrupt/solid-client-authn-node 5.0.0 (the reference), side by
+// side in one run. `npm run bench` installs, makes a release build and runs this file; after a
+// build, `node bench/run.mjs` runs it alone. See bench/README.md for what each workload measures.
+//
+// Options: --quick (fewer rounds, no 10,000-session clear; for trying changes)
+//          --json <path> (where to write the results; default bench/results-latest.json)
+
+import { spawnSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import os from 'node:os'
+import path from 'node:path'
+import { setImmediate as tick } from 'node:timers/promises'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import v8 from 'node:v8'
+import vm from 'node:vm'
+
+import { LIST_KEY, RECORD_PREFIX, asyncMapStorage, makeSessions, seed, webIdOf } from './fixtures.mjs'
+
+const started = performance.now()
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const ROOT = path.resolve(HERE, '..')
+const args = process.argv.slice(2)
+const QUICK = args.includes('--quick')
+const jsonAt = args.indexOf('--json')
+const RESULTS_PATH = jsonAt >= 0 ? path.resolve(args[jsonAt + 1]) : path.join(HERE, 'results-latest.json')
+
+const REFERENCE_NAME = '@inrupt/solid-client-authn-node'
+const reference = await import(REFERENCE_NAME)
+const ours = createRequire(import.meta.url)('..')
+// The reference's exports map hides its package.json; read it from disk.
+const referenceVersion = JSON.parse(
+  readFileSync(path.join(ROOT, 'node_modules', ...REFERENCE_NAME.split('/'), 'package.json'), 'utf8'),
+).version
+const PACKAGES = [
+  ['reference', reference],
+  ['ours', ours],
+]
+
+// A young-generation collection between timed runs, so that one package's short-lived garbage is
+// not collected on the other's clock. Not a full gc(): a forced full collection also shrinks the
+// young generation, and the next run then pays for extra scavenges. That slows whichever
+// package allocates more per call (the reference), so it would flatter our ratios: with a full
+// gc() before each round the reference's restore measured ~50 µs instead of ~23 µs in steady
+// state. Exposed here rather than through a node flag, so that `node bench/run.mjs` works.
+const gc =
+  typeof globalThis.gc === 'function'
+    ? globalThis.gc
+    : (v8.setFlagsFromString('--expose-gc'), vm.runInNewContext('gc'))
+
+async function settle() {
+  gc({ type: 'minor' })
+  await tick()
+}
+
+const log = (...parts) => process.stderr.write(`${parts.join(' ')}\n`)
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+const STORAGES = {
+  memory: { label: 'InMemoryStorage', make: (pkg) => new pkg.InMemoryStorage() },
+  js: { label: 'JS async Map', make: () => asyncMapStorage() },
+}
+
+/** A fresh storage of `kind` for `pkg`, holding `data`. */
+async function seeded(pkg, kind, data) {
+  const storage = STORAGES[kind].make(pkg)
+  await seed(storage, data)
+  return storage
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(`sanity check failed: ${message}`)
+}
+
+const rows = []
+/** Figures without a target, printed under the table. */
+const notes = []
+function addRow({ group, workload, storage, unit, reference: ref, ours: our, kind, target, detail }) {
+  // kind 'time': ratio = reference / ours (>1: we are faster). kind 'memory': ratio = ours / reference.
+  const ratio = kind === 'memory' ? our / ref : ref / our
+  const pass = kind === 'memory' ? ratio <= target : ratio >= target
+  rows.push({ group, workload, storage, unit, reference: ref, ours: our, ratio, kind, target, pass, detail })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timing helpers
+
+/** Per-call time (µs) of `calls` sequential awaited calls of `fn(i)`. */
+async function perCall(fn, calls) {
+  const t0 = performance.now()
+  for (let i = 0; i < calls; i++) await fn(i)
+  return ((performance.now() - t0) * 1000) / calls
+}
+
+/**
+ * Interleaved rounds: each round times `calls` sequential calls for each package, alternating
+ * which goes first, with a young-generation GC before each. Returns the median per-call µs per package and the
+ * per-round samples.
+ */
+async function interleaved(fns, { rounds, calls }) {
+  const samples = { reference: [], ours: [] }
+  // One untimed round first: the first round after the other package's warm-up runs slow.
+  for (const name of ['reference', 'ours']) await perCall(fns[name], calls[name])
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 ? ['ours', 'reference'] : ['reference', 'ours']
+    for (const name of order) {
+      await settle()
+      samples[name].push(await perCall(fns[name], calls[name]))
+    }
+  }
+  // The median of per-round ratios too: rounds run back to back, so it is the figure least
+  // moved by load from other processes (kept in the JSON only).
+  const paired = median(samples.reference.map((ref, i) => ref / samples.ours[i]))
+  return { reference: median(samples.reference), ours: median(samples.ours), paired, samples }
+}
+
+/** Calls `fn` for at least `ms` milliseconds and `min` calls, so that its code is optimized. */
+async function warm(fn, { ms = 150, min = 200 } = {}) {
+  const t0 = performance.now()
+  for (let i = 0; i < min || performance.now() - t0 < ms; i++) await fn(i)
+}
+
+/** How many calls make a round of about `ms` milliseconds, from a short trial. */
+async function callsFor(fn, ms, { min = 5, max = 100_000 } = {}) {
+  let calls = 5
+  let us = await perCall(fn, calls)
+  while (us * calls < 2000 && calls < max) {
+    calls *= 4
+    us = await perCall(fn, calls)
+  }
+  return Math.max(min, Math.min(max, Math.round((ms * 1000) / us)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Cold import (first: the machine is quietest before the in-process work starts)
+
+function coldImport() {
+  const runs = QUICK ? 7 : 21
+  const oursEsm = pathToFileURL(path.join(ROOT, 'index.mjs')).href
+  // Each loading script also prints how long the load took inside the child (the figure without
+  // process start-up and exit; JSON and log only, as a cross-check that is less noisy).
+  const timed = (load) => `const t0 = performance.now(); ${load}; process.stdout.write(String(performance.now() - t0))`
+  const variants = {
+    bare: ['-e', ''],
+    reference: ['--input-type=module', '-e', timed(`await import(${JSON.stringify(REFERENCE_NAME)})`)],
+    oursRequire: ['-e', timed(`require(${JSON.stringify(ROOT)})`)],
+    oursImport: ['--input-type=module', '-e', timed(`await import(${JSON.stringify(oursEsm)})`)],
+  }
+  const names = Object.keys(variants)
+  const wall = Object.fromEntries(names.map((n) => [n, []]))
+  const inside = Object.fromEntries(names.map((n) => [n, []]))
+  const once = (name) => {
+    const t0 = performance.now()
+    const r = spawnSync(process.execPath, variants[name], { cwd: ROOT, encoding: 'utf8' })
+    const ms = performance.now() - t0
+    if (r.status !== 0) throw new Error(`cold import ${name} failed: ${r.stderr}`)
+    return { ms, inside: r.stdout === '' ? 0 : Number(r.stdout) }
+  }
+  names.forEach(once) // fill the page cache
+  for (let i = 0; i < runs; i++) {
+    // Rotate the order, so no variant always runs right after the same other one.
+    for (let j = 0; j < names.length; j++) {
+      const name = names[(i + j) % names.length]
+      const r = once(name)
+      wall[name].push(r.ms)
+      inside[name].push(r.inside)
+    }
+  }
+  const m = Object.fromEntries(names.map((n) => [n, median(wall[n])]))
+  const mi = Object.fromEntries(names.map((n) => [n, median(inside[n])]))
+  log(`  process wall-clock medians (ms): ${names.map((n) => `${n} ${m[n].toFixed(1)}`).join(', ')}`)
+  log(`  load time measured inside the child (ms): ${names.slice(1).map((n) => `${n} ${mi[n].toFixed(1)}`).join(', ')}`)
+  const detail = { runs, baseline: 'node -e ""', wallMedians: m, insideMedians: mi, wall, inside }
+  notes.push(
+    `cold import measured inside the child (median of ${runs}): reference ESM import ${mi.reference.toFixed(1)} ms, ours require ${mi.oursRequire.toFixed(1)} ms, ours ESM import ${mi.oursImport.toFixed(1)} ms`,
+  )
+  addRow({
+    group: 'import',
+    workload: 'cold import above bare `node -e ""` (ours require, ref ESM import)',
+    storage: '-',
+    unit: 'ms',
+    reference: m.reference - m.bare,
+    ours: m.oursRequire - m.bare,
+    kind: 'time',
+    target: 2,
+    detail,
+  })
+  addRow({
+    group: 'import',
+    workload: 'cold import above bare `node -e ""` (both ESM import)',
+    storage: '-',
+    unit: 'ms',
+    reference: m.reference - m.bare,
+    ours: m.oursImport - m.bare,
+    kind: 'time',
+    target: 2,
+    detail,
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Memory per restored Session (child processes with --expose-gc)
+
+function memory() {
+  const n = 5000
+  const runs = QUICK ? 1 : 3
+  const results = { reference: [], ours: [] }
+  for (let i = 0; i < runs; i++) {
+    for (const name of i % 2 ? ['ours', 'reference'] : ['reference', 'ours']) {
+      const r = spawnSync(process.execPath, ['--expose-gc', path.join(HERE, 'memory-child.mjs'), name, String(n)], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      })
+      if (r.status !== 0) throw new Error(`memory child (${name}) failed: ${r.stderr}`)
+      results[name].push(JSON.parse(r.stdout))
+    }
+  }
+  const per = (name, key) => median(results[name].map((x) => x[key]))
+  notes.push(
+    `RSS growth per restored Session (median of ${runs}): reference ${per('reference', 'rssPerSession').toFixed(0)} B, ours ${per('ours', 'rssPerSession').toFixed(0)} B`,
+  )
+  addRow({
+    group: 'memory',
+    workload: `memory per restored Session (heap+external, N=${n})`,
+    storage: 'InMemoryStorage',
+    unit: 'B',
+    reference: per('reference', 'perSession'),
+    ours: per('ours', 'perSession'),
+    kind: 'memory',
+    target: 1,
+    detail: { n, runs: results },
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. getSessionIdFromStorageAll
+
+async function list(n, kind) {
+  const data = makeSessions(n)
+  const fns = {}
+  for (const [name, pkg] of PACKAGES) {
+    const storage = await seeded(pkg, kind, data)
+    fns[name] = () => pkg.getSessionIdFromStorageAll(storage)
+    const ids = await fns[name]()
+    check(ids.length === n && ids[0] === data.ids[0] && ids[n - 1] === data.ids[n - 1], `${name} list of ${n}`)
+  }
+  const calls = {}
+  for (const [name] of PACKAGES) {
+    await warm(fns[name], { min: n >= 10_000 ? 50 : 200 })
+    calls[name] = await callsFor(fns[name], 15)
+  }
+  const r = await interleaved(fns, { rounds: QUICK ? 5 : 21, calls })
+  addRow({
+    group: 'list',
+    workload: `getSessionIdFromStorageAll, ${n.toLocaleString('en')} sessions`,
+    storage: STORAGES[kind].label,
+    unit: 'µs',
+    reference: r.reference,
+    ours: r.ours,
+    kind: 'time',
+    target: 1,
+    detail: { n, calls, pairedRatio: r.paired, samples: r.samples },
+  })
+}
+
+/**
+ * The list workload above reads an unchanged list, which our side serves from the array it built
+ * last time. When the list changes before every call, each call pays for checking and parsing it
+ * again; this measures that case (a `set` of the list plus the list call) and reports it under
+ * the table, without a target.
+ */
+async function listChanging(n, kind) {
+  const key = 'solidClientAuthn:registeredSessions'
+  const texts = [makeSessions(n).ids, makeSessions(n).ids].map((ids) => JSON.stringify(ids))
+  const fns = {}
+  for (const [name, pkg] of PACKAGES) {
+    const storage = STORAGES[kind].make(pkg)
+    fns[name] = async (i) => {
+      await storage.set(key, texts[i & 1])
+      return pkg.getSessionIdFromStorageAll(storage)
+    }
+    check((await fns[name](1)).length === n, `${name} changing list of ${n}`)
+  }
+  const calls = {}
+  for (const [name] of PACKAGES) {
+    await warm(fns[name])
+    calls[name] = await callsFor(fns[name], 15)
+  }
+  const r = await interleaved(fns, { rounds: QUICK ? 5 : 11, calls })
+  notes.push(
+    `list changed before every call (set + getSessionIdFromStorageAll, ${n.toLocaleString('en')}, ${STORAGES[kind].label}, no target): reference ${formatValue(r.reference, 'µs')}, ours ${formatValue(r.ours, 'µs')}, ratio ${formatRatio(r.reference / r.ours)}`,
+  )
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. getSessionFromStorage (refreshSession: false)
+
+async function restore(kind) {
+  const n = 1000
+  const data = makeSessions(n)
+  const fns = {}
+  for (const [name, pkg] of PACKAGES) {
+    const storage = await seeded(pkg, kind, data)
+    const options = { storage, refreshSession: false }
+    fns[name] = (i) => pkg.getSessionFromStorage(data.ids[i % n], options)
+    for (const i of [0, n - 1]) {
+      const s = await fns[name](i)
+      check(
+        s instanceof pkg.Session && s.info.sessionId === data.ids[i] && s.info.webId === webIdOf(i) && s.info.isLoggedIn === false,
+        `${name} restore`,
+      )
+    }
+    await warm(fns[name], { min: 3 * n })
+  }
+  // One round restores every stored session once, in order.
+  const r = await interleaved(fns, { rounds: QUICK ? 5 : 21, calls: { reference: n, ours: n } })
+  addRow({
+    group: 'restore',
+    workload: `getSessionFromStorage (no refresh), ${n.toLocaleString('en')} stored`,
+    storage: STORAGES[kind].label,
+    unit: 'µs',
+    reference: r.reference,
+    ours: r.ours,
+    kind: 'time',
+    target: kind === 'memory' ? 5 : 1,
+    detail: { n, pairedRatio: r.paired, samples: r.samples },
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. clearSessionFromStorageAll
+
+async function clearOnce(name, pkg, kind, data, verify) {
+  const storage = await seeded(pkg, kind, data)
+  await settle()
+  const t0 = performance.now()
+  await pkg.clearSessionFromStorageAll(storage)
+  const ms = performance.now() - t0
+  if (verify) {
+    const left = await pkg.getSessionIdFromStorageAll(storage)
+    check(Array.isArray(left) && left.length === 0, `${name} clear left the list empty`)
+    check((await storage.get(RECORD_PREFIX + data.ids[0])) === undefined, `${name} clear deleted the records`)
+    check((await storage.get(LIST_KEY)) === '[]', `${name} clear wrote "[]"`)
+  }
+  return ms
+}
+
+async function clear(n, kind, { referenceRuns, oursRuns }) {
+  const data = makeSessions(n)
+  // Warm-up on a small store, so that neither package's first timed run pays for compilation.
+  const small = makeSessions(200)
+  for (const [name, pkg] of PACKAGES) for (let i = 0; i < 3; i++) await clearOnce(name, pkg, kind, small, i === 0)
+  const times = { reference: [], ours: [] }
+  const runs = Math.max(referenceRuns, oursRuns)
+  for (let i = 0; i < runs; i++) {
+    for (const [name, pkg] of i % 2 ? [...PACKAGES].reverse() : PACKAGES) {
+      if (times[name].length >= (name === 'reference' ? referenceRuns : oursRuns)) continue
+      times[name].push(await clearOnce(name, pkg, kind, data, i === 0))
+    }
+  }
+  log(`  clear ${n} ${kind}: reference runs ${times.reference.map((t) => t.toFixed(1)).join(', ')} ms; ours median ${median(times.ours).toFixed(2)} ms`)
+  addRow({
+    group: 'clear',
+    workload: `clearSessionFromStorageAll, ${n.toLocaleString('en')} sessions`,
+    storage: STORAGES[kind].label,
+    unit: 'ms',
+    reference: median(times.reference),
+    ours: median(times.ours),
+    kind: 'time',
+    target: n >= 10_000 ? 20 : 1,
+    detail: { n, times },
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+function formatValue(v, unit) {
+  if (unit === 'B') return `${Math.round(v).toLocaleString('en')} B`
+  const us = unit === 'ms' ? v * 1000 : v
+  if (Math.abs(us) >= 1e6) return `${(us / 1e6).toFixed(2)} s`
+  if (Math.abs(us) >= 1e3) return `${(us / 1e3).toFixed(2)} ms`
+  return `${us.toFixed(us < 10 ? 2 : 1)} µs`
+}
+
+function formatRatio(r) {
+  return r >= 100 ? `${r.toFixed(0)}x` : r >= 10 ? `${r.toFixed(1)}x` : `${r.toFixed(2)}x`
+}
+
+function table() {
+  const header = ['Workload', 'Storage', 'Reference', 'Ours', 'Ratio', 'Target', 'Result']
+  const body = rows.map((r) => [
+    r.workload,
+    r.storage,
+    formatValue(r.reference, r.unit),
+    formatValue(r.ours, r.unit),
+    formatRatio(r.ratio),
+    r.kind === 'memory' ? `ours/ref <= ${r.target}` : `ref/ours >= ${r.target}`,
+    r.pass ? 'PASS' : 'MISS',
+  ])
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)))
+  const line = (cells) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`
+  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n')
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const loadBefore = os.loadavg()
+log(`solid-client-authn-native bench: node ${process.version}, reference ${REFERENCE_NAME}@${referenceVersion}${QUICK ? ' (quick)' : ''}`)
+log('cold import (child processes)...')
+coldImport()
+log('memory per session (child processes)...')
+memory()
+log('getSessionIdFromStorageAll...')
+for (const n of [1000, 10_000]) for (const kind of ['memory', 'js']) await list(n, kind)
+for (const kind of ['memory', 'js']) await listChanging(1000, kind)
+log('getSessionFromStorage...')
+for (const kind of ['memory', 'js']) await restore(kind)
+log('clearSessionFromStorageAll, 1,000...')
+for (const kind of ['memory', 'js']) await clear(1000, kind, { referenceRuns: QUICK ? 1 : 5, oursRuns: QUICK ? 5 : 15 })
+if (!QUICK) {
+  log('clearSessionFromStorageAll, 10,000 (one run of the reference takes 9-18 s)...')
+  for (const kind of ['memory', 'js']) await clear(10_000, kind, { referenceRuns: 1, oursRuns: 9 })
+}
+
+const paired = rows.filter((r) => r.detail?.pairedRatio !== undefined)
+if (paired.length) {
+  notes.push(
+    `median of per-round ratios (ref/ours, rounds run back to back): ${paired
+      .map((r) => `${r.group} ${r.detail.n.toLocaleString('en')} ${r.storage} ${formatRatio(r.detail.pairedRatio)}`)
+      .join(', ')}`,
+  )
+}
+const seconds = (performance.now() - started) / 1000
+const loadAfter = os.loadavg()
+const load = (l) => l.map((x) => x.toFixed(2)).join(' ')
+const out = table()
+const date = new Date().toISOString()
+console.log(`\nsolid-client-authn-native vs ${REFERENCE_NAME}@${referenceVersion} — ${date}`)
+console.log(`node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${os.platform()} ${os.release()}`)
+console.log(`load average (1/5/15 min) at start ${load(loadBefore)}, at end ${load(loadAfter)}\n`)
+console.log(out)
+if (notes.length) console.log(`\n${notes.map((n) => `- ${n}`).join('\n')}`)
+const missed = rows.filter((r) => !r.pass)
+console.log(`\n${rows.length - missed.length}/${rows.length} targets met${missed.length ? `; missed: ${missed.map((r) => `${r.workload} [${r.storage}]`).join('; ')}` : ''}`)
+console.log(`total bench time: ${seconds.toFixed(1)} s`)
+
+writeFileSync(
+  RESULTS_PATH,
+  `${JSON.stringify(
+    {
+      date,
+      node: process.version,
+      platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+      cpus: os.cpus().length,
+      cpu: os.cpus()[0]?.model,
+      reference: `${REFERENCE_NAME}@${referenceVersion}`,
+      quick: QUICK,
+      seconds,
+      loadavg: { start: loadBefore, end: loadAfter },
+      rows,
+      notes,
+      table: out,
+    },
+    null,
+    2,
+  )}\n`,
+)
+log(`results written to ${path.relative(process.cwd(), RESULTS_PATH) || RESULTS_PATH}`)
