@@ -53,4 +53,14 @@ async function seed(storage, sessions) {
   }
 }
 
-module.exports = { RECORD_PREFIX, LIST_KEY, asyncMapStorage, loggedInRecord, seed }
+/** The error a promise rejects with; fails the test if it resolves. */
+async function rejection(promise) {
+  try {
+    await promise
+  } catch (e) {
+    return e
+  }
+  throw new Error('expected a rejection')
+}
+
+module.exports = { RECORD_PREFIX, LIST_KEY, asyncMapStorage, loggedInRecord, seed, rejection }

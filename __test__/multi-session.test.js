@@ -10,7 +10,7 @@ const {
   clearSessionFromStorageAll,
   refreshSession,
 } = require('..')
-const { LIST_KEY, RECORD_PREFIX, asyncMapStorage, loggedInRecord, seed } = require('./helpers.js')
+const { LIST_KEY, RECORD_PREFIX, asyncMapStorage, loggedInRecord, seed, rejection } = require('./helpers.js')
 
 const noRefreshToken = (overrides) => loggedInRecord({ refreshToken: undefined, ...overrides })
 
@@ -20,15 +20,6 @@ test.beforeEach(() => {
     throw new Error('unexpected network I/O')
   }
 })
-
-async function rejection(promise) {
-  try {
-    await promise
-  } catch (e) {
-    return e
-  }
-  assert.fail('expected a rejection')
-}
 
 test('restores info from the stored record, in the reference shape', async () => {
   for (const storage of [new InMemoryStorage(), asyncMapStorage()]) {

@@ -11,7 +11,7 @@ const {
   StorageCorruptedError,
   setStorageTimeout,
 } = require('..')
-const { LIST_KEY, RECORD_PREFIX, asyncMapStorage, loggedInRecord, seed } = require('./helpers.js')
+const { LIST_KEY, RECORD_PREFIX, asyncMapStorage, loggedInRecord, seed, rejection } = require('./helpers.js')
 
 test('InMemoryStorage is an IStorage with Promise-returning methods', async () => {
   const s = new InMemoryStorage()
@@ -75,15 +75,6 @@ test('null from get counts as absent (Redis clients answer null)', async () => {
   assert.deepEqual(await getSessionIdFromStorageAll(storage), [])
   assert.equal(await getSessionFromStorage('x', storage), undefined)
 })
-
-async function rejection(promise) {
-  try {
-    await promise
-  } catch (e) {
-    return e
-  }
-  assert.fail('expected a rejection')
-}
 
 test('storage failures reject with a StorageError that says what failed', async () => {
   const cases = [

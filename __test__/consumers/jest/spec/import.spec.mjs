@@ -4,9 +4,9 @@ import * as api from 'solid-client-authn-native'
 import { InMemoryStorage, Session, EVENTS, getSessionFromStorage } from 'solid-client-authn-native'
 
 const require = createRequire(import.meta.url)
-const { describeBehaviour } = require('./behaviour.cjs')
+const { describeBehaviour } = require('../../shared/behaviour.cjs')
 
-describeBehaviour('import', api)
+describeBehaviour('import', api, { describe, test, expect })
 
 describe('import: entry points', () => {
   test('the "import" condition picked index.mjs, not the CommonJS file', () => {

@@ -5,12 +5,12 @@
 
 const vm = require('node:vm')
 const api = require('solid-client-authn-native')
-const { describeBehaviour } = require('./behaviour.cjs')
+const { describeBehaviour } = require('../../shared/behaviour.cjs')
 
 // jest can only import() ES modules when node runs with --experimental-vm-modules.
 const vmModules = typeof vm.SourceTextModule === 'function'
 
-describeBehaviour('require', api)
+describeBehaviour('require', api, { describe, test, expect })
 
 describe('require: entry points', () => {
   test('resolves to the package root through the file: symlink', () => {

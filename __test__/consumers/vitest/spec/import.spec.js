@@ -4,11 +4,12 @@ import { isMainThread } from 'node:worker_threads'
 import { describe, expect, inject, test } from 'vitest'
 import * as api from 'solid-client-authn-native'
 import { InMemoryStorage, Session, EVENTS, getSessionFromStorage } from 'solid-client-authn-native'
-import { describeBehaviour } from './behaviour.js'
 
 const require = createRequire(import.meta.url)
+// The checks every consumer project runs, shared with the jest consumer.
+const { describeBehaviour } = require('../../shared/behaviour.cjs')
 
-describeBehaviour('import', api)
+describeBehaviour('import', api, { describe, test, expect })
 
 describe('import: entry points', () => {
   test('the "import" condition picked index.mjs, not the CommonJS file', () => {

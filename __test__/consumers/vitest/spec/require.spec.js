@@ -2,12 +2,13 @@
 // loaded here through createRequire.
 import { createRequire } from 'node:module'
 import { describe, expect, test } from 'vitest'
-import { describeBehaviour } from './behaviour.js'
 
 const require = createRequire(import.meta.url)
+// The checks every consumer project runs, shared with the jest consumer.
+const { describeBehaviour } = require('../../shared/behaviour.cjs')
 const { api, resolved } = require('./require-helper.cjs')
 
-describeBehaviour('require', api)
+describeBehaviour('require', api, { describe, test, expect })
 
 describe('require: entry points', () => {
   test('require() resolves index.js through the file: symlink', () => {

@@ -1,6 +1,7 @@
 'use strict'
-// What a consumer does with the package, written once and run against each entry point.
-// `api` is the module namespace (ESM) or the exports object (CommonJS); jest's globals do the rest.
+// What a consumer does with the package, written once and run by every consumer project against
+// each entry point. `api` is the module namespace (ESM) or the exports object (CommonJS); `t` holds
+// the runner's describe, test and expect (jest's globals, or vitest's imports).
 
 const { EventEmitter } = require('node:events')
 
@@ -40,7 +41,7 @@ function seeded() {
   ])
 }
 
-function describeBehaviour(label, api) {
+function describeBehaviour(label, api, { describe, test, expect }) {
   describe(`${label}: behaviour`, () => {
     test('exports the documented API', () => {
       for (const name of ['Session', 'InMemoryStorage', 'getSessionFromStorage', 'getSessionIdFromStorageAll', 'clearSessionFromStorageAll']) {
