@@ -102,6 +102,8 @@ export declare class StorageError extends Error {
   );
   /** What went wrong: the storage failed, or did not answer in time. */
   readonly code: "ERR_STORAGE_FAILED" | "ERR_STORAGE_TIMEOUT";
+  /** The key of the storage call that failed, when the error came from one. */
+  readonly key?: string;
 }
 
 /**
@@ -114,6 +116,8 @@ export declare class StorageCorruptedError extends Error {
   constructor(message: string);
   /** Always `"ERR_STORAGE_CORRUPTED"`. */
   readonly code: "ERR_STORAGE_CORRUPTED";
+  /** The key whose stored value is corrupted (the value itself is never included). */
+  readonly key?: string;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -90,6 +90,7 @@ test('storage failures reject with a StorageError that says what failed', async 
     assert.ok(error instanceof StorageError, String(error))
     assert.equal(error.code, 'ERR_STORAGE_FAILED')
     assert.equal(error.message, `storage.get("${LIST_KEY}") failed: ${expected}`)
+    assert.equal(error.key, LIST_KEY)
   }
   const original = new RangeError('original')
   const error = await rejection(getSessionIdFromStorageAll({ get: () => { throw original }, set() {}, delete() {} }))
@@ -139,6 +140,7 @@ test('corrupted data rejects with StorageCorruptedError naming the key, never ec
       assert.ok(error instanceof StorageCorruptedError, String(error))
       assert.equal(error.code, 'ERR_STORAGE_CORRUPTED')
       assert.ok(error.message.includes(`"${key}"`), error.message)
+      assert.equal(error.key, key)
       assert.match(error.message, pattern)
       assert.ok(!error.message.includes(secret))
       assert.ok(!String(error.stack).includes(secret))

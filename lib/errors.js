@@ -17,7 +17,7 @@ class NotImplementedError extends Error {
   }
 }
 
-/** A storage method threw, rejected, answered with a non-string, or did not settle in time. */
+/** A storage method threw, rejected, answered with a non-string, or did not settle in time. `key` names the key. */
 class StorageError extends Error {
   constructor(message, code, options) {
     super(message, options)
@@ -26,7 +26,7 @@ class StorageError extends Error {
   }
 }
 
-/** Data in storage is not in the layout the reference defines. The message names the key. */
+/** Data in storage is not in the layout the reference defines. `key` (and the message) name the key. */
 class StorageCorruptedError extends Error {
   constructor(message) {
     super(message)
@@ -43,18 +43,25 @@ function invalidArgument(message) {
 
 /** Rebuilds an error thrown by the native side as its class; `cause` is the JS storage error behind it, if any. */
 function fromNative(error, cause) {
+  let rebuilt
   switch (error && error.code) {
     case 'ERR_STORAGE_FAILED':
-      return new StorageError(error.message, error.code, cause === undefined ? undefined : { cause })
+      rebuilt = new StorageError(error.message, error.code, cause === undefined ? undefined : { cause })
+      break
     case 'ERR_STORAGE_TIMEOUT':
-      return new StorageError(error.message, error.code)
+      rebuilt = new StorageError(error.message, error.code)
+      break
     case 'ERR_STORAGE_CORRUPTED':
-      return new StorageCorruptedError(error.message)
+      rebuilt = new StorageCorruptedError(error.message)
+      break
     case 'ERR_INVALID_ARG_VALUE':
       return invalidArgument(error.message)
     default:
       return error
   }
+  // The storage key the error is about (never the value stored under it).
+  if (typeof error.key === 'string') rebuilt.key = error.key
+  return rebuilt
 }
 
 module.exports = {

@@ -49,6 +49,7 @@ async function storageErrors(): Promise<void> {
   } catch (error) {
     if (error instanceof StorageError) {
       const code: "ERR_STORAGE_FAILED" | "ERR_STORAGE_TIMEOUT" = error.code;
+      const key: string | undefined = error.key;
       switch (error.code) {
         case "ERR_STORAGE_FAILED":
           console.error("storage failed", error.message, error.cause);
@@ -62,7 +63,8 @@ async function storageErrors(): Promise<void> {
       }
     } else if (error instanceof StorageCorruptedError) {
       const code: "ERR_STORAGE_CORRUPTED" = error.code;
-      console.error(error.message);
+      const key: string | undefined = error.key;
+      console.error(error.message, key);
     } else if (error instanceof NotImplementedError) {
       console.warn(error.message);
     }

@@ -1,5 +1,7 @@
-//! Core errors as JS errors. The `code` tells the JS layer which error class to build.
+//! Core errors as JS errors. The `code` tells the JS layer which error class to build; `key`
+//! names the storage key the error is about, when there is one.
 
+use napi::bindgen_prelude::JsObjectValue;
 use napi::{Env, Status};
 
 use crate::error::Error as CoreError;
@@ -13,11 +15,19 @@ pub fn code_of(error: &CoreError) -> &'static str {
     }
 }
 
-/// Throws `error` into JS as an `Error` with a `code`, and returns the napi error that tells the
-/// caller an exception is already pending.
+fn build(env: &Env, error: &CoreError) -> napi::Result<()> {
+    let mut js_error = env.create_error(napi::Error::new(Status::GenericFailure, error.to_string()))?;
+    js_error.set_named_property("code", code_of(error))?;
+    if let Some(key) = error.key() {
+        js_error.set_named_property("key", key)?;
+    }
+    env.throw(js_error)
+}
+
+/// Throws `error` into JS, and returns the napi error that tells the caller an exception is
+/// already pending.
 pub fn throw(env: &Env, error: CoreError) -> napi::Error {
-    let message = error.to_string();
-    match env.throw_error(&message, Some(code_of(&error))) {
+    match build(env, &error) {
         Ok(()) => napi::Error::new(Status::PendingException, String::new()),
         Err(e) => e,
     }
