@@ -16,7 +16,8 @@ pub fn code_of(error: &CoreError) -> &'static str {
 }
 
 fn build(env: &Env, error: &CoreError) -> napi::Result<()> {
-    let mut js_error = env.create_error(napi::Error::new(Status::GenericFailure, error.to_string()))?;
+    let mut js_error =
+        env.create_error(napi::Error::new(Status::GenericFailure, error.to_string()))?;
     js_error.set_named_property("code", code_of(error))?;
     if let Some(key) = error.key() {
         js_error.set_named_property("key", key)?;
