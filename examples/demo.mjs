@@ -47,10 +47,15 @@ await clearSessionFromStorageAll(storage)
 show('after clearing all', await getSessionIdFromStorageAll(storage))
 show('keys left in storage', [...redisLike.keys()])
 
-// 2. The process-wide default storage, used when no storage is given.
+// 2. The process-wide default storage, used by every Session and function given no storage. Only
+//    logins (coming next) register sessions in it; until then it stays empty.
 const anonymous = new Session()
 show('a new session on the default storage', anonymous.info)
-show('default storage sessions', await getSessionIdFromStorageAll())
+show('default storage: getSessionIdFromStorageAll()', await getSessionIdFromStorageAll())
+show('default storage: getSessionFromStorage(id)', await getSessionFromStorage(anonymous.info.sessionId))
+await anonymous.logout()
+await clearSessionFromStorageAll()
+show('default storage after logout and clear', await getSessionIdFromStorageAll())
 
 // 3. Native InMemoryStorage: restores never leave Rust.
 const native = new InMemoryStorage()
