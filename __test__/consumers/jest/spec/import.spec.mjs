@@ -4,7 +4,7 @@ import * as api from 'solid-client-authn-native'
 import { InMemoryStorage, Session, EVENTS, getSessionFromStorage } from 'solid-client-authn-native'
 
 const require = createRequire(import.meta.url)
-const { describeBehaviour } = require('../../shared/behaviour.cjs')
+const { describeBehaviour } = require('../../common/behaviour.cjs')
 
 describeBehaviour('import', api, { describe, test, expect })
 

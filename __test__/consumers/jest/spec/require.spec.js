@@ -5,7 +5,7 @@
 
 const vm = require('node:vm')
 const api = require('solid-client-authn-native')
-const { describeBehaviour } = require('../../shared/behaviour.cjs')
+const { describeBehaviour } = require('../../common/behaviour.cjs')
 
 // jest can only import() ES modules when node runs with --experimental-vm-modules.
 const vmModules = typeof vm.SourceTextModule === 'function'

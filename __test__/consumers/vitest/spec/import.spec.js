@@ -7,7 +7,7 @@ import { InMemoryStorage, Session, EVENTS, getSessionFromStorage } from 'solid-c
 
 const require = createRequire(import.meta.url)
 // The checks every consumer project runs, shared with the jest consumer.
-const { describeBehaviour } = require('../../shared/behaviour.cjs')
+const { describeBehaviour } = require('../../common/behaviour.cjs')
 
 describeBehaviour('import', api, { describe, test, expect })
 

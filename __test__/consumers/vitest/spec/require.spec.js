@@ -5,7 +5,7 @@ import { describe, expect, test } from 'vitest'
 
 const require = createRequire(import.meta.url)
 // The checks every consumer project runs, shared with the jest consumer.
-const { describeBehaviour } = require('../../shared/behaviour.cjs')
+const { describeBehaviour } = require('../../common/behaviour.cjs')
 const { api, resolved } = require('./require-helper.cjs')
 
 describeBehaviour('require', api, { describe, test, expect })
