@@ -21,6 +21,9 @@ test('InMemoryStorage is an IStorage with Promise-returning methods', async () =
   assert.equal(await s.get('k'), 'v')
   await s.delete('k')
   assert.equal(await s.get('k'), undefined)
+  // Unlike the reference's, an empty string reads back as stored (README divergence 7).
+  await s.set('empty', '')
+  assert.equal(await s.get('empty'), '')
   const other = new InMemoryStorage()
   await s.set('k', 'one')
   assert.equal(await other.get('k'), undefined, 'instances are separate')

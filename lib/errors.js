@@ -54,8 +54,6 @@ function fromNative(error, cause) {
     case 'ERR_STORAGE_CORRUPTED':
       rebuilt = new StorageCorruptedError(error.message)
       break
-    case 'ERR_INVALID_ARG_VALUE':
-      return invalidArgument(error.message)
     default:
       return error
   }

@@ -61,9 +61,6 @@ pub enum Error {
     /// Data under a storage key is not what the reference layout says it must be.
     #[error("the data stored under \"{key}\" is corrupted: {reason}")]
     CorruptedData { key: String, reason: String },
-    /// The caller passed something unusable.
-    #[error("{0}")]
-    InvalidArgument(String),
 }
 
 impl Error {
@@ -100,7 +97,6 @@ impl Error {
             Error::StorageCall { key, .. }
             | Error::StorageTimeout { key, .. }
             | Error::CorruptedData { key, .. } => Some(key),
-            Error::InvalidArgument(_) => None,
         }
     }
 }

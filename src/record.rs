@@ -46,14 +46,6 @@ pub(crate) fn syntax_reason(error: &serde_json::Error) -> String {
 }
 
 impl Record {
-    /// An empty record, to be written under `key`.
-    pub fn empty(key: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            fields: Map::new(),
-        }
-    }
-
     /// Parses the text stored under `key`. Anything but a JSON object is corrupted data.
     pub fn parse(key: &str, raw: &str) -> Result<Self> {
         let value: Value =
@@ -68,10 +60,6 @@ impl Record {
                 format!("it is {}, expected a JSON object", json_type_name(&other)),
             )),
         }
-    }
-
-    pub fn key(&self) -> &str {
-        &self.key
     }
 
     /// A field's value. Like the reference, an empty string counts as absent. A value that is
@@ -94,10 +82,6 @@ impl Record {
     /// A flag as the reference reads it: true only for the string `"true"`.
     pub fn flag(&self, field: &str) -> Result<bool> {
         Ok(self.string(field)? == Some("true"))
-    }
-
-    pub fn has(&self, field: &str) -> bool {
-        self.fields.contains_key(field)
     }
 
     /// Sets a field, keeping its position if it exists and appending it otherwise.

@@ -11,7 +11,6 @@ pub fn code_of(error: &CoreError) -> &'static str {
         CoreError::StorageCall { .. } => "ERR_STORAGE_FAILED",
         CoreError::StorageTimeout { .. } => "ERR_STORAGE_TIMEOUT",
         CoreError::CorruptedData { .. } => "ERR_STORAGE_CORRUPTED",
-        CoreError::InvalidArgument(_) => "ERR_INVALID_ARG_VALUE",
     }
 }
 

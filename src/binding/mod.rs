@@ -77,12 +77,3 @@ pub fn forget_session(env: Env, storage: &NativeStorage, session_id: String) -> 
         Ok(().into())
     })
 }
-
-/// Adds a session ID to the registered list (the first step of every login).
-#[napi(ts_return_type = "undefined | Operation")]
-pub fn register_session(env: Env, storage: &NativeStorage, session_id: String) -> Result<Outcome> {
-    start(&env, storage, move |s| async move {
-        crate::registry::register(&*s, &session_id).await?;
-        Ok(().into())
-    })
-}

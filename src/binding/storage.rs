@@ -83,11 +83,6 @@ impl NativeStorage {
         }
     }
 
-    #[napi(getter)]
-    pub fn is_native(&self) -> bool {
-        matches!(self.backend, Backend::Memory(_))
-    }
-
     /// Reads a key of the native store directly (for `InMemoryStorage.get`).
     #[napi]
     pub fn get_entry(&self, key: String) -> Result<Option<String>> {

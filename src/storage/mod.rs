@@ -15,8 +15,6 @@ use crate::error::Result;
 pub const REGISTERED_SESSIONS_KEY: &str = "solidClientAuthn:registeredSessions";
 /// The prefix of per-record keys: session records and authorization-state mappings.
 pub const USER_RECORD_PREFIX: &str = "solidClientAuthenticationUser:";
-/// The prefix of the cached issuer metadata keys.
-pub const ISSUER_CONFIG_PREFIX: &str = "issuerConfig:";
 
 /// The key under which the record of a session (or of an OAuth `state`) is stored.
 pub fn record_key(id: &str) -> String {
