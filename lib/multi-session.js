@@ -4,7 +4,7 @@
 
 const native = require('../binding.js')
 const { NotImplementedError, invalidArgument } = require('./errors.js')
-const { isStorage, handleFor, run, defaultStorage } = require('./storage.js')
+const { isStorage, handleFor, run, runOn, defaultStorage } = require('./storage.js')
 const { Session } = require('./session.js')
 
 const REFRESH_NOT_READY = 'refreshing a stored session through its refresh token (pass { refreshSession: false } to load it without refreshing)'
@@ -67,7 +67,7 @@ const listCache = new WeakMap()
 async function getSessionIdFromStorageAll(storage) {
   const handle = handleFor(storage ?? undefined)
   const cached = listCache.get(handle)
-  const answer = await run(native.listSessionIds, storage ?? undefined, cached?.generation)
+  const answer = await runOn(handle, storage ?? undefined, native.listSessionIds, cached?.generation)
   if (typeof answer === 'number') return cached.ids.slice()
   const ids = JSON.parse(answer.json)
   listCache.set(handle, { generation: answer.generation, ids })

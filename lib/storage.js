@@ -204,7 +204,11 @@ async function drive(operation, storage) {
  * either finishes at once (the native store) or returns an Operation to drive.
  */
 function run(start, storage, ...args) {
-  const handle = handleFor(storage)
+  return runOn(handleFor(storage), storage, start, ...args)
+}
+
+/** `run`, for a caller that already holds the storage's handle. */
+function runOn(handle, storage, start, ...args) {
   let outcome
   try {
     outcome = start(handle, ...args)
@@ -215,4 +219,4 @@ function run(start, storage, ...args) {
   return Promise.resolve(outcome)
 }
 
-module.exports = { InMemoryStorage, defaultStorage, isStorage, handleFor, run, setStorageTimeout }
+module.exports = { InMemoryStorage, defaultStorage, isStorage, handleFor, run, runOn, setStorageTimeout }
