@@ -17,7 +17,11 @@ class NotImplementedError extends Error {
   }
 }
 
-/** A storage method threw, rejected, answered with a non-string, or did not settle in time. `key` names the key. */
+/**
+ * A storage method threw, rejected, answered with a non-string, or did not settle in time
+ * (`ERR_STORAGE_FAILED`, `ERR_STORAGE_TIMEOUT`), or another operation on the same storage held a
+ * key this one needed for longer than the storage timeout (`ERR_STORAGE_LOCK_TIMEOUT`). `key` names the key.
+ */
 class StorageError extends Error {
   constructor(message, code, options) {
     super(message, options)
@@ -41,14 +45,18 @@ function invalidArgument(message) {
   return error
 }
 
-/** Rebuilds an error thrown by the native side as its class; `cause` is the JS storage error behind it, if any. */
-function fromNative(error, cause) {
+/**
+ * Rebuilds an error thrown by the native side as its class. `thrown`, when given, is what the JS
+ * storage threw or rejected with; it becomes the `cause` of a StorageError.
+ */
+function fromNative(error, ...thrown) {
   let rebuilt
   switch (error && error.code) {
     case 'ERR_STORAGE_FAILED':
-      rebuilt = new StorageError(error.message, error.code, cause === undefined ? undefined : { cause })
+      rebuilt = new StorageError(error.message, error.code, thrown.length > 0 ? { cause: thrown[0] } : undefined)
       break
     case 'ERR_STORAGE_TIMEOUT':
+    case 'ERR_STORAGE_LOCK_TIMEOUT':
       rebuilt = new StorageError(error.message, error.code)
       break
     case 'ERR_STORAGE_CORRUPTED':

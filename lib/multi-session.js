@@ -4,7 +4,7 @@
 
 const native = require('../binding.js')
 const { NotImplementedError, invalidArgument } = require('./errors.js')
-const { isStorage, handleFor, run, runOn, defaultStorage } = require('./storage.js')
+const { isStorage, handleFor, run, runOn, defaultStorage, checkWellFormed } = require('./storage.js')
 const { Session } = require('./session.js')
 
 const REFRESH_NOT_READY = 'refreshing a stored session through its refresh token (pass { refreshSession: false } to load it without refreshing)'
@@ -43,6 +43,7 @@ function readArguments(second, third, fourth) {
 
 function checkSessionId(sessionId) {
   if (typeof sessionId !== 'string') throw invalidArgument(`The session ID must be a string, got ${typeof sessionId}`)
+  checkWellFormed(sessionId, 'The session ID')
 }
 
 async function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshToken, refresh) {
@@ -68,7 +69,7 @@ async function getSessionIdFromStorageAll(storage) {
   const handle = handleFor(storage ?? undefined)
   const cached = listCache.get(handle)
   const answer = await runOn(handle, storage ?? undefined, native.listSessionIds, cached?.generation)
-  if (typeof answer === 'number') return cached.ids.slice()
+  if (answer === true) return cached.ids.slice()
   const ids = JSON.parse(answer.json)
   listCache.set(handle, { generation: answer.generation, ids })
   return ids.slice()

@@ -6,7 +6,7 @@ const { EventEmitter } = require('node:events')
 const { randomUUID } = require('node:crypto')
 const native = require('../binding.js')
 const { NotImplementedError, invalidArgument } = require('./errors.js')
-const { defaultStorage, isStorage, handleFor, run } = require('./storage.js')
+const { defaultStorage, isStorage, handleFor, run, checkWellFormed } = require('./storage.js')
 
 const EVENTS = Object.freeze({
   ERROR: 'error',
@@ -56,6 +56,7 @@ class Session {
     const options = sessionOptions ?? {}
     if (typeof options !== 'object') throw invalidArgument('Session options must be an object')
     if (sessionId !== undefined && typeof sessionId !== 'string') throw invalidArgument('The session ID must be a string')
+    if (sessionId !== undefined) checkWellFormed(sessionId, 'The session ID')
     this.#storages = pickStorages(options)
     this.#keepAlive = options.keepAlive ?? true
     const given = options.sessionInfo
@@ -76,6 +77,8 @@ class Session {
     this.logout = async (logoutOptions) => {
       const { main, extra } = this.#storages
       const id = this.info.sessionId
+      if (typeof id !== 'string') throw invalidArgument('The session ID must be a string')
+      checkWellFormed(id, 'The session ID')
       await run(native.forgetSession, main, id)
       if (extra !== undefined) await run(native.forgetSession, extra, id)
       if (logoutOptions?.logoutType === 'idp') throw new Error(IDP_LOGOUT_UNAVAILABLE)

@@ -8,12 +8,34 @@ const { fromNative, invalidArgument } = require('./errors.js')
 
 let storageTimeoutMs = 10_000
 
-/** How long a storage call may take before it counts as failed (default 10 s). */
+/** How long a storage call (or a wait for another operation's lock) may take (default 10 s). */
 function setStorageTimeout(ms) {
   if (typeof ms !== 'number' || !(ms > 0) || ms > 2 ** 31 - 1) {
     throw invalidArgument(`The storage timeout must be a number of milliseconds between 1 and ${2 ** 31 - 1}, got ${typeof ms === 'number' ? ms : typeof ms}`)
   }
   storageTimeoutMs = ms
+}
+
+/**
+ * Rust strings cannot hold unpaired UTF-16 surrogates; converting one would turn it into U+FFFD
+ * and make two distinct keys one. So keys and IDs that hold one are refused before anything is
+ * read or written.
+ */
+function checkWellFormed(text, what) {
+  if (text.isWellFormed()) return
+  throw invalidArgument(`${what} holds an unpaired UTF-16 surrogate (at index ${unpairedSurrogateAt(text)}), which this package does not support`)
+}
+
+/** The index of the first unpaired surrogate in `text`, or -1. */
+function unpairedSurrogateAt(text) {
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i)
+    if (unit < 0xd800 || unit > 0xdfff) continue
+    const next = text.charCodeAt(i + 1)
+    if (unit <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) i++
+    else return i
+  }
+  return -1
 }
 
 let nativeOf
@@ -23,24 +45,37 @@ class InMemoryStorage {
   #native = native.NativeStorage.memory()
 
   async get(key) {
-    return this.#native.getEntry(String(key)) ?? undefined
+    const k = String(key)
+    // No key that holds an unpaired surrogate can have been stored.
+    if (!k.isWellFormed()) return undefined
+    return this.#native.getEntry(k) ?? undefined
   }
 
   async set(key, value) {
-    this.#native.setEntry(String(key), String(value))
+    const k = String(key)
+    const v = String(value)
+    checkWellFormed(k, 'An InMemoryStorage key')
+    checkWellFormed(v, 'An InMemoryStorage value')
+    this.#native.setEntry(k, v)
   }
 
   async delete(key) {
-    this.#native.deleteEntry(String(key))
+    const k = String(key)
+    if (k.isWellFormed()) this.#native.deleteEntry(k)
   }
 
   static {
     const { get, set, delete: del } = InMemoryStorage.prototype
     // A subclass that overrides a method gets its own method called, through the JS path.
-    nativeOf = (storage) =>
-      #native in storage && storage.get === get && storage.set === set && storage.delete === del
-        ? storage.#native
-        : undefined
+    nativeOf = (storage) => {
+      try {
+        return #native in storage && storage.get === get && storage.set === set && storage.delete === del
+          ? storage.#native
+          : undefined
+      } catch {
+        return undefined
+      }
+    }
   }
 }
 
@@ -48,20 +83,20 @@ class InMemoryStorage {
 const defaultStorage = new InMemoryStorage()
 const hostHandles = new WeakMap()
 
+/** Whether `value` has get, set and delete functions. Never throws: a throwing accessor means no. */
 function isStorage(value) {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof value.get === 'function' &&
-    typeof value.set === 'function' &&
-    typeof value.delete === 'function'
-  )
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false
+  try {
+    return typeof value.get === 'function' && typeof value.set === 'function' && typeof value.delete === 'function'
+  } catch {
+    return false
+  }
 }
 
 /** The native handle for a storage; undefined and null mean the default storage. */
 function handleFor(storage) {
   if (storage === undefined || storage === null) return nativeOf(defaultStorage)
-  if (typeof storage === 'object' && storage !== null) {
+  if (typeof storage === 'object') {
     const own = nativeOf(storage)
     if (own !== undefined) return own
   }
@@ -76,132 +111,230 @@ function handleFor(storage) {
   return handle
 }
 
+/** Says what was thrown, as text. Never throws, whatever the value does when looked at. */
 function describeThrown(value) {
-  if (value instanceof Error) return value.message || value.name || 'an error with no message'
-  if (typeof value === 'string') return value
-  if (value === null || ['undefined', 'number', 'boolean', 'bigint'].includes(typeof value)) return `${String(value)} was thrown`
-  return `a non-Error ${typeof value} was thrown`
+  try {
+    if (typeof value === 'string') return value
+    if (value === null || (typeof value !== 'object' && typeof value !== 'function')) {
+      return `${typeof value === 'symbol' ? 'a symbol' : String(value)} was thrown`
+    }
+    const message = value.message
+    if (typeof message === 'string' && message !== '') return message
+    if (value instanceof Error) {
+      const name = value.name
+      return typeof name === 'string' && name !== '' ? `${name} with no message` : 'an error with no message'
+    }
+    return `a non-Error ${typeof value} was thrown`
+  } catch {
+    return 'a value was thrown that throws when looked at'
+  }
 }
 
 function typeName(value) {
-  if (Array.isArray(value)) return 'an array'
+  try {
+    if (Array.isArray(value)) return 'an array'
+  } catch {
+    // A revoked proxy: an object all the same.
+  }
   const t = typeof value
   return t === 'object' ? 'an object' : `a ${t}`
 }
 
-function invoke(storage, request) {
-  switch (request.method) {
-    case 'get':
-      return storage.get(request.key)
-    case 'set':
-      return storage.set(request.key, request.value)
-    default:
-      return storage.delete(request.key)
+/**
+ * `text` with each unpaired surrogate written as a `\uXXXX` escape, which is the same JSON inside
+ * a JSON string (it is what JSON.stringify writes), or undefined when one follows a backslash
+ * (escaping it there would change what the text means).
+ */
+function escapeUnpairedSurrogates(text) {
+  let out = ''
+  let from = 0
+  for (let i = unpairedSurrogateAt(text); i !== -1 && i < text.length; i++) {
+    const unit = text.charCodeAt(i)
+    if (unit < 0xd800 || unit > 0xdfff) continue
+    const next = text.charCodeAt(i + 1)
+    if (unit <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+      i++
+      continue
+    }
+    let backslashes = 0
+    for (let j = i - 1; j >= 0 && text.charCodeAt(j) === 0x5c; j--) backslashes++
+    if (backslashes % 2 === 1) return undefined
+    out += `${text.slice(from, i)}\\u${unit.toString(16)}`
+    from = i + 1
+  }
+  return out + text.slice(from)
+}
+
+/** The text a String object holds, or undefined for anything else. */
+function stringObjectText(value) {
+  try {
+    return String.prototype.valueOf.call(value)
+  } catch {
+    return undefined
   }
 }
 
+function invoke(storage, request) {
+  const key = request.keyIsJson ? JSON.parse(request.key) : request.key
+  switch (request.method) {
+    case 'get':
+      return storage.get(key)
+    case 'set':
+      return storage.set(key, request.value)
+    default:
+      return storage.delete(key)
+  }
+}
+
+/** The operation whose storage calls are being made right now, synchronously; null when none. */
+let invoking = null
+
 /** Makes one batch of calls at once and collects the answers, failures and the first thrown value. */
-function callAll(storage, requests) {
+function callAll(storage, requests, operationId) {
   const count = requests.length
   const values = new Array(count)
   const settled = new Uint8Array(count)
   let failures = null
-  let cause
+  let thrown = null
   let pending = count
-  return new Promise((resolve) => {
-    const limit = storageTimeoutMs
-    const timer = setTimeout(() => {
-      for (let i = 0; i < count; i++) {
-        if (!settled[i]) {
-          settled[i] = 1
-          ;(failures ??= []).push({ index: i, timedOutMs: limit })
-        }
-      }
-      resolve({ values, failures, cause })
-    }, limit)
-    // A store that never answers must not keep the process alive: a script whose only pending
-    // work is such a call exits. Anything else that keeps the loop alive (a server) lets the
-    // timeout fire and the caller get the error.
-    timer.unref()
-    const done = () => {
-      if (--pending === 0) {
-        clearTimeout(timer)
-        resolve({ values, failures, cause })
-      }
-    }
-    const fail = (i, error) => {
-      if (settled[i]) return
-      settled[i] = 1
-      if (cause === undefined) cause = error
-      ;(failures ??= []).push({ index: i, message: describeThrown(error) })
-      done()
-    }
-    const succeed = (i, value) => {
-      if (settled[i]) return
-      settled[i] = 1
-      // Only `get` answers carry a value; whatever set and delete return is ignored.
-      if (requests[i].method === 'get') {
-        if (value == null) values[i] = undefined
-        else if (typeof value === 'string') values[i] = value
-        else (failures ??= []).push({ index: i, wrongType: typeName(value) })
-      }
-      done()
-    }
+  let finish
+  const answers = new Promise((resolve) => {
+    finish = () => resolve({ values, failures, thrown })
+  })
+  const report = (failure) => {
+    ;(failures ??= []).push(failure)
+  }
+  const limit = storageTimeoutMs
+  const timer = setTimeout(() => {
     for (let i = 0; i < count; i++) {
-      let result
+      if (!settled[i]) {
+        settled[i] = 1
+        report({ index: i, timedOutMs: limit })
+      }
+    }
+    finish()
+  }, limit)
+  // A store that never answers must not keep the process alive: a script whose only pending
+  // work is such a call exits. Anything else that keeps the loop alive (a server) lets the
+  // timeout fire and the caller get the error.
+  timer.unref()
+  const done = () => {
+    if (--pending === 0) {
+      clearTimeout(timer)
+      finish()
+    }
+  }
+  const fail = (i, error) => {
+    if (settled[i]) return
+    settled[i] = 1
+    thrown ??= { value: error }
+    report({ index: i, message: describeThrown(error) })
+    done()
+  }
+  const succeed = (i, value) => {
+    if (settled[i]) return
+    settled[i] = 1
+    // Only `get` answers carry a value; whatever set and delete return is ignored.
+    if (requests[i].method === 'get') accept(i, value)
+    done()
+  }
+  const accept = (i, value) => {
+    if (value === undefined || value === null) return
+    const text = typeof value === 'string' ? value : stringObjectText(value)
+    if (text === undefined) return report({ index: i, wrongType: typeName(value) })
+    if (text.isWellFormed()) {
+      values[i] = text
+      return
+    }
+    const escaped = escapeUnpairedSurrogates(text)
+    if (escaped === undefined) report({ index: i, unpairedSurrogate: true })
+    else values[i] = escaped
+  }
+  // Thenables of any kind are unwrapped as `await` would; anything else is the answer.
+  const settle = (i, result) => {
+    if (result === null || (typeof result !== 'object' && typeof result !== 'function')) return succeed(i, result)
+    if (typeof result.then !== 'function') return succeed(i, result)
+    Promise.resolve(result).then(
+      (value) => succeed(i, value),
+      (error) => fail(i, error),
+    )
+  }
+  // Whatever the store does in these calls, synchronously, happens inside this operation: an
+  // operation it starts on the same store joins this one's family (see src/storage/locks.rs).
+  const outer = invoking
+  invoking = operationId
+  try {
+    for (let i = 0; i < count; i++) {
       try {
-        result = invoke(storage, requests[i])
+        settle(i, invoke(storage, requests[i]))
       } catch (error) {
         fail(i, error)
-        continue
-      }
-      if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
-        result.then(
-          (value) => succeed(i, value),
-          (error) => fail(i, error),
-        )
-      } else {
-        succeed(i, result)
       }
     }
+  } finally {
+    invoking = outer
+  }
+  return answers
+}
+
+/**
+ * Resolves true once the operation's lock wait may be over, or false after the storage timeout.
+ * The timer keeps the process alive: a lock is only ever waited for while its holder runs, and
+ * a Promise the user awaits must settle rather than vanish when the process exits.
+ */
+function lockReleased(id) {
+  return new Promise((resolve) => {
+    let timer
+    const woken = () => {
+      clearTimeout(timer)
+      resolve(true)
+    }
+    if (native.waitForOperation(id, woken)) return resolve(true)
+    timer = setTimeout(resolve, storageTimeoutMs, false)
   })
 }
 
-async function drive(operation, storage) {
+async function drive(id, storage) {
   let values = []
   let failures = null
-  let cause
-  for (;;) {
-    let requests
-    try {
-      requests = operation.resume(values, failures)
-    } catch (error) {
-      throw fromNative(error, cause)
-    }
-    if (requests === null) {
-      await new Promise((resolve) => {
-        if (operation.wait(resolve)) resolve()
-      })
+  let gaveUpWaitingMs = null
+  let thrown = null
+  let finished = false
+  try {
+    for (;;) {
+      const requests = native.resumeOperation(id, values, failures, gaveUpWaitingMs)
       values = []
       failures = null
-      continue
+      gaveUpWaitingMs = null
+      if (requests === null) {
+        if (!(await lockReleased(id))) gaveUpWaitingMs = storageTimeoutMs
+        continue
+      }
+      if (requests.length === 0) break
+      const answers = await callAll(storage, requests, id)
+      values = answers.values
+      failures = answers.failures
+      thrown ??= answers.thrown
     }
-    if (requests.length === 0) break
-    const answers = await callAll(storage, requests)
-    values = answers.values
-    failures = answers.failures
-    cause ??= answers.cause
-  }
-  try {
-    return operation.output()
+    finished = true
+    return native.finishOperation(id)
   } catch (error) {
-    throw fromNative(error, cause)
+    throw thrown === null ? fromNative(error) : fromNative(error, thrown.value)
+  } finally {
+    // However the driving ended, the operation goes, and with it every lock it holds.
+    if (!finished) {
+      try {
+        native.cancelOperation(id)
+      } catch {
+        // Nothing left to release.
+      }
+    }
   }
 }
 
 /**
- * Runs a native operation on `storage` (default storage when undefined). `start(handle, ...args)`
- * either finishes at once (the native store) or returns an Operation to drive.
+ * Runs a native operation on `storage` (default storage when undefined). `start(handle, parent,
+ * ...args)` either finishes at once (the native store) or returns the id of an operation to drive.
  */
 function run(start, storage, ...args) {
   return runOn(handleFor(storage), storage, start, ...args)
@@ -211,12 +344,21 @@ function run(start, storage, ...args) {
 function runOn(handle, storage, start, ...args) {
   let outcome
   try {
-    outcome = start(handle, ...args)
+    outcome = start(handle, invoking, ...args)
   } catch (error) {
     return Promise.reject(fromNative(error))
   }
-  if (outcome instanceof native.Operation) return drive(outcome, storage)
+  if (typeof outcome === 'number') return drive(outcome, storage)
   return Promise.resolve(outcome)
 }
 
-module.exports = { InMemoryStorage, defaultStorage, isStorage, handleFor, run, runOn, setStorageTimeout }
+module.exports = {
+  InMemoryStorage,
+  defaultStorage,
+  isStorage,
+  handleFor,
+  run,
+  runOn,
+  setStorageTimeout,
+  checkWellFormed,
+}

@@ -114,6 +114,15 @@ impl<T> Driven<T> {
         }
     }
 
+    /// Runs an operation that waits for a key lock once more, telling the wait to give up
+    /// (it then fails with `Error::LockWaitTimeout`) unless the lock is free by now.
+    pub fn give_up_waiting(&mut self, waited_millis: u64) -> Step {
+        self.queue.give_up_lock_waits(Some(waited_millis));
+        let step = self.poll([]);
+        self.queue.give_up_lock_waits(None);
+        step
+    }
+
     /// The result, once `poll` has said `Done`; `None` before that, or if already taken.
     pub fn take_output(&mut self) -> Option<Result<T>> {
         self.output.take()
@@ -133,7 +142,11 @@ mod tests {
     #[test]
     fn concurrent_calls_are_handed_out_together() {
         let queue = HostQueue::new();
-        let storage = Rc::new(HostStorage::new(queue.clone(), Arc::new(KeyLocks::new())));
+        let storage = Rc::new(HostStorage::new(
+            queue.clone(),
+            Arc::new(KeyLocks::new()),
+            1,
+        ));
         let s = storage.clone();
         let mut op = Driven::new(
             async move {
@@ -166,10 +179,10 @@ mod tests {
 
         // The first operation takes the lock and then waits for a storage answer.
         let queue1 = HostQueue::new();
-        let s1 = Rc::new(HostStorage::new(queue1.clone(), locks.clone()));
+        let s1 = Rc::new(HostStorage::new(queue1.clone(), locks.clone(), 1));
         let mut first = Driven::new(
             async move {
-                let _guard = s1.locks().lock("k").await;
+                let _guard = s1.locks().lock("k").await?;
                 s1.get("k").await
             },
             queue1,
@@ -180,10 +193,10 @@ mod tests {
         };
 
         let queue2 = HostQueue::new();
-        let s2 = Rc::new(HostStorage::new(queue2.clone(), locks.clone()));
+        let s2 = Rc::new(HostStorage::new(queue2.clone(), locks.clone(), 2));
         let mut second = Driven::new(
             async move {
-                let _guard = s2.locks().lock("k").await;
+                let _guard = s2.locks().lock("k").await?;
                 Ok(())
             },
             queue2,
@@ -198,5 +211,48 @@ mod tests {
         );
         assert!(matches!(second.poll([]), Step::Done));
         assert_eq!(second.take_output(), Some(Ok(())));
+    }
+
+    #[test]
+    fn a_wait_told_to_give_up_fails_and_the_next_one_waits_again() {
+        let locks = Arc::new(KeyLocks::new());
+        let holder_queue = HostQueue::new();
+        let holder = Rc::new(HostStorage::new(holder_queue.clone(), locks.clone(), 1));
+        let mut first = Driven::new(
+            async move {
+                let _guard = holder.locks().lock("k").await?;
+                holder.get("k").await
+            },
+            holder_queue,
+            quiet(),
+        );
+        assert!(matches!(first.poll([]), Step::Calls(_)));
+
+        let make_waiter = || {
+            let queue = HostQueue::new();
+            let s = Rc::new(HostStorage::new(queue.clone(), locks.clone(), 2));
+            Driven::new(
+                async move {
+                    let _guard = s.locks().lock("k").await?;
+                    Ok(())
+                },
+                queue,
+                quiet(),
+            )
+        };
+        let mut waiter = make_waiter();
+        assert!(matches!(waiter.poll([]), Step::Waiting));
+        assert!(matches!(waiter.give_up_waiting(40), Step::Done));
+        let error = waiter.take_output().and_then(Result::err);
+        assert!(matches!(
+            error,
+            Some(crate::error::Error::LockWaitTimeout { millis: 40, .. })
+        ));
+
+        let mut next = make_waiter();
+        assert!(
+            matches!(next.poll([]), Step::Waiting),
+            "the signal is not left set"
+        );
     }
 }

@@ -39,6 +39,9 @@ pub enum StorageFailure {
     /// The storage answered with something that is not a string (for `get`); the text names
     /// the type it gave.
     WrongType(String),
+    /// `get` answered with text holding an unpaired UTF-16 surrogate where JSON cannot have one
+    /// (outside a string, or right after a backslash).
+    UnpairedSurrogate,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -61,6 +64,9 @@ pub enum Error {
     /// Data under a storage key is not what the reference layout says it must be.
     #[error("the data stored under \"{key}\" is corrupted: {reason}")]
     CorruptedData { key: String, reason: String },
+    /// Another operation on the same store held a key this one needed for too long.
+    #[error("gave up waiting for the lock on \"{key}\" after {millis} ms: another operation on this storage held it all that time (a storage method that calls back into this package on the same storage after an await can cause this)")]
+    LockWaitTimeout { key: String, millis: u64 },
 }
 
 impl Error {
@@ -81,6 +87,10 @@ impl Error {
                 key: key.to_owned(),
                 millis,
             },
+            StorageFailure::UnpairedSurrogate => Error::corrupted(
+                key,
+                "it holds an unpaired UTF-16 surrogate outside a JSON string, so it is not valid JSON",
+            ),
         }
     }
 
@@ -96,7 +106,8 @@ impl Error {
         match self {
             Error::StorageCall { key, .. }
             | Error::StorageTimeout { key, .. }
-            | Error::CorruptedData { key, .. } => Some(key),
+            | Error::CorruptedData { key, .. }
+            | Error::LockWaitTimeout { key, .. } => Some(key),
         }
     }
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::join::join_all;
 use crate::record::Record;
-use crate::registry;
+use crate::registry::{self, ListedId};
 use crate::storage::{record_key, Storage, REGISTERED_SESSIONS_KEY, USER_RECORD_PREFIX};
 use crate::stored_session::StoredSession;
 
@@ -122,13 +122,37 @@ pub async fn forget_session(storage: &dyn Storage, id: &str) -> Result<()> {
 /// Removes every registered session and leaves the list empty (`"[]"`, as the reference does).
 /// The list is read once and written once, and the deletes go out together.
 pub async fn clear_all_sessions(storage: &dyn Storage) -> Result<()> {
-    let _guard = storage.locks().lock(REGISTERED_SESSIONS_KEY).await;
+    let _guard = storage.locks().lock(REGISTERED_SESSIONS_KEY).await?;
     let Some(raw) = storage.get(REGISTERED_SESSIONS_KEY).await? else {
         return Ok(());
     };
-    let ids = registry::parse_ids(&raw)?;
+    let mut ids = Vec::new();
+    let mut unpaired = Vec::new();
+    for entry in registry::parse_ids(&raw)? {
+        match entry {
+            ListedId::Id(id) => ids.push(id),
+            ListedId::Unpaired(literal) => unpaired.push(literal),
+        }
+    }
     delete_sessions(storage, &ids, true).await?;
+    // The records of IDs a Rust string cannot hold are deleted by their JSON-escaped keys.
+    // Their state mappings are left alone: reading the record would need the same escape.
+    let escaped_keys = unpaired.iter().map(|literal| escaped_record_key(literal));
+    for result in
+        join_all(escaped_keys.map(|k| async move { storage.delete_escaped(&k).await })).await
+    {
+        result?;
+    }
     storage.set(REGISTERED_SESSIONS_KEY, "[]").await
+}
+
+/// The record key of an ID given as a JSON string literal, as a JSON string literal.
+fn escaped_record_key(id_literal: &str) -> String {
+    // The prefix has nothing JSON escapes.
+    format!(
+        "\"{USER_RECORD_PREFIX}{}",
+        id_literal.strip_prefix('"').unwrap_or(id_literal)
+    )
 }
 
 #[cfg(test)]
@@ -250,7 +274,11 @@ mod tests {
             r#"{"sessionId":"s1"}"#.into(),
         );
         let queue = HostQueue::new();
-        let storage = Rc::new(HostStorage::new(queue.clone(), Arc::new(KeyLocks::new())));
+        let storage = Rc::new(HostStorage::new(
+            queue.clone(),
+            Arc::new(KeyLocks::new()),
+            1,
+        ));
         let op = Driven::new(
             async move { clear_all_sessions(&*storage).await },
             queue,

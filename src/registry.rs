@@ -1,52 +1,145 @@
 //! The list of registered session IDs under `solidClientAuthn:registeredSessions`.
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
-use crate::record::{json_type_name, syntax_reason};
 use crate::storage::{Storage, REGISTERED_SESSIONS_KEY};
 
+/// One entry of the list.
+///
+/// JS strings may hold unpaired UTF-16 surrogates, and the reference registers whatever session
+/// ID it is given; `JSON.stringify` writes such an ID with `\uXXXX` escapes. A Rust string cannot
+/// hold it, so the entry is kept as the JSON text it was stored as: rewriting the list keeps it
+/// exactly, and it never equals (or is mistaken for) any other ID.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListedId {
+    Id(String),
+    /// The entry's JSON string literal, quotes included.
+    Unpaired(String),
+}
+
+impl ListedId {
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            ListedId::Id(id) => Some(id),
+            ListedId::Unpaired(_) => None,
+        }
+    }
+}
+
+/// What a JSON value is, from its text, for error messages that must not quote it.
+fn raw_type_name(raw: &str) -> &'static str {
+    match raw.trim_start().as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+/// The UTF-16 unit of a `\uXXXX` escape at the start of `s`.
+fn hex_escape(s: &str) -> Option<u16> {
+    let hex = s.strip_prefix("\\u")?.get(..4)?;
+    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u16::from_str_radix(hex, 16).ok()
+}
+
+fn is_high(unit: u16) -> bool {
+    (0xD800..0xDC00).contains(&unit)
+}
+
+fn is_low(unit: u16) -> bool {
+    (0xDC00..0xE000).contains(&unit)
+}
+
+/// Whether a JSON string literal that serde_json cannot decode fails only because of unpaired
+/// surrogate escapes: with each of them replaced by `\ufffd`, it decodes.
+fn only_unpaired_surrogates(literal: &str) -> bool {
+    let mut patched = String::with_capacity(literal.len());
+    let mut rest = literal;
+    let mut found = false;
+    while let Some(at) = rest.find('\\') {
+        patched.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let taken = match hex_escape(rest) {
+            Some(unit)
+                if is_high(unit) && rest.get(6..).and_then(hex_escape).is_some_and(is_low) =>
+            {
+                12
+            }
+            Some(unit) if is_high(unit) || is_low(unit) => {
+                patched.push_str("\\ufffd");
+                found = true;
+                rest = &rest[6..];
+                continue;
+            }
+            Some(_) => 6,
+            // Any other escape: the backslash and the character after it.
+            None => 1 + rest[1..].chars().next().map_or(0, char::len_utf8),
+        };
+        patched.push_str(&rest[..taken]);
+        rest = &rest[taken..];
+    }
+    patched.push_str(rest);
+    found && serde_json::from_str::<String>(&patched).is_ok()
+}
+
 /// Parses the stored list: a JSON array of strings, nothing else.
-pub fn parse_ids(raw: &str) -> Result<Vec<String>> {
+pub fn parse_ids(raw: &str) -> Result<Vec<ListedId>> {
     let corrupted = |reason: String| Error::corrupted(REGISTERED_SESSIONS_KEY, reason);
-    let value: Value = serde_json::from_str(raw).map_err(|e| corrupted(syntax_reason(&e)))?;
-    let Value::Array(items) = value else {
-        return Err(corrupted(format!(
-            "it is {}, expected a JSON array of session IDs",
-            json_type_name(&value)
-        )));
+    let items: Vec<&RawValue> = match serde_json::from_str(raw) {
+        Ok(items) => items,
+        Err(e) => {
+            // Tell "not JSON" from "JSON, but not an array".
+            return Err(match serde_json::from_str::<&RawValue>(raw) {
+                Ok(value) => corrupted(format!(
+                    "it is {}, expected a JSON array of session IDs",
+                    raw_type_name(value.get())
+                )),
+                Err(_) => corrupted(crate::record::syntax_reason(&e)),
+            });
+        }
     };
     items
         .into_iter()
         .enumerate()
-        .map(|(index, item)| match item {
-            Value::String(id) => Ok(id),
-            other => Err(corrupted(format!(
-                "item {index} is {}, expected a session ID string",
-                json_type_name(&other)
-            ))),
+        .map(|(index, item)| {
+            let text = item.get();
+            if !text.starts_with('"') {
+                return Err(corrupted(format!(
+                    "item {index} is {}, expected a session ID string",
+                    raw_type_name(text)
+                )));
+            }
+            match serde_json::from_str::<String>(text) {
+                Ok(id) => Ok(ListedId::Id(id)),
+                Err(_) if only_unpaired_surrogates(text) => Ok(ListedId::Unpaired(text.to_owned())),
+                Err(_) => Err(corrupted(format!(
+                    "item {index} is not a valid JSON string"
+                ))),
+            }
         })
         .collect()
 }
 
-/// Accepts a JSON string and nothing else, without copying it.
+/// Accepts a JSON string and nothing else, without copying it. Unpaired surrogate escapes are
+/// accepted, as `parse_ids` accepts them.
 struct AnyString;
 
 impl<'de> serde::Deserialize<'de> for AnyString {
     fn deserialize<D: serde::Deserializer<'de>>(
         deserializer: D,
     ) -> std::result::Result<Self, D::Error> {
-        struct Visit;
-        impl serde::de::Visitor<'_> for Visit {
-            type Value = AnyString;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: serde::de::Error>(self, _: &str) -> std::result::Result<AnyString, E> {
-                Ok(AnyString)
-            }
+        let raw = <&RawValue>::deserialize(deserializer)?;
+        if raw.get().starts_with('"') {
+            Ok(AnyString)
+        } else {
+            Err(serde::de::Error::custom("expected a string"))
         }
-        deserializer.deserialize_str(Visit)
     }
 }
 
@@ -61,12 +154,24 @@ pub fn check_ids(raw: &str) -> Result<()> {
     }
 }
 
-pub fn serialize_ids(ids: &[String]) -> String {
-    Value::Array(ids.iter().cloned().map(Value::String).collect()).to_string()
+/// The list as `JSON.stringify` writes it; unpaired entries as they were stored.
+pub fn serialize_ids(ids: &[ListedId]) -> String {
+    let mut out = String::from("[");
+    for (i, entry) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match entry {
+            ListedId::Id(id) => out.push_str(&serde_json::Value::from(id.as_str()).to_string()),
+            ListedId::Unpaired(literal) => out.push_str(literal),
+        }
+    }
+    out.push(']');
+    out
 }
 
 /// Every registered session ID; an absent list is an empty one.
-pub async fn session_ids(storage: &dyn Storage) -> Result<Vec<String>> {
+pub async fn session_ids(storage: &dyn Storage) -> Result<Vec<ListedId>> {
     match storage.get(REGISTERED_SESSIONS_KEY).await? {
         Some(raw) => parse_ids(&raw),
         None => Ok(Vec::new()),
@@ -75,12 +180,12 @@ pub async fn session_ids(storage: &dyn Storage) -> Result<Vec<String>> {
 
 /// Adds `id` to the list unless it is there already.
 pub async fn register(storage: &dyn Storage, id: &str) -> Result<()> {
-    let _guard = storage.locks().lock(REGISTERED_SESSIONS_KEY).await;
+    let _guard = storage.locks().lock(REGISTERED_SESSIONS_KEY).await?;
     let mut ids = session_ids(storage).await?;
-    if ids.iter().any(|known| known == id) {
+    if ids.iter().any(|known| known.id() == Some(id)) {
         return Ok(());
     }
-    ids.push(id.to_owned());
+    ids.push(ListedId::Id(id.to_owned()));
     storage
         .set(REGISTERED_SESSIONS_KEY, &serialize_ids(&ids))
         .await
@@ -88,13 +193,13 @@ pub async fn register(storage: &dyn Storage, id: &str) -> Result<()> {
 
 /// Removes `id` from the list, if the list exists.
 pub async fn unregister(storage: &dyn Storage, id: &str) -> Result<()> {
-    let _guard = storage.locks().lock(REGISTERED_SESSIONS_KEY).await;
+    let _guard = storage.locks().lock(REGISTERED_SESSIONS_KEY).await?;
     let Some(raw) = storage.get(REGISTERED_SESSIONS_KEY).await? else {
         return Ok(());
     };
     let mut ids = parse_ids(&raw)?;
     let before = ids.len();
-    ids.retain(|known| known != id);
+    ids.retain(|known| known.id() != Some(id));
     if ids.len() == before {
         return Ok(());
     }
@@ -109,9 +214,15 @@ mod tests {
     use crate::storage::MemoryStorage;
     use crate::testing::block_on;
 
+    fn plain(ids: &[&str]) -> Vec<ListedId> {
+        ids.iter()
+            .map(|id| ListedId::Id((*id).to_owned()))
+            .collect()
+    }
+
     #[test]
     fn parses_and_rejects() {
-        assert_eq!(parse_ids(r#"["a","b"]"#).unwrap(), ["a", "b"]);
+        assert_eq!(parse_ids(r#"["a","b"]"#).unwrap(), plain(&["a", "b"]));
         assert!(parse_ids("[]").unwrap().is_empty());
         let e = parse_ids(r#"{"a":1}"#).unwrap_err();
         assert_eq!(
@@ -124,6 +235,33 @@ mod tests {
             .ends_with("item 1 is a number, expected a session ID string"));
         let e = parse_ids("[\"a\"").unwrap_err();
         assert!(e.to_string().contains("not valid JSON"));
+        let e = parse_ids("[\"a\\x\"]").unwrap_err();
+        assert!(e.to_string().contains("not valid JSON"), "{e}");
+    }
+
+    #[test]
+    fn keeps_unpaired_surrogates_as_stored() {
+        let raw = r#"["ok","b\ud800","\udc00c","\ud83d\ude00","d\ud800\ud800\\"]"#;
+        let ids = parse_ids(raw).unwrap();
+        assert_eq!(
+            ids,
+            [
+                ListedId::Id("ok".into()),
+                ListedId::Unpaired(r#""b\ud800""#.into()),
+                ListedId::Unpaired(r#""\udc00c""#.into()),
+                ListedId::Id("😀".into()),
+                ListedId::Unpaired(r#""d\ud800\ud800\\""#.into()),
+            ]
+        );
+        // Rewritten, the entries are as they were (a paired escape becomes the character, as
+        // JSON.stringify writes it).
+        assert_eq!(
+            serialize_ids(&ids),
+            r#"["ok","b\ud800","\udc00c","😀","d\ud800\ud800\\"]"#
+        );
+        // An entry that is broken in another way as well is not taken for one.
+        assert!(parse_ids(r#"["\ud800\x"]"#).is_err());
+        assert!(parse_ids("[\"\\ud800\u{1}\"]").is_err());
     }
 
     #[test]
@@ -137,14 +275,20 @@ mod tests {
             r#"[["a"]]"#,
             "null",
             r#"["\ud800"]"#,
+            r#"["\ud800\x"]"#,
+            "[\"\u{1}\"]",
         ] {
-            assert_eq!(check_ids(raw).err(), parse_ids(raw).err(), "{raw}");
+            assert_eq!(
+                check_ids(raw).err(),
+                parse_ids(raw).map(drop).err(),
+                "{raw}"
+            );
         }
     }
 
     #[test]
     fn serializes_like_json_stringify() {
-        let ids = vec!["a\"b".to_owned(), "é\n".to_owned()];
+        let ids = plain(&["a\"b", "é\n"]);
         assert_eq!(serialize_ids(&ids), r#"["a\"b","é\n"]"#);
         assert_eq!(serialize_ids(&[]), "[]");
     }
@@ -163,7 +307,22 @@ mod tests {
                 Some(r#"["a","b"]"#)
             );
             unregister(&s, "a").await.unwrap();
-            assert_eq!(session_ids(&s).await.unwrap(), ["b"]);
+            assert_eq!(session_ids(&s).await.unwrap(), plain(&["b"]));
         });
+    }
+
+    #[test]
+    fn unregister_keeps_unpaired_entries_and_never_matches_them() {
+        let s = MemoryStorage::new();
+        s.set_now(REGISTERED_SESSIONS_KEY, r#"["a\ud800","a\ufffd","a"]"#);
+        block_on(async {
+            unregister(&s, "a\u{fffd}").await.unwrap();
+            unregister(&s, "a").await.unwrap();
+            register(&s, "c").await.unwrap();
+        });
+        assert_eq!(
+            s.get_now(REGISTERED_SESSIONS_KEY).as_deref(),
+            Some(r#"["a\ud800","c"]"#)
+        );
     }
 }

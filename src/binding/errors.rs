@@ -11,6 +11,7 @@ pub fn code_of(error: &CoreError) -> &'static str {
         CoreError::StorageCall { .. } => "ERR_STORAGE_FAILED",
         CoreError::StorageTimeout { .. } => "ERR_STORAGE_TIMEOUT",
         CoreError::CorruptedData { .. } => "ERR_STORAGE_CORRUPTED",
+        CoreError::LockWaitTimeout { .. } => "ERR_STORAGE_LOCK_TIMEOUT",
     }
 }
 

@@ -4,6 +4,9 @@ mod errors;
 mod operation;
 mod storage;
 
+pub use operation::{
+    cancel_operation, finish_operation, resume_operation, running_operations, wait_for_operation,
+};
 pub use storage::NativeStorage;
 
 use napi::bindgen_prelude::*;
@@ -35,44 +38,62 @@ impl From<StoredSession> for StoredSessionSummary {
     }
 }
 
-/// Reads one session record: the summary, `undefined` for an unknown session, or an `Operation`
-/// to drive when the store is implemented in JS.
-#[napi(ts_return_type = "StoredSessionSummary | undefined | Operation")]
-pub fn load_session(env: Env, storage: &NativeStorage, session_id: String) -> Result<Outcome> {
-    start(&env, storage, move |s| async move {
+/// Reads one session record: the summary, `null` for an unknown session, or the id of the
+/// operation to drive when the store is implemented in JS.
+///
+/// Every starting function takes `parent`: the operation whose storage call JS is making right
+/// now, if any (see `operation::start`).
+#[napi(ts_return_type = "StoredSessionSummary | null | number")]
+pub fn load_session(
+    env: Env,
+    storage: &NativeStorage,
+    parent: Option<u32>,
+    session_id: String,
+) -> Result<Outcome> {
+    start(&env, storage, parent, move |s| async move {
         let found = multi_session::load_session(&*s, &session_id).await?;
         Ok(found.map(StoredSessionSummary::from).into())
     })
 }
 
-/// The registered session IDs, as checked JSON text with its generation, or just the generation
-/// when it is `knownGeneration` and the list has not changed (JS then reuses its array).
-#[napi(ts_return_type = "number | SessionListText | Operation")]
+/// The registered session IDs, as checked JSON text with its generation, or `true` when JS
+/// holds `knownGeneration` and the list has not changed (JS then reuses its array).
+#[napi(ts_return_type = "true | SessionListText | number")]
 pub fn list_session_ids(
     env: Env,
     storage: &NativeStorage,
+    parent: Option<u32>,
     known_generation: Option<u32>,
 ) -> Result<Outcome> {
     let memo = storage.list_memo();
-    start(&env, storage, move |s| async move {
+    start(&env, storage, parent, move |s| async move {
         let text = s.get(crate::storage::REGISTERED_SESSIONS_KEY).await?;
         Ok(memo.answer(text, known_generation)?.into())
     })
 }
 
 /// Removes every registered session and empties the list.
-#[napi(ts_return_type = "undefined | Operation")]
-pub fn clear_all_sessions(env: Env, storage: &NativeStorage) -> Result<Outcome> {
-    start(&env, storage, |s| async move {
+#[napi(ts_return_type = "undefined | number")]
+pub fn clear_all_sessions(
+    env: Env,
+    storage: &NativeStorage,
+    parent: Option<u32>,
+) -> Result<Outcome> {
+    start(&env, storage, parent, |s| async move {
         multi_session::clear_all_sessions(&*s).await?;
         Ok(().into())
     })
 }
 
 /// Removes one session's records and its entry in the list, as logging out does.
-#[napi(ts_return_type = "undefined | Operation")]
-pub fn forget_session(env: Env, storage: &NativeStorage, session_id: String) -> Result<Outcome> {
-    start(&env, storage, move |s| async move {
+#[napi(ts_return_type = "undefined | number")]
+pub fn forget_session(
+    env: Env,
+    storage: &NativeStorage,
+    parent: Option<u32>,
+    session_id: String,
+) -> Result<Outcome> {
+    start(&env, storage, parent, move |s| async move {
         multi_session::forget_session(&*s, &session_id).await?;
         Ok(().into())
     })

@@ -1,15 +1,18 @@
-//! `Operation`: a core operation that waits on a store implemented in JS, driven from JS.
+//! Operations that wait on a store implemented in JS, driven from JS by id.
 //!
-//! JS calls `resume` with the answers to the calls it was handed last; `resume` runs the
-//! operation on, and hands out the next calls (`[]` once finished, `null` while it waits for a
-//! key lock held by another operation). Operations on the native store never get here: `start`
-//! finishes them in one go and returns their value.
+//! A starting function runs its operation as far as it goes. On the native store that is to the
+//! end, and it returns the value. On a JS store it returns the operation's id, and JS calls
+//! `resumeOperation` with the answers to the calls it was handed last, until the operation has
+//! finished (`finishOperation` takes its value) or JS gives up on it (`cancelOperation`).
+//!
+//! Operations live in a per-thread table (one per Node environment: each worker has its own
+//! thread) rather than in JS objects, so that an operation's memory and its key locks go the
+//! moment it ends, not when a garbage-collector finalizer runs on some later turn of the loop.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use napi::bindgen_prelude::*;
 use napi::sys;
@@ -20,7 +23,7 @@ use super::storage::{ListAnswer, NativeStorage};
 use super::StoredSessionSummary;
 use crate::drive::{Driven, Step, WakeSignal};
 use crate::error::{Result as CoreResult, StorageFailure};
-use crate::storage::{Storage, Ticket};
+use crate::storage::{Family, HostCall, Storage, Ticket};
 
 /// The value an operation ends with.
 pub enum OpOutput {
@@ -41,6 +44,12 @@ impl From<ListAnswer> for OpOutput {
     }
 }
 
+impl From<Option<StoredSessionSummary>> for OpOutput {
+    fn from(s: Option<StoredSessionSummary>) -> Self {
+        OpOutput::Session(s)
+    }
+}
+
 /// A changed session list: its text, for JSON.parse, and its generation.
 #[napi(object, object_from_js = false)]
 pub struct SessionListText {
@@ -48,19 +57,13 @@ pub struct SessionListText {
     pub json: String,
 }
 
-impl From<Option<StoredSessionSummary>> for OpOutput {
-    fn from(s: Option<StoredSessionSummary>) -> Self {
-        OpOutput::Session(s)
-    }
-}
-
 impl ToNapiValue for OpOutput {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
         match val {
             OpOutput::Nothing => unsafe { <()>::to_napi_value(env, ()) },
-            OpOutput::List(ListAnswer::Unchanged(generation)) => unsafe {
-                u32::to_napi_value(env, generation)
-            },
+            // Never a number: a number is what a starting function returns for a pending
+            // operation.
+            OpOutput::List(ListAnswer::Unchanged) => unsafe { bool::to_napi_value(env, true) },
             OpOutput::List(ListAnswer::Changed { generation, json }) => unsafe {
                 SessionListText::to_napi_value(env, SessionListText { generation, json })
             },
@@ -71,17 +74,17 @@ impl ToNapiValue for OpOutput {
     }
 }
 
-/// What a starting function returns: the value, or the operation to drive.
+/// What a starting function returns: the value, or the id of the operation to drive.
 pub enum Outcome {
     Done(OpOutput),
-    Pending(Operation),
+    Pending(u32),
 }
 
 impl ToNapiValue for Outcome {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
         match val {
             Outcome::Done(output) => unsafe { OpOutput::to_napi_value(env, output) },
-            Outcome::Pending(op) => unsafe { Operation::to_napi_value(env, op) },
+            Outcome::Pending(id) => unsafe { u32::to_napi_value(env, id) },
         }
     }
 }
@@ -96,17 +99,36 @@ impl TypeName for Outcome {
     }
 }
 
-static NEXT_OPERATION_ID: AtomicU64 = AtomicU64::new(1);
+struct Operation {
+    family: Family,
+    driven: Driven<OpOutput>,
+    /// The calls of the first poll, made by the starting function, for the first resume.
+    first_calls: Option<Vec<(Ticket, HostCall)>>,
+    /// The tickets of the calls handed out last, in the order JS answers them.
+    outstanding: Vec<Ticket>,
+}
 
 thread_local! {
+    static OPERATIONS: RefCell<HashMap<u32, Operation>> = RefCell::new(HashMap::new());
+    static NEXT_ID: Cell<u32> = const { Cell::new(1) };
     /// Operations whose wake signal fired since the last JS call returned.
-    static READY: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    static READY: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
     /// The JS callbacks of operations that wait for a wake.
-    static WAITING: RefCell<HashMap<u64, FunctionRef<(), ()>>> = RefCell::new(HashMap::new());
+    static WAITING: RefCell<HashMap<u32, FunctionRef<(), ()>>> = RefCell::new(HashMap::new());
+}
+
+fn next_id() -> u32 {
+    NEXT_ID.with(|next| {
+        let id = next.get();
+        // Ids stay in 1..2^31 so that JS sees a small integer; an id comes round again only
+        // after two billion operations, long after the one that had it ended.
+        next.set(if id >= i32::MAX as u32 { 1 } else { id + 1 });
+        id
+    })
 }
 
 /// Calls the JS callbacks of waiting operations that were woken. Wakes come from lock releases
-/// inside some operation's poll, so every entry point calls this before returning to JS.
+/// inside some operation's poll or drop, so every entry point calls this before returning to JS.
 fn notify_woken(env: &Env) -> Result<()> {
     let ready = READY.with(|r| std::mem::take(&mut *r.borrow_mut()));
     for id in ready {
@@ -118,32 +140,57 @@ fn notify_woken(env: &Env) -> Result<()> {
     Ok(())
 }
 
-/// Starts an operation on `storage` and runs it as far as it goes.
-pub fn start<F, Fut>(env: &Env, storage: &NativeStorage, make: F) -> Result<Outcome>
+/// Takes an operation out of the table for the length of `f`, so that nothing `f` does can
+/// find the table borrowed.
+fn with_operation<T>(id: u32, f: impl FnOnce(&mut Operation) -> T) -> Result<T> {
+    let mut op = OPERATIONS
+        .with(|ops| ops.borrow_mut().remove(&id))
+        .ok_or_else(|| Error::new(Status::InvalidArg, format!("no operation {id} is running")))?;
+    let result = f(&mut op);
+    OPERATIONS.with(|ops| ops.borrow_mut().insert(id, op));
+    Ok(result)
+}
+
+/// Starts an operation on `storage` and runs it as far as it goes. `parent` is the operation
+/// whose storage call JS was making when this one was started, if any: the new one joins its
+/// family and so never waits for a lock the parent holds.
+pub fn start<F, Fut>(
+    env: &Env,
+    storage: &NativeStorage,
+    parent: Option<u32>,
+    make: F,
+) -> Result<Outcome>
 where
     F: FnOnce(Rc<dyn Storage>) -> Fut,
     Fut: Future<Output = CoreResult<OpOutput>> + 'static,
 {
-    let (store, queue) = storage.for_operation();
-    let id = NEXT_OPERATION_ID.fetch_add(1, Ordering::Relaxed);
+    let id = next_id();
+    let family = parent
+        .and_then(|p| OPERATIONS.with(|ops| ops.borrow().get(&p).map(|op| op.family)))
+        .unwrap_or(id);
+    let (store, queue) = storage.for_operation(family);
     let wake = WakeSignal::new(move || READY.with(|r| r.borrow_mut().push(id)));
-    let mut op = Operation {
-        id,
-        driven: Driven::new(make(store), queue, wake),
-        first_calls: None,
-        outstanding: Vec::new(),
-    };
-    let outcome = match op.driven.poll([]) {
-        Step::Done => match op.driven.take_output() {
+    let mut driven = Driven::new(make(store), queue, wake);
+    let outcome = match driven.poll([]) {
+        Step::Done => match driven.take_output() {
             Some(Ok(output)) => Ok(Outcome::Done(output)),
             Some(Err(e)) => Err(throw(env, e)),
             None => Err(Error::from_reason("operation finished without a result")),
         },
-        Step::Calls(calls) => {
-            op.first_calls = Some(calls);
-            Ok(Outcome::Pending(op))
+        step => {
+            let first_calls = match step {
+                Step::Calls(calls) => Some(calls),
+                _ => None,
+            };
+            let op = Operation {
+                family,
+                driven,
+                first_calls,
+                outstanding: Vec::new(),
+            };
+            OPERATIONS.with(|ops| ops.borrow_mut().insert(id, op));
+            Ok(Outcome::Pending(id))
         }
-        Step::Waiting => Ok(Outcome::Pending(op)),
     };
     notify_woken(env)?;
     outcome
@@ -155,6 +202,9 @@ pub struct StorageRequest {
     /// `"get"`, `"set"` or `"delete"`.
     pub method: String,
     pub key: String,
+    /// True when `key` is a JSON string literal to decode: the key holds an unpaired UTF-16
+    /// surrogate, which a Rust string cannot.
+    pub key_is_json: Option<bool>,
     /// The value to store, for `set`.
     pub value: Option<String>,
 }
@@ -169,6 +219,8 @@ pub struct StorageFailureReport {
     pub timed_out_ms: Option<f64>,
     /// Set when `get` answered with a non-string; names the type.
     pub wrong_type: Option<String>,
+    /// Set when `get` answered with text holding an unpaired surrogate where JSON cannot.
+    pub unpaired_surrogate: Option<bool>,
 }
 
 impl StorageFailureReport {
@@ -177,51 +229,17 @@ impl StorageFailureReport {
             StorageFailure::TimedOut(ms.max(0.0) as u64)
         } else if let Some(type_name) = self.wrong_type {
             StorageFailure::WrongType(type_name)
+        } else if self.unpaired_surrogate == Some(true) {
+            StorageFailure::UnpairedSurrogate
         } else {
             StorageFailure::Failed(self.message.unwrap_or_else(|| "unknown error".to_owned()))
         }
     }
 }
 
-#[napi]
-pub struct Operation {
-    id: u64,
-    driven: Driven<OpOutput>,
-    first_calls: Option<Vec<(Ticket, crate::storage::HostCall)>>,
-    outstanding: Vec<Ticket>,
-}
-
-#[napi]
 impl Operation {
-    /// Hands back the answers to the last batch of calls (`values[i]` for call `i`, unless
-    /// `failures` names it) and returns the next batch: `[]` once finished, `null` while the
-    /// operation waits for a wake.
-    #[napi(
-        ts_args_type = "values: Array<string | undefined | null>, failures?: StorageFailureReport[] | null"
-    )]
-    pub fn resume(
-        &mut self,
-        env: Env,
-        values: Vec<Option<String>>,
-        failures: Option<Vec<StorageFailureReport>>,
-    ) -> Result<Option<Vec<StorageRequest>>> {
-        let step = match self.first_calls.take() {
-            Some(calls) => Step::Calls(calls),
-            None => {
-                let mut answers: Vec<_> = std::mem::take(&mut self.outstanding)
-                    .into_iter()
-                    .zip(values.into_iter().chain(std::iter::repeat(None)))
-                    .map(|(ticket, value)| (ticket, Ok(value)))
-                    .collect();
-                for report in failures.into_iter().flatten() {
-                    if let Some(slot) = answers.get_mut(report.index as usize) {
-                        slot.1 = Err(report.into_failure());
-                    }
-                }
-                self.driven.poll(answers)
-            }
-        };
-        let next = match step {
+    fn hand_out(&mut self, step: Step) -> Option<Vec<StorageRequest>> {
+        match step {
             Step::Done => Some(Vec::new()),
             Step::Waiting => None,
             Step::Calls(calls) => {
@@ -231,35 +249,96 @@ impl Operation {
                     requests.push(StorageRequest {
                         method: call.method.as_str().to_owned(),
                         key: call.key,
+                        key_is_json: call.key_is_json.then_some(true),
                         value: call.value,
                     });
                 }
                 Some(requests)
             }
+        }
+    }
+}
+
+/// Hands back the answers to the last batch of calls (`values[i]` for call `i`, unless
+/// `failures` names it) and returns the next batch: `[]` once finished, `null` while the
+/// operation waits for a key lock. `gaveUpWaitingMs` tells a lock wait to give up, when the
+/// operation has waited that long.
+#[napi(
+    ts_args_type = "id: number, values: Array<string | undefined | null>, failures?: StorageFailureReport[] | null, gaveUpWaitingMs?: number | null"
+)]
+pub fn resume_operation(
+    env: Env,
+    id: u32,
+    values: Vec<Option<String>>,
+    failures: Option<Vec<StorageFailureReport>>,
+    gave_up_waiting_ms: Option<f64>,
+) -> Result<Option<Vec<StorageRequest>>> {
+    let next = with_operation(id, |op| {
+        let step = if let Some(calls) = op.first_calls.take() {
+            Step::Calls(calls)
+        } else if let Some(ms) = gave_up_waiting_ms {
+            WAITING.with(|w| w.borrow_mut().remove(&id));
+            op.driven.give_up_waiting(ms.max(0.0) as u64)
+        } else {
+            let mut answers: Vec<_> = std::mem::take(&mut op.outstanding)
+                .into_iter()
+                .zip(values.into_iter().chain(std::iter::repeat(None)))
+                .map(|(ticket, value)| (ticket, Ok(value)))
+                .collect();
+            for report in failures.into_iter().flatten() {
+                if let Some(slot) = answers.get_mut(report.index as usize) {
+                    slot.1 = Err(report.into_failure());
+                }
+            }
+            op.driven.poll(answers)
         };
-        notify_woken(&env)?;
-        Ok(next)
-    }
+        op.hand_out(step)
+    });
+    notify_woken(&env)?;
+    next
+}
 
-    /// Registers `callback` to be called once the operation can go on. Returns true, without
-    /// registering, when it can go on already.
-    #[napi(ts_args_type = "callback: () => void")]
-    pub fn wait(&self, callback: Function<(), ()>) -> Result<bool> {
-        if self.driven.wake_signal().is_woken() {
-            return Ok(true);
-        }
-        let callback = callback.create_ref()?;
-        WAITING.with(|w| w.borrow_mut().insert(self.id, callback));
-        Ok(false)
+/// Registers `callback` to be called once the operation can go on. Returns true, without
+/// registering, when it can go on already.
+#[napi(ts_args_type = "id: number, callback: () => void")]
+pub fn wait_for_operation(id: u32, callback: Function<(), ()>) -> Result<bool> {
+    let woken = with_operation(id, |op| op.driven.wake_signal().is_woken())?;
+    if woken {
+        return Ok(true);
     }
+    let callback = callback.create_ref()?;
+    WAITING.with(|w| w.borrow_mut().insert(id, callback));
+    Ok(false)
+}
 
-    /// The operation's value, once `resume` returned `[]`; throws its error if it failed.
-    #[napi(ts_return_type = "any")]
-    pub fn output(&mut self, env: Env) -> Result<OpOutput> {
-        match self.driven.take_output() {
-            Some(Ok(output)) => Ok(output),
-            Some(Err(e)) => Err(throw(&env, e)),
-            None => Err(Error::from_reason("the operation has not finished")),
-        }
-    }
+/// Ends a finished operation: returns its value, or throws its error.
+#[napi(ts_args_type = "id: number", ts_return_type = "any")]
+pub fn finish_operation(env: Env, id: u32) -> Result<OpOutput> {
+    let op = OPERATIONS.with(|ops| ops.borrow_mut().remove(&id));
+    WAITING.with(|w| w.borrow_mut().remove(&id));
+    let output = op.and_then(|mut op| op.driven.take_output());
+    let result = match output {
+        Some(Ok(output)) => Ok(output),
+        Some(Err(e)) => Err(throw(&env, e)),
+        None => Err(Error::from_reason(format!(
+            "operation {id} has not finished"
+        ))),
+    };
+    notify_woken(&env)?;
+    result
+}
+
+/// Drops an operation wherever it is: the locks it holds are released at once.
+#[napi(ts_args_type = "id: number")]
+pub fn cancel_operation(env: Env, id: u32) -> Result<()> {
+    let op = OPERATIONS.with(|ops| ops.borrow_mut().remove(&id));
+    WAITING.with(|w| w.borrow_mut().remove(&id));
+    drop(op);
+    notify_woken(&env)
+}
+
+/// How many operations are in the table: for tests that check that none is left behind.
+#[napi]
+pub fn running_operations() -> u32 {
+    OPERATIONS.with(|ops| ops.borrow().len() as u32)
 }

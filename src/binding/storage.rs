@@ -7,7 +7,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::storage::{HostQueue, HostStorage, KeyLocks, MemoryStorage, Storage};
+use crate::storage::{Family, HostQueue, HostStorage, KeyLocks, MemoryStorage, Storage};
 
 enum Backend {
     /// The native store: operations on it finish without leaving Rust.
@@ -34,7 +34,7 @@ pub struct ListMemo {
 /// The session list as JS should take it.
 pub enum ListAnswer {
     /// The same text as the generation JS holds.
-    Unchanged(u32),
+    Unchanged,
     /// New text (checked), and the generation it is.
     Changed { generation: u32, json: String },
 }
@@ -49,7 +49,7 @@ impl ListMemo {
         let text = text.unwrap_or_else(|| "[]".to_owned());
         let same = self.text.borrow().as_deref() == Some(text.as_str());
         if same && known == Some(self.generation.get()) {
-            return Ok(ListAnswer::Unchanged(self.generation.get()));
+            return Ok(ListAnswer::Unchanged);
         }
         if !same {
             crate::registry::check_ids(&text)?;
@@ -117,13 +117,13 @@ impl NativeStorage {
         self.list_memo.clone()
     }
 
-    /// The store an operation should use, and the queue its calls go through when the store is
-    /// implemented in JS.
-    pub(super) fn for_operation(&self) -> (Rc<dyn Storage>, Rc<HostQueue>) {
+    /// The store an operation of `family` should use, and the queue its calls go through when
+    /// the store is implemented in JS.
+    pub(super) fn for_operation(&self, family: Family) -> (Rc<dyn Storage>, Rc<HostQueue>) {
         let queue = HostQueue::new();
         let storage: Rc<dyn Storage> = match &self.backend {
             Backend::Memory(m) => m.clone(),
-            Backend::Host(locks) => Rc::new(HostStorage::new(queue.clone(), locks.clone())),
+            Backend::Host(locks) => Rc::new(HostStorage::new(queue.clone(), locks.clone(), family)),
         };
         (storage, queue)
     }

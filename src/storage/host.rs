@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::{KeyLocks, Storage};
+use super::{Family, GiveUp, KeyLocks, Locker, Storage};
 use crate::error::{Error, Result, StorageFailure, StorageMethod};
 
 /// Identifies one queued call so that its answer finds its way back.
@@ -25,6 +25,9 @@ pub type Ticket = u64;
 pub struct HostCall {
     pub method: StorageMethod,
     pub key: String,
+    /// Whether `key` is a JSON string literal rather than the key itself: for keys that hold an
+    /// unpaired UTF-16 surrogate, which a Rust string cannot.
+    pub key_is_json: bool,
     /// The value to store, for `set`.
     pub value: Option<String>,
 }
@@ -34,6 +37,7 @@ impl std::fmt::Debug for HostCall {
         f.debug_struct("HostCall")
             .field("method", &self.method)
             .field("key", &self.key)
+            .field("key_is_json", &self.key_is_json)
             .field("value", &self.value.as_ref().map(|_| "[redacted]"))
             .finish()
     }
@@ -48,6 +52,7 @@ pub struct HostQueue {
     next_ticket: std::cell::Cell<Ticket>,
     outgoing: RefCell<Vec<(Ticket, HostCall)>>,
     answers: RefCell<HashMap<Ticket, HostAnswer>>,
+    give_up: GiveUp,
 }
 
 impl HostQueue {
@@ -79,6 +84,12 @@ impl HostQueue {
     fn take_answer(&self, ticket: Ticket) -> Option<HostAnswer> {
         self.answers.borrow_mut().remove(&ticket)
     }
+
+    /// Tells the operation's lock waits to give up (`Some(millis)`, how long they waited), or
+    /// to wait again (`None`).
+    pub fn give_up_lock_waits(&self, millis: Option<u64>) {
+        self.give_up.set(millis);
+    }
 }
 
 /// A handle onto a host-implemented store for one operation. The queue belongs to the operation;
@@ -86,11 +97,18 @@ impl HostQueue {
 pub struct HostStorage {
     queue: Rc<HostQueue>,
     locks: Arc<KeyLocks>,
+    family: Family,
 }
 
 impl HostStorage {
-    pub fn new(queue: Rc<HostQueue>, locks: Arc<KeyLocks>) -> Self {
-        Self { queue, locks }
+    /// `family` is the operation's family: its own, or that of the operation from inside whose
+    /// storage call it was started (see `KeyLocks`).
+    pub fn new(queue: Rc<HostQueue>, locks: Arc<KeyLocks>, family: Family) -> Self {
+        Self {
+            queue,
+            locks,
+            family,
+        }
     }
 
     async fn call(
@@ -99,9 +117,20 @@ impl HostStorage {
         key: &str,
         value: Option<&str>,
     ) -> Result<Option<String>> {
+        self.call_with(method, key, false, value).await
+    }
+
+    async fn call_with(
+        &self,
+        method: StorageMethod,
+        key: &str,
+        key_is_json: bool,
+        value: Option<&str>,
+    ) -> Result<Option<String>> {
         let call = HostCall {
             method,
             key: key.to_owned(),
+            key_is_json,
             value: value.map(str::to_owned),
         };
         let answer = PendingCall {
@@ -153,8 +182,14 @@ impl Storage for HostStorage {
         self.call(StorageMethod::Delete, key, None).await.map(drop)
     }
 
-    fn locks(&self) -> &KeyLocks {
-        &self.locks
+    async fn delete_escaped(&self, key_json: &str) -> Result<()> {
+        self.call_with(StorageMethod::Delete, key_json, true, None)
+            .await
+            .map(drop)
+    }
+
+    fn locks(&self) -> Locker<'_> {
+        Locker::new(&self.locks, self.family, Some(&self.queue.give_up))
     }
 }
 
@@ -166,7 +201,7 @@ mod tests {
     #[test]
     fn a_call_is_queued_then_completed_by_its_answer() {
         let queue = HostQueue::new();
-        let storage = HostStorage::new(queue.clone(), Arc::new(KeyLocks::new()));
+        let storage = HostStorage::new(queue.clone(), Arc::new(KeyLocks::new()), 1);
         let mut fut = Box::pin(async { storage.get("k").await });
         let mut cx = Context::from_waker(Waker::noop());
         assert!(fut.as_mut().poll(&mut cx).is_pending());
@@ -185,7 +220,7 @@ mod tests {
     #[test]
     fn a_failed_answer_becomes_an_error_naming_the_call() {
         let queue = HostQueue::new();
-        let storage = HostStorage::new(queue.clone(), Arc::new(KeyLocks::new()));
+        let storage = HostStorage::new(queue.clone(), Arc::new(KeyLocks::new()), 1);
         let mut fut = Box::pin(async { storage.set("k", "secret").await });
         let mut cx = Context::from_waker(Waker::noop());
         assert!(fut.as_mut().poll(&mut cx).is_pending());

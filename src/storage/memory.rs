@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{KeyLocks, Storage};
+use super::{KeyLocks, Locker, Storage};
 use crate::error::Result;
 
 #[derive(Default)]
@@ -74,8 +74,10 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    fn locks(&self) -> &KeyLocks {
-        &self.locks
+    fn locks(&self) -> Locker<'_> {
+        // An operation on this store finishes within one poll, so none holds a lock while
+        // another runs: they can all be one family, and no wait ever needs to give up.
+        Locker::new(&self.locks, 0, None)
     }
 
     fn keys_with_prefix(&self, prefix: &str) -> Option<Vec<String>> {

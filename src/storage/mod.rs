@@ -6,7 +6,7 @@ mod locks;
 mod memory;
 
 pub use host::{HostCall, HostQueue, HostStorage, Ticket};
-pub use locks::{KeyGuard, KeyLocks};
+pub use locks::{Family, GiveUp, KeyGuard, KeyLocks, Locker};
 pub use memory::MemoryStorage;
 
 use crate::error::Result;
@@ -34,9 +34,16 @@ pub trait Storage {
     async fn set(&self, key: &str, value: &str) -> Result<()>;
     async fn delete(&self, key: &str) -> Result<()>;
 
-    /// The locks that serialise read-modify-write sequences on this storage's keys. Two handles
-    /// onto the same underlying store must share them.
-    fn locks(&self) -> &KeyLocks;
+    /// Deletes the key whose JSON string literal is `key_json`: a key that holds an unpaired
+    /// UTF-16 surrogate, which a Rust string cannot. Such keys come from session lists the
+    /// reference wrote; stores whose keys are always well-formed have none.
+    async fn delete_escaped(&self, _key_json: &str) -> Result<()> {
+        Ok(())
+    }
+
+    /// The locks that serialise read-modify-write sequences on this storage's keys, as this
+    /// operation sees them. Two handles onto the same underlying store must share them.
+    fn locks(&self) -> Locker<'_>;
 
     /// Every key that starts with `prefix`, when the store can list its keys. `IStorage` has no
     /// way to list keys, so stores implemented in JS answer `None`.
