@@ -100,14 +100,14 @@ function handleFor(storage) {
     const own = nativeOf(storage)
     if (own !== undefined) return own
   }
+  // A store seen before is taken as it is: what its methods do now is for the calls to find out.
+  let handle = hostHandles.get(storage)
+  if (handle !== undefined) return handle
   if (!isStorage(storage)) {
     throw invalidArgument('A storage must be an object with get, set and delete methods (the IStorage interface)')
   }
-  let handle = hostHandles.get(storage)
-  if (handle === undefined) {
-    handle = native.NativeStorage.host()
-    hostHandles.set(storage, handle)
-  }
+  handle = native.NativeStorage.host()
+  hostHandles.set(storage, handle)
   return handle
 }
 

@@ -132,7 +132,7 @@ impl<T> Driven<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::StorageMethod;
+    use crate::error::{StorageFailure, StorageMethod};
     use crate::storage::{HostStorage, KeyLocks, Storage};
 
     fn quiet() -> Arc<WakeSignal> {
@@ -226,7 +226,10 @@ mod tests {
             holder_queue,
             quiet(),
         );
-        assert!(matches!(first.poll([]), Step::Calls(_)));
+        let Step::Calls(calls) = first.poll([]) else {
+            panic!("expected a call")
+        };
+        let holder_call = calls[0].0;
 
         let make_waiter = || {
             let queue = HostQueue::new();
@@ -253,6 +256,21 @@ mod tests {
         assert!(
             matches!(next.poll([]), Step::Waiting),
             "the signal is not left set"
+        );
+
+        // The holder's call times out while `next` waits for its lock: the error says that
+        // this may be a deadlock.
+        let answer = (holder_call, Err(StorageFailure::TimedOut(9)));
+        assert!(matches!(first.poll([answer]), Step::Done));
+        let message = first
+            .take_output()
+            .and_then(Result::err)
+            .map(|e| e.to_string());
+        assert!(
+            message
+                .as_deref()
+                .is_some_and(|m| m.contains("9 ms (meanwhile another operation")),
+            "{message:?}"
         );
     }
 }

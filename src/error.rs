@@ -55,11 +55,13 @@ pub enum Error {
         message: String,
     },
     /// A storage method did not settle in time.
-    #[error("storage.{method}(\"{key}\") did not settle within {millis} ms")]
+    #[error("storage.{method}(\"{key}\") did not settle within {millis} ms{}", deadlock_hint(*.blocking_others))]
     StorageTimeout {
         method: StorageMethod,
         key: String,
         millis: u64,
+        /// Whether the operation held a lock that another operation was waiting for.
+        blocking_others: bool,
     },
     /// Data under a storage key is not what the reference layout says it must be.
     #[error("the data stored under \"{key}\" is corrupted: {reason}")]
@@ -67,6 +69,14 @@ pub enum Error {
     /// Another operation on the same store held a key this one needed for too long.
     #[error("gave up waiting for the lock on \"{key}\" after {millis} ms: another operation on this storage held it all that time (a storage method that calls back into this package on the same storage after an await can cause this)")]
     LockWaitTimeout { key: String, millis: u64 },
+}
+
+fn deadlock_hint(blocking_others: bool) -> &'static str {
+    if blocking_others {
+        " (meanwhile another operation on this storage waited for a lock this one held: if the storage method was waiting for that operation, for example because it calls back into this package after an await, this is a deadlock)"
+    } else {
+        ""
+    }
 }
 
 impl Error {
@@ -86,6 +96,7 @@ impl Error {
                 method,
                 key: key.to_owned(),
                 millis,
+                blocking_others: false,
             },
             StorageFailure::UnpairedSurrogate => Error::corrupted(
                 key,

@@ -139,7 +139,20 @@ impl HostStorage {
             ticket: None,
         }
         .await;
-        answer.map_err(|failure| Error::from_failure(method, key, failure))
+        answer.map_err(|failure| match Error::from_failure(method, key, failure) {
+            Error::StorageTimeout {
+                method,
+                key,
+                millis,
+                ..
+            } => Error::StorageTimeout {
+                method,
+                key,
+                millis,
+                blocking_others: self.locks.others_wait_on(self.family),
+            },
+            other => other,
+        })
     }
 }
 

@@ -49,6 +49,13 @@ impl KeyLocks {
         self.table().contains_key(key)
     }
 
+    /// Whether some other family waits for a key that `family` holds.
+    pub fn others_wait_on(&self, family: Family) -> bool {
+        self.table()
+            .values()
+            .any(|held| held.family == family && !held.waiters.is_empty())
+    }
+
     fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
         // A poisoned table only means a panic elsewhere while it was held; the map itself is
         // still consistent, because no code path leaves it half-updated.
