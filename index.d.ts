@@ -54,8 +54,9 @@ export declare class InMemoryStorage implements IStorage {
 /**
  * Sets how long a single call to an application-supplied {@link IStorage} may take before it is
  * treated as failed, in milliseconds (default 10 000). A call that takes longer makes the operation
- * reject with a {@link StorageError} whose `code` is `"ERR_STORAGE_TIMEOUT"`. Applies process-wide,
- * to calls started after it.
+ * reject with a {@link StorageError} whose `code` is `"ERR_STORAGE_TIMEOUT"`. The same limit applies
+ * to waiting for a key that another operation on the same storage holds (`"ERR_STORAGE_LOCK_TIMEOUT"`).
+ * Applies process-wide, to calls and waits started after it.
  *
  * Not part of `@inrupt/solid-client-authn-node`.
  *
@@ -90,18 +91,19 @@ export declare class NotImplementedError extends Error {
  * An application-supplied {@link IStorage} failed: one of its methods threw or rejected (`code`
  * `"ERR_STORAGE_FAILED"`; the thrown value is kept as `cause`), `get` resolved something other
  * than a string or `undefined` (also `"ERR_STORAGE_FAILED"`), or a call did not settle within the
- * storage timeout (`"ERR_STORAGE_TIMEOUT"`, see {@link setStorageTimeout}).
+ * storage timeout (`"ERR_STORAGE_TIMEOUT"`, see {@link setStorageTimeout}), or another operation on
+ * the same storage object held a key this one needed for longer than that (`"ERR_STORAGE_LOCK_TIMEOUT"`).
  *
  * Not part of `@inrupt/solid-client-authn-node`, which lets the storage's own error through.
  */
 export declare class StorageError extends Error {
   constructor(
     message: string,
-    code: "ERR_STORAGE_FAILED" | "ERR_STORAGE_TIMEOUT",
+    code: "ERR_STORAGE_FAILED" | "ERR_STORAGE_TIMEOUT" | "ERR_STORAGE_LOCK_TIMEOUT",
     options?: { cause?: unknown },
   );
-  /** What went wrong: the storage failed, or did not answer in time. */
-  readonly code: "ERR_STORAGE_FAILED" | "ERR_STORAGE_TIMEOUT";
+  /** What went wrong: the storage failed, did not answer in time, or a key stayed locked too long. */
+  readonly code: "ERR_STORAGE_FAILED" | "ERR_STORAGE_TIMEOUT" | "ERR_STORAGE_LOCK_TIMEOUT";
   /** The key of the storage call that failed, when the error came from one. */
   readonly key?: string;
 }

@@ -48,7 +48,7 @@ async function storageErrors(): Promise<void> {
     await getSessionIdFromStorageAll(storage);
   } catch (error) {
     if (error instanceof StorageError) {
-      const code: "ERR_STORAGE_FAILED" | "ERR_STORAGE_TIMEOUT" = error.code;
+      const code: "ERR_STORAGE_FAILED" | "ERR_STORAGE_TIMEOUT" | "ERR_STORAGE_LOCK_TIMEOUT" = error.code;
       const key: string | undefined = error.key;
       switch (error.code) {
         case "ERR_STORAGE_FAILED":
@@ -56,6 +56,9 @@ async function storageErrors(): Promise<void> {
           break;
         case "ERR_STORAGE_TIMEOUT":
           console.error("storage too slow", error.message);
+          break;
+        case "ERR_STORAGE_LOCK_TIMEOUT":
+          console.error("another operation held a key too long", error.key);
           break;
         default: {
           const unreachable: never = error.code;
@@ -71,7 +74,8 @@ async function storageErrors(): Promise<void> {
   }
   const failed: Error = new StorageError("get failed", "ERR_STORAGE_FAILED", { cause: new Error("ECONNRESET") });
   const timedOut = new StorageError("no answer", "ERR_STORAGE_TIMEOUT");
-  assertTrue<Equal<StorageError["code"], "ERR_STORAGE_FAILED" | "ERR_STORAGE_TIMEOUT">>();
+  const lockTimedOut = new StorageError("locked", "ERR_STORAGE_LOCK_TIMEOUT");
+  assertTrue<Equal<StorageError["code"], "ERR_STORAGE_FAILED" | "ERR_STORAGE_TIMEOUT" | "ERR_STORAGE_LOCK_TIMEOUT">>();
   const corrupted: Error = new StorageCorruptedError("bad JSON under solidClientAuthn:registeredSessions");
   assertTrue<Equal<StorageCorruptedError["code"], "ERR_STORAGE_CORRUPTED">>();
 }
