@@ -10,7 +10,7 @@ const path = require('node:path')
 
 const root = path.join(__dirname, '..')
 const versions = ['22.23.3', '24.9.0']
-const suites = ['storage.test.js', 'multi-session.test.js', 'session.test.js', 'exit.test.js', 'reference-compat.test.mjs', 'reference-login-records.test.mjs']
+const suites = ['storage.test.js', 'storage-probe.test.js', 'multi-session.test.js', 'session.test.js', 'exit.test.js', 'reference-compat.test.mjs', 'reference-login-records.test.mjs']
 const supported = process.platform === 'linux' && process.arch === 'x64'
 
 function run(command, args, options) {
