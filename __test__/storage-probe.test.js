@@ -119,6 +119,11 @@ test('a stored value with an unpaired surrogate is read as JSON reads it, or rep
   // After an escaped backslash it is fine again.
   storage.map.set(LIST_KEY, '["a\\\\\ud800"]')
   assert.deepEqual(await lib.getSessionIdFromStorageAll(storage), ['a\\\ud800'])
+  // A record whose field holds one is reported for what it is, not altered.
+  storage.map.set(rec('r'), JSON.stringify(loggedInRecord({ webId: 'https://w/\udc00' })))
+  const r = await rejection(lib.getSessionFromStorage('r', { storage, refreshSession: false }))
+  assert.ok(r instanceof StorageCorruptedError)
+  assert.match(r.message, /holds an unpaired UTF-16 surrogate .* which this package cannot represent/)
 })
 
 // 2. Locks are released whatever the storage does

@@ -12,6 +12,7 @@ pub mod registry;
 pub mod secret;
 pub mod storage;
 pub mod stored_session;
+pub mod surrogates;
 
 pub mod binding;
 

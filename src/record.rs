@@ -48,8 +48,14 @@ pub(crate) fn syntax_reason(error: &serde_json::Error) -> String {
 impl Record {
     /// Parses the text stored under `key`. Anything but a JSON object is corrupted data.
     pub fn parse(key: &str, raw: &str) -> Result<Self> {
-        let value: Value =
-            serde_json::from_str(raw).map_err(|e| Error::corrupted(key, syntax_reason(&e)))?;
+        let value: Value = serde_json::from_str(raw).map_err(|e| {
+            let reason = if crate::surrogates::only_unpaired_surrogates_in_json(raw) {
+                "a string in it holds an unpaired UTF-16 surrogate (a \\uD800-\\uDFFF escape), which this package cannot represent".to_owned()
+            } else {
+                syntax_reason(&e)
+            };
+            Error::corrupted(key, reason)
+        })?;
         match value {
             Value::Object(fields) => Ok(Self {
                 key: key.to_owned(),
@@ -108,6 +114,17 @@ impl Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unpaired_surrogate_is_named_as_such() {
+        let e = Record::parse("k", r#"{"issuer":"i","webId":"w\ud800"}"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the data stored under \"k\" is corrupted: a string in it holds an unpaired UTF-16 surrogate (a \\uD800-\\uDFFF escape), which this package cannot represent"
+        );
+        let e = Record::parse("k", r#"{"issuer":"i\ud800""#).unwrap_err();
+        assert!(e.to_string().contains("not valid JSON"), "{e}");
+    }
 
     #[test]
     fn keeps_unknown_fields_and_order_through_updates() {

@@ -4,6 +4,7 @@ use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
 use crate::storage::{Storage, REGISTERED_SESSIONS_KEY};
+use crate::surrogates::only_unpaired_surrogates_in_string;
 
 /// One entry of the list.
 ///
@@ -39,55 +40,6 @@ fn raw_type_name(raw: &str) -> &'static str {
     }
 }
 
-/// The UTF-16 unit of a `\uXXXX` escape at the start of `s`.
-fn hex_escape(s: &str) -> Option<u16> {
-    let hex = s.strip_prefix("\\u")?.get(..4)?;
-    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    u16::from_str_radix(hex, 16).ok()
-}
-
-fn is_high(unit: u16) -> bool {
-    (0xD800..0xDC00).contains(&unit)
-}
-
-fn is_low(unit: u16) -> bool {
-    (0xDC00..0xE000).contains(&unit)
-}
-
-/// Whether a JSON string literal that serde_json cannot decode fails only because of unpaired
-/// surrogate escapes: with each of them replaced by `\ufffd`, it decodes.
-fn only_unpaired_surrogates(literal: &str) -> bool {
-    let mut patched = String::with_capacity(literal.len());
-    let mut rest = literal;
-    let mut found = false;
-    while let Some(at) = rest.find('\\') {
-        patched.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let taken = match hex_escape(rest) {
-            Some(unit)
-                if is_high(unit) && rest.get(6..).and_then(hex_escape).is_some_and(is_low) =>
-            {
-                12
-            }
-            Some(unit) if is_high(unit) || is_low(unit) => {
-                patched.push_str("\\ufffd");
-                found = true;
-                rest = &rest[6..];
-                continue;
-            }
-            Some(_) => 6,
-            // Any other escape: the backslash and the character after it.
-            None => 1 + rest[1..].chars().next().map_or(0, char::len_utf8),
-        };
-        patched.push_str(&rest[..taken]);
-        rest = &rest[taken..];
-    }
-    patched.push_str(rest);
-    found && serde_json::from_str::<String>(&patched).is_ok()
-}
-
 /// Parses the stored list: a JSON array of strings, nothing else.
 pub fn parse_ids(raw: &str) -> Result<Vec<ListedId>> {
     let corrupted = |reason: String| Error::corrupted(REGISTERED_SESSIONS_KEY, reason);
@@ -117,7 +69,9 @@ pub fn parse_ids(raw: &str) -> Result<Vec<ListedId>> {
             }
             match serde_json::from_str::<String>(text) {
                 Ok(id) => Ok(ListedId::Id(id)),
-                Err(_) if only_unpaired_surrogates(text) => Ok(ListedId::Unpaired(text.to_owned())),
+                Err(_) if only_unpaired_surrogates_in_string(text) => {
+                    Ok(ListedId::Unpaired(text.to_owned()))
+                }
                 Err(_) => Err(corrupted(format!(
                     "item {index} is not a valid JSON string"
                 ))),
