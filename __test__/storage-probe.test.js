@@ -403,3 +403,83 @@ test('a storage whose get accessor throws is not a storage: TypeError, at constr
   assert.ok((await rejection(lib.getSessionIdFromStorageAll(storage))) instanceof TypeError)
   assert.ok((await rejection(lib.clearSessionFromStorageAll(storage))) instanceof TypeError)
 })
+
+test('a storm of hostile storage behaviours leaves nothing held and every call settled with a typed outcome', async () => {
+  lib.setStorageTimeout(50)
+  let seed = 42
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff
+    return seed / 0x7fffffff
+  }
+  const ids = Array.from({ length: 20 }, (_, i) => `s${i}`)
+  const map = new Map([[LIST_KEY, JSON.stringify(ids)], ...ids.map((id) => [rec(id), JSON.stringify(loggedInRecord())])])
+  const { proxy: revoked, revoke } = Proxy.revocable({}, {})
+  revoke()
+  let calls = 0
+  const behaviours = [
+    (answer) => answer(),
+    (answer) => Promise.resolve().then(answer),
+    (answer) => new Promise((resolve) => setTimeout(() => resolve(answer()), random() * 20)),
+    () => new Promise(() => {}),
+    () => Promise.reject(revoked),
+    () => {
+      throw Symbol('sync')
+    },
+    () => ({ then() { throw new Error('then') } }),
+    (answer) => ({ then: (resolve, reject) => (resolve(answer()), reject(new Error('late')), resolve('x')) }),
+    (answer) => new String(answer() ?? ''),
+    () => 12,
+    (answer) => {
+      // Re-enter, without waiting for it.
+      lib.getSessionIdFromStorageAll(storage).catch(() => {})
+      return answer()
+    },
+  ]
+  const pick = () => behaviours[Math.floor(random() * behaviours.length)]
+  const storage = {
+    get(k) {
+      calls++
+      return pick()(() => map.get(k))
+    },
+    set(k, v) {
+      calls++
+      return pick()(() => void map.set(k, v))
+    },
+    delete(k) {
+      calls++
+      return pick()(() => void map.delete(k))
+    },
+  }
+  const work = []
+  for (let i = 0; i < 300; i++) {
+    const id = ids[Math.floor(random() * ids.length)]
+    const kind = Math.floor(random() * 4)
+    work.push(
+      kind === 0
+        ? new Session({ storage }, id).logout()
+        : kind === 1
+          ? lib.getSessionFromStorage(id, { storage, refreshSession: false })
+          : kind === 2
+            ? lib.getSessionIdFromStorageAll(storage)
+            : lib.clearSessionFromStorageAll(storage),
+    )
+  }
+  const outcomes = await within(20_000, Promise.allSettled(work))
+  assert.ok(!outcomes.pending, 'every call settled')
+  for (const outcome of outcomes.value) {
+    if (outcome.status === 'rejected') {
+      const e = outcome.reason
+      assert.ok(e instanceof StorageError || e instanceof StorageCorruptedError, String(e))
+    }
+  }
+  assert.ok(calls > 300)
+  // Let the re-entrant calls started along the way finish too.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  assert.equal(binding.runningOperations(), 0)
+  // The store still works: a well-behaved storage over the same map.
+  behaviours.length = 1
+  lib.setStorageTimeout(1_000)
+  map.set(LIST_KEY, '["z"]')
+  assert.deepEqual(await within(1_000, new Session({ storage }, 'z').logout()), { value: undefined })
+  assert.equal(map.get(LIST_KEY), '[]')
+})
