@@ -94,9 +94,8 @@ async fn delete_sessions(storage: &dyn Storage, ids: &[String], scan: bool) -> R
     for record in records {
         match record {
             Ok(Some(record)) => doomed.extend(tracked_state_keys(&record)),
-            Ok(None) => {}
             // A corrupted record is deleted like any other: clearing is how one gets rid of it.
-            Err(crate::error::Error::CorruptedData { .. }) => {}
+            Ok(None) | Err(crate::error::Error::CorruptedData { .. }) => {}
             Err(other) => return Err(other),
         }
     }

@@ -30,6 +30,10 @@ struct RestoreFields<'a> {
 
 /// A field that is absent, null, or a string; `None` for anything else (the slow path then
 /// names the problem).
+#[allow(
+    clippy::option_option,
+    reason = "the outer None says the fast path cannot take the field; the inner one that it is absent"
+)]
 fn plain_string(raw: Option<&RawValue>) -> Option<Option<Cow<'_, str>>> {
     let Some(raw) = raw else { return Some(None) };
     let text = raw.get();
@@ -86,6 +90,10 @@ impl StoredSession {
         Self::from_record(id, &record)
     }
 
+    #[allow(
+        clippy::option_option,
+        reason = "the outer None sends the record to the slow path; the inner one is no session"
+    )]
     fn parse_fast(id: &str, raw: &str) -> Option<Option<Self>> {
         // A struct also deserializes from a JSON array; only objects are records.
         if !raw.trim_start().starts_with('{') {

@@ -1,7 +1,7 @@
 //! Unpaired UTF-16 surrogates in stored JSON.
 //!
 //! JS strings may hold unpaired surrogates and `JSON.stringify` writes them as `\uD800`-style
-//! escapes, which `JSON.parse` reads back. A Rust string cannot hold one, so serde_json refuses
+//! escapes, which `JSON.parse` reads back. A Rust string cannot hold one, so `serde_json` refuses
 //! such an escape. These helpers tell that case apart from other bad JSON, so that it is kept
 //! (session lists) or reported for what it is (records), never silently changed.
 
@@ -53,14 +53,14 @@ fn without_unpaired_escapes(text: &str) -> Option<String> {
     found.then_some(patched)
 }
 
-/// Whether a JSON string literal that serde_json cannot decode fails only because of unpaired
+/// Whether a JSON string literal that `serde_json` cannot decode fails only because of unpaired
 /// surrogate escapes.
 pub fn only_unpaired_surrogates_in_string(literal: &str) -> bool {
     without_unpaired_escapes(literal)
         .is_some_and(|patched| serde_json::from_str::<String>(&patched).is_ok())
 }
 
-/// Whether a JSON text that serde_json cannot parse fails only because of unpaired surrogate
+/// Whether a JSON text that `serde_json` cannot parse fails only because of unpaired surrogate
 /// escapes.
 pub fn only_unpaired_surrogates_in_json(text: &str) -> bool {
     without_unpaired_escapes(text)

@@ -15,7 +15,7 @@ pub fn code_of(error: &CoreError) -> &'static str {
     }
 }
 
-fn build(env: &Env, error: &CoreError) -> napi::Result<()> {
+fn build(env: Env, error: &CoreError) -> napi::Result<()> {
     let mut js_error =
         env.create_error(napi::Error::new(Status::GenericFailure, error.to_string()))?;
     js_error.set_named_property("code", code_of(error))?;
@@ -27,8 +27,8 @@ fn build(env: &Env, error: &CoreError) -> napi::Result<()> {
 
 /// Throws `error` into JS, and returns the napi error that tells the caller an exception is
 /// already pending.
-pub fn throw(env: &Env, error: CoreError) -> napi::Error {
-    match build(env, &error) {
+pub fn throw(env: Env, error: &CoreError) -> napi::Error {
+    match build(env, error) {
         Ok(()) => napi::Error::new(Status::PendingException, String::new()),
         Err(e) => e,
     }

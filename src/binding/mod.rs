@@ -1,5 +1,10 @@
 //! The napi edge: converts between JS values and the core's types. No protocol logic lives here.
 
+#![allow(
+    clippy::needless_pass_by_value,
+    reason = "napi entry points receive owned values converted from JS"
+)]
+
 mod errors;
 mod operation;
 mod storage;
@@ -13,8 +18,29 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::multi_session;
+use crate::registry::ListAnswer;
 use crate::stored_session::StoredSession;
 use operation::{start, Outcome};
+
+/// A changed session list: its text, for JSON.parse, and its generation.
+#[napi(object, object_from_js = false)]
+pub struct SessionListText {
+    pub generation: u32,
+    pub json: String,
+}
+
+impl ToNapiValue for ListAnswer {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        match val {
+            // Never a number: a number is what a starting function returns for a pending
+            // operation.
+            ListAnswer::Unchanged => unsafe { bool::to_napi_value(env, true) },
+            ListAnswer::Changed { generation, json } => unsafe {
+                SessionListText::to_napi_value(env, SessionListText { generation, json })
+            },
+        }
+    }
+}
 
 /// What `getSessionFromStorage` needs from a stored session record, and no more: the refresh
 /// token stays in Rust (JS only learns whether there is one), and every property is work on the
@@ -43,22 +69,22 @@ impl From<StoredSession> for StoredSessionSummary {
 ///
 /// Every starting function takes `parent`: the operation whose storage call JS is making right
 /// now, if any (see `operation::start`).
-#[napi(ts_return_type = "StoredSessionSummary | null | number")]
+#[napi(catch_unwind, ts_return_type = "StoredSessionSummary | null | number")]
 pub fn load_session(
     env: Env,
     storage: &NativeStorage,
     parent: Option<u32>,
     session_id: String,
 ) -> Result<Outcome> {
-    start(&env, storage, parent, move |s| async move {
+    start(env, storage, parent, move |s| async move {
         let found = multi_session::load_session(&*s, &session_id).await?;
-        Ok(found.map(StoredSessionSummary::from).into())
+        Ok(found.map(StoredSessionSummary::from))
     })
 }
 
 /// The registered session IDs, as checked JSON text with its generation, or `true` when JS
 /// holds `knownGeneration` and the list has not changed (JS then reuses its array).
-#[napi(ts_return_type = "true | SessionListText | number")]
+#[napi(catch_unwind, ts_return_type = "true | SessionListText | number")]
 pub fn list_session_ids(
     env: Env,
     storage: &NativeStorage,
@@ -66,35 +92,33 @@ pub fn list_session_ids(
     known_generation: Option<u32>,
 ) -> Result<Outcome> {
     let memo = storage.list_memo();
-    start(&env, storage, parent, move |s| async move {
+    start(env, storage, parent, move |s| async move {
         let text = s.get(crate::storage::REGISTERED_SESSIONS_KEY).await?;
-        Ok(memo.answer(text, known_generation)?.into())
+        memo.answer(text, known_generation)
     })
 }
 
 /// Removes every registered session and empties the list.
-#[napi(ts_return_type = "undefined | number")]
+#[napi(catch_unwind, ts_return_type = "undefined | number")]
 pub fn clear_all_sessions(
     env: Env,
     storage: &NativeStorage,
     parent: Option<u32>,
 ) -> Result<Outcome> {
-    start(&env, storage, parent, |s| async move {
-        multi_session::clear_all_sessions(&*s).await?;
-        Ok(().into())
+    start(env, storage, parent, |s| async move {
+        multi_session::clear_all_sessions(&*s).await
     })
 }
 
 /// Removes one session's records and its entry in the list, as logging out does.
-#[napi(ts_return_type = "undefined | number")]
+#[napi(catch_unwind, ts_return_type = "undefined | number")]
 pub fn forget_session(
     env: Env,
     storage: &NativeStorage,
     parent: Option<u32>,
     session_id: String,
 ) -> Result<Outcome> {
-    start(&env, storage, parent, move |s| async move {
-        multi_session::forget_session(&*s, &session_id).await?;
-        Ok(().into())
+    start(env, storage, parent, move |s| async move {
+        multi_session::forget_session(&*s, &session_id).await
     })
 }

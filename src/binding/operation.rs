@@ -19,58 +19,36 @@ use napi::sys;
 use napi_derive::napi;
 
 use super::errors::throw;
-use super::storage::{ListAnswer, NativeStorage};
-use super::StoredSessionSummary;
+use super::storage::NativeStorage;
 use crate::drive::{Driven, Step, WakeSignal};
 use crate::error::{Result as CoreResult, StorageFailure};
 use crate::storage::{Family, HostCall, Storage, Ticket};
 
-/// The value an operation ends with.
-pub enum OpOutput {
-    Nothing,
-    List(ListAnswer),
-    Session(Option<StoredSessionSummary>),
+/// The value an operation ends with, converted to a JS value only when JS takes it. Each
+/// operation ends with a value of its own type; this erases it.
+pub struct OpOutput(Box<dyn IntoJs>);
+
+trait IntoJs {
+    /// # Safety
+    /// `env` must be the environment of the current call, on its thread.
+    unsafe fn into_js(self: Box<Self>, env: sys::napi_env) -> Result<sys::napi_value>;
 }
 
-impl From<()> for OpOutput {
-    fn from(_: ()) -> Self {
-        OpOutput::Nothing
+impl<T: ToNapiValue + 'static> IntoJs for T {
+    unsafe fn into_js(self: Box<Self>, env: sys::napi_env) -> Result<sys::napi_value> {
+        unsafe { T::to_napi_value(env, *self) }
     }
 }
 
-impl From<ListAnswer> for OpOutput {
-    fn from(answer: ListAnswer) -> Self {
-        OpOutput::List(answer)
+impl OpOutput {
+    pub fn new<T: ToNapiValue + 'static>(value: T) -> Self {
+        Self(Box::new(value))
     }
-}
-
-impl From<Option<StoredSessionSummary>> for OpOutput {
-    fn from(s: Option<StoredSessionSummary>) -> Self {
-        OpOutput::Session(s)
-    }
-}
-
-/// A changed session list: its text, for JSON.parse, and its generation.
-#[napi(object, object_from_js = false)]
-pub struct SessionListText {
-    pub generation: u32,
-    pub json: String,
 }
 
 impl ToNapiValue for OpOutput {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
-        match val {
-            OpOutput::Nothing => unsafe { <()>::to_napi_value(env, ()) },
-            // Never a number: a number is what a starting function returns for a pending
-            // operation.
-            OpOutput::List(ListAnswer::Unchanged) => unsafe { bool::to_napi_value(env, true) },
-            OpOutput::List(ListAnswer::Changed { generation, json }) => unsafe {
-                SessionListText::to_napi_value(env, SessionListText { generation, json })
-            },
-            OpOutput::Session(s) => unsafe {
-                Option::<StoredSessionSummary>::to_napi_value(env, s)
-            },
-        }
+        unsafe { val.0.into_js(env) }
     }
 }
 
@@ -131,12 +109,12 @@ fn next_id() -> u32 {
 /// inside some operation's poll or drop, so every entry point calls this before returning to JS.
 /// Best effort: a callback that cannot be called leaves its operation to its lock-wait timer,
 /// which resumes it all the same.
-fn notify_woken(env: &Env) {
+fn notify_woken(env: Env) {
     let ready = READY.with(|r| std::mem::take(&mut *r.borrow_mut()));
     for id in ready {
         let callback = WAITING.with(|w| w.borrow_mut().remove(&id));
         if let Some(callback) = callback {
-            let _ = callback.borrow_back(env).and_then(|f| f.call(()));
+            let _ = callback.borrow_back(&env).and_then(|f| f.call(()));
         }
     }
 }
@@ -155,15 +133,16 @@ fn with_operation<T>(id: u32, f: impl FnOnce(&mut Operation) -> T) -> Result<T> 
 /// Starts an operation on `storage` and runs it as far as it goes. `parent` is the operation
 /// whose storage call JS was making when this one was started, if any: the new one joins its
 /// family and so never waits for a lock the parent holds.
-pub fn start<F, Fut>(
-    env: &Env,
+pub fn start<F, Fut, T>(
+    env: Env,
     storage: &NativeStorage,
     parent: Option<u32>,
     make: F,
 ) -> Result<Outcome>
 where
     F: FnOnce(Rc<dyn Storage>) -> Fut,
-    Fut: Future<Output = CoreResult<OpOutput>> + 'static,
+    Fut: Future<Output = CoreResult<T>> + 'static,
+    T: ToNapiValue + 'static,
 {
     let id = next_id();
     let family = parent
@@ -171,11 +150,13 @@ where
         .unwrap_or(id);
     let (store, queue) = storage.for_operation(family);
     let wake = WakeSignal::new(move || READY.with(|r| r.borrow_mut().push(id)));
-    let mut driven = Driven::new(make(store), queue, wake);
+    let future = make(store);
+    let output = async move { future.await.map(OpOutput::new) };
+    let mut driven = Driven::new(output, queue, wake);
     let outcome = match driven.poll([]) {
         Step::Done => match driven.take_output() {
             Some(Ok(output)) => Ok(Outcome::Done(output)),
-            Some(Err(e)) => Err(throw(env, e)),
+            Some(Err(e)) => Err(throw(env, &e)),
             None => Err(Error::from_reason("operation finished without a result")),
         },
         step => {
@@ -224,10 +205,20 @@ pub struct StorageFailureReport {
     pub unpaired_surrogate: Option<bool>,
 }
 
+/// A duration in milliseconds from JS, where it is a number.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "clamped to 0..=u32::MAX first; the storage timeout is at most 2^31 - 1 ms"
+)]
+fn millis_from_js(ms: f64) -> u64 {
+    ms.clamp(0.0, f64::from(u32::MAX)) as u64
+}
+
 impl StorageFailureReport {
     fn into_failure(self) -> StorageFailure {
         if let Some(ms) = self.timed_out_ms {
-            StorageFailure::TimedOut(ms.max(0.0) as u64)
+            StorageFailure::TimedOut(millis_from_js(ms))
         } else if let Some(type_name) = self.wrong_type {
             StorageFailure::WrongType(type_name)
         } else if self.unpaired_surrogate == Some(true) {
@@ -265,6 +256,7 @@ impl Operation {
 /// operation waits for a key lock. `gaveUpWaitingMs` tells a lock wait to give up, when the
 /// operation has waited that long.
 #[napi(
+    catch_unwind,
     ts_args_type = "id: number, values: Array<string | undefined | null>, failures?: StorageFailureReport[] | null, gaveUpWaitingMs?: number | null"
 )]
 pub fn resume_operation(
@@ -279,7 +271,7 @@ pub fn resume_operation(
             Step::Calls(calls)
         } else if let Some(ms) = gave_up_waiting_ms {
             WAITING.with(|w| w.borrow_mut().remove(&id));
-            op.driven.give_up_waiting(ms.max(0.0) as u64)
+            op.driven.give_up_waiting(millis_from_js(ms))
         } else {
             let mut answers: Vec<_> = std::mem::take(&mut op.outstanding)
                 .into_iter()
@@ -295,13 +287,13 @@ pub fn resume_operation(
         };
         op.hand_out(step)
     });
-    notify_woken(&env);
+    notify_woken(env);
     next
 }
 
 /// Registers `callback` to be called once the operation can go on. Returns true, without
 /// registering, when it can go on already.
-#[napi(ts_args_type = "id: number, callback: () => void")]
+#[napi(catch_unwind, ts_args_type = "id: number, callback: () => void")]
 pub fn wait_for_operation(id: u32, callback: Function<(), ()>) -> Result<bool> {
     let woken = with_operation(id, |op| op.driven.wake_signal().is_woken())?;
     if woken {
@@ -313,33 +305,33 @@ pub fn wait_for_operation(id: u32, callback: Function<(), ()>) -> Result<bool> {
 }
 
 /// Ends a finished operation: returns its value, or throws its error.
-#[napi(ts_args_type = "id: number", ts_return_type = "any")]
+#[napi(catch_unwind, ts_args_type = "id: number", ts_return_type = "any")]
 pub fn finish_operation(env: Env, id: u32) -> Result<OpOutput> {
     let op = OPERATIONS.with(|ops| ops.borrow_mut().remove(&id));
     WAITING.with(|w| w.borrow_mut().remove(&id));
     let output = op.and_then(|mut op| op.driven.take_output());
     let result = match output {
         Some(Ok(output)) => Ok(output),
-        Some(Err(e)) => Err(throw(&env, e)),
+        Some(Err(e)) => Err(throw(env, &e)),
         None => Err(Error::from_reason(format!(
             "operation {id} has not finished"
         ))),
     };
-    notify_woken(&env);
+    notify_woken(env);
     result
 }
 
 /// Drops an operation wherever it is: the locks it holds are released at once.
-#[napi(ts_args_type = "id: number")]
+#[napi(catch_unwind, ts_args_type = "id: number")]
 pub fn cancel_operation(env: Env, id: u32) {
     let op = OPERATIONS.with(|ops| ops.borrow_mut().remove(&id));
     WAITING.with(|w| w.borrow_mut().remove(&id));
     drop(op);
-    notify_woken(&env);
+    notify_woken(env);
 }
 
 /// How many operations are in the table: for tests that check that none is left behind.
-#[napi]
+#[napi(catch_unwind)]
 pub fn running_operations() -> u32 {
-    OPERATIONS.with(|ops| ops.borrow().len() as u32)
+    OPERATIONS.with(|ops| u32::try_from(ops.borrow().len()).unwrap_or(u32::MAX))
 }

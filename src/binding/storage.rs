@@ -1,12 +1,12 @@
 //! `NativeStorage`: the handle JS passes to every operation to say which store it works on.
 
-use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::registry::ListMemo;
 use crate::storage::{Family, HostQueue, HostStorage, KeyLocks, MemoryStorage, Storage};
 
 enum Backend {
@@ -23,50 +23,10 @@ pub struct NativeStorage {
     list_memo: Rc<ListMemo>,
 }
 
-/// The session list last handed to JS for this store, so that an unchanged list is neither
-/// checked nor sent again: JS keeps the array it built and copies it.
-#[derive(Default)]
-pub struct ListMemo {
-    text: RefCell<Option<String>>,
-    generation: Cell<u32>,
-}
-
-/// The session list as JS should take it.
-pub enum ListAnswer {
-    /// The same text as the generation JS holds.
-    Unchanged,
-    /// New text (checked), and the generation it is.
-    Changed { generation: u32, json: String },
-}
-
-impl ListMemo {
-    /// `known` is the generation JS holds, if any.
-    pub fn answer(
-        &self,
-        text: Option<String>,
-        known: Option<u32>,
-    ) -> crate::error::Result<ListAnswer> {
-        let text = text.unwrap_or_else(|| "[]".to_owned());
-        let same = self.text.borrow().as_deref() == Some(text.as_str());
-        if same && known == Some(self.generation.get()) {
-            return Ok(ListAnswer::Unchanged);
-        }
-        if !same {
-            crate::registry::check_ids(&text)?;
-            self.generation.set(self.generation.get().wrapping_add(1));
-            *self.text.borrow_mut() = Some(text.clone());
-        }
-        Ok(ListAnswer::Changed {
-            generation: self.generation.get(),
-            json: text,
-        })
-    }
-}
-
 #[napi]
 impl NativeStorage {
     /// A new, empty native in-memory store.
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn memory() -> Self {
         Self {
             backend: Backend::Memory(Rc::new(MemoryStorage::new())),
@@ -75,7 +35,7 @@ impl NativeStorage {
     }
 
     /// A handle for one store implemented in JS. Make one per store object and reuse it.
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn host() -> Self {
         Self {
             backend: Backend::Host(Arc::new(KeyLocks::new())),
@@ -84,18 +44,18 @@ impl NativeStorage {
     }
 
     /// Reads a key of the native store directly (for `InMemoryStorage.get`).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn get_entry(&self, key: String) -> Result<Option<String>> {
         Ok(self.memory_store()?.get_now(&key))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_entry(&self, key: String, value: String) -> Result<()> {
         self.memory_store()?.set_now(&key, &value);
         Ok(())
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn delete_entry(&self, key: String) -> Result<()> {
         self.memory_store()?.delete_now(&key);
         Ok(())

@@ -59,7 +59,9 @@ impl KeyLocks {
     fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
         // A poisoned table only means a panic elsewhere while it was held; the map itself is
         // still consistent, because no code path leaves it half-updated.
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

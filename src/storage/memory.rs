@@ -28,7 +28,9 @@ impl MemoryStorage {
 
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
         // No code path panics while holding the map, so a poisoned lock still guards a whole map.
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn get_now(&self, key: &str) -> Option<String> {
