@@ -483,3 +483,45 @@ test('a storm of hostile storage behaviours leaves nothing held and every call s
   assert.deepEqual(await within(1_000, new Session({ storage }, 'z').logout()), { value: undefined })
   assert.equal(map.get(LIST_KEY), '[]')
 })
+
+test('a write that timed out keeps its key locked until it lands, so it cannot undo a later update', async () => {
+  lib.setStorageTimeout(100)
+  const storage = asyncMapStorage([[LIST_KEY, '["a","b","c"]']])
+  const { set } = storage
+  let slowSets = 1
+  storage.set = function (key, value) {
+    if (key === LIST_KEY && slowSets-- > 0) {
+      // Lands after 170 ms: after the 100 ms timeout, within the second one (the grace period).
+      return new Promise((resolve) => setTimeout(resolve, 170)).then(() => set.call(this, key, value))
+    }
+    return set.call(this, key, value)
+  }
+  const first = await rejection(new Session({ storage }, 'a').logout())
+  assert.equal(first.code, 'ERR_STORAGE_TIMEOUT')
+  // The next logout reads the list only once the late write has landed, so both removals stay.
+  lib.setStorageTimeout(1_000)
+  // Without the lock, it would write ["a","c"] at once and the late write ["b","c"] after.
+  await new Session({ storage }, 'b').logout()
+  assert.deepEqual(JSON.parse(storage.map.get(LIST_KEY)), ['c'])
+})
+
+test('a write that never settles is given up for lost after a second timeout, and the key is free again', async () => {
+  lib.setStorageTimeout(100)
+  const storage = asyncMapStorage([[LIST_KEY, '["a","b"]']])
+  const { set } = storage
+  let hang = true
+  storage.set = function (key, value) {
+    if (hang) {
+      hang = false
+      return new Promise(() => {})
+    }
+    return set.call(this, key, value)
+  }
+  assert.equal((await rejection(new Session({ storage }, 'a').logout())).code, 'ERR_STORAGE_TIMEOUT')
+  const started = Date.now()
+  lib.setStorageTimeout(1_000)
+  await new Session({ storage }, 'b').logout()
+  // It waited for the grace period (100 ms) rather than its own lock-wait limit (1 s).
+  assert.ok(Date.now() - started < 900, `waited ${Date.now() - started} ms`)
+  assert.deepEqual(JSON.parse(storage.map.get(LIST_KEY)), ['a'])
+})

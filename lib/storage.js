@@ -189,8 +189,11 @@ function invoke(storage, request) {
 /** The operation whose storage calls are being made right now, synchronously; null when none. */
 let invoking = null
 
-/** Makes one batch of calls at once and collects the answers, failures and the first thrown value. */
-function callAll(storage, requests, operationId) {
+/**
+ * Makes one batch of calls at once and collects the answers, failures and the first thrown value.
+ * `handle` is the store's native handle, whose key locks a timed-out write keeps (see below).
+ */
+function callAll(storage, requests, operationId, handle) {
   const count = requests.length
   const values = new Array(count)
   const settled = new Uint8Array(count)
@@ -205,11 +208,30 @@ function callAll(storage, requests, operationId) {
     ;(failures ??= []).push(failure)
   }
   const limit = storageTimeoutMs
+  // A write that timed out may still land. Until it settles, or a second timeout has passed and
+  // it counts as lost, its key stays locked: an operation that read the key and wrote it back
+  // meanwhile would be undone by it.
+  let lateWriteEnds = null
+  const beginLateWrite = (i) => {
+    const key = requests[i].key
+    handle.beginLateWrite(key)
+    let open = true
+    const end = () => {
+      if (!open) return
+      open = false
+      clearTimeout(grace)
+      handle.endLateWrite(key)
+    }
+    const grace = setTimeout(end, limit)
+    grace.unref()
+    ;(lateWriteEnds ??= [])[i] = end
+  }
   const timer = setTimeout(() => {
     for (let i = 0; i < count; i++) {
       if (!settled[i]) {
         settled[i] = 1
         report({ index: i, timedOutMs: limit })
+        if (requests[i].method !== 'get') beginLateWrite(i)
       }
     }
     finish()
@@ -224,15 +246,18 @@ function callAll(storage, requests, operationId) {
       finish()
     }
   }
+  const settledLate = (i) => {
+    if (lateWriteEnds !== null && lateWriteEnds[i] !== undefined) lateWriteEnds[i]()
+  }
   const fail = (i, error) => {
-    if (settled[i]) return
+    if (settled[i]) return settledLate(i)
     settled[i] = 1
     thrown ??= { value: error }
     report({ index: i, message: describeThrown(error) })
     done()
   }
   const succeed = (i, value) => {
-    if (settled[i]) return
+    if (settled[i]) return settledLate(i)
     settled[i] = 1
     // Only `get` answers carry a value; whatever set and delete return is ignored.
     if (requests[i].method === 'get') accept(i, value)
@@ -294,7 +319,7 @@ function lockReleased(id) {
   })
 }
 
-async function drive(id, storage) {
+async function drive(id, storage, handle) {
   let values = []
   let failures = null
   let gaveUpWaitingMs = null
@@ -311,7 +336,7 @@ async function drive(id, storage) {
         continue
       }
       if (requests.length === 0) break
-      const answers = await callAll(storage, requests, id)
+      const answers = await callAll(storage, requests, id, handle)
       values = answers.values
       failures = answers.failures
       thrown ??= answers.thrown
@@ -348,7 +373,7 @@ function runOn(handle, storage, start, ...args) {
   } catch (error) {
     return Promise.reject(fromNative(error))
   }
-  if (typeof outcome === 'number') return drive(outcome, storage)
+  if (typeof outcome === 'number') return drive(outcome, storage, handle)
   return Promise.resolve(outcome)
 }
 

@@ -109,7 +109,7 @@ fn next_id() -> u32 {
 /// inside some operation's poll or drop, so every entry point calls this before returning to JS.
 /// Best effort: a callback that cannot be called leaves its operation to its lock-wait timer,
 /// which resumes it all the same.
-fn notify_woken(env: Env) {
+pub(super) fn notify_woken(env: Env) {
     let ready = READY.with(|r| std::mem::take(&mut *r.borrow_mut()));
     for id in ready {
         let callback = WAITING.with(|w| w.borrow_mut().remove(&id));

@@ -55,6 +55,24 @@ impl NativeStorage {
         Ok(())
     }
 
+    /// A write to `key` on this JS store timed out but may still land: the key stays locked
+    /// until `endLateWrite`.
+    #[napi(catch_unwind)]
+    pub fn begin_late_write(&self, key: String) {
+        if let Backend::Host(locks) = &self.backend {
+            locks.begin_late_write(&key);
+        }
+    }
+
+    /// The late write to `key` has settled, or is given up for lost.
+    #[napi(catch_unwind)]
+    pub fn end_late_write(&self, env: Env, key: String) {
+        if let Backend::Host(locks) = &self.backend {
+            locks.end_late_write(&key);
+        }
+        super::operation::notify_woken(env);
+    }
+
     #[napi(catch_unwind)]
     pub fn delete_entry(&self, key: String) -> Result<()> {
         self.memory_store()?.delete_now(&key);

@@ -13,7 +13,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use crate::error::{Error, Result};
@@ -25,6 +25,8 @@ struct Held {
     family: Family,
     /// How many guards of the family hold the key.
     depth: u32,
+    /// Writes to the key that timed out and may still land (see `begin_late_write`).
+    late_writes: u32,
     waiters: Vec<Waker>,
 }
 
@@ -49,6 +51,50 @@ impl KeyLocks {
         self.table().contains_key(key)
     }
 
+    /// Keeps `key` locked while a write to it that timed out may still land: an operation that
+    /// read the key and wrote it back meanwhile would be undone by it. Ends with
+    /// `end_late_write`, when the write settles or is given up for lost.
+    pub fn begin_late_write(&self, key: &str) {
+        let mut table = self.table();
+        if let Some(held) = table.get_mut(key) {
+            held.late_writes += 1;
+        } else {
+            table.insert(
+                key.to_owned(),
+                Held {
+                    family: 0,
+                    depth: 0,
+                    late_writes: 1,
+                    waiters: Vec::new(),
+                },
+            );
+        }
+    }
+
+    pub fn end_late_write(&self, key: &str) {
+        let mut table = self.table();
+        let Some(held) = table.get_mut(key) else {
+            return;
+        };
+        held.late_writes = held.late_writes.saturating_sub(1);
+        Self::release_if_free(table, key);
+    }
+
+    /// Removes `key`'s entry once nothing holds it, and wakes its waiters.
+    fn release_if_free(mut table: MutexGuard<'_, HashMap<String, Held>>, key: &str) {
+        let free = table
+            .get(key)
+            .is_some_and(|held| held.depth == 0 && held.late_writes == 0);
+        if !free {
+            return;
+        }
+        let waiters = table.remove(key).map(|h| h.waiters).unwrap_or_default();
+        drop(table);
+        for waker in waiters {
+            waker.wake();
+        }
+    }
+
     /// Whether some other family waits for a key that `family` holds.
     pub fn others_wait_on(&self, family: Family) -> bool {
         self.table()
@@ -56,7 +102,7 @@ impl KeyLocks {
             .any(|held| held.family == family && !held.waiters.is_empty())
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
+    fn table(&self) -> MutexGuard<'_, HashMap<String, Held>> {
         // A poisoned table only means a panic elsewhere while it was held; the map itself is
         // still consistent, because no code path leaves it half-updated.
         self.held
@@ -122,11 +168,14 @@ impl<'a> Future for LockFuture<'a> {
                     Held {
                         family,
                         depth: 1,
+                        late_writes: 0,
                         waiters: Vec::new(),
                     },
                 );
             }
-            Some(held) if held.family == family => held.depth += 1,
+            Some(held) if held.family == family && held.depth > 0 && held.late_writes == 0 => {
+                held.depth += 1;
+            }
             Some(held) => {
                 if let Some(millis) = give_up.and_then(|g| g.0.get()) {
                     return Poll::Ready(Err(Error::LockWaitTimeout {
@@ -160,18 +209,8 @@ impl Drop for KeyGuard<'_> {
         let Some(held) = table.get_mut(self.key) else {
             return;
         };
-        held.depth -= 1;
-        if held.depth > 0 {
-            return;
-        }
-        let waiters = table
-            .remove(self.key)
-            .map(|h| h.waiters)
-            .unwrap_or_default();
-        drop(table);
-        for waker in waiters {
-            waker.wake();
-        }
+        held.depth = held.depth.saturating_sub(1);
+        KeyLocks::release_if_free(table, self.key);
     }
 }
 
@@ -260,6 +299,30 @@ mod tests {
         drop(nested);
         assert_eq!(counter.0.load(Ordering::SeqCst), 1);
         assert!(stranger.as_mut().poll(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn a_late_write_keeps_the_key_locked_until_it_ends() {
+        let locks = KeyLocks::new();
+        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+
+        let guard = ready(Box::pin(Locker::new(&locks, 1, None).lock("k")).as_mut().poll(&mut cx));
+        locks.begin_late_write("k");
+        drop(guard);
+        assert!(locks.is_held("k"), "the operation ended, its write may still land");
+        let mut same_family = Box::pin(Locker::new(&locks, 1, None).lock("k"));
+        assert!(same_family.as_mut().poll(&mut cx).is_pending());
+        let mut other = Box::pin(Locker::new(&locks, 2, None).lock("k"));
+        assert!(other.as_mut().poll(&mut cx).is_pending());
+        locks.end_late_write("k");
+        assert!(!locks.is_held("k"));
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1, "the waiters are woken");
+        assert!(other.as_mut().poll(&mut cx).is_ready());
+        // An end without a beginning changes nothing.
+        locks.end_late_write("nothing");
+        assert!(!locks.is_held("nothing"));
     }
 
     #[test]
