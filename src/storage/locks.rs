@@ -308,10 +308,17 @@ mod tests {
         let waker = Waker::from(counter.clone());
         let mut cx = Context::from_waker(&waker);
 
-        let guard = ready(Box::pin(Locker::new(&locks, 1, None).lock("k")).as_mut().poll(&mut cx));
+        let guard = ready(
+            Box::pin(Locker::new(&locks, 1, None).lock("k"))
+                .as_mut()
+                .poll(&mut cx),
+        );
         locks.begin_late_write("k");
         drop(guard);
-        assert!(locks.is_held("k"), "the operation ended, its write may still land");
+        assert!(
+            locks.is_held("k"),
+            "the operation ended, its write may still land"
+        );
         let mut same_family = Box::pin(Locker::new(&locks, 1, None).lock("k"));
         assert!(same_family.as_mut().poll(&mut cx).is_pending());
         let mut other = Box::pin(Locker::new(&locks, 2, None).lock("k"));
