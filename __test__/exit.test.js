@@ -46,6 +46,8 @@ test('import and require give the same module', () => {
     sameStorage: true,
     sameFunctions: true,
     exports: true,
-    restored: 'shared',
+    restored: 'https://shared.example/#me',
+    listedByCjs: ['shared'],
+    afterEsmLogout: [],
   })
 })

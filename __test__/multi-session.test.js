@@ -1,6 +1,7 @@
 'use strict'
 const test = require('node:test')
 const assert = require('node:assert/strict')
+const http = require('node:http')
 const {
   InMemoryStorage,
   Session,
@@ -12,14 +13,27 @@ const {
 } = require('..')
 const { LIST_KEY, RECORD_PREFIX, asyncMapStorage, loggedInRecord, seed, rejection } = require('./helpers.js')
 
-const noRefreshToken = (overrides) => loggedInRecord({ refreshToken: undefined, ...overrides })
-
-// No test here may touch the network: any fetch is a failure.
-test.beforeEach(() => {
-  globalThis.fetch = async () => {
-    throw new Error('unexpected network I/O')
-  }
+// No test here may talk to an identity provider. The records name a local one that answers
+// nothing useful and notes every request it gets; after each test it must have got none.
+const idp = { url: undefined, requests: [], server: undefined }
+test.before(async () => {
+  idp.server = http.createServer((req, res) => {
+    idp.requests.push(`${req.method} ${req.url}`)
+    res.writeHead(503).end()
+  })
+  await new Promise((resolve) => idp.server.listen(0, '127.0.0.1', resolve))
+  idp.url = `http://127.0.0.1:${idp.server.address().port}/`
 })
+test.after(() => {
+  idp.server.closeAllConnections()
+  idp.server.close()
+})
+test.afterEach(() => {
+  assert.deepEqual(idp.requests, [], 'a request reached the identity provider')
+})
+
+const record = (overrides) => loggedInRecord({ issuer: idp.url, ...overrides })
+const noRefreshToken = (overrides) => record({ refreshToken: undefined, ...overrides })
 
 test('restores info from the stored record, in the reference shape', async () => {
   for (const storage of [new InMemoryStorage(), asyncMapStorage()]) {
@@ -55,7 +69,7 @@ test('positional form: (id, storage, onNewRefreshToken), also with InMemoryStora
 
 test('options form, with refreshSession and its alias refresh', async () => {
   const storage = asyncMapStorage()
-  await seed(storage, { o: loggedInRecord() })
+  await seed(storage, { o: record() })
   const callback = () => {}
   const byOption = await getSessionFromStorage('o', { storage, onNewRefreshToken: callback, refreshSession: false })
   assert.equal(byOption.info.isLoggedIn, false)
@@ -69,7 +83,7 @@ test('options form, with refreshSession and its alias refresh', async () => {
 
 test('a stored refresh token with refresh requested rejects clearly (refresh arrives with the logins)', async () => {
   const storage = new InMemoryStorage()
-  await seed(storage, { r: loggedInRecord() })
+  await seed(storage, { r: record() })
   const error = await rejection(getSessionFromStorage('r', storage))
   assert.ok(error instanceof NotImplementedError)
   assert.match(error.message, /refreshSession: false/)
@@ -138,7 +152,7 @@ test('clearSessionFromStorageAll without a list leaves storage alone', async () 
 
 test('refreshSession reads the stored record and does nothing without a refresh token', async () => {
   const storage = new InMemoryStorage()
-  await seed(storage, { q: noRefreshToken(), r: loggedInRecord() })
+  await seed(storage, { q: noRefreshToken(), r: record() })
   const session = await getSessionFromStorage('q', { storage, refreshSession: false })
   assert.equal(await refreshSession(session, { storage }), undefined)
   const withToken = await getSessionFromStorage('r', { storage, refreshSession: false })

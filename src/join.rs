@@ -35,6 +35,40 @@ mod tests {
     use super::*;
     use crate::testing::block_on;
 
+    /// Ready on its `polls`-th poll, asking to be polled again before that.
+    struct ReadyAfter {
+        polls: u32,
+        value: u32,
+        log: std::rc::Rc<std::cell::RefCell<Vec<u32>>>,
+    }
+
+    impl Future for ReadyAfter {
+        type Output = u32;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<u32> {
+            self.log.borrow_mut().push(self.value);
+            self.polls -= 1;
+            if self.polls == 0 {
+                Poll::Ready(self.value)
+            } else {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
+    #[test]
+    fn waits_for_the_slowest_and_polls_none_after_it_is_done() {
+        let log = std::rc::Rc::default();
+        let futures = [(3, 10), (1, 20), (2, 30)].map(|(polls, value)| ReadyAfter {
+            polls,
+            value,
+            log: std::rc::Rc::clone(&log),
+        });
+        assert_eq!(block_on(join_all(futures)), [10, 20, 30]);
+        // Round 1 polls all three; round 2 the two pending; round 3 the last.
+        assert_eq!(*log.borrow(), [10, 20, 30, 10, 30, 10]);
+    }
+
     #[test]
     fn keeps_input_order() {
         let out = block_on(join_all((0..5).map(|i| async move { i * 2 })));
