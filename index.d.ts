@@ -65,6 +65,16 @@ export declare class InMemoryStorage implements IStorage {
  */
 export declare function setStorageTimeout(ms: number): void;
 
+/**
+ * How long a request to an identity provider (discovery, keys, tokens) may take, from connecting
+ * to the last byte of the answer, in milliseconds. Default 3,500, as in the reference. A request
+ * that takes longer rejects with an {@link IdentityProviderError} whose `code` is
+ * `"ERR_IDP_TIMEOUT"`. Applies process-wide.
+ *
+ * Not part of `@inrupt/solid-client-authn-node`.
+ */
+export declare function setIdentityProviderTimeout(ms: number): void;
+
 // ---------------------------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------------------------
@@ -120,6 +130,19 @@ export declare class StorageCorruptedError extends Error {
   readonly code: "ERR_STORAGE_CORRUPTED";
   /** The key whose stored value is corrupted (the value itself is never included). */
   readonly key?: string;
+}
+
+/**
+ * The identity provider could not be reached (`"ERR_IDP_UNREACHABLE"`), did not answer within
+ * the limit of {@link setIdentityProviderTimeout} (`"ERR_IDP_TIMEOUT"`), or answered something
+ * the protocol does not allow (`"ERR_IDP_RESPONSE"`). The message names the URL and what was
+ * wrong; it never quotes what the provider sent.
+ *
+ * Not part of `@inrupt/solid-client-authn-node`.
+ */
+export declare class IdentityProviderError extends Error {
+  constructor(message: string, code: "ERR_IDP_UNREACHABLE" | "ERR_IDP_TIMEOUT" | "ERR_IDP_RESPONSE");
+  readonly code: "ERR_IDP_UNREACHABLE" | "ERR_IDP_TIMEOUT" | "ERR_IDP_RESPONSE";
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 
 const { Session, EVENTS } = require('./lib/session.js')
 const multiSession = require('./lib/multi-session.js')
-const { InMemoryStorage, setStorageTimeout } = require('./lib/storage.js')
+const { InMemoryStorage, setStorageTimeout, setIdentityProviderTimeout } = require('./lib/storage.js')
 const errors = require('./lib/errors.js')
 
 module.exports = {
@@ -21,5 +21,7 @@ module.exports = {
   NotImplementedError: errors.NotImplementedError,
   StorageError: errors.StorageError,
   StorageCorruptedError: errors.StorageCorruptedError,
+  IdentityProviderError: errors.IdentityProviderError,
   setStorageTimeout,
+  setIdentityProviderTimeout,
 }

@@ -16,5 +16,7 @@ export const {
   NotImplementedError,
   StorageError,
   StorageCorruptedError,
+  IdentityProviderError,
   setStorageTimeout,
+  setIdentityProviderTimeout,
 } = api

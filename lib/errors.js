@@ -39,6 +39,19 @@ class StorageCorruptedError extends Error {
   }
 }
 
+/**
+ * The identity provider could not be reached (`ERR_IDP_UNREACHABLE`), did not answer in time
+ * (`ERR_IDP_TIMEOUT`), or answered something unusable (`ERR_IDP_RESPONSE`). The message says
+ * which URL and what was wrong, and never quotes what the provider sent.
+ */
+class IdentityProviderError extends Error {
+  constructor(message, code) {
+    super(message)
+    this.name = 'IdentityProviderError'
+    this.code = code
+  }
+}
+
 function invalidArgument(message) {
   const error = new TypeError(message)
   error.code = 'ERR_INVALID_ARG_TYPE'
@@ -62,6 +75,11 @@ function fromNative(error, ...thrown) {
     case 'ERR_STORAGE_CORRUPTED':
       rebuilt = new StorageCorruptedError(error.message)
       break
+    case 'ERR_IDP_UNREACHABLE':
+    case 'ERR_IDP_TIMEOUT':
+    case 'ERR_IDP_RESPONSE':
+      rebuilt = new IdentityProviderError(error.message, error.code)
+      break
     default:
       return error
   }
@@ -75,6 +93,7 @@ module.exports = {
   NotImplementedError,
   StorageError,
   StorageCorruptedError,
+  IdentityProviderError,
   invalidArgument,
   fromNative,
 }

@@ -16,6 +16,14 @@ function setStorageTimeout(ms) {
   storageTimeoutMs = ms
 }
 
+/** How long a request to an identity provider may take (default 3,500 ms, as the reference). */
+function setIdentityProviderTimeout(ms) {
+  if (typeof ms !== 'number' || !(ms >= 1) || ms > 2 ** 31 - 1) {
+    throw invalidArgument(`The identity provider timeout must be a number of milliseconds between 1 and ${2 ** 31 - 1}, got ${typeof ms === 'number' ? ms : typeof ms}`)
+  }
+  native.setIdpTimeout(Math.round(ms))
+}
+
 /**
  * Rust strings cannot hold unpaired UTF-16 surrogates; converting one would turn it into U+FFFD
  * and make two distinct keys one. So keys and IDs that hold one are refused before anything is
@@ -174,7 +182,9 @@ function stringObjectText(value) {
   }
 }
 
-function invoke(storage, request) {
+function invoke(storage, request, operationId, index) {
+  // The request itself stays in Rust; so does its response, which goes to the operation.
+  if (request.method === 'http') return native.sendHttp(operationId, index)
   const key = request.keyIsJson ? JSON.parse(request.key) : request.key
   switch (request.method) {
     case 'get':
@@ -226,20 +236,25 @@ function callAll(storage, requests, operationId, handle) {
     grace.unref()
     ;(lateWriteEnds ??= [])[i] = end
   }
+  // HTTP requests have timeouts of their own, in Rust.
+  let storageCalls = 0
+  for (let i = 0; i < count; i++) if (requests[i].method !== 'http') storageCalls++
   const timer = setTimeout(() => {
     for (let i = 0; i < count; i++) {
-      if (!settled[i]) {
+      const { method } = requests[i]
+      if (!settled[i] && method !== 'http') {
         settled[i] = 1
         report({ index: i, timedOutMs: limit })
-        if (requests[i].method !== 'get') beginLateWrite(i)
+        if (method !== 'get') beginLateWrite(i)
+        done()
       }
     }
-    finish()
   }, limit)
   // A store that never answers must not keep the process alive: a script whose only pending
   // work is such a call exits. Anything else that keeps the loop alive (a server) lets the
   // timeout fire and the caller get the error.
   timer.unref()
+  if (storageCalls === 0) clearTimeout(timer)
   const done = () => {
     if (--pending === 0) {
       clearTimeout(timer)
@@ -291,7 +306,7 @@ function callAll(storage, requests, operationId, handle) {
   try {
     for (let i = 0; i < count; i++) {
       try {
-        settle(i, invoke(storage, requests[i]))
+        settle(i, invoke(storage, requests[i], operationId, i))
       } catch (error) {
         fail(i, error)
       }
@@ -385,5 +400,6 @@ module.exports = {
   run,
   runOn,
   setStorageTimeout,
+  setIdentityProviderTimeout,
   checkWellFormed,
 }

@@ -14,8 +14,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use crate::error::Result;
-use crate::storage::host::HostAnswer;
-use crate::storage::{HostCall, HostQueue, Ticket};
+use crate::storage::{HostAnswer, HostCall, HostQueue, Ticket};
 
 /// Tells an operation's owner that it can make progress again.
 pub struct WakeSignal {
@@ -114,6 +113,17 @@ impl<T> Driven<T> {
         }
     }
 
+    /// Hands back the answer to one call without running the operation (that happens at the
+    /// next `poll`): for answers that arrive on their own, like HTTP responses.
+    pub fn deliver(&self, ticket: Ticket, answer: HostAnswer) {
+        self.queue.answer(ticket, answer);
+    }
+
+    /// Whether the answer to `ticket` has been handed back and not yet taken.
+    pub fn has_answer(&self, ticket: Ticket) -> bool {
+        self.queue.has_answer(ticket)
+    }
+
     /// Runs an operation that waits for a key lock once more, telling the wait to give up
     /// (it then fails with `Error::LockWaitTimeout`) unless the lock is free by now.
     pub fn give_up_waiting(&mut self, waited_millis: u64) -> Step {
@@ -160,10 +170,12 @@ mod tests {
             panic!("expected calls")
         };
         assert_eq!(calls.len(), 2);
-        assert!(calls.iter().all(|(_, c)| c.method == StorageMethod::Get));
-        let answers = calls
-            .into_iter()
-            .map(|(t, c)| (t, Ok(Some(c.key.to_uppercase()))));
+        let answers = calls.into_iter().map(|(t, c)| match c {
+            HostCall::Storage(c) if c.method == StorageMethod::Get => {
+                (t, HostAnswer::Storage(Ok(Some(c.key.to_uppercase()))))
+            }
+            other => panic!("unexpected {other:?}"),
+        });
         assert!(matches!(op.poll(answers), Step::Done));
         assert_eq!(
             op.take_output(),
@@ -204,7 +216,10 @@ mod tests {
         );
         assert!(matches!(second.poll([]), Step::Waiting));
 
-        assert!(matches!(first.poll([(calls[0].0, Ok(None))]), Step::Done));
+        assert!(matches!(
+            first.poll([(calls[0].0, HostAnswer::Storage(Ok(None)))]),
+            Step::Done
+        ));
         assert!(
             woken.load(Ordering::SeqCst),
             "releasing the lock wakes the waiter"
@@ -260,7 +275,10 @@ mod tests {
 
         // The holder's call times out while `next` waits for its lock: the error says that
         // this may be a deadlock.
-        let answer = (holder_call, Err(StorageFailure::TimedOut(9)));
+        let answer = (
+            holder_call,
+            HostAnswer::Storage(Err(StorageFailure::TimedOut(9))),
+        );
         assert!(matches!(first.poll([answer]), Step::Done));
         let message = first
             .take_output()

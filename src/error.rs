@@ -66,6 +66,17 @@ pub enum Error {
     /// Data under a storage key is not what the reference layout says it must be.
     #[error("the data stored under \"{key}\" is corrupted: {reason}")]
     CorruptedData { key: String, reason: String },
+    /// No response came from the identity provider: no connection, a broken one, or a request
+    /// that could not be made.
+    #[error("the identity provider could not be reached at {url}: {reason}")]
+    IdpUnreachable { url: String, reason: String },
+    /// The identity provider did not answer within the limit.
+    #[error("the identity provider did not answer {url} within {millis} ms")]
+    IdpTimeout { url: String, millis: u64 },
+    /// The identity provider answered, but not as the protocol says it must. The reason never
+    /// quotes the body: it may hold tokens.
+    #[error("the identity provider's answer from {url} is not usable: {reason}")]
+    IdpResponse { url: String, reason: String },
     /// Another operation on the same store held a key this one needed for too long.
     #[error("gave up waiting for the lock on \"{key}\" after {millis} ms: another operation on this storage held it all that time (a storage method that calls back into this package on the same storage after an await can cause this)")]
     LockWaitTimeout { key: String, millis: u64 },
@@ -105,6 +116,30 @@ impl Error {
         }
     }
 
+    /// The error for a request to the identity provider that got no response.
+    pub(crate) fn from_http_failure(url: &str, failure: crate::http::HttpFailure) -> Self {
+        use crate::http::HttpFailure;
+        match failure {
+            HttpFailure::TimedOut(millis) => Error::IdpTimeout {
+                url: url.to_owned(),
+                millis,
+            },
+            HttpFailure::Unreachable(reason) | HttpFailure::Invalid(reason) => {
+                Error::IdpUnreachable {
+                    url: url.to_owned(),
+                    reason,
+                }
+            }
+        }
+    }
+
+    pub(crate) fn idp_response(url: &str, reason: impl Into<String>) -> Self {
+        Error::IdpResponse {
+            url: url.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
     pub(crate) fn corrupted(key: &str, reason: impl Into<String>) -> Self {
         Error::CorruptedData {
             key: key.to_owned(),
@@ -119,6 +154,9 @@ impl Error {
             | Error::StorageTimeout { key, .. }
             | Error::CorruptedData { key, .. }
             | Error::LockWaitTimeout { key, .. } => Some(key),
+            Error::IdpUnreachable { .. } | Error::IdpTimeout { .. } | Error::IdpResponse { .. } => {
+                None
+            }
         }
     }
 }

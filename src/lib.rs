@@ -3,8 +3,11 @@
 //! Everything but `binding` is plain Rust with no napi types: the protocol core. `binding`
 //! converts types at the edge and holds no protocol logic.
 
+pub mod discovery;
 pub mod drive;
 pub mod error;
+pub mod http;
+pub mod http_engine;
 pub mod join;
 pub mod multi_session;
 pub mod record;

@@ -7,6 +7,7 @@ use std::task::{Context, Poll, Waker};
 
 use crate::drive::{Driven, Step};
 use crate::error::{Result, StorageMethod};
+use crate::storage::{HostAnswer, HostCall};
 
 /// Runs a future that never waits on anything outside itself (the native store).
 pub fn block_on<F: Future>(future: F) -> F::Output {
@@ -66,6 +67,9 @@ pub fn drive_with_map<T>(
             Step::Calls(calls) => {
                 rounds += 1;
                 for (ticket, call) in calls {
+                    let HostCall::Storage(call) = call else {
+                        panic!("this host answers storage calls only")
+                    };
                     let answer = match call.method {
                         StorageMethod::Get => map.get(&call.key).cloned(),
                         StorageMethod::Set => {
@@ -77,7 +81,7 @@ pub fn drive_with_map<T>(
                             None
                         }
                     };
-                    answers.push((ticket, Ok(answer)));
+                    answers.push((ticket, HostAnswer::Storage(Ok(answer))));
                 }
             }
         }

@@ -12,6 +12,9 @@ pub fn code_of(error: &CoreError) -> &'static str {
         CoreError::StorageTimeout { .. } => "ERR_STORAGE_TIMEOUT",
         CoreError::CorruptedData { .. } => "ERR_STORAGE_CORRUPTED",
         CoreError::LockWaitTimeout { .. } => "ERR_STORAGE_LOCK_TIMEOUT",
+        CoreError::IdpUnreachable { .. } => "ERR_IDP_UNREACHABLE",
+        CoreError::IdpTimeout { .. } => "ERR_IDP_TIMEOUT",
+        CoreError::IdpResponse { .. } => "ERR_IDP_RESPONSE",
     }
 }
 

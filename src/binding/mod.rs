@@ -10,13 +10,17 @@ mod operation;
 mod storage;
 
 pub use operation::{
-    cancel_operation, finish_operation, resume_operation, running_operations, wait_for_operation,
+    cancel_operation, finish_operation, resume_operation, running_operations, send_http,
+    wait_for_operation,
 };
 pub use storage::NativeStorage;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use std::rc::Rc;
+
+use crate::discovery::DiscoveryCache;
 use crate::multi_session;
 use crate::registry::ListAnswer;
 use crate::stored_session::StoredSession;
@@ -76,7 +80,7 @@ pub fn load_session(
     parent: Option<u32>,
     session_id: String,
 ) -> Result<Outcome> {
-    start(env, storage, parent, move |s| async move {
+    start(env, storage, parent, move |s, _| async move {
         let found = multi_session::load_session(&*s, &session_id).await?;
         Ok(found.map(StoredSessionSummary::from))
     })
@@ -92,7 +96,7 @@ pub fn list_session_ids(
     known_generation: Option<u32>,
 ) -> Result<Outcome> {
     let memo = storage.list_memo();
-    start(env, storage, parent, move |s| async move {
+    start(env, storage, parent, move |s, _| async move {
         let text = s.get(crate::storage::REGISTERED_SESSIONS_KEY).await?;
         memo.answer(text, known_generation)
     })
@@ -105,9 +109,52 @@ pub fn clear_all_sessions(
     storage: &NativeStorage,
     parent: Option<u32>,
 ) -> Result<Outcome> {
-    start(env, storage, parent, |s| async move {
+    start(env, storage, parent, |s, _| async move {
         multi_session::clear_all_sessions(&*s).await
     })
+}
+
+thread_local! {
+    /// Discovered metadata, per Node environment (each has its own thread).
+    static DISCOVERY: Rc<DiscoveryCache> = Rc::default();
+}
+
+/// What discovery tells JS about an issuer: nothing secret, and only what JS needs.
+#[napi(object, object_from_js = false)]
+pub struct IssuerSummary {
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub scopes_supported: Vec<String>,
+}
+
+/// Discovers `issuer` (from the cache when it can) and, when the document was fetched, stores
+/// the reference's `issuerConfig:<issuer>` record.
+#[napi(catch_unwind, ts_return_type = "IssuerSummary | number")]
+pub fn discover_issuer(
+    env: Env,
+    storage: &NativeStorage,
+    parent: Option<u32>,
+    issuer: String,
+) -> Result<Outcome> {
+    let cache = DISCOVERY.with(Rc::clone);
+    start(env, storage, parent, move |s, http| async move {
+        let found = cache.discover(&*http, &issuer).await?;
+        if let Some(record) = &found.fresh_record {
+            s.set(&format!("issuerConfig:{issuer}"), record).await?;
+        }
+        let metadata = &found.metadata;
+        Ok(IssuerSummary {
+            issuer: metadata.issuer.clone(),
+            token_endpoint: metadata.token_endpoint.clone(),
+            scopes_supported: metadata.scopes_supported.clone(),
+        })
+    })
+}
+
+/// How long a request to an identity provider may take, from connecting to the last byte.
+#[napi(catch_unwind)]
+pub fn set_idp_timeout(millis: u32) {
+    crate::http_engine::set_timeout_ms(u64::from(millis));
 }
 
 /// Removes one session's records and its entry in the list, as logging out does.
@@ -118,7 +165,7 @@ pub fn forget_session(
     parent: Option<u32>,
     session_id: String,
 ) -> Result<Outcome> {
-    start(env, storage, parent, move |s| async move {
+    start(env, storage, parent, move |s, _| async move {
         multi_session::forget_session(&*s, &session_id).await
     })
 }

@@ -22,7 +22,8 @@ use super::errors::throw;
 use super::storage::NativeStorage;
 use crate::drive::{Driven, Step, WakeSignal};
 use crate::error::{Result as CoreResult, StorageFailure};
-use crate::storage::{Family, HostCall, Storage, Ticket};
+use crate::http::{Http, HttpFailure, HttpRequest};
+use crate::storage::{Family, HostAnswer, HostCall, HostHttp, Storage, Ticket};
 
 /// The value an operation ends with, converted to a JS value only when JS takes it. Each
 /// operation ends with a value of its own type; this erases it.
@@ -82,8 +83,15 @@ struct Operation {
     driven: Driven<OpOutput>,
     /// The calls of the first poll, made by the starting function, for the first resume.
     first_calls: Option<Vec<(Ticket, HostCall)>>,
-    /// The tickets of the calls handed out last, in the order JS answers them.
-    outstanding: Vec<Ticket>,
+    /// The calls handed out last, in the order JS answers them.
+    outstanding: Vec<Outstanding>,
+}
+
+enum Outstanding {
+    Storage(Ticket),
+    /// The request stays here until JS asks for it to be sent (`sendHttp`); its response is
+    /// delivered to the operation directly, never through JS.
+    Http(Ticket, Option<HttpRequest>),
 }
 
 thread_local! {
@@ -140,7 +148,7 @@ pub fn start<F, Fut, T>(
     make: F,
 ) -> Result<Outcome>
 where
-    F: FnOnce(Rc<dyn Storage>) -> Fut,
+    F: FnOnce(Rc<dyn Storage>, Rc<dyn Http>) -> Fut,
     Fut: Future<Output = CoreResult<T>> + 'static,
     T: ToNapiValue + 'static,
 {
@@ -149,8 +157,9 @@ where
         .and_then(|p| OPERATIONS.with(|ops| ops.borrow().get(&p).map(|op| op.family)))
         .unwrap_or(id);
     let (store, queue) = storage.for_operation(family);
+    let http: Rc<dyn Http> = Rc::new(HostHttp::new(queue.clone()));
     let wake = WakeSignal::new(move || READY.with(|r| r.borrow_mut().push(id)));
-    let future = make(store);
+    let future = make(store, http);
     let output = async move { future.await.map(OpOutput::new) };
     let mut driven = Driven::new(output, queue, wake);
     let outcome = match driven.poll([]) {
@@ -178,11 +187,12 @@ where
     outcome
 }
 
-/// A call JS must make on its store.
+/// A call JS must make: on its store, or an HTTP request to have sent (`sendHttp`).
 #[napi(object, object_from_js = false)]
 pub struct StorageRequest {
-    /// `"get"`, `"set"` or `"delete"`.
+    /// `"get"`, `"set"`, `"delete"` or `"http"`.
     pub method: String,
+    /// The key, or for `http` the URL (never anything secret).
     pub key: String,
     /// True when `key` is a JSON string literal to decode: the key holds an unpaired UTF-16
     /// surrogate, which a Rust string cannot.
@@ -237,13 +247,27 @@ impl Operation {
             Step::Calls(calls) => {
                 let mut requests = Vec::with_capacity(calls.len());
                 for (ticket, call) in calls {
-                    self.outstanding.push(ticket);
-                    requests.push(StorageRequest {
-                        method: call.method.as_str().to_owned(),
-                        key: call.key,
-                        key_is_json: call.key_is_json.then_some(true),
-                        value: call.value,
-                    });
+                    match call {
+                        HostCall::Storage(call) => {
+                            self.outstanding.push(Outstanding::Storage(ticket));
+                            requests.push(StorageRequest {
+                                method: call.method.as_str().to_owned(),
+                                key: call.key,
+                                key_is_json: call.key_is_json.then_some(true),
+                                value: call.value,
+                            });
+                        }
+                        HostCall::Http(request) => {
+                            requests.push(StorageRequest {
+                                method: "http".to_owned(),
+                                key: request.url.clone(),
+                                key_is_json: None,
+                                value: None,
+                            });
+                            self.outstanding
+                                .push(Outstanding::Http(ticket, Some(request)));
+                        }
+                    }
                 }
                 Some(requests)
             }
@@ -273,14 +297,40 @@ pub fn resume_operation(
             WAITING.with(|w| w.borrow_mut().remove(&id));
             op.driven.give_up_waiting(millis_from_js(ms))
         } else {
-            let mut answers: Vec<_> = std::mem::take(&mut op.outstanding)
+            let mut failures: HashMap<u32, StorageFailureReport> = failures
                 .into_iter()
-                .zip(values.into_iter().chain(std::iter::repeat(None)))
-                .map(|(ticket, value)| (ticket, Ok(value)))
+                .flatten()
+                .map(|report| (report.index, report))
                 .collect();
-            for report in failures.into_iter().flatten() {
-                if let Some(slot) = answers.get_mut(report.index as usize) {
-                    slot.1 = Err(report.into_failure());
+            let mut answers = Vec::new();
+            let mut values = values.into_iter();
+            for (index, outstanding) in std::mem::take(&mut op.outstanding).into_iter().enumerate()
+            {
+                let value = values.next().flatten();
+                let failure = u32::try_from(index).ok().and_then(|i| failures.remove(&i));
+                match outstanding {
+                    Outstanding::Storage(ticket) => {
+                        let answer = match failure {
+                            Some(report) => Err(report.into_failure()),
+                            None => Ok(value),
+                        };
+                        answers.push((ticket, HostAnswer::Storage(answer)));
+                    }
+                    // Its response was delivered when it came; if none came, say so rather
+                    // than leave the operation waiting for it.
+                    Outstanding::Http(ticket, request) => {
+                        if !op.driven.has_answer(ticket) {
+                            let reason = if request.is_some() {
+                                "the request was never sent"
+                            } else {
+                                "the request ended without a response"
+                            };
+                            answers.push((
+                                ticket,
+                                HostAnswer::Http(Err(HttpFailure::Invalid(reason.to_owned()))),
+                            ));
+                        }
+                    }
                 }
             }
             op.driven.poll(answers)
@@ -289,6 +339,38 @@ pub fn resume_operation(
     });
     notify_woken(env);
     next
+}
+
+/// Sends the HTTP request at `index` of the operation's last batch. The Promise resolves (with
+/// nothing) once the response, or the failure, has been handed to the operation.
+#[napi(
+    catch_unwind,
+    ts_args_type = "id: number, index: number",
+    ts_return_type = "Promise<void>"
+)]
+pub fn send_http(env: &Env, id: u32, index: u32) -> Result<PromiseRaw<'_, ()>> {
+    let taken = with_operation(id, |op| match op.outstanding.get_mut(index as usize) {
+        Some(Outstanding::Http(ticket, request)) => request.take().map(|r| (*ticket, r)),
+        _ => None,
+    })?;
+    let Some((ticket, request)) = taken else {
+        return Err(Error::new(
+            Status::InvalidArg,
+            format!("call {index} of operation {id} is not an HTTP request waiting to be sent"),
+        ));
+    };
+    env.spawn_future_with_callback(
+        async move { Ok(crate::http_engine::send(request).await) },
+        move |_env, answer| {
+            // On the JS thread. An operation cancelled meanwhile is not there any more.
+            OPERATIONS.with(|ops| {
+                if let Some(op) = ops.borrow().get(&id) {
+                    op.driven.deliver(ticket, HostAnswer::Http(answer));
+                }
+            });
+            Ok(())
+        },
+    )
 }
 
 /// Registers `callback` to be called once the operation can go on. Returns true, without

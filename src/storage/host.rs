@@ -1,10 +1,13 @@
-//! A storage whose calls are answered by the host program.
+//! A storage, and an HTTP client, whose calls are answered by the host program.
 //!
 //! A store implemented in JS can only be called on the JS thread, and a trip from a Rust thread
 //! to the JS thread and back costs ~100 µs. So an operation on such a store does not call it:
 //! it queues the calls it needs, suspends, and whoever drives the operation makes the calls on
 //! its own thread and hands the answers back (see `crate::drive`). Calls issued together (for
 //! example by `join_all`) are handed out together, so the host can run them concurrently.
+//!
+//! HTTP requests go through the same queue: one kind of call among others, so that a storage
+//! read and a request issued together are handed out together.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -16,13 +19,21 @@ use std::task::{Context, Poll};
 
 use super::{Family, GiveUp, KeyLocks, Locker, Storage};
 use crate::error::{Error, Result, StorageFailure, StorageMethod};
+use crate::http::{Http, HttpFailure, HttpRequest, HttpResponse};
 
 /// Identifies one queued call so that its answer finds its way back.
 pub type Ticket = u64;
 
+/// A call the host must make for an operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostCall {
+    Storage(StorageCall),
+    Http(HttpRequest),
+}
+
 /// A call the host must make on the store.
 #[derive(Clone, PartialEq, Eq)]
-pub struct HostCall {
+pub struct StorageCall {
     pub method: StorageMethod,
     pub key: String,
     /// Whether `key` is a JSON string literal rather than the key itself: for keys that hold an
@@ -32,9 +43,9 @@ pub struct HostCall {
     pub value: Option<String>,
 }
 
-impl std::fmt::Debug for HostCall {
+impl std::fmt::Debug for StorageCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HostCall")
+        f.debug_struct("StorageCall")
             .field("method", &self.method)
             .field("key", &self.key)
             .field("key_is_json", &self.key_is_json)
@@ -43,8 +54,13 @@ impl std::fmt::Debug for HostCall {
     }
 }
 
-/// The answer to a `HostCall`: the value for `get` (`None` for set and delete), or why it failed.
-pub type HostAnswer = std::result::Result<Option<String>, StorageFailure>;
+/// The answer to a `HostCall`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostAnswer {
+    /// The value for `get` (`None` for set and delete), or why it failed.
+    Storage(std::result::Result<Option<String>, StorageFailure>),
+    Http(std::result::Result<HttpResponse, HttpFailure>),
+}
 
 /// Calls waiting to be handed to the host, and answers waiting to be picked up.
 #[derive(Default, Debug)]
@@ -79,6 +95,10 @@ impl HostQueue {
     /// Hands back the answer to a call.
     pub fn answer(&self, ticket: Ticket, answer: HostAnswer) {
         self.answers.borrow_mut().insert(ticket, answer);
+    }
+
+    pub fn has_answer(&self, ticket: Ticket) -> bool {
+        self.answers.borrow().contains_key(&ticket)
     }
 
     fn take_answer(&self, ticket: Ticket) -> Option<HostAnswer> {
@@ -127,18 +147,24 @@ impl HostStorage {
         key_is_json: bool,
         value: Option<&str>,
     ) -> Result<Option<String>> {
-        let call = HostCall {
+        let call = HostCall::Storage(StorageCall {
             method,
             key: key.to_owned(),
             key_is_json,
             value: value.map(str::to_owned),
-        };
-        let answer = PendingCall {
+        });
+        let answer = match (PendingCall {
             queue: &self.queue,
             call: Some(call),
             ticket: None,
-        }
-        .await;
+        })
+        .await
+        {
+            HostAnswer::Storage(answer) => answer,
+            HostAnswer::Http(_) => Err(StorageFailure::Failed(
+                "the host answered a storage call with an HTTP response".to_owned(),
+            )),
+        };
         answer.map_err(|failure| match Error::from_failure(method, key, failure) {
             Error::StorageTimeout {
                 method,
@@ -175,6 +201,35 @@ impl Future for PendingCall<'_> {
         match self.ticket.and_then(|t| self.queue.take_answer(t)) {
             Some(answer) => Poll::Ready(answer),
             None => Poll::Pending,
+        }
+    }
+}
+
+/// Requests made by the host for one operation.
+pub struct HostHttp {
+    queue: Rc<HostQueue>,
+}
+
+impl HostHttp {
+    pub fn new(queue: Rc<HostQueue>) -> Self {
+        Self { queue }
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl Http for HostHttp {
+    async fn send(&self, request: HttpRequest) -> std::result::Result<HttpResponse, HttpFailure> {
+        match (PendingCall {
+            queue: &self.queue,
+            call: Some(HostCall::Http(request)),
+            ticket: None,
+        })
+        .await
+        {
+            HostAnswer::Http(answer) => answer,
+            HostAnswer::Storage(_) => Err(HttpFailure::Invalid(
+                "the host answered an HTTP request with a storage value".to_owned(),
+            )),
         }
     }
 }
@@ -220,10 +275,13 @@ mod tests {
         assert!(fut.as_mut().poll(&mut cx).is_pending());
         let calls = queue.take_calls();
         assert_eq!(calls.len(), 1);
-        assert_eq!(calls[0].1.method, StorageMethod::Get);
-        assert_eq!(calls[0].1.key, "k");
+        let HostCall::Storage(call) = &calls[0].1 else {
+            panic!("a storage call")
+        };
+        assert_eq!(call.method, StorageMethod::Get);
+        assert_eq!(call.key, "k");
         assert!(fut.as_mut().poll(&mut cx).is_pending(), "no answer yet");
-        queue.answer(calls[0].0, Ok(Some("v".into())));
+        queue.answer(calls[0].0, HostAnswer::Storage(Ok(Some("v".into()))));
         assert_eq!(
             fut.as_mut().poll(&mut cx),
             Poll::Ready(Ok(Some("v".into())))
@@ -238,9 +296,15 @@ mod tests {
         let mut cx = Context::from_waker(Waker::noop());
         assert!(fut.as_mut().poll(&mut cx).is_pending());
         let calls = queue.take_calls();
-        assert_eq!(calls[0].1.value.as_deref(), Some("secret"));
+        let HostCall::Storage(call) = &calls[0].1 else {
+            panic!("a storage call")
+        };
+        assert_eq!(call.value.as_deref(), Some("secret"));
         assert!(!format!("{:?}", calls[0].1).contains("secret"));
-        queue.answer(calls[0].0, Err(StorageFailure::TimedOut(10)));
+        queue.answer(
+            calls[0].0,
+            HostAnswer::Storage(Err(StorageFailure::TimedOut(10))),
+        );
         match fut.as_mut().poll(&mut cx) {
             Poll::Ready(Err(e)) => assert_eq!(
                 e.to_string(),

@@ -5,7 +5,7 @@ pub mod host;
 mod locks;
 mod memory;
 
-pub use host::{HostCall, HostQueue, HostStorage, Ticket};
+pub use host::{HostAnswer, HostCall, HostHttp, HostQueue, HostStorage, StorageCall, Ticket};
 pub use locks::{Family, GiveUp, KeyGuard, KeyLocks, Locker};
 pub use memory::MemoryStorage;
 

@@ -1,0 +1,329 @@
+//! OpenID Provider discovery: where an issuer's endpoints are, cached per issuer.
+//!
+//! The reference runs discovery on every login, every restore and every background refresh, and
+//! never reads back the `issuerConfig:<issuer>` record it writes each time. Here the metadata is
+//! kept in memory per issuer for an hour, and the record is still written, in the reference's
+//! shape, so that a process running the reference finds what it expects.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::http::{Http, HttpRequest};
+
+/// How long discovered metadata is used before it is fetched again.
+pub const CACHE_LIFETIME: Duration = Duration::from_hours(1);
+
+/// The metadata this crate uses, read from the discovery document.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct IssuerMetadata {
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub jwks_uri: String,
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    #[serde(default)]
+    pub registration_endpoint: Option<String>,
+    #[serde(default)]
+    pub end_session_endpoint: Option<String>,
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
+    #[serde(default = "default_scopes")]
+    pub scopes_supported: Vec<String>,
+    #[serde(default = "default_grant_types")]
+    pub grant_types_supported: Vec<String>,
+    #[serde(default = "default_auth_methods")]
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    #[serde(default)]
+    pub id_token_signing_alg_values_supported: Vec<String>,
+}
+
+// openid-client's defaults, which the reference inherits.
+fn default_scopes() -> Vec<String> {
+    vec!["openid".to_owned()]
+}
+
+fn default_grant_types() -> Vec<String> {
+    vec!["authorization_code".to_owned(), "implicit".to_owned()]
+}
+
+fn default_auth_methods() -> Vec<String> {
+    vec!["client_secret_basic".to_owned()]
+}
+
+/// Where the discovery document of `issuer` is: its path, a `/`, then
+/// `.well-known/openid-configuration`, unless the issuer already names a well-known URL.
+pub fn well_known_url(issuer: &str) -> String {
+    if issuer.contains("/.well-known/") {
+        return issuer.to_owned();
+    }
+    let mut url = issuer.to_owned();
+    if !url.ends_with('/') {
+        url.push('/');
+    }
+    url.push_str(".well-known/openid-configuration");
+    url
+}
+
+fn same_issuer(requested: &str, advertised: &str) -> bool {
+    requested.trim_end_matches('/') == advertised.trim_end_matches('/')
+}
+
+/// Reads a discovery document fetched from `url` for `issuer`.
+pub fn parse(issuer: &str, url: &str, body: &[u8]) -> Result<(IssuerMetadata, Map<String, Value>)> {
+    let document: Value = serde_json::from_slice(body).map_err(|e| {
+        Error::idp_response(
+            url,
+            format!(
+                "the discovery document is not JSON ({})",
+                crate::record::syntax_reason(&e)
+            ),
+        )
+    })?;
+    let Value::Object(fields) = document else {
+        return Err(Error::idp_response(
+            url,
+            "the discovery document is not a JSON object",
+        ));
+    };
+    let metadata: IssuerMetadata =
+        serde_json::from_value(Value::Object(fields.clone())).map_err(|e| {
+            Error::idp_response(url, format!("the discovery document is incomplete: {e}"))
+        })?;
+    // A document that names another issuer may be a mix-up attack, or a misconfiguration
+    // (127.0.0.1 for localhost): either way its tokens would not verify.
+    if !same_issuer(issuer, &metadata.issuer) {
+        return Err(Error::idp_response(
+            url,
+            format!(
+                "the discovery document is for the issuer {}, not {issuer}",
+                metadata.issuer
+            ),
+        ));
+    }
+    Ok((metadata, fields))
+}
+
+/// The `issuerConfig:<issuer>` record as the reference writes it: camel-cased names, in its
+/// order, with openid-client's defaults filled in, and absent members left out.
+pub fn issuer_config_record(fields: &Map<String, Value>) -> String {
+    const MEMBERS: [(&str, &str); 16] = [
+        ("issuer", "issuer"),
+        ("authorization_endpoint", "authorizationEndpoint"),
+        ("subject_types_supported", "subjectTypesSupported"),
+        ("claims_supported", "claimsSupported"),
+        ("token_endpoint", "tokenEndpoint"),
+        ("jwks_uri", "jwksUri"),
+        ("userinfo_endpoint", "userinfoEndpoint"),
+        ("registration_endpoint", "registrationEndpoint"),
+        (
+            "token_endpoint_auth_methods_supported",
+            "tokenEndpointAuthMethodsSupported",
+        ),
+        (
+            "token_endpoint_auth_signing_alg_values_supported",
+            "tokenEndpointAuthSigningAlgValuesSupported",
+        ),
+        (
+            "request_object_signing_alg_values_supported",
+            "requestObjectSigningAlgValuesSupported",
+        ),
+        ("grant_types_supported", "grantTypesSupported"),
+        ("response_types_supported", "responseTypesSupported"),
+        (
+            "id_token_signing_alg_values_supported",
+            "idTokenSigningAlgValuesSupported",
+        ),
+        ("scopes_supported", "scopesSupported"),
+        ("end_session_endpoint", "endSessionEndpoint"),
+    ];
+    let default = |name: &str| -> Option<Value> {
+        let list = match name {
+            "grant_types_supported" => default_grant_types(),
+            "token_endpoint_auth_methods_supported" => default_auth_methods(),
+            "scopes_supported" => default_scopes(),
+            _ => return None,
+        };
+        Some(Value::from(list))
+    };
+    let mut out = Map::new();
+    for (name, camel) in MEMBERS {
+        if let Some(value) = fields.get(name).cloned().or_else(|| default(name)) {
+            out.insert(camel.to_owned(), value);
+        }
+    }
+    Value::Object(out).to_string()
+}
+
+/// Discovered metadata per issuer, for one Node environment.
+#[derive(Default)]
+pub struct DiscoveryCache {
+    entries: RefCell<HashMap<String, (Rc<IssuerMetadata>, Instant)>>,
+}
+
+/// What `discover` found, and whether it came from the network.
+pub struct Discovered {
+    pub metadata: Rc<IssuerMetadata>,
+    /// The `issuerConfig` record to store, when the document was fetched just now.
+    pub fresh_record: Option<String>,
+}
+
+impl DiscoveryCache {
+    fn cached(&self, issuer: &str) -> Option<Rc<IssuerMetadata>> {
+        let entries = self.entries.borrow();
+        let (metadata, at) = entries.get(issuer)?;
+        (at.elapsed() < CACHE_LIFETIME).then(|| metadata.clone())
+    }
+
+    /// The metadata of `issuer`: from the cache, or fetched.
+    pub async fn discover(&self, http: &dyn Http, issuer: &str) -> Result<Discovered> {
+        if let Some(metadata) = self.cached(issuer) {
+            return Ok(Discovered {
+                metadata,
+                fresh_record: None,
+            });
+        }
+        let url = well_known_url(issuer);
+        let response = http
+            .send(HttpRequest::get(&url).header("accept", "application/json"))
+            .await
+            .map_err(|failure| Error::from_http_failure(&url, failure))?;
+        if response.status != 200 {
+            return Err(Error::idp_response(
+                &url,
+                format!("discovery answered HTTP {}, expected 200", response.status),
+            ));
+        }
+        let (metadata, fields) = parse(issuer, &url, &response.body)?;
+        let metadata = Rc::new(metadata);
+        self.entries
+            .borrow_mut()
+            .insert(issuer.to_owned(), (metadata.clone(), Instant::now()));
+        Ok(Discovered {
+            metadata,
+            fresh_record: Some(issuer_config_record(&fields)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{HttpFailure, HttpResponse};
+    use crate::testing::block_on;
+    use std::cell::Cell;
+
+    const DOC: &str = r#"{"issuer":"http://localhost:3000/","authorization_endpoint":"http://localhost:3000/.oidc/auth","token_endpoint":"http://localhost:3000/.oidc/token","jwks_uri":"http://localhost:3000/.oidc/jwks","claims_supported":["sub","webid"],"subject_types_supported":["public"],"scopes_supported":["openid","webid","offline_access"],"unknown":1}"#;
+
+    struct Fixed {
+        status: u16,
+        body: &'static str,
+        calls: Cell<u32>,
+    }
+
+    #[async_trait::async_trait(?Send)]
+    impl Http for Fixed {
+        async fn send(
+            &self,
+            request: HttpRequest,
+        ) -> std::result::Result<HttpResponse, HttpFailure> {
+            self.calls.set(self.calls.get() + 1);
+            assert_eq!(
+                request.url,
+                "http://localhost:3000/.well-known/openid-configuration"
+            );
+            Ok(HttpResponse {
+                status: self.status,
+                headers: Vec::new(),
+                body: self.body.as_bytes().to_vec(),
+            })
+        }
+    }
+
+    #[test]
+    fn well_known_urls_follow_the_reference() {
+        assert_eq!(
+            well_known_url("https://idp"),
+            "https://idp/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            well_known_url("https://idp/a"),
+            "https://idp/a/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            well_known_url("https://idp/a/"),
+            "https://idp/a/.well-known/openid-configuration"
+        );
+        let direct = "https://idp/.well-known/openid-configuration";
+        assert_eq!(well_known_url(direct), direct);
+    }
+
+    #[test]
+    fn discovers_once_and_writes_the_reference_record() {
+        let cache = DiscoveryCache::default();
+        let http = Fixed {
+            status: 200,
+            body: DOC,
+            calls: Cell::new(0),
+        };
+        let first = block_on(cache.discover(&http, "http://localhost:3000")).unwrap();
+        assert_eq!(
+            first.metadata.token_endpoint,
+            "http://localhost:3000/.oidc/token"
+        );
+        assert_eq!(
+            first.metadata.token_endpoint_auth_methods_supported,
+            ["client_secret_basic"]
+        );
+        assert_eq!(
+            first.fresh_record.as_deref(),
+            Some(
+                r#"{"issuer":"http://localhost:3000/","authorizationEndpoint":"http://localhost:3000/.oidc/auth","subjectTypesSupported":["public"],"claimsSupported":["sub","webid"],"tokenEndpoint":"http://localhost:3000/.oidc/token","jwksUri":"http://localhost:3000/.oidc/jwks","tokenEndpointAuthMethodsSupported":["client_secret_basic"],"grantTypesSupported":["authorization_code","implicit"],"scopesSupported":["openid","webid","offline_access"]}"#
+            )
+        );
+        let second = block_on(cache.discover(&http, "http://localhost:3000")).unwrap();
+        assert!(second.fresh_record.is_none());
+        assert_eq!(http.calls.get(), 1);
+    }
+
+    #[test]
+    fn bad_documents_are_typed_errors_that_quote_nothing() {
+        let cases = [
+            (404, DOC, "discovery answered HTTP 404"),
+            (200, "<html>secret</html>", "not JSON"),
+            (200, "[1]", "not a JSON object"),
+            (
+                200,
+                r#"{"issuer":"http://localhost:3000/"}"#,
+                "incomplete: missing field `token_endpoint`",
+            ),
+            (
+                200,
+                r#"{"issuer":"http://127.0.0.1:3000/","token_endpoint":"t","jwks_uri":"j"}"#,
+                "for the issuer http://127.0.0.1:3000/, not http://localhost:3000",
+            ),
+        ];
+        for (status, body, expected) in cases {
+            let cache = DiscoveryCache::default();
+            let http = Fixed {
+                status,
+                body,
+                calls: Cell::new(0),
+            };
+            let Err(error) = block_on(cache.discover(&http, "http://localhost:3000")) else {
+                panic!("{body} must fail")
+            };
+            let message = error.to_string();
+            assert!(matches!(error, Error::IdpResponse { .. }), "{message}");
+            assert!(message.contains(expected), "{message}");
+            assert!(!message.contains("secret"));
+        }
+    }
+}
