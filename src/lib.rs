@@ -4,11 +4,13 @@
 //! converts types at the edge and holds no protocol logic.
 
 pub mod discovery;
+pub mod dpop;
 pub mod drive;
 pub mod error;
 pub mod http;
 pub mod http_engine;
 pub mod join;
+pub mod jwt;
 pub mod multi_session;
 pub mod record;
 pub mod registry;
