@@ -77,6 +77,17 @@ pub enum Error {
     /// quotes the body: it may hold tokens.
     #[error("the identity provider's answer from {url} is not usable: {reason}")]
     IdpResponse { url: String, reason: String },
+    /// The identity provider refused a request with an OAuth error (RFC 6749 §5.2). `error` and
+    /// the provider's own `description` are kept; neither is ours to rewrite.
+    #[error("the identity provider refused the request to {url}: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    OAuth {
+        url: String,
+        error: String,
+        description: Option<String>,
+    },
+    /// A token the identity provider issued does not hold what it must, or does not verify.
+    #[error("the identity provider's token is not acceptable: {reason}")]
+    InvalidToken { reason: String },
     /// Another operation on the same store held a key this one needed for too long.
     #[error("gave up waiting for the lock on \"{key}\" after {millis} ms: another operation on this storage held it all that time (a storage method that calls back into this package on the same storage after an await can cause this)")]
     LockWaitTimeout { key: String, millis: u64 },
@@ -154,9 +165,11 @@ impl Error {
             | Error::StorageTimeout { key, .. }
             | Error::CorruptedData { key, .. }
             | Error::LockWaitTimeout { key, .. } => Some(key),
-            Error::IdpUnreachable { .. } | Error::IdpTimeout { .. } | Error::IdpResponse { .. } => {
-                None
-            }
+            Error::IdpUnreachable { .. }
+            | Error::IdpTimeout { .. }
+            | Error::IdpResponse { .. }
+            | Error::OAuth { .. }
+            | Error::InvalidToken { .. } => None,
         }
     }
 }

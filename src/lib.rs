@@ -18,6 +18,7 @@ pub mod secret;
 pub mod storage;
 pub mod stored_session;
 pub mod surrogates;
+pub mod token;
 
 pub mod binding;
 

@@ -7,6 +7,14 @@ use napi::{Env, Status};
 use crate::error::Error as CoreError;
 
 pub fn code_of(error: &CoreError) -> &'static str {
+    if let CoreError::OAuth { error, .. } = error {
+        // The two that callers act on get codes of their own.
+        return match error.as_str() {
+            "invalid_client" => "ERR_OAUTH_INVALID_CLIENT",
+            "invalid_grant" => "ERR_OAUTH_INVALID_GRANT",
+            _ => "ERR_OAUTH",
+        };
+    }
     match error {
         CoreError::StorageCall { .. } => "ERR_STORAGE_FAILED",
         CoreError::StorageTimeout { .. } => "ERR_STORAGE_TIMEOUT",
@@ -15,6 +23,8 @@ pub fn code_of(error: &CoreError) -> &'static str {
         CoreError::IdpUnreachable { .. } => "ERR_IDP_UNREACHABLE",
         CoreError::IdpTimeout { .. } => "ERR_IDP_TIMEOUT",
         CoreError::IdpResponse { .. } => "ERR_IDP_RESPONSE",
+        CoreError::OAuth { .. } => "ERR_OAUTH",
+        CoreError::InvalidToken { .. } => "ERR_INVALID_TOKEN",
     }
 }
 
@@ -24,6 +34,15 @@ fn build(env: Env, error: &CoreError) -> napi::Result<()> {
     js_error.set_named_property("code", code_of(error))?;
     if let Some(key) = error.key() {
         js_error.set_named_property("key", key)?;
+    }
+    if let CoreError::OAuth {
+        error, description, ..
+    } = error
+    {
+        js_error.set_named_property("error", error.as_str())?;
+        if let Some(description) = description {
+            js_error.set_named_property("errorDescription", description.as_str())?;
+        }
     }
     env.throw(js_error)
 }
