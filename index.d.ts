@@ -141,8 +141,24 @@ export declare class StorageCorruptedError extends Error {
  * Not part of `@inrupt/solid-client-authn-node`.
  */
 export declare class IdentityProviderError extends Error {
-  constructor(message: string, code: "ERR_IDP_UNREACHABLE" | "ERR_IDP_TIMEOUT" | "ERR_IDP_RESPONSE");
-  readonly code: "ERR_IDP_UNREACHABLE" | "ERR_IDP_TIMEOUT" | "ERR_IDP_RESPONSE";
+  constructor(message: string, code: IdentityProviderError["code"]);
+  /** `"ERR_INVALID_TOKEN"`: a token it issued does not verify or lacks what it must hold. */
+  readonly code: "ERR_IDP_UNREACHABLE" | "ERR_IDP_TIMEOUT" | "ERR_IDP_RESPONSE" | "ERR_INVALID_TOKEN";
+}
+
+/**
+ * The identity provider refused a request with an OAuth error (RFC 6749 §5.2).
+ *
+ * Not part of `@inrupt/solid-client-authn-node`, whose errors here are openid-client's.
+ */
+export declare class OAuthError extends Error {
+  constructor(message: string, code: OAuthError["code"], error: string, errorDescription?: string);
+  /** `"ERR_OAUTH_INVALID_CLIENT"`: wrong client credentials; `"ERR_OAUTH_INVALID_GRANT"`: a grant (a refresh token, a code) it no longer accepts. */
+  readonly code: "ERR_OAUTH" | "ERR_OAUTH_INVALID_CLIENT" | "ERR_OAUTH_INVALID_GRANT";
+  /** The OAuth `error` the provider sent, e.g. `"invalid_client"`. */
+  readonly error: string;
+  /** The provider's `error_description`, if it sent one. */
+  readonly errorDescription?: string;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ module.exports = {
   StorageError: errors.StorageError,
   StorageCorruptedError: errors.StorageCorruptedError,
   IdentityProviderError: errors.IdentityProviderError,
+  OAuthError: errors.OAuthError,
   setStorageTimeout,
   setIdentityProviderTimeout,
 }

@@ -17,6 +17,7 @@ export const {
   StorageError,
   StorageCorruptedError,
   IdentityProviderError,
+  OAuthError,
   setStorageTimeout,
   setIdentityProviderTimeout,
 } = api

@@ -52,6 +52,21 @@ class IdentityProviderError extends Error {
   }
 }
 
+/**
+ * The identity provider refused a request with an OAuth error. `error` and `errorDescription`
+ * are what it said; `code` is `ERR_OAUTH_INVALID_CLIENT` (wrong client credentials),
+ * `ERR_OAUTH_INVALID_GRANT` (say, a refresh token it no longer accepts) or `ERR_OAUTH`.
+ */
+class OAuthError extends Error {
+  constructor(message, code, error, errorDescription) {
+    super(message)
+    this.name = 'OAuthError'
+    this.code = code
+    this.error = error
+    if (errorDescription !== undefined) this.errorDescription = errorDescription
+  }
+}
+
 function invalidArgument(message) {
   const error = new TypeError(message)
   error.code = 'ERR_INVALID_ARG_TYPE'
@@ -78,7 +93,17 @@ function fromNative(error, ...thrown) {
     case 'ERR_IDP_UNREACHABLE':
     case 'ERR_IDP_TIMEOUT':
     case 'ERR_IDP_RESPONSE':
+    case 'ERR_INVALID_TOKEN':
       rebuilt = new IdentityProviderError(error.message, error.code)
+      break
+    case 'ERR_OAUTH':
+    case 'ERR_OAUTH_INVALID_CLIENT':
+    case 'ERR_OAUTH_INVALID_GRANT':
+      rebuilt = new OAuthError(error.message, error.code, error.error, error.errorDescription)
+      break
+    case 'ERR_INVALID_REQUEST':
+      rebuilt = new TypeError(error.message)
+      rebuilt.code = error.code
       break
     default:
       return error
@@ -94,6 +119,7 @@ module.exports = {
   StorageError,
   StorageCorruptedError,
   IdentityProviderError,
+  OAuthError,
   invalidArgument,
   fromNative,
 }

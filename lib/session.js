@@ -5,7 +5,7 @@
 const { EventEmitter } = require('node:events')
 const { randomUUID } = require('node:crypto')
 const native = require('../binding.js')
-const { NotImplementedError, invalidArgument } = require('./errors.js')
+const { ConfigurationError, NotImplementedError, invalidArgument } = require('./errors.js')
 const { defaultStorage, isStorage, handleFor, run, checkWellFormed } = require('./storage.js')
 
 const EVENTS = Object.freeze({
@@ -44,6 +44,38 @@ function pickStorages(options) {
   return { main: defaultStorage, extra: undefined }
 }
 
+/** One request with the session's credentials; a Request input keeps its method, headers and body. */
+async function authenticatedFetch(credentials, input, init) {
+  const request = input instanceof Request ? input : undefined
+  const url = request !== undefined ? request.url : input instanceof URL ? input.href : String(input)
+  const method = String(init?.method ?? request?.method ?? 'GET').toUpperCase()
+  const headers = new Headers(request?.headers)
+  if (init?.headers !== undefined) for (const [name, value] of new Headers(init.headers)) headers.set(name, value)
+  const send = () => {
+    const auth = credentials.headersFor(method, url)
+    headers.set('authorization', auth.authorization)
+    if (auth.dpop != null) headers.set('dpop', auth.dpop)
+    return globalThis.fetch(input, { ...init, headers })
+  }
+  const response = await send()
+  // A resource server that wants a DPoP nonce (RFC 9449 §9) says so in a 401; the nonce is kept
+  // for its origin, and the request is sent once more when its body can be sent again.
+  if (response.status !== 401 || credentials.tokenType !== 'DPoP') return response
+  const nonce = response.headers.get('dpop-nonce')
+  if (nonce === null || !/use_dpop_nonce/.test(response.headers.get('www-authenticate') ?? '')) return response
+  credentials.rememberNonce(url, nonce)
+  if (!replayable(request, init)) return response
+  await response.body?.cancel()
+  return send()
+}
+
+/** Whether a request's body can be sent twice: no body, or one held in memory (not a stream). */
+function replayable(request, init) {
+  const body = init?.body ?? (init === undefined || !('body' in init) ? request?.body : undefined)
+  if (body === undefined || body === null) return true
+  return !(body instanceof ReadableStream) && typeof body[Symbol.asyncIterator] !== 'function'
+}
+
 class Session {
   /** @type {import('../index').ISessionInfo} */
   info
@@ -51,6 +83,8 @@ class Session {
   events
   #storages
   #keepAlive
+  /** The native credentials of a logged-in session: tokens and DPoP key stay in Rust. */
+  #credentials
 
   constructor(sessionOptions = {}, sessionId = undefined) {
     const options = sessionOptions ?? {}
@@ -67,13 +101,44 @@ class Session {
 
     // Arrow-function properties, as in the reference, so that destructured methods keep `this`.
     this.login = async (loginOptions) => {
-      throw new NotImplementedError('Session.login')
+      const options = loginOptions ?? {}
+      if (typeof options !== 'object') throw invalidArgument('The login options must be an object')
+      const { oidcIssuer, clientId, clientSecret, redirectUrl, refreshToken, tokenType } = options
+      if (typeof oidcIssuer !== 'string' || oidcIssuer === '') {
+        // The reference puts the whole options object in this message, secrets included.
+        throw new ConfigurationError("OidcLoginHandler requires an OIDC issuer: missing property 'oidcIssuer'")
+      }
+      if (tokenType !== undefined && tokenType !== 'DPoP' && tokenType !== 'Bearer') {
+        throw invalidArgument(`tokenType must be "DPoP" or "Bearer"`)
+      }
+      if (refreshToken !== undefined) throw new NotImplementedError('Session.login with a refresh token')
+      if (typeof redirectUrl === 'string' || typeof clientSecret !== 'string') {
+        throw new NotImplementedError('Session.login with the authorization code flow')
+      }
+      if (typeof clientId !== 'string') throw invalidArgument('clientId must be a string')
+      const credentials = await run(native.logInWithClientCredentials, this.#storages.main, this.info.sessionId, {
+        issuer: oidcIssuer,
+        clientId,
+        clientSecret,
+        dpop: tokenType !== 'Bearer',
+      })
+      this.#credentials = credentials
+      this.info.isLoggedIn = true
+      this.info.webId = credentials.webId
+      this.info.expirationDate = credentials.expiresAt ?? undefined
+      this.events.emit(EVENTS.LOGIN)
     }
     this.handleIncomingRedirect = async (url) => {
       if (this.info.isLoggedIn) return this.info
       throw new NotImplementedError('Session.handleIncomingRedirect')
     }
-    this.fetch = (url, init) => globalThis.fetch(url, init)
+    // The global fetch, looked up at call time (so stubs and interceptors see every request),
+    // with the authentication headers computed natively.
+    this.fetch = (input, init) => {
+      const credentials = this.#credentials
+      if (!this.info.isLoggedIn || credentials === undefined) return globalThis.fetch(input, init)
+      return authenticatedFetch(credentials, input, init)
+    }
     this.logout = async (logoutOptions) => {
       const { main, extra } = this.#storages
       const id = this.info.sessionId
@@ -83,6 +148,7 @@ class Session {
       if (extra !== undefined) await run(native.forgetSession, extra, id)
       if (logoutOptions?.logoutType === 'idp') throw new Error(IDP_LOGOUT_UNAVAILABLE)
       this.info.isLoggedIn = false
+      this.#credentials = undefined
       this.events.emit(EVENTS.LOGOUT)
     }
   }

@@ -165,30 +165,34 @@ pub fn issuer_config_record(fields: &Map<String, Value>) -> String {
 /// Discovered metadata per issuer, for one Node environment.
 #[derive(Default)]
 pub struct DiscoveryCache {
-    entries: RefCell<HashMap<String, (Rc<IssuerMetadata>, Instant)>>,
+    entries: RefCell<HashMap<String, Discovered>>,
 }
 
-/// What `discover` found, and whether it came from the network.
+/// What `discover` found.
+#[derive(Clone)]
 pub struct Discovered {
     pub metadata: Rc<IssuerMetadata>,
-    /// The `issuerConfig` record to store, when the document was fetched just now.
-    pub fresh_record: Option<String>,
+    /// The `issuerConfig` record, as the reference writes it.
+    pub record: Rc<str>,
+    /// Whether the document was fetched just now rather than taken from the cache.
+    pub fetched: bool,
+    at: Instant,
 }
 
 impl DiscoveryCache {
-    fn cached(&self, issuer: &str) -> Option<Rc<IssuerMetadata>> {
+    fn cached(&self, issuer: &str) -> Option<Discovered> {
         let entries = self.entries.borrow();
-        let (metadata, at) = entries.get(issuer)?;
-        (at.elapsed() < CACHE_LIFETIME).then(|| metadata.clone())
+        let found = entries.get(issuer)?;
+        (found.at.elapsed() < CACHE_LIFETIME).then(|| Discovered {
+            fetched: false,
+            ..found.clone()
+        })
     }
 
     /// The metadata of `issuer`: from the cache, or fetched.
     pub async fn discover(&self, http: &dyn Http, issuer: &str) -> Result<Discovered> {
-        if let Some(metadata) = self.cached(issuer) {
-            return Ok(Discovered {
-                metadata,
-                fresh_record: None,
-            });
+        if let Some(found) = self.cached(issuer) {
+            return Ok(found);
         }
         let url = well_known_url(issuer);
         let response = http
@@ -202,14 +206,16 @@ impl DiscoveryCache {
             ));
         }
         let (metadata, fields) = parse(issuer, &url, &response.body)?;
-        let metadata = Rc::new(metadata);
+        let found = Discovered {
+            metadata: Rc::new(metadata),
+            record: issuer_config_record(&fields).into(),
+            fetched: true,
+            at: Instant::now(),
+        };
         self.entries
             .borrow_mut()
-            .insert(issuer.to_owned(), (metadata.clone(), Instant::now()));
-        Ok(Discovered {
-            metadata,
-            fresh_record: Some(issuer_config_record(&fields)),
-        })
+            .insert(issuer.to_owned(), found.clone());
+        Ok(found)
     }
 }
 
@@ -282,14 +288,16 @@ mod tests {
             first.metadata.token_endpoint_auth_methods_supported,
             ["client_secret_basic"]
         );
+        assert!(first.fetched);
         assert_eq!(
-            first.fresh_record.as_deref(),
+            Some(&*first.record),
             Some(
                 r#"{"issuer":"http://localhost:3000/","authorizationEndpoint":"http://localhost:3000/.oidc/auth","subjectTypesSupported":["public"],"claimsSupported":["sub","webid"],"tokenEndpoint":"http://localhost:3000/.oidc/token","jwksUri":"http://localhost:3000/.oidc/jwks","tokenEndpointAuthMethodsSupported":["client_secret_basic"],"grantTypesSupported":["authorization_code","implicit"],"scopesSupported":["openid","webid","offline_access"]}"#
             )
         );
         let second = block_on(cache.discover(&http, "http://localhost:3000")).unwrap();
-        assert!(second.fresh_record.is_none());
+        assert!(!second.fetched);
+        assert_eq!(second.record, first.record);
         assert_eq!(http.calls.get(), 1);
     }
 

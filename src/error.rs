@@ -88,6 +88,10 @@ pub enum Error {
     /// A token the identity provider issued does not hold what it must, or does not verify.
     #[error("the identity provider's token is not acceptable: {reason}")]
     InvalidToken { reason: String },
+    /// A request could not be prepared on our side (a proof for a URL that is not http or
+    /// https, say).
+    #[error("the request could not be prepared: {reason}")]
+    InvalidRequest { reason: String },
     /// Another operation on the same store held a key this one needed for too long.
     #[error("gave up waiting for the lock on \"{key}\" after {millis} ms: another operation on this storage held it all that time (a storage method that calls back into this package on the same storage after an await can cause this)")]
     LockWaitTimeout { key: String, millis: u64 },
@@ -169,7 +173,8 @@ impl Error {
             | Error::IdpTimeout { .. }
             | Error::IdpResponse { .. }
             | Error::OAuth { .. }
-            | Error::InvalidToken { .. } => None,
+            | Error::InvalidToken { .. }
+            | Error::InvalidRequest { .. } => None,
         }
     }
 }

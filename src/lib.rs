@@ -3,6 +3,9 @@
 //! Everything but `binding` is plain Rust with no napi types: the protocol core. `binding`
 //! converts types at the edge and holds no protocol logic.
 
+pub mod claims;
+pub mod client_credentials;
+pub mod credentials;
 pub mod discovery;
 pub mod dpop;
 pub mod drive;
@@ -10,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod http_engine;
 pub mod join;
+pub mod jwks;
 pub mod jwt;
 pub mod multi_session;
 pub mod record;

@@ -111,6 +111,41 @@ async fn delete_sessions(storage: &dyn Storage, ids: &[String], scan: bool) -> R
     Ok(())
 }
 
+/// Reads a session record, lets `change` update it, and writes it back, holding the record's
+/// key lock throughout. Fields `change` does not touch keep their values and positions.
+pub async fn update_record(
+    storage: &dyn Storage,
+    id: &str,
+    change: impl FnOnce(&mut Record),
+) -> Result<()> {
+    let key = record_key(id);
+    let _guard = storage.locks().lock(&key).await?;
+    let mut record = match storage.get(&key).await? {
+        Some(raw) if !raw.is_empty() => Record::parse(&key, &raw)?,
+        _ => Record::parse(&key, "{}")?,
+    };
+    change(&mut record);
+    storage.set(&key, &record.to_json()).await
+}
+
+/// What the reference stores for a client with a static id and secret (§6.5): registered in the
+/// session list, and described in the session record.
+pub async fn remember_static_client(
+    storage: &dyn Storage,
+    id: &str,
+    client_id: &str,
+    client_secret: &str,
+) -> Result<()> {
+    registry::register(storage, id).await?;
+    update_record(storage, id, |record| {
+        record.set("clientId", client_id);
+        record.set("clientType", "static");
+        record.set("clientSecret", client_secret);
+        record.set("clientName", client_id);
+    })
+    .await
+}
+
 /// Removes one session from storage, as logging out does: its record, the state mappings it
 /// lists and its entry in the registered list.
 pub async fn forget_session(storage: &dyn Storage, id: &str) -> Result<()> {

@@ -79,6 +79,12 @@ impl NonceCache {
         self.by_origin.borrow().get(origin_of(url)).cloned()
     }
 
+    pub fn set(&self, url: &str, nonce: &str) {
+        self.by_origin
+            .borrow_mut()
+            .insert(origin_of(url).to_owned(), nonce.to_owned());
+    }
+
     pub fn remember(&self, url: &str, response: &HttpResponse) {
         if let Some(nonce) = response.header("dpop-nonce") {
             self.by_origin

@@ -25,6 +25,7 @@ pub fn code_of(error: &CoreError) -> &'static str {
         CoreError::IdpResponse { .. } => "ERR_IDP_RESPONSE",
         CoreError::OAuth { .. } => "ERR_OAUTH",
         CoreError::InvalidToken { .. } => "ERR_INVALID_TOKEN",
+        CoreError::InvalidRequest { .. } => "ERR_INVALID_REQUEST",
     }
 }
 

@@ -7,12 +7,14 @@
 
 mod errors;
 mod operation;
+mod session;
 mod storage;
 
 pub use operation::{
     cancel_operation, finish_operation, resume_operation, running_operations, send_http,
     wait_for_operation,
 };
+pub use session::{log_in_with_client_credentials, SessionCredentials};
 pub use storage::NativeStorage;
 
 use napi::bindgen_prelude::*;
@@ -20,7 +22,6 @@ use napi_derive::napi;
 
 use std::rc::Rc;
 
-use crate::discovery::DiscoveryCache;
 use crate::multi_session;
 use crate::registry::ListAnswer;
 use crate::stored_session::StoredSession;
@@ -114,11 +115,6 @@ pub fn clear_all_sessions(
     })
 }
 
-thread_local! {
-    /// Discovered metadata, per Node environment (each has its own thread).
-    static DISCOVERY: Rc<DiscoveryCache> = Rc::default();
-}
-
 /// What discovery tells JS about an issuer: nothing secret, and only what JS needs.
 #[napi(object, object_from_js = false)]
 pub struct IssuerSummary {
@@ -136,11 +132,12 @@ pub fn discover_issuer(
     parent: Option<u32>,
     issuer: String,
 ) -> Result<Outcome> {
-    let cache = DISCOVERY.with(Rc::clone);
+    let cache = session::DISCOVERY.with(Rc::clone);
     start(env, storage, parent, move |s, http| async move {
         let found = cache.discover(&*http, &issuer).await?;
-        if let Some(record) = &found.fresh_record {
-            s.set(&format!("issuerConfig:{issuer}"), record).await?;
+        if found.fetched {
+            s.set(&crate::storage::issuer_config_key(&issuer), &found.record)
+                .await?;
         }
         let metadata = &found.metadata;
         Ok(IssuerSummary {

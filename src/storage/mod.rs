@@ -16,6 +16,14 @@ pub const REGISTERED_SESSIONS_KEY: &str = "solidClientAuthn:registeredSessions";
 /// The prefix of per-record keys: session records and authorization-state mappings.
 pub const USER_RECORD_PREFIX: &str = "solidClientAuthenticationUser:";
 
+/// The prefix of the discovery records the reference writes (and never reads back).
+pub const ISSUER_CONFIG_PREFIX: &str = "issuerConfig:";
+
+/// The key of the discovery record of `issuer`, as given by the caller.
+pub fn issuer_config_key(issuer: &str) -> String {
+    format!("{ISSUER_CONFIG_PREFIX}{issuer}")
+}
+
 /// The key under which the record of a session (or of an OAuth `state`) is stored.
 pub fn record_key(id: &str) -> String {
     let mut key = String::with_capacity(USER_RECORD_PREFIX.len() + id.len());

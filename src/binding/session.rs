@@ -1,0 +1,140 @@
+//! A logged-in session's credentials as a JS object, and the logins that make them.
+
+use std::rc::Rc;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use super::errors::throw;
+use super::operation::{start, Outcome};
+use super::storage::NativeStorage;
+use crate::client_credentials::{self, Caches, ClientCredentialsLogin};
+use crate::credentials::Credentials;
+use crate::discovery::DiscoveryCache;
+use crate::jwks::JwksCache;
+use crate::multi_session;
+use crate::secret::Secret;
+use crate::token::NonceCache;
+
+thread_local! {
+    /// Per Node environment (each has its own thread): discovered metadata, key sets, and the
+    /// latest DPoP nonces of token endpoints and of resource servers.
+    pub(super) static DISCOVERY: Rc<DiscoveryCache> = Rc::default();
+    static JWKS: Rc<JwksCache> = Rc::default();
+    static TOKEN_NONCES: Rc<NonceCache> = Rc::default();
+    static RESOURCE_NONCES: Rc<NonceCache> = Rc::default();
+}
+
+/// A session's tokens and DPoP key. They stay in Rust: JS gets the headers for a request.
+#[napi]
+pub struct SessionCredentials {
+    inner: Credentials,
+}
+
+/// The headers that authenticate one request.
+#[napi(object, object_from_js = false)]
+pub struct RequestAuthHeaders {
+    pub authorization: String,
+    pub dpop: Option<String>,
+}
+
+#[napi]
+impl SessionCredentials {
+    #[napi(getter)]
+    pub fn web_id(&self) -> String {
+        self.inner.web_id.clone()
+    }
+
+    #[napi(getter)]
+    pub fn issuer(&self) -> String {
+        self.inner.issuer.clone()
+    }
+
+    #[napi(getter)]
+    pub fn client_id(&self) -> String {
+        self.inner.client_id.clone()
+    }
+
+    /// `"DPoP"` or `"Bearer"`.
+    #[napi(getter)]
+    pub fn token_type(&self) -> String {
+        self.inner.token_type().as_str().to_owned()
+    }
+
+    /// When the access token expires, in milliseconds since the epoch, if the provider said.
+    #[napi(getter)]
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "milliseconds since the epoch stay far below 2^53"
+    )]
+    pub fn expires_at(&self) -> Option<f64> {
+        self.inner.expires_at_ms.map(|ms| ms as f64)
+    }
+
+    /// The headers for a request: `Authorization`, and a fresh `DPoP` proof for DPoP tokens.
+    #[napi(catch_unwind)]
+    pub fn headers_for(&self, env: Env, method: String, url: String) -> Result<RequestAuthHeaders> {
+        let nonces = RESOURCE_NONCES.with(Rc::clone);
+        let headers = self
+            .inner
+            .headers_for(&method, &url, &nonces)
+            .map_err(|e| throw(env, &e))?;
+        Ok(RequestAuthHeaders {
+            authorization: headers.authorization.expose().to_owned(),
+            dpop: headers.dpop,
+        })
+    }
+
+    /// Notes the `DPoP-Nonce` a resource server sent, for the next proofs to its origin.
+    #[napi(catch_unwind)]
+    pub fn remember_nonce(&self, url: String, nonce: String) {
+        RESOURCE_NONCES.with(|nonces| nonces.set(&url, &nonce));
+    }
+}
+
+/// What `login({ clientId, clientSecret, oidcIssuer, tokenType })` gives the native side.
+#[napi(object, object_to_js = false)]
+pub struct ClientCredentialsOptions {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// Ask for a DPoP-bound token (the default) rather than a Bearer one.
+    pub dpop: bool,
+}
+
+/// Logs a session in with client credentials: stores the client as the reference does, then
+/// discovers the issuer and makes the grant.
+#[napi(catch_unwind, ts_return_type = "SessionCredentials | number")]
+pub fn log_in_with_client_credentials(
+    env: Env,
+    storage: &NativeStorage,
+    parent: Option<u32>,
+    session_id: String,
+    options: ClientCredentialsOptions,
+) -> Result<Outcome> {
+    let discovery = DISCOVERY.with(Rc::clone);
+    let jwks = JWKS.with(Rc::clone);
+    let token_nonces = TOKEN_NONCES.with(Rc::clone);
+    let login = ClientCredentialsLogin {
+        issuer: options.issuer,
+        client_id: options.client_id,
+        client_secret: Secret::new(options.client_secret),
+        dpop: options.dpop,
+    };
+    start(env, storage, parent, move |s, http| async move {
+        multi_session::remember_static_client(
+            &*s,
+            &session_id,
+            &login.client_id,
+            login.client_secret.expose(),
+        )
+        .await?;
+        let caches = Caches {
+            discovery: &discovery,
+            jwks: &jwks,
+            token_nonces: &token_nonces,
+        };
+        let inner = client_credentials::log_in(&*http, &*s, &caches, &login).await?;
+        Ok(SessionCredentials { inner })
+    })
+}

@@ -1,0 +1,101 @@
+//! Checking the tokens an identity provider issues, and reading the WebID from them.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+
+use crate::discovery::IssuerMetadata;
+use crate::error::{Error, Result};
+use crate::http::Http;
+use crate::jwks::JwksCache;
+use crate::jwt;
+
+/// How far the provider's clock may be from ours.
+pub const CLOCK_SKEW_SECONDS: u64 = 60;
+
+pub fn now_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn invalid(reason: impl std::fmt::Display) -> Error {
+    Error::InvalidToken {
+        reason: reason.to_string(),
+    }
+}
+
+/// The claims of `token` once its signature (with the provider's keys), issuer, audience and
+/// lifetime check out.
+pub async fn verified_claims(
+    http: &dyn Http,
+    jwks: &JwksCache,
+    metadata: &IssuerMetadata,
+    token: &str,
+    audience: &str,
+) -> Result<Map<String, Value>> {
+    let decoded = jwt::decode(token).map_err(invalid)?;
+    let keys = jwks.keys(http, &metadata.jwks_uri, decoded.kid()).await?;
+    let claims = decoded.verify(&keys).map_err(invalid)?;
+    jwt::check_claims(
+        &claims,
+        &metadata.issuer,
+        audience,
+        now_seconds(),
+        CLOCK_SKEW_SECONDS,
+    )
+    .map_err(invalid)?;
+    Ok(claims)
+}
+
+/// The WebID a token names: its `webid` claim, or else a `sub` that is an IRI (Solid-OIDC §5).
+pub fn web_id(claims: &Map<String, Value>) -> Result<String> {
+    if let Some(Value::String(web_id)) = claims.get("webid") {
+        return Ok(web_id.clone());
+    }
+    match claims.get("sub") {
+        Some(Value::String(sub)) if reqwest::Url::parse(sub).is_ok() => Ok(sub.clone()),
+        Some(Value::String(_)) => Err(invalid(
+            "it has no webid claim, and its sub claim is not an IRI",
+        )),
+        _ => Err(invalid("it has neither a webid claim nor a sub claim")),
+    }
+}
+
+/// The client the token was issued to, when it says (`azp`).
+pub fn authorized_party(claims: &Map<String, Value>) -> Option<String> {
+    match claims.get("azp") {
+        Some(Value::String(azp)) => Some(azp.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(json: &str) -> Map<String, Value> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn the_web_id_is_the_webid_claim_or_an_iri_sub() {
+        assert_eq!(
+            web_id(&claims(r#"{"webid":"https://w/#me","sub":"x"}"#)).unwrap(),
+            "https://w/#me"
+        );
+        assert_eq!(
+            web_id(&claims(r#"{"sub":"https://w/#me"}"#)).unwrap(),
+            "https://w/#me"
+        );
+        assert!(web_id(&claims(r#"{"sub":"alice"}"#))
+            .unwrap_err()
+            .to_string()
+            .contains("not an IRI"));
+        assert!(web_id(&claims("{}")).is_err());
+        assert_eq!(
+            authorized_party(&claims(r#"{"azp":"app"}"#)).as_deref(),
+            Some("app")
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! The client-credentials grant (RFC 6749 §4.4), as Solid servers use it: a confidential client
+//! logs itself in as the WebID its credentials belong to.
+
+use crate::claims;
+use crate::credentials::{expiry_from_now, Credentials};
+use crate::discovery::DiscoveryCache;
+use crate::dpop::DpopKey;
+use crate::error::{Error, Result};
+use crate::http::Http;
+use crate::jwks::JwksCache;
+use crate::secret::Secret;
+use crate::storage::{issuer_config_key, Storage};
+use crate::stored_session::TokenType;
+use crate::token::{self, ClientAuth, NonceCache};
+
+/// The scopes the reference asks for.
+pub const SCOPES: &str = "openid offline_access webid";
+
+/// What the caller gives.
+pub struct ClientCredentialsLogin {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Ask for a DPoP-bound token (the default) rather than a Bearer one.
+    pub dpop: bool,
+}
+
+/// The per-environment caches a login uses.
+pub struct Caches<'a> {
+    pub discovery: &'a DiscoveryCache,
+    pub jwks: &'a JwksCache,
+    pub token_nonces: &'a NonceCache,
+}
+
+/// Logs the client in. Discovery, when it was fetched, is stored as the reference stores it.
+pub async fn log_in(
+    http: &dyn Http,
+    storage: &dyn Storage,
+    caches: &Caches<'_>,
+    login: &ClientCredentialsLogin,
+) -> Result<Credentials> {
+    let found = caches.discovery.discover(http, &login.issuer).await?;
+    // The reference writes it on every login; so does this, from the cache when it can.
+    storage
+        .set(&issuer_config_key(&login.issuer), &found.record)
+        .await?;
+    let metadata = &found.metadata;
+    let key = if login.dpop {
+        Some(DpopKey::generate().map_err(|e| Error::InvalidRequest {
+            reason: e.to_string(),
+        })?)
+    } else {
+        None
+    };
+    let auth = ClientAuth::for_provider(
+        &metadata.token_endpoint_auth_methods_supported,
+        &login.client_id,
+        Some(&login.client_secret),
+    );
+    let endpoint = metadata.token_endpoint.as_str();
+    let sign = |nonce: Option<&str>| -> Result<String> {
+        let key = key.as_ref().ok_or_else(|| Error::InvalidRequest {
+            reason: "no DPoP key to sign a proof with".to_owned(),
+        })?;
+        key.proof("POST", endpoint, None, nonce)
+            .map_err(|e| Error::InvalidRequest {
+                reason: e.to_string(),
+            })
+    };
+    let tokens = token::request(
+        http,
+        endpoint,
+        &[("grant_type", "client_credentials"), ("scope", SCOPES)],
+        &auth,
+        key.is_some().then_some(&sign as token::ProofSigner<'_>),
+        caches.token_nonces,
+    )
+    .await?;
+    // A provider without DPoP answers with a Bearer token: the key then has nothing to bind.
+    // The other way round, a DPoP token nobody asked for cannot be presented.
+    let dpop_key = match (key, tokens.token_type) {
+        (Some(key), TokenType::DPoP) => Some(key),
+        (_, TokenType::Bearer) => None,
+        (None, TokenType::DPoP) => {
+            return Err(Error::idp_response(
+                endpoint,
+                "the token response has token_type DPoP for a Bearer request",
+            ))
+        }
+    };
+    // The WebID: from the ID token (its audience is the client) or, from CSS, which issues
+    // none for this grant, from the access token (its audience is "solid").
+    let claims = match &tokens.id_token {
+        Some(id_token) => {
+            claims::verified_claims(
+                http,
+                caches.jwks,
+                metadata,
+                id_token.expose(),
+                &login.client_id,
+            )
+            .await?
+        }
+        None => {
+            claims::verified_claims(
+                http,
+                caches.jwks,
+                metadata,
+                tokens.access_token.expose(),
+                "solid",
+            )
+            .await?
+        }
+    };
+    let web_id = claims::web_id(&claims)?;
+    Ok(Credentials {
+        access_token: tokens.access_token,
+        dpop_key,
+        expires_at_ms: tokens.expires_in.map(expiry_from_now),
+        refresh_token: tokens.refresh_token,
+        id_token: tokens.id_token,
+        web_id,
+        issuer: metadata.issuer.clone(),
+        client_id: login.client_id.clone(),
+    })
+}

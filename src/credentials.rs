@@ -1,0 +1,81 @@
+//! What a logged-in session holds: its tokens and DPoP key, and the headers that present them.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::dpop::DpopKey;
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::stored_session::TokenType;
+use crate::token::NonceCache;
+
+/// A session's credentials. Never printed: Debug shows what kind they are, not what they hold.
+pub struct Credentials {
+    pub access_token: Secret,
+    /// The key the access token is bound to; `None` for a Bearer token.
+    pub dpop_key: Option<DpopKey>,
+    /// When the access token expires, in milliseconds since the epoch.
+    pub expires_at_ms: Option<u64>,
+    pub refresh_token: Option<Secret>,
+    pub id_token: Option<Secret>,
+    pub web_id: String,
+    pub issuer: String,
+    pub client_id: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("token_type", &self.token_type())
+            .field("web_id", &self.web_id)
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The headers that authenticate one request.
+#[derive(Debug)]
+pub struct AuthHeaders {
+    pub authorization: Secret,
+    pub dpop: Option<String>,
+}
+
+/// Milliseconds since the epoch, `seconds` from now.
+pub fn expiry_from_now(seconds: u64) -> u64 {
+    let at = SystemTime::now() + Duration::from_secs(seconds);
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Credentials {
+    pub fn token_type(&self) -> TokenType {
+        if self.dpop_key.is_some() {
+            TokenType::DPoP
+        } else {
+            TokenType::Bearer
+        }
+    }
+
+    /// The `Authorization` (and, for DPoP, `DPoP`) header for a request. The proof carries the
+    /// nonce the resource server last sent, if any.
+    pub fn headers_for(&self, method: &str, url: &str, nonces: &NonceCache) -> Result<AuthHeaders> {
+        let token = self.access_token.expose();
+        match &self.dpop_key {
+            None => Ok(AuthHeaders {
+                authorization: Secret::new(format!("Bearer {token}")),
+                dpop: None,
+            }),
+            Some(key) => {
+                let nonce = nonces.get(url);
+                let proof = key
+                    .proof(method, url, Some(token), nonce.as_deref())
+                    .map_err(|e| Error::InvalidRequest {
+                        reason: e.to_string(),
+                    })?;
+                Ok(AuthHeaders {
+                    authorization: Secret::new(format!("DPoP {token}")),
+                    dpop: Some(proof),
+                })
+            }
+        }
+    }
+}
