@@ -5,7 +5,7 @@ const http = require('node:http')
 const {
   InMemoryStorage,
   Session,
-  NotImplementedError,
+  IdentityProviderError,
   getSessionFromStorage,
   getSessionIdFromStorageAll,
   clearSessionFromStorageAll,
@@ -32,7 +32,15 @@ test.afterEach(() => {
   assert.deepEqual(idp.requests, [], 'a request reached the identity provider')
 })
 
-const record = (overrides) => loggedInRecord({ issuer: idp.url, ...overrides })
+// Without the helper's made-up key material, which is not a usable key (see the test below).
+const record = (overrides) => loggedInRecord({ issuer: idp.url, publicKey: undefined, privateKey: undefined, ...overrides })
+
+/** The requests a test expected the identity provider to get, taken off its log. */
+function expectRequests(expected) {
+  assert.deepEqual(idp.requests, expected)
+  idp.requests.length = 0
+}
+const DISCOVERY = 'GET /.well-known/openid-configuration'
 const noRefreshToken = (overrides) => record({ refreshToken: undefined, ...overrides })
 
 test('restores info from the stored record, in the reference shape', async () => {
@@ -76,18 +84,23 @@ test('options form, with refreshSession and its alias refresh', async () => {
   assert.deepEqual(byOption.events.listeners('newRefreshToken'), [callback])
   const byAlias = await getSessionFromStorage('o', { storage, refresh: false })
   assert.equal(byAlias.info.webId, 'https://alice.example/profile/card#me')
-  // refreshSession wins over the alias.
+  // refreshSession wins over the alias: this one refreshes (and the provider is down).
   const error = await rejection(getSessionFromStorage('o', { storage, refreshSession: true, refresh: false }))
-  assert.ok(error instanceof NotImplementedError)
+  assert.ok(error instanceof IdentityProviderError, String(error))
+  expectRequests([DISCOVERY])
 })
 
-test('a stored refresh token with refresh requested rejects clearly (refresh arrives with the logins)', async () => {
+test('a refresh the provider cannot serve rejects with a typed error and changes nothing', async () => {
   const storage = new InMemoryStorage()
   await seed(storage, { r: record() })
+  const before = await storage.get(RECORD_PREFIX + 'r')
   const error = await rejection(getSessionFromStorage('r', storage))
-  assert.ok(error instanceof NotImplementedError)
-  assert.match(error.message, /refreshSession: false/)
+  assert.ok(error instanceof IdentityProviderError, String(error))
+  assert.equal(error.code, 'ERR_IDP_RESPONSE')
+  assert.match(error.message, /discovery answered HTTP 503/)
   assert.ok(!error.message.includes('SECRET'))
+  assert.equal(await storage.get(RECORD_PREFIX + 'r'), before)
+  expectRequests([DISCOVERY])
   // Without a refresh token, nothing to refresh: it resolves without I/O.
   await seed(storage, { n: noRefreshToken() })
   assert.equal((await getSessionFromStorage('n', storage)).info.sessionId, 'n')
@@ -150,13 +163,24 @@ test('clearSessionFromStorageAll without a list leaves storage alone', async () 
   assert.deepEqual(storage.calls, [['get', LIST_KEY]])
 })
 
+test('a stored DPoP key that is not usable is corrupted data, said without quoting it', async () => {
+  const storage = asyncMapStorage()
+  await seed(storage, { k: loggedInRecord({ issuer: idp.url }) })
+  const error = await rejection(getSessionFromStorage('k', storage))
+  assert.equal(error.name, 'StorageCorruptedError')
+  assert.equal(error.key, RECORD_PREFIX + 'k')
+  assert.match(error.message, /the stored DPoP privateKey is not usable/)
+  assert.ok(!error.message.includes('SECRET'))
+})
+
 test('refreshSession reads the stored record and does nothing without a refresh token', async () => {
   const storage = new InMemoryStorage()
   await seed(storage, { q: noRefreshToken(), r: record() })
   const session = await getSessionFromStorage('q', { storage, refreshSession: false })
   assert.equal(await refreshSession(session, { storage }), undefined)
   const withToken = await getSessionFromStorage('r', { storage, refreshSession: false })
-  assert.ok((await rejection(refreshSession(withToken, { storage }))) instanceof NotImplementedError)
+  assert.ok((await rejection(refreshSession(withToken, { storage }))) instanceof IdentityProviderError)
+  expectRequests([DISCOVERY])
 })
 
 test('restoring reads the record once', async () => {

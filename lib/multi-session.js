@@ -5,9 +5,31 @@
 const native = require('../binding.js')
 const { NotImplementedError, invalidArgument } = require('./errors.js')
 const { isStorage, handleFor, run, runOn, defaultStorage, checkWellFormed } = require('./storage.js')
-const { Session } = require('./session.js')
+const { Session, EVENTS, adopt } = require('./session.js')
 
-const REFRESH_NOT_READY = 'refreshing a stored session through its refresh token (pass { refreshSession: false } to load it without refreshing)'
+// Restores in flight, per storage handle and session ID: concurrent restores of one session
+// share one (a second refresh would waste a request, and with a provider that rotates refresh
+// tokens and detects reuse, revoke the grant).
+const restoring = new WeakMap()
+
+function restoreOnce(handle, storage, sessionId, force) {
+  let bySession = restoring.get(handle)
+  if (bySession === undefined) restoring.set(handle, (bySession = new Map()))
+  const key = force ? `force:${sessionId}` : sessionId
+  let pending = bySession.get(key)
+  if (pending === undefined) {
+    pending = runOn(handle, storage, native.restoreSession, sessionId, force).finally(() => bySession.delete(key))
+    bySession.set(key, pending)
+  }
+  return pending
+}
+
+/** Makes `session` logged in with what a restore gave, and tells who asked about the refresh token. */
+function useRestored(session, restored) {
+  adopt(session, restored.credentials)
+  const token = restored.newRefreshToken
+  if (token !== null && token !== undefined) session.events.emit(EVENTS.NEW_REFRESH_TOKEN, token)
+}
 
 /**
  * Sorts out both call forms: (sessionId, storage?, onNewRefreshToken?, refresh?) from the original
@@ -49,15 +71,19 @@ function checkSessionId(sessionId) {
 async function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshToken, refresh) {
   checkSessionId(sessionId)
   const args = readArguments(storageOrOptions, onNewRefreshToken, refresh)
-  const stored = await run(native.loadSession, args.storage, sessionId)
+  const handle = handleFor(args.storage)
+  const stored = await runOn(handle, args.storage, native.loadSession, sessionId)
   if (stored === undefined || stored === null) return undefined
   const session = new Session({
     storage: args.storage ?? defaultStorage,
     sessionInfo: { sessionId, isLoggedIn: false, webId: stored.webId, clientAppId: stored.clientAppId },
     keepAlive: stored.keepAlive,
   })
-  if (args.onNewRefreshToken !== undefined) session.events.on('newRefreshToken', args.onNewRefreshToken)
-  if (args.refresh && stored.hasRefreshToken) throw new NotImplementedError(REFRESH_NOT_READY)
+  if (args.onNewRefreshToken !== undefined) session.events.on(EVENTS.NEW_REFRESH_TOKEN, args.onNewRefreshToken)
+  if (args.refresh && stored.hasRefreshToken) {
+    const restored = await restoreOnce(handle, args.storage, sessionId, false)
+    if (restored !== null && restored !== undefined) useRestored(session, restored)
+  }
   return session
 }
 
@@ -82,8 +108,11 @@ async function clearSessionFromStorageAll(storage) {
 async function refreshSession(session, options) {
   if (!(session instanceof Session)) throw invalidArgument('refreshSession expects a Session')
   const storage = options?.storage ?? undefined
-  const stored = await run(native.loadSession, storage, session.info.sessionId)
-  if (stored?.hasRefreshToken) throw new NotImplementedError(REFRESH_NOT_READY)
+  const handle = handleFor(storage)
+  const stored = await runOn(handle, storage, native.loadSession, session.info.sessionId)
+  if (!stored?.hasRefreshToken) return
+  const restored = await restoreOnce(handle, storage, session.info.sessionId, true)
+  if (restored !== null && restored !== undefined) useRestored(session, restored)
 }
 
 async function refreshTokens(tokenSet) {

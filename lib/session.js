@@ -76,6 +76,9 @@ function replayable(request, init) {
   return !(body instanceof ReadableStream) && typeof body[Symbol.asyncIterator] !== 'function'
 }
 
+/** Makes a session logged in with native credentials (set in Session's static block). */
+let adopt
+
 class Session {
   /** @type {import('../index').ISessionInfo} */
   info
@@ -153,6 +156,15 @@ class Session {
     }
   }
 
+  static {
+    adopt = (session, credentials) => {
+      session.#credentials = credentials
+      session.info.isLoggedIn = true
+      session.info.webId = credentials.webId
+      session.info.expirationDate = credentials.expiresAt ?? undefined
+    }
+  }
+
   static async fromTokens(tokens, sessionId) {
     throw new NotImplementedError('Session.fromTokens')
   }
@@ -162,4 +174,4 @@ class Session {
   }
 }
 
-module.exports = { Session, EVENTS }
+module.exports = { Session, EVENTS, adopt }

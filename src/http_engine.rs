@@ -18,6 +18,13 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 3_500;
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 static TIMEOUT_MS: AtomicU64 = AtomicU64::new(DEFAULT_TIMEOUT_MS);
+static SENT: AtomicU64 = AtomicU64::new(0);
+
+/// How many requests this process has started: for tests and benchmarks that count the
+/// requests an operation makes.
+pub fn requests_sent() -> u64 {
+    SENT.load(Ordering::Relaxed)
+}
 
 /// How long a request may take, from connecting to the last byte of the body.
 pub fn set_timeout_ms(millis: u64) {
@@ -103,6 +110,7 @@ pub async fn send(request: HttpRequest) -> Result<HttpResponse, HttpFailure> {
             HttpFailure::Unreachable(describe(&e))
         }
     };
+    SENT.fetch_add(1, Ordering::Relaxed);
     let mut response = builder.send().await.map_err(failed)?;
     let status = response.status().as_u16();
     let headers = response

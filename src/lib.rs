@@ -17,6 +17,7 @@ pub mod jwks;
 pub mod jwt;
 pub mod multi_session;
 pub mod record;
+pub mod refresh;
 pub mod registry;
 pub mod secret;
 pub mod storage;

@@ -14,7 +14,7 @@ pub use operation::{
     cancel_operation, finish_operation, resume_operation, running_operations, send_http,
     wait_for_operation,
 };
-pub use session::{log_in_with_client_credentials, SessionCredentials};
+pub use session::{log_in_with_client_credentials, restore_session, SessionCredentials};
 pub use storage::NativeStorage;
 
 use napi::bindgen_prelude::*;
@@ -152,6 +152,16 @@ pub fn discover_issuer(
 #[napi(catch_unwind)]
 pub fn set_idp_timeout(millis: u32) {
     crate::http_engine::set_timeout_ms(u64::from(millis));
+}
+
+/// How many requests to identity providers this process has started (for tests and benchmarks).
+#[napi(catch_unwind)]
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "a request count stays far below 2^53"
+)]
+pub fn http_requests_sent() -> f64 {
+    crate::http_engine::requests_sent() as f64
 }
 
 /// Removes one session's records and its entry in the list, as logging out does.

@@ -92,6 +92,49 @@ impl SessionCredentials {
     }
 }
 
+/// A restored session: what `getSessionFromStorage` needs to build a logged-in `Session`.
+#[napi(object, object_from_js = false)]
+pub struct RestoredSession {
+    pub credentials: SessionCredentials,
+    pub client_app_id: Option<String>,
+    pub keep_alive: bool,
+    /// The refresh token the provider returned, when the restore refreshed: for the
+    /// `newRefreshToken` event the caller asked for, and nothing else.
+    pub new_refresh_token: Option<String>,
+}
+
+/// Restores a stored session with the access token it stored while that has more than a minute
+/// to live, or else through its refresh token (`force` always refreshes). `null` when storage
+/// holds no session under `sessionId`.
+#[napi(catch_unwind, ts_return_type = "RestoredSession | null | number")]
+pub fn restore_session(
+    env: Env,
+    storage: &NativeStorage,
+    parent: Option<u32>,
+    session_id: String,
+    force: bool,
+) -> Result<Outcome> {
+    let discovery = DISCOVERY.with(Rc::clone);
+    let jwks = JWKS.with(Rc::clone);
+    let token_nonces = TOKEN_NONCES.with(Rc::clone);
+    start(env, storage, parent, move |s, http| async move {
+        let caches = Caches {
+            discovery: &discovery,
+            jwks: &jwks,
+            token_nonces: &token_nonces,
+        };
+        let restored = crate::refresh::restore(&*http, &*s, &caches, &session_id, force).await?;
+        Ok(restored.map(|r| RestoredSession {
+            credentials: SessionCredentials {
+                inner: r.credentials,
+            },
+            client_app_id: r.client_app_id,
+            keep_alive: r.keep_alive,
+            new_refresh_token: r.new_refresh_token.map(|t| t.expose().to_owned()),
+        }))
+    })
+}
+
 /// What `login({ clientId, clientSecret, oidcIssuer, tokenType })` gives the native side.
 #[napi(object, object_to_js = false)]
 pub struct ClientCredentialsOptions {

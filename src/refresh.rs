@@ -1,0 +1,284 @@
+//! Restoring a stored session: with the access token it stored while that is still good, or
+//! else through the refresh-token grant (RFC 6749 §6), persisting what the provider returned
+//! before anyone learns of it.
+//!
+//! Nothing is written unless the refresh succeeded: a provider that is down or refuses the
+//! token leaves the record byte for byte as it was, refresh token included.
+
+use crate::claims;
+use crate::client_credentials::Caches;
+use crate::credentials::{expiry_from_now, Credentials};
+use crate::dpop::DpopKey;
+use crate::error::{Error, Result};
+use crate::http::Http;
+use crate::record::Record;
+use crate::secret::Secret;
+use crate::storage::{issuer_config_key, record_key, Storage};
+use crate::stored_session::TokenType;
+use crate::token::{self, ClientAuth};
+
+/// Record fields of our own, beside the reference's (which carries unknown fields through its
+/// merges): the latest access token, its type, and when it expires (milliseconds since the
+/// epoch). With them, a restore within the token's lifetime sends nothing to the provider.
+pub const ACCESS_TOKEN_FIELD: &str = "accessToken";
+pub const ACCESS_TOKEN_TYPE_FIELD: &str = "accessTokenType";
+pub const ACCESS_TOKEN_EXPIRES_AT_FIELD: &str = "accessTokenExpiresAt";
+
+/// A stored access token is used only while it has at least this long to live.
+pub const MIN_REMAINING_MS: u64 = 60_000;
+
+/// A restored session.
+#[derive(Debug)]
+pub struct Restored {
+    pub credentials: Credentials,
+    /// The refresh token the provider returned, when this restore refreshed (for the
+    /// `newRefreshToken` event; the reference fires it even when the token did not change).
+    pub new_refresh_token: Option<Secret>,
+    pub keep_alive: bool,
+    pub client_app_id: Option<String>,
+}
+
+fn now_ms() -> u64 {
+    expiry_from_now(0)
+}
+
+fn stored_key(key: &str, record: &Record) -> Result<Option<DpopKey>> {
+    match (record.string("publicKey")?, record.string("privateKey")?) {
+        (Some(public), Some(private)) => DpopKey::from_stored(public, private)
+            .map(Some)
+            .map_err(|e| Error::corrupted(key, e.to_string())),
+        _ => Ok(None),
+    }
+}
+
+/// The credentials the record holds, if its access token has more than a minute to live.
+fn reusable(
+    key: &str,
+    record: &Record,
+    issuer: &str,
+    dpop_key: Option<&DpopKey>,
+) -> Result<Option<Credentials>> {
+    let (Some(token), Some(expires_at), Some(web_id)) = (
+        record.string(ACCESS_TOKEN_FIELD)?,
+        record.string(ACCESS_TOKEN_EXPIRES_AT_FIELD)?,
+        record.string("webId")?,
+    ) else {
+        return Ok(None);
+    };
+    let Ok(expires_at_ms) = expires_at.parse::<u64>() else {
+        return Ok(None);
+    };
+    if expires_at_ms < now_ms().saturating_add(MIN_REMAINING_MS) {
+        return Ok(None);
+    }
+    let dpop_key = match record.string(ACCESS_TOKEN_TYPE_FIELD)? {
+        Some("DPoP") => match dpop_key {
+            Some(k) => Some(k.clone()),
+            // A DPoP token without its key cannot be presented.
+            None => return Ok(None),
+        },
+        Some("Bearer") => None,
+        _ => {
+            return Err(Error::corrupted(
+                key,
+                format!("field \"{ACCESS_TOKEN_TYPE_FIELD}\" is neither DPoP nor Bearer"),
+            ))
+        }
+    };
+    Ok(Some(Credentials {
+        access_token: Secret::new(token),
+        dpop_key,
+        expires_at_ms: Some(expires_at_ms),
+        refresh_token: record.string("refreshToken")?.map(Secret::new),
+        id_token: None,
+        web_id: web_id.to_owned(),
+        issuer: issuer.to_owned(),
+        client_id: record.string("clientId")?.unwrap_or_default().to_owned(),
+    }))
+}
+
+/// Restores session `id`: `None` when storage holds no session under it (or one without an
+/// issuer, as the reference has it). `force` refreshes even when the stored access token is
+/// still good.
+pub async fn restore(
+    http: &dyn Http,
+    storage: &dyn Storage,
+    caches: &Caches<'_>,
+    id: &str,
+    force: bool,
+) -> Result<Option<Restored>> {
+    let key = record_key(id);
+    // Held until the new tokens are stored: concurrent restores of this session in this
+    // process wait, and then find a good access token instead of refreshing again.
+    let _guard = storage.locks().lock(&key).await?;
+    let mut record = match storage.get(&key).await? {
+        Some(raw) if !raw.is_empty() => Record::parse(&key, &raw)?,
+        _ => return Ok(None),
+    };
+    let Some(issuer) = record.string("issuer")?.map(str::to_owned) else {
+        return Ok(None);
+    };
+    let keep_alive = record.flag("keepAlive")?;
+    let client_app_id = record.string("clientAppId")?.map(str::to_owned);
+    let dpop = record.flag("dpop")?;
+    let dpop_key = stored_key(&key, &record)?;
+    if !force {
+        if let Some(credentials) = reusable(&key, &record, &issuer, dpop_key.as_ref())? {
+            return Ok(Some(Restored {
+                credentials,
+                new_refresh_token: None,
+                keep_alive,
+                client_app_id,
+            }));
+        }
+    }
+
+    let refreshed = refresh_grant(
+        http, storage, caches, &key, &record, &issuer, dpop_key, dpop,
+    )
+    .await?;
+    let credentials = refreshed.store_in(&mut record);
+    // Stored before anyone hears of the new tokens: a rotated refresh token must not be lost.
+    storage.set(&key, &record.to_json()).await?;
+    Ok(Some(Restored {
+        new_refresh_token: credentials.refresh_token.clone(),
+        credentials,
+        keep_alive,
+        client_app_id,
+    }))
+}
+
+/// What a successful refresh grant gave, before it is stored.
+struct Refreshed {
+    credentials: Credentials,
+    /// A key made for this refresh (none was stored), to store.
+    new_key: Option<DpopKey>,
+}
+
+impl Refreshed {
+    /// Writes the new tokens into the record, and hands back the credentials.
+    fn store_in(self, record: &mut Record) -> Credentials {
+        let c = &self.credentials;
+        if let Some(token) = &c.refresh_token {
+            record.set("refreshToken", token.expose());
+        }
+        record.set("webId", c.web_id.as_str());
+        record.set("clientId", c.client_id.as_str());
+        record.set("isLoggedIn", "true");
+        if let Some(key) = &self.new_key {
+            record.set("publicKey", key.public_jwk_json());
+            record.set("privateKey", key.private_jwk_json().expose());
+        }
+        record.set(ACCESS_TOKEN_FIELD, c.access_token.expose());
+        record.set(ACCESS_TOKEN_TYPE_FIELD, c.token_type().as_str());
+        match c.expires_at_ms {
+            Some(ms) => record.set(ACCESS_TOKEN_EXPIRES_AT_FIELD, ms.to_string()),
+            // Without a lifetime it cannot be reused safely.
+            None => record.remove(ACCESS_TOKEN_EXPIRES_AT_FIELD),
+        }
+        self.credentials
+    }
+}
+
+/// The refresh-token grant for the session in `record`, and the checks on what it returns.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; the values are what restore has already read"
+)]
+async fn refresh_grant(
+    http: &dyn Http,
+    storage: &dyn Storage,
+    caches: &Caches<'_>,
+    key: &str,
+    record: &Record,
+    issuer: &str,
+    stored_key: Option<DpopKey>,
+    dpop: bool,
+) -> Result<Refreshed> {
+    let refresh_token = record
+        .string("refreshToken")?
+        .map(Secret::new)
+        .ok_or_else(|| Error::InvalidRequest {
+            reason: "the session has no refresh token to refresh its access token with".to_owned(),
+        })?;
+    let client_id = record
+        .string("clientId")?
+        .map(str::to_owned)
+        .ok_or_else(|| Error::corrupted(key, "it has a refresh token but no clientId"))?;
+    let client_secret = record.string("clientSecret")?.map(Secret::new);
+
+    let found = caches.discovery.discover(http, issuer).await?;
+    if found.fetched {
+        storage
+            .set(&issuer_config_key(issuer), &found.record)
+            .await?;
+    }
+    let metadata = &found.metadata;
+    // The reference makes a key when none is stored, and forgets it; this one is kept.
+    let new_key = if dpop && stored_key.is_none() {
+        Some(DpopKey::generate().map_err(|e| Error::InvalidRequest {
+            reason: e.to_string(),
+        })?)
+    } else {
+        None
+    };
+    let dpop_key = stored_key.or_else(|| new_key.clone()).filter(|_| dpop);
+    let auth = ClientAuth::for_provider(
+        &metadata.token_endpoint_auth_methods_supported,
+        &client_id,
+        client_secret.as_ref(),
+    );
+    let endpoint = metadata.token_endpoint.as_str();
+    let sign = |nonce: Option<&str>| -> Result<String> {
+        let key = dpop_key.as_ref().ok_or_else(|| Error::InvalidRequest {
+            reason: "no DPoP key to sign a proof with".to_owned(),
+        })?;
+        key.proof("POST", endpoint, None, nonce)
+            .map_err(|e| Error::InvalidRequest {
+                reason: e.to_string(),
+            })
+    };
+    let tokens = token::request(
+        http,
+        endpoint,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose()),
+        ],
+        &auth,
+        dpop_key
+            .is_some()
+            .then_some(&sign as token::ProofSigner<'_>),
+        caches.token_nonces,
+    )
+    .await?;
+    let bound_key = match tokens.token_type {
+        TokenType::DPoP => Some(dpop_key.clone().ok_or_else(|| {
+            Error::idp_response(
+                endpoint,
+                "the token response has token_type DPoP for a Bearer request",
+            )
+        })?),
+        TokenType::Bearer => None,
+    };
+    let (token, audience) = match &tokens.id_token {
+        Some(id_token) => (id_token.expose(), client_id.as_str()),
+        None => (tokens.access_token.expose(), "solid"),
+    };
+    let claims = claims::verified_claims(http, caches.jwks, metadata, token, audience).await?;
+    let web_id = claims::web_id(&claims)?;
+    let client_id = claims::authorized_party(&claims).unwrap_or(client_id);
+    Ok(Refreshed {
+        credentials: Credentials {
+            expires_at_ms: tokens.expires_in.map(expiry_from_now),
+            refresh_token: Some(tokens.refresh_token.unwrap_or(refresh_token)),
+            access_token: tokens.access_token,
+            dpop_key: bound_key,
+            id_token: tokens.id_token,
+            web_id,
+            issuer: metadata.issuer.clone(),
+            client_id,
+        },
+        new_key,
+    })
+}
