@@ -1,73 +1,120 @@
-// A tour of what works today: many users' sessions kept in an app's own storage, restored per
-// request, listed, logged out and cleared, with clear errors when storage misbehaves.
-// Run with `npm run demo` (installs, builds, then runs this file).
+// The main job, against a real Solid server: log a client in, read a private resource, keep the
+// session in the app's own storage, and restore a user's session from that storage.
+// Run with `npm run demo` (installs, builds, then runs this file). It starts a local Community
+// Solid Server by itself (seeded with alice's pod and one private resource) and stops it at the end.
 import {
   Session,
-  InMemoryStorage,
   getSessionFromStorage,
   getSessionIdFromStorageAll,
   clearSessionFromStorageAll,
-  setStorageTimeout,
 } from 'solid-client-authn-native'
+import { startCss } from '../__test__/support/servers.js'
+import { referenceAuthCodeSession } from '../__test__/support/reference-login.mjs'
 
-const show = (label, value) => console.log(`${label.padEnd(48)} ${JSON.stringify(value)}`)
+const RECORD = 'solidClientAuthenticationUser:'
+const SECRET_FIELDS = new Set(['clientSecret', 'refreshToken', 'accessToken', 'idToken', 'privateKey'])
 
-// 1. An app's own storage (think Redis): async get/set/delete over a Map.
-const redisLike = new Map()
-const storage = {
-  async get(key) { return redisLike.get(key) },
-  async set(key, value) { redisLike.set(key, value) },
-  async delete(key) { redisLike.delete(key) },
+const step = (text) => console.log(`\n${text}`)
+const line = (label, value) => console.log(`  ${label.padEnd(26)} ${value}`)
+const quote = (text) => JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text)
+
+/** A session record as stored, with secret values masked and long ones cut short. */
+function masked(raw) {
+  const record = JSON.parse(raw)
+  const shown = Object.entries(record).map(([field, value]) => {
+    if (SECRET_FIELDS.has(field)) return `    ${field}: ****** (${value.length} chars)`
+    return `    ${field}: ${quote(value)}`
+  })
+  return `{\n${shown.join('\n')}\n  }`
 }
 
-// Sessions in the layout @inrupt/solid-client-authn-node writes, as an app switching packages has them.
-const users = {
-  alice: 'https://alice.example/profile/card#me',
-  bob: 'https://bob.example/profile/card#me',
-  carol: 'https://carol.example/profile/card#me',
+/** An app's own storage (think Redis): async get/set/delete over a Map. */
+function mapStorage() {
+  const map = new Map()
+  return {
+    map,
+    async get(key) {
+      return map.get(key)
+    },
+    async set(key, value) {
+      map.set(key, value)
+    },
+    async delete(key) {
+      map.delete(key)
+    },
+  }
 }
-await storage.set('solidClientAuthn:registeredSessions', JSON.stringify(Object.keys(users)))
-for (const [id, webId] of Object.entries(users)) {
-  await storage.set(
-    `solidClientAuthenticationUser:${id}`,
-    JSON.stringify({ clientId: 'https://app.example/id', clientType: 'solid-oidc', issuer: 'https://idp.example/', dpop: 'true', keepAlive: 'true', webId, isLoggedIn: 'true' }),
-  )
+
+step('1. Starting a Community Solid Server for this demo ...')
+const started = performance.now()
+const css = await startCss()
+line('server', `${css.base} (up in ${((performance.now() - started) / 1000).toFixed(1)} s)`)
+line('private resource', css.privateResource)
+
+try {
+  // -------------------------------------------------------------------------------------------
+  step('2. A client logs in with its client credentials')
+  const storage = mapStorage()
+  const session = new Session({ storage }, 'demo-client')
+  await session.login({ oidcIssuer: css.issuer, clientId: css.clientId, clientSecret: css.clientSecret })
+  line('session.info.isLoggedIn', session.info.isLoggedIn)
+  line('session.info.webId', session.info.webId)
+  const response = await session.fetch(css.privateResource)
+  line('session.fetch(private)', `${response.status} ${quote(await response.text())}`)
+  line('plain fetch(private)', (await fetch(css.privateResource)).status)
+  line('keys in storage', '')
+  for (const key of storage.map.keys()) console.log(`    ${key}`)
+  line(`${RECORD}demo-client`, masked(storage.map.get(`${RECORD}demo-client`)))
+
+  // -------------------------------------------------------------------------------------------
+  step("3. A user's session restored from storage, through its refresh token")
+  // An app switching packages has sessions that @inrupt/solid-client-authn-node stored: here the
+  // reference package logs alice in (authorization-code flow, driven headlessly through the
+  // server's login pages) and leaves her session in the app's storage.
+  await referenceAuthCodeSession({ css, storage, sessionId: 'alice-web' })
+  line('stored by the reference', `${RECORD}alice-web (a refresh token and a DPoP key)`)
+  const heard = []
+  const restored = await getSessionFromStorage('alice-web', { storage, onNewRefreshToken: () => heard.push('newRefreshToken') })
+  line('getSessionFromStorage', `isLoggedIn ${restored.info.isLoggedIn}, ${restored.info.webId}`)
+  line('how', heard.length ? 'refreshed with the refresh token (newRefreshToken fired)' : 'no refresh')
+  const again = await restored.fetch(css.privateResource)
+  line('session.fetch(private)', `${again.status} ${quote(await again.text())}`)
+  const afterRefresh = JSON.parse(storage.map.get(`${RECORD}alice-web`))
+  const inSeconds = Math.round((Number(afterRefresh.accessTokenExpiresAt) - Date.now()) / 1000)
+  line('stored with it', `refreshToken ******, accessToken ****** (${afterRefresh.accessTokenType}, good for ${inSeconds} s)`)
+
+  heard.length = 0
+  const second = await getSessionFromStorage('alice-web', { storage, onNewRefreshToken: () => heard.push('newRefreshToken') })
+  const sameToken = JSON.parse(storage.map.get(`${RECORD}alice-web`)).accessToken === afterRefresh.accessToken
+  line('restored again', `isLoggedIn ${second.info.isLoggedIn}`)
+  line('how', heard.length === 0 && sameToken ? 'the stored access token, still good: nothing sent to the server' : 'refreshed again')
+  line('session.fetch(private)', (await second.fetch(css.privateResource)).status)
+
+  // -------------------------------------------------------------------------------------------
+  step('4. The storage functions')
+  line('getSessionIdFromStorageAll', JSON.stringify(await getSessionIdFromStorageAll(storage)))
+  await storage.set(`${RECORD}broken`, '{"refreshToken":"SECRET-RT"')
+  await getSessionFromStorage('broken', { storage }).catch((e) => line(`${e.name}`, e.message))
+
+  // -------------------------------------------------------------------------------------------
+  step('5. Cleaning up')
+  await session.logout()
+  line('after logout', `isLoggedIn ${session.info.isLoggedIn}; fetch(private) ${(await session.fetch(css.privateResource)).status}`)
+  line('getSessionIdFromStorageAll', JSON.stringify(await getSessionIdFromStorageAll(storage)))
+  await clearSessionFromStorageAll(storage)
+  storage.map.delete(`${RECORD}broken`) // never registered, so not one of the sessions cleared
+  line('clearSessionFromStorageAll', JSON.stringify(await getSessionIdFromStorageAll(storage)))
+  line('keys left in storage', '')
+  for (const [key, value] of storage.map) {
+    const note = key.startsWith('issuerConfig:')
+      ? "the server's public metadata"
+      : key.startsWith(RECORD) && JSON.parse(value).sessionId
+        ? "the reference's login-state record, which it never removes"
+        : value
+    console.log(`    ${key}  (${note})`)
+  }
+} finally {
+  await css.stop()
+  line('server', 'stopped')
 }
-
-show('registered sessions', await getSessionIdFromStorageAll(storage))
-const bob = await getSessionFromStorage('bob', { storage, refreshSession: false })
-show("bob's session, restored per request", bob.info)
-show('the same, through the original positional form', (await getSessionFromStorage('carol', storage)).info)
-show('an unknown session', await getSessionFromStorage('mallory', storage))
-
-bob.events.on('logout', () => show('event', 'logout'))
-await bob.logout()
-show('after bob logs out', await getSessionIdFromStorageAll(storage))
-await clearSessionFromStorageAll(storage)
-show('after clearing all', await getSessionIdFromStorageAll(storage))
-show('keys left in storage', [...redisLike.keys()])
-
-// 2. The process-wide default storage, used by every Session and function given no storage. Only
-//    logins (coming next) register sessions in it; until then it stays empty.
-const anonymous = new Session()
-show('a new session on the default storage', anonymous.info)
-show('default storage: getSessionIdFromStorageAll()', await getSessionIdFromStorageAll())
-show('default storage: getSessionFromStorage(id)', await getSessionFromStorage(anonymous.info.sessionId))
-await anonymous.logout()
-await clearSessionFromStorageAll()
-show('default storage after logout and clear', await getSessionIdFromStorageAll())
-
-// 3. Native InMemoryStorage: restores never leave Rust (bench/ measures them against the reference).
-const native = new InMemoryStorage()
-await native.set('solidClientAuthenticationUser:dave', JSON.stringify({ issuer: 'https://idp.example/', webId: 'https://dave.example/#me' }))
-show('restored from InMemoryStorage', (await getSessionFromStorage('dave', { storage: native, refreshSession: false })).info)
-
-// 4. Storage that misbehaves gives a typed error that names the key and never the stored value.
-await storage.set('solidClientAuthenticationUser:eve', '{"refreshToken":"SECRET"')
-await getSessionFromStorage('eve', { storage, refreshSession: false }).catch((e) => show(`${e.name} (${e.code})`, e.message))
-setStorageTimeout(200)
-const keepAlive = setInterval(() => {}, 1000)
-const hanging = { get: () => new Promise(() => {}), set() {}, delete() {} }
-await getSessionIdFromStorageAll(hanging).catch((e) => show(`${e.name} (${e.code})`, e.message))
-clearInterval(keepAlive)
 console.log('\nDone; nothing keeps the process alive, so it exits now.')
