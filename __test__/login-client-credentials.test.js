@@ -42,14 +42,18 @@ for (const tokenType of ['DPoP', 'Bearer']) {
     const request = new Request(css.privateResource, { headers: { accept: 'text/plain' } })
     assert.deepEqual(await read(await session.fetch(request)), { status: 200, body: css.privateText })
 
-    // Stored as the reference stores a static client (§6.5).
+    // Stored as the reference stores a static client (§6.5), then what a restore needs.
     assert.deepEqual(JSON.parse(storage.map.get(LIST_KEY)), [`cc-${tokenType}`])
-    assert.deepEqual(JSON.parse(storage.map.get(RECORD_PREFIX + `cc-${tokenType}`)), {
-      clientId: css.clientId,
-      clientType: 'static',
-      clientSecret: css.clientSecret,
-      clientName: css.clientId,
-    })
+    const stored = JSON.parse(storage.map.get(RECORD_PREFIX + `cc-${tokenType}`))
+    assert.deepEqual(Object.entries(stored).slice(0, 4), [
+      ['clientId', css.clientId],
+      ['clientType', 'static'],
+      ['clientSecret', css.clientSecret],
+      ['clientName', css.clientId],
+    ])
+    assert.equal(stored.issuer, css.issuer)
+    assert.equal(stored.dpop, tokenType === 'DPoP' ? 'true' : 'false')
+    assert.equal(stored.accessTokenType, tokenType)
     assert.ok(JSON.parse(storage.map.get(`issuerConfig:${css.issuer}`)).tokenEndpoint)
 
     await session.logout()
@@ -110,5 +114,58 @@ test('oidc-provider: DPoP nonces at the token endpoint and at the resource serve
   assert.equal(response.status, 200, await response.clone().text())
   // The nonce is remembered: the next request needs no retry.
   assert.equal((await session.fetch(op.privateResource)).status, 200)
+  await session.logout()
+})
+
+test('a client-credentials session is restored in a new process from storage saved to a file', async () => {
+  const fs = require('node:fs')
+  const os = require('node:os')
+  const path = require('node:path')
+  const { execFile } = require('node:child_process')
+  const storage = asyncMapStorage()
+  const session = new Session({ storage }, 'cc-saved')
+  await session.login({ oidcIssuer: css.issuer, clientId: css.clientId, clientSecret: css.clientSecret })
+  const stored = JSON.parse(storage.map.get(RECORD_PREFIX + 'cc-saved'))
+  assert.equal(stored.issuer, css.issuer)
+  assert.equal(stored.dpop, 'true')
+  assert.equal(stored.webId, css.webId)
+  assert.ok(stored.publicKey && stored.privateKey && stored.accessToken)
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'authn-saved-'))
+  const file = path.join(dir, 'storage.json')
+  const script = `
+    const lib = require(${JSON.stringify(path.join(__dirname, '..'))})
+    const binding = require(${JSON.stringify(path.join(__dirname, '..', 'binding.js'))})
+    const fs = require('node:fs')
+    const map = new Map(JSON.parse(fs.readFileSync(process.argv[1], 'utf8')))
+    const storage = { get: async (k) => map.get(k), set: async (k, v) => { map.set(k, v) }, delete: async (k) => { map.delete(k) } }
+    ;(async () => {
+      const session = await lib.getSessionFromStorage('cc-saved', { storage })
+      const response = await session.fetch(process.argv[2])
+      console.log(JSON.stringify({ loggedIn: session.info.isLoggedIn, webId: session.info.webId, status: response.status, requests: binding.httpRequestsSent() }))
+    })()
+  `
+  const restoreIn = () =>
+    new Promise((resolve, reject) =>
+      execFile(process.execPath, ['-e', script, file, css.privateResource], { timeout: 30_000 }, (error, stdout, stderr) =>
+        error ? reject(new Error(stderr || error.message)) : resolve(JSON.parse(stdout)),
+      ),
+    )
+  try {
+    fs.writeFileSync(file, JSON.stringify([...storage.map]))
+    // The stored access token is still good: nothing is sent to the provider.
+    assert.deepEqual(await restoreIn(), { loggedIn: true, webId: css.webId, status: 200, requests: 0 })
+    // Expired: the client logs in again (discovery, token, keys).
+    fs.writeFileSync(file, JSON.stringify([...storage.map].map(([k, v]) => [k, k === RECORD_PREFIX + 'cc-saved' ? JSON.stringify({ ...stored, accessTokenExpiresAt: '0' }) : v])))
+    assert.deepEqual(await restoreIn(), { loggedIn: true, webId: css.webId, status: 200, requests: 3 })
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+
+  // The reference reads the record as a session without a refresh token: logged out, no error.
+  const reference = await import('@inrupt/solid-client-authn-node')
+  const theirs = await reference.getSessionFromStorage('cc-saved', { storage: asyncMapStorage(storage.map) })
+  assert.equal(theirs.info.isLoggedIn, false)
+  assert.equal(theirs.info.webId, css.webId)
   await session.logout()
 })

@@ -80,7 +80,7 @@ async function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshTo
     keepAlive: stored.keepAlive,
   })
   if (args.onNewRefreshToken !== undefined) session.events.on(EVENTS.NEW_REFRESH_TOKEN, args.onNewRefreshToken)
-  if (args.refresh && stored.hasRefreshToken) {
+  if (args.refresh && stored.restorable) {
     const restored = await restoreOnce(handle, args.storage, sessionId, false)
     if (restored !== null && restored !== undefined) useRestored(session, restored)
   }
@@ -110,7 +110,7 @@ async function refreshSession(session, options) {
   const storage = options?.storage ?? undefined
   const handle = handleFor(storage)
   const stored = await runOn(handle, storage, native.loadSession, session.info.sessionId)
-  if (!stored?.hasRefreshToken) return
+  if (!stored?.restorable) return
   const restored = await restoreOnce(handle, storage, session.info.sessionId, true)
   if (restored !== null && restored !== undefined) useRestored(session, restored)
 }

@@ -48,6 +48,26 @@ pub async fn verified_claims(
     Ok(claims)
 }
 
+/// The claims of an ID token issued to `client_id`: verified as `verified_claims` does, and its
+/// authorized party, when it names one, must be the client (OpenID Connect Core §3.1.3.7): a
+/// token issued to another client that merely lists us among its audiences is not ours.
+pub async fn verified_id_token_claims(
+    http: &dyn Http,
+    jwks: &JwksCache,
+    metadata: &IssuerMetadata,
+    id_token: &str,
+    client_id: &str,
+) -> Result<Map<String, Value>> {
+    let claims = verified_claims(http, jwks, metadata, id_token, client_id).await?;
+    match claims.get("azp") {
+        None => Ok(claims),
+        Some(Value::String(azp)) if azp == client_id => Ok(claims),
+        Some(_) => Err(invalid(
+            "the ID token was issued to another client (its azp claim is not our client id)",
+        )),
+    }
+}
+
 /// The WebID a token names: its `webid` claim, or else a `sub` that is an IRI (Solid-OIDC §5).
 pub fn web_id(claims: &Map<String, Value>) -> Result<String> {
     if let Some(Value::String(web_id)) = claims.get("webid") {
@@ -59,14 +79,6 @@ pub fn web_id(claims: &Map<String, Value>) -> Result<String> {
             "it has no webid claim, and its sub claim is not an IRI",
         )),
         _ => Err(invalid("it has neither a webid claim nor a sub claim")),
-    }
-}
-
-/// The client the token was issued to, when it says (`azp`).
-pub fn authorized_party(claims: &Map<String, Value>) -> Option<String> {
-    match claims.get("azp") {
-        Some(Value::String(azp)) => Some(azp.clone()),
-        _ => None,
     }
 }
 
@@ -93,9 +105,5 @@ mod tests {
             .to_string()
             .contains("not an IRI"));
         assert!(web_id(&claims("{}")).is_err());
-        assert_eq!(
-            authorized_party(&claims(r#"{"azp":"app"}"#)).as_deref(),
-            Some("app")
-        );
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::claims;
 use crate::credentials::{expiry_from_now, Credentials};
-use crate::discovery::DiscoveryCache;
+use crate::discovery::{DiscoveryCache, IssuerMetadata};
 use crate::dpop::DpopKey;
 use crate::error::{Error, Result};
 use crate::http::Http;
@@ -32,7 +32,8 @@ pub struct Caches<'a> {
     pub token_nonces: &'a NonceCache,
 }
 
-/// Logs the client in. Discovery, when it was fetched, is stored as the reference stores it.
+/// Logs the client in. Discovery is stored as the reference stores it (on every login), and so
+/// is everything a later restore needs to log the client in again (see `store_login`).
 pub async fn log_in(
     http: &dyn Http,
     storage: &dyn Storage,
@@ -44,7 +45,6 @@ pub async fn log_in(
     storage
         .set(&issuer_config_key(&login.issuer), &found.record)
         .await?;
-    let metadata = &found.metadata;
     let key = if login.dpop {
         Some(DpopKey::generate().map_err(|e| Error::InvalidRequest {
             reason: e.to_string(),
@@ -52,10 +52,30 @@ pub async fn log_in(
     } else {
         None
     };
+    grant(
+        http,
+        caches,
+        &found.metadata,
+        &login.client_id,
+        &login.client_secret,
+        key,
+    )
+    .await
+}
+
+/// The grant itself, with `key` for a DPoP-bound token (`None`: Bearer).
+pub async fn grant(
+    http: &dyn Http,
+    caches: &Caches<'_>,
+    metadata: &IssuerMetadata,
+    client_id: &str,
+    client_secret: &Secret,
+    key: Option<DpopKey>,
+) -> Result<Credentials> {
     let auth = ClientAuth::for_provider(
         &metadata.token_endpoint_auth_methods_supported,
-        &login.client_id,
-        Some(&login.client_secret),
+        client_id,
+        Some(client_secret),
     );
     let endpoint = metadata.token_endpoint.as_str();
     let sign = |nonce: Option<&str>| -> Result<String> {
@@ -92,12 +112,12 @@ pub async fn log_in(
     // none for this grant, from the access token (its audience is "solid").
     let claims = match &tokens.id_token {
         Some(id_token) => {
-            claims::verified_claims(
+            claims::verified_id_token_claims(
                 http,
                 caches.jwks,
                 metadata,
                 id_token.expose(),
-                &login.client_id,
+                client_id,
             )
             .await?
         }
@@ -121,6 +141,6 @@ pub async fn log_in(
         id_token: tokens.id_token,
         web_id,
         issuer: metadata.issuer.clone(),
-        client_id: login.client_id.clone(),
+        client_id: client_id.to_owned(),
     })
 }

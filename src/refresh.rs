@@ -133,10 +133,31 @@ pub async fn restore(
         }
     }
 
-    let refreshed = refresh_grant(
-        http, storage, caches, &key, &record, &issuer, dpop_key, dpop,
-    )
-    .await?;
+    if record.string("refreshToken")?.is_none() {
+        if let Some(restored) = client_credentials_again(
+            http,
+            storage,
+            caches,
+            &key,
+            &mut record,
+            &issuer,
+            dpop_key.clone(),
+            dpop,
+        )
+        .await?
+        {
+            return Ok(Some(Restored {
+                credentials: restored,
+                new_refresh_token: None,
+                keep_alive,
+                client_app_id,
+            }));
+        }
+    }
+    let refreshed = refresh_grant(http, caches, &key, &record, &issuer, dpop_key, dpop).await?;
+    if let Some(config) = &refreshed.issuer_config {
+        storage.set(&issuer_config_key(&issuer), config).await?;
+    }
     let credentials = refreshed.store_in(&mut record);
     // Stored before anyone hears of the new tokens: a rotated refresh token must not be lost.
     storage.set(&key, &record.to_json()).await?;
@@ -148,36 +169,113 @@ pub async fn restore(
     }))
 }
 
+/// A session of a static client with a secret, no redirect URL and no refresh token logs in
+/// again with the client-credentials grant; `None` for any other session.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; the values are what restore has already read"
+)]
+async fn client_credentials_again(
+    http: &dyn Http,
+    storage: &dyn Storage,
+    caches: &Caches<'_>,
+    key: &str,
+    record: &mut Record,
+    issuer: &str,
+    stored_key: Option<DpopKey>,
+    dpop: bool,
+) -> Result<Option<Credentials>> {
+    let (Some("static"), Some(client_id), Some(secret), None) = (
+        record.string("clientType")?,
+        record.string("clientId")?,
+        record.string("clientSecret")?,
+        record.string("redirectUrl")?,
+    ) else {
+        return Ok(None);
+    };
+    let (client_id, secret) = (client_id.to_owned(), Secret::new(secret));
+    let found = caches.discovery.discover(http, issuer).await?;
+    let dpop_key = match (dpop, stored_key) {
+        (false, _) => None,
+        (true, Some(k)) => Some(k),
+        (true, None) => Some(DpopKey::generate().map_err(|e| Error::InvalidRequest {
+            reason: e.to_string(),
+        })?),
+    };
+    let credentials = crate::client_credentials::grant(
+        http,
+        caches,
+        &found.metadata,
+        &client_id,
+        &secret,
+        dpop_key,
+    )
+    .await?;
+    // Only now: a restore that fails leaves storage as it was.
+    if found.fetched {
+        storage
+            .set(&issuer_config_key(issuer), &found.record)
+            .await?;
+    }
+    store_client_credentials_login(record, &credentials);
+    storage.set(key, &record.to_json()).await?;
+    Ok(Some(credentials))
+}
+
 /// What a successful refresh grant gave, before it is stored.
 struct Refreshed {
     credentials: Credentials,
     /// A key made for this refresh (none was stored), to store.
     new_key: Option<DpopKey>,
+    /// The discovery record, when discovery was fetched for this refresh (stored only once the
+    /// refresh has succeeded, so that a failed one changes nothing).
+    issuer_config: Option<std::rc::Rc<str>>,
 }
 
 impl Refreshed {
     /// Writes the new tokens into the record, and hands back the credentials.
     fn store_in(self, record: &mut Record) -> Credentials {
-        let c = &self.credentials;
-        if let Some(token) = &c.refresh_token {
-            record.set("refreshToken", token.expose());
-        }
-        record.set("webId", c.web_id.as_str());
-        record.set("clientId", c.client_id.as_str());
-        record.set("isLoggedIn", "true");
-        if let Some(key) = &self.new_key {
-            record.set("publicKey", key.public_jwk_json());
-            record.set("privateKey", key.private_jwk_json().expose());
-        }
-        record.set(ACCESS_TOKEN_FIELD, c.access_token.expose());
-        record.set(ACCESS_TOKEN_TYPE_FIELD, c.token_type().as_str());
-        match c.expires_at_ms {
-            Some(ms) => record.set(ACCESS_TOKEN_EXPIRES_AT_FIELD, ms.to_string()),
-            // Without a lifetime it cannot be reused safely.
-            None => record.remove(ACCESS_TOKEN_EXPIRES_AT_FIELD),
-        }
+        store_credentials(record, &self.credentials, self.new_key.as_ref());
         self.credentials
     }
+}
+
+/// Writes what a login or refresh gave into a session record: the reference's fields, and the
+/// access token fields of our own. `new_key` is a DPoP key to store (one the record lacks).
+pub fn store_credentials(record: &mut Record, c: &Credentials, new_key: Option<&DpopKey>) {
+    if let Some(token) = &c.refresh_token {
+        record.set("refreshToken", token.expose());
+    }
+    record.set("webId", c.web_id.as_str());
+    record.set("clientId", c.client_id.as_str());
+    record.set("isLoggedIn", "true");
+    if let Some(key) = new_key {
+        record.set("publicKey", key.public_jwk_json());
+        record.set("privateKey", key.private_jwk_json().expose());
+    }
+    record.set(ACCESS_TOKEN_FIELD, c.access_token.expose());
+    record.set(ACCESS_TOKEN_TYPE_FIELD, c.token_type().as_str());
+    match c.expires_at_ms {
+        Some(ms) => record.set(ACCESS_TOKEN_EXPIRES_AT_FIELD, ms.to_string()),
+        // Without a lifetime it cannot be reused safely.
+        None => record.remove(ACCESS_TOKEN_EXPIRES_AT_FIELD),
+    }
+}
+
+/// What a client-credentials login stores so that a restore can log the client in again (the
+/// reference stores no issuer for such sessions, so it can never restore them). The reference
+/// reads the result as a session without a refresh token: it restores it logged out.
+pub fn store_client_credentials_login(record: &mut Record, c: &Credentials) {
+    record.set("issuer", c.issuer.as_str());
+    record.set(
+        "dpop",
+        if c.dpop_key.is_some() {
+            "true"
+        } else {
+            "false"
+        },
+    );
+    store_credentials(record, c, c.dpop_key.as_ref());
 }
 
 /// The refresh-token grant for the session in `record`, and the checks on what it returns.
@@ -187,7 +285,6 @@ impl Refreshed {
 )]
 async fn refresh_grant(
     http: &dyn Http,
-    storage: &dyn Storage,
     caches: &Caches<'_>,
     key: &str,
     record: &Record,
@@ -208,11 +305,6 @@ async fn refresh_grant(
     let client_secret = record.string("clientSecret")?.map(Secret::new);
 
     let found = caches.discovery.discover(http, issuer).await?;
-    if found.fetched {
-        storage
-            .set(&issuer_config_key(issuer), &found.record)
-            .await?;
-    }
     let metadata = &found.metadata;
     // The reference makes a key when none is stored, and forgets it; this one is kept.
     let new_key = if dpop && stored_key.is_none() {
@@ -261,13 +353,29 @@ async fn refresh_grant(
         })?),
         TokenType::Bearer => None,
     };
-    let (token, audience) = match &tokens.id_token {
-        Some(id_token) => (id_token.expose(), client_id.as_str()),
-        None => (tokens.access_token.expose(), "solid"),
+    let claims = match &tokens.id_token {
+        Some(id_token) => {
+            claims::verified_id_token_claims(
+                http,
+                caches.jwks,
+                metadata,
+                id_token.expose(),
+                &client_id,
+            )
+            .await?
+        }
+        None => {
+            claims::verified_claims(
+                http,
+                caches.jwks,
+                metadata,
+                tokens.access_token.expose(),
+                "solid",
+            )
+            .await?
+        }
     };
-    let claims = claims::verified_claims(http, caches.jwks, metadata, token, audience).await?;
     let web_id = claims::web_id(&claims)?;
-    let client_id = claims::authorized_party(&claims).unwrap_or(client_id);
     Ok(Refreshed {
         credentials: Credentials {
             expires_at_ms: tokens.expires_in.map(expiry_from_now),
@@ -280,5 +388,6 @@ async fn refresh_grant(
             client_id,
         },
         new_key,
+        issuer_config: found.fetched.then(|| found.record.clone()),
     })
 }

@@ -55,6 +55,8 @@ pub struct StoredSessionSummary {
     pub web_id: Option<String>,
     pub client_app_id: Option<String>,
     pub has_refresh_token: bool,
+    /// Whether a restore can log it in: with its refresh token, or as its (static) client.
+    pub restorable: bool,
     pub keep_alive: bool,
 }
 
@@ -62,6 +64,7 @@ impl From<StoredSession> for StoredSessionSummary {
     fn from(s: StoredSession) -> Self {
         Self {
             has_refresh_token: s.refresh_token.is_some(),
+            restorable: s.restorable(),
             web_id: s.web_id,
             client_app_id: s.client_app_id,
             keep_alive: s.keep_alive,

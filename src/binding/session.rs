@@ -178,6 +178,10 @@ pub fn log_in_with_client_credentials(
             token_nonces: &token_nonces,
         };
         let inner = client_credentials::log_in(&*http, &*s, &caches, &login).await?;
+        multi_session::update_record(&*s, &session_id, |record| {
+            crate::refresh::store_client_credentials_login(record, &inner);
+        })
+        .await?;
         Ok(SessionCredentials { inner })
     })
 }
