@@ -7,7 +7,7 @@
 // headers, body).
 //
 //   const idp = await startFakeIdp()
-//   idp.answer('normal')                       // signed tokens; refresh tokens rotate
+//   idp.answer('normal')                       // signed tokens; refresh tokens rotate (none for client credentials)
 //   idp.answer('normal', { idToken: { aud: 'someone-else' } })   // claims overridden
 //   idp.answer('normal', { idTokenKey: idp.foreignKey() })       // signed by a key not in the JWKS
 //   idp.answer('status', { status: 503 })      // an HTML error page
@@ -195,10 +195,11 @@ async function startFakeIdp(options = {}) {
   /**
    * A successful token response for the request: an access token for "solid", an ID token for
    * the client (from Basic auth or the form), token_type DPoP when a proof came, and a new
-   * refresh token every time. `o.accessToken` / `o.idToken` override claims (undefined deletes
-   * one); `o.idTokenKey` / `o.idTokenKid` sign the ID token differently (a `null` kid leaves it
-   * out of the header); `o.idToken === null` leaves the ID token out; `o.rawIdToken` sends that
-   * string as the ID token.
+   * refresh token every time, except for the client-credentials grant (unless `o.refreshToken`).
+   * `o.accessToken` / `o.idToken` override claims (undefined deletes one); `o.idTokenKey` /
+   * `o.idTokenKid` sign the ID token differently (a `null` kid leaves it out of the header);
+   * `o.idToken === null` leaves the ID token out; `o.rawIdToken` sends that string as the ID
+   * token.
    */
   idp.tokenResponse = (req, form, o = {}) => {
     const now = Math.floor(Date.now() / 1000)
@@ -214,9 +215,12 @@ async function startFakeIdp(options = {}) {
       withOverrides({ ...base, aud: 'solid', client_id: clientId, jti: crypto.randomUUID(), ...(dpop ? { cnf: { jkt: thumbprint(req.headers.dpop) } } : {}) }, o.accessToken),
       { key: o.accessTokenKey, kid: o.accessTokenKid },
     )
-    rotation += 1
-    const refreshToken = `SECRET-RT-${rotation}-${crypto.randomBytes(8).toString('hex')}`
-    const response = { access_token: accessToken, token_type: dpop ? 'DPoP' : 'Bearer', expires_in: expiresIn, refresh_token: refreshToken, scope: 'openid offline_access webid' }
+    const response = { access_token: accessToken, token_type: dpop ? 'DPoP' : 'Bearer', expires_in: expiresIn, scope: 'openid offline_access webid' }
+    // Like CSS, no refresh token for the client-credentials grant (RFC 6749 §4.4.3), unless asked.
+    if (form.get('grant_type') !== 'client_credentials' || o.refreshToken) {
+      rotation += 1
+      response.refresh_token = `SECRET-RT-${rotation}-${crypto.randomBytes(8).toString('hex')}`
+    }
     if (o.rawIdToken !== undefined) {
       response.id_token = o.rawIdToken
     } else if (o.idToken !== null) {
@@ -225,7 +229,7 @@ async function startFakeIdp(options = {}) {
         kid: o.idTokenKid,
       })
     }
-    idp.issued.push(response.access_token, response.refresh_token, ...(response.id_token ? [response.id_token] : []))
+    idp.issued.push(...[response.access_token, response.refresh_token, response.id_token].filter(Boolean))
     idp.lastTokenResponse = response
     return response
   }
