@@ -1,5 +1,6 @@
 // The main job, against a real Solid server: log a client in, read a private resource, keep the
-// session in the app's own storage, and restore a user's session from that storage.
+// session in the app's own storage, and restore sessions from that storage: the client's, and a
+// user's that the reference package stored (through its refresh token).
 // Run with `npm run demo` (installs, builds, then runs this file). It starts a local Community
 // Solid Server by itself (seeded with alice's pod and one private resource) and stops it at the end.
 import {
@@ -67,7 +68,18 @@ try {
   line(`${RECORD}demo-client`, masked(storage.map.get(`${RECORD}demo-client`)))
 
   // -------------------------------------------------------------------------------------------
-  step("3. A user's session restored from storage, through its refresh token")
+  step("3. The client's session restored from storage (as a later request or another process would)")
+  const stored = JSON.parse(storage.map.get(`${RECORD}demo-client`))
+  const client = await getSessionFromStorage('demo-client', { storage })
+  line('getSessionFromStorage', `isLoggedIn ${client.info.isLoggedIn}, ${client.info.webId}`)
+  if (client.info.isLoggedIn) {
+    const reused = JSON.parse(storage.map.get(`${RECORD}demo-client`)).accessToken === stored.accessToken
+    line('how', reused ? 'the stored access token, still good: nothing sent to the server' : 'logged in again with the client credentials')
+    line('session.fetch(private)', (await client.fetch(css.privateResource)).status)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  step("4. A user's session restored from storage, through its refresh token")
   // An app switching packages has sessions that @inrupt/solid-client-authn-node stored: here the
   // reference package logs alice in (authorization-code flow, driven headlessly through the
   // server's login pages) and leaves her session in the app's storage.
@@ -91,13 +103,13 @@ try {
   line('session.fetch(private)', (await second.fetch(css.privateResource)).status)
 
   // -------------------------------------------------------------------------------------------
-  step('4. The storage functions')
+  step('5. The storage functions')
   line('getSessionIdFromStorageAll', JSON.stringify(await getSessionIdFromStorageAll(storage)))
   await storage.set(`${RECORD}broken`, '{"refreshToken":"SECRET-RT"')
   await getSessionFromStorage('broken', { storage }).catch((e) => line(`${e.name}`, e.message))
 
   // -------------------------------------------------------------------------------------------
-  step('5. Cleaning up')
+  step('6. Cleaning up')
   await session.logout()
   line('after logout', `isLoggedIn ${session.info.isLoggedIn}; fetch(private) ${(await session.fetch(css.privateResource)).status}`)
   line('getSessionIdFromStorageAll', JSON.stringify(await getSessionIdFromStorageAll(storage)))
