@@ -6,7 +6,7 @@
 //          --json <path> (where to write the results; default bench/results-latest.json)
 
 import { spawnSync } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
@@ -24,6 +24,80 @@ const args = process.argv.slice(2)
 const QUICK = args.includes('--quick')
 const jsonAt = args.indexOf('--json')
 const RESULTS_PATH = jsonAt >= 0 ? path.resolve(args[jsonAt + 1]) : path.join(HERE, 'results-latest.json')
+
+// ---------------------------------------------------------------------------------------------
+// Which native binary is measured. Others rebuild the `.node` in the package root (often as a
+// debug build) while a run is under way, and the child processes of the cold-import and memory
+// workloads load it afresh. So the run takes a private copy of one binary at the start, and every
+// process of the run (this one and its children) loads that copy through binding.js's
+// NAPI_RS_NATIVE_LIBRARY_PATH. The binary is, in order: NAPI_RS_NATIVE_LIBRARY_PATH if set, else
+// the newest release artifact cargo left under target/ (what `npm run build` copies to the root),
+// else the newest `.node` in the package root. A debug build is refused (--allow-debug to measure
+// it anyway).
+
+const ALLOW_DEBUG = args.includes('--allow-debug')
+
+function releaseArtifacts() {
+  const names = ['libsolid_client_authn_native.so', 'libsolid_client_authn_native.dylib', 'solid_client_authn_native.dll']
+  const dirs = [path.join(ROOT, 'target', 'release')]
+  const targetDir = path.join(ROOT, 'target')
+  if (existsSync(targetDir)) {
+    for (const entry of readdirSync(targetDir, { withFileTypes: true })) {
+      if (entry.isDirectory()) dirs.push(path.join(targetDir, entry.name, 'release'))
+    }
+  }
+  return dirs.flatMap((d) => names.map((n) => path.join(d, n))).filter((f) => existsSync(f))
+}
+
+function newest(files) {
+  return files.map((f) => [f, statSync(f).mtimeMs]).sort((a, b) => b[1] - a[1])[0]?.[0]
+}
+
+/** The section names of a 64-bit little-endian ELF file, or undefined for anything else. */
+function elfSectionNames(b) {
+  if (b.length < 64 || b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2 || b[5] !== 1) return undefined
+  const shoff = Number(b.readBigUInt64LE(0x28))
+  const shentsize = b.readUInt16LE(0x3a)
+  const shnum = b.readUInt16LE(0x3c)
+  const shstrndx = b.readUInt16LE(0x3e)
+  const section = (i) => shoff + i * shentsize
+  const strings = Number(b.readBigUInt64LE(section(shstrndx) + 0x18))
+  const names = []
+  for (let i = 0; i < shnum; i++) {
+    const at = strings + b.readUInt32LE(section(i))
+    names.push(b.toString('latin1', at, b.indexOf(0, at)))
+  }
+  return names
+}
+
+function pickBinary() {
+  if (process.env.NAPI_RS_NATIVE_LIBRARY_PATH) {
+    return { path: process.env.NAPI_RS_NATIVE_LIBRARY_PATH, source: 'NAPI_RS_NATIVE_LIBRARY_PATH', copied: false }
+  }
+  const release = newest(releaseArtifacts())
+  const root = newest(readdirSync(ROOT).filter((f) => /^solid-client-authn-native\..*\.node$/.test(f)).map((f) => path.join(ROOT, f)))
+  const from = release ?? root
+  if (from === undefined) throw new Error('no native binary found: run `npm run build` first')
+  const copy = path.join(os.tmpdir(), `solid-client-authn-native-bench-${process.pid}.node`)
+  copyFileSync(from, copy)
+  process.on('exit', () => rmSync(copy, { force: true }))
+  process.env.NAPI_RS_NATIVE_LIBRARY_PATH = copy
+  return { path: copy, source: release ? 'release artifact under target/' : 'package root', from, copied: true }
+}
+
+const BINARY = pickBinary()
+{
+  const bytes = readFileSync(BINARY.path)
+  const st = statSync(BINARY.from ?? BINARY.path)
+  BINARY.bytes = bytes.length
+  BINARY.builtAt = st.mtime.toISOString()
+  // The dev profile keeps line tables (Cargo.toml); the release profile strips symbols and debug
+  // info. Told apart by the ELF section names (not known for other formats).
+  BINARY.debug = elfSectionNames(bytes)?.some((name) => name.startsWith('.debug_')) ?? null
+  if (BINARY.debug && !ALLOW_DEBUG) {
+    throw new Error(`${BINARY.from ?? BINARY.path} is a debug build (it has .debug_* sections): run \`npm run build\` first, or pass --allow-debug`)
+  }
+}
 
 const REFERENCE_NAME = '@inrupt/solid-client-authn-node'
 const reference = await import(REFERENCE_NAME)
@@ -411,6 +485,7 @@ function table() {
 
 const loadBefore = os.loadavg()
 log(`solid-client-authn-native bench: node ${process.version}, reference ${REFERENCE_NAME}@${referenceVersion}${QUICK ? ' (quick)' : ''}`)
+log(`binary: ${BINARY.from ?? BINARY.path} (${BINARY.source}; ${(BINARY.bytes / 1e6).toFixed(1)} MB, built ${BINARY.builtAt}${BINARY.debug ? ', DEBUG BUILD' : ''})${BINARY.copied ? `, loaded from the copy ${BINARY.path}` : ''}`)
 log('cold import (child processes)...')
 coldImport()
 log('memory per session (child processes)...')
@@ -442,7 +517,8 @@ const out = table()
 const date = new Date().toISOString()
 console.log(`\nsolid-client-authn-native vs ${REFERENCE_NAME}@${referenceVersion} — ${date}`)
 console.log(`node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${os.platform()} ${os.release()}`)
-console.log(`load average (1/5/15 min) at start ${load(loadBefore)}, at end ${load(loadAfter)}\n`)
+console.log(`load average (1/5/15 min) at start ${load(loadBefore)}, at end ${load(loadAfter)}`)
+console.log(`binary: ${path.relative(ROOT, BINARY.from ?? BINARY.path)}, ${(BINARY.bytes / 1e6).toFixed(1)} MB, built ${BINARY.builtAt}${BINARY.debug ? ' (DEBUG BUILD)' : ''}\n`)
 console.log(out)
 if (notes.length) console.log(`\n${notes.map((n) => `- ${n}`).join('\n')}`)
 const missed = rows.filter((r) => !r.pass)
@@ -460,6 +536,7 @@ writeFileSync(
       cpu: os.cpus()[0]?.model,
       reference: `${REFERENCE_NAME}@${referenceVersion}`,
       quick: QUICK,
+      binary: BINARY,
       seconds,
       loadavg: { start: loadBefore, end: loadAfter },
       rows,
