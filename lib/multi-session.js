@@ -6,27 +6,11 @@ const native = require('../binding.js')
 const { NotImplementedError, invalidArgument } = require('./errors.js')
 const { isStorage, handleFor, run, runOn, defaultStorage, checkWellFormed } = require('./storage.js')
 const { Session, EVENTS, adopt } = require('./session.js')
-
-// Restores in flight, per storage handle and session ID: concurrent restores of one session
-// share one (a second refresh would waste a request, and with a provider that rotates refresh
-// tokens and detects reuse, revoke the grant).
-const restoring = new WeakMap()
-
-function restoreOnce(handle, storage, sessionId, force) {
-  let bySession = restoring.get(handle)
-  if (bySession === undefined) restoring.set(handle, (bySession = new Map()))
-  const key = force ? `force:${sessionId}` : sessionId
-  let pending = bySession.get(key)
-  if (pending === undefined) {
-    pending = runOn(handle, storage, native.restoreSession, sessionId, force).finally(() => bySession.delete(key))
-    bySession.set(key, pending)
-  }
-  return pending
-}
+const { restoreOnce } = require('./restore.js')
 
 /** Makes `session` logged in with what a restore gave, and tells who asked about the refresh token. */
 function useRestored(session, restored) {
-  adopt(session, restored.credentials)
+  adopt(session, restored.credentials, true)
   const token = restored.newRefreshToken
   if (token !== null && token !== undefined) session.events.emit(EVENTS.NEW_REFRESH_TOKEN, token)
 }

@@ -7,6 +7,7 @@ const { randomUUID } = require('node:crypto')
 const native = require('../binding.js')
 const { ConfigurationError, NotImplementedError, invalidArgument } = require('./errors.js')
 const { defaultStorage, isStorage, handleFor, run, checkWellFormed } = require('./storage.js')
+const { restoreOnce } = require('./restore.js')
 
 const EVENTS = Object.freeze({
   ERROR: 'error',
@@ -79,6 +80,17 @@ function replayable(request, init) {
 /** Makes a session logged in with native credentials (set in Session's static block). */
 let adopt
 
+/** The events the background timers emit. */
+const TIMER_EVENTS = new Set([EVENTS.SESSION_EXTENDED, EVENTS.SESSION_EXPIRED, EVENTS.ERROR, EVENTS.TIMEOUT_SET])
+
+/**
+ * Sessions with a timer pending and someone listening to what it will emit. A timer holds its
+ * session only weakly, so that sessions an app drops (one restored per request, say) are
+ * collected and stop refreshing; but a session whose events someone awaits must live to emit
+ * them, even when the only path to it is through its own listeners.
+ */
+const awaited = new Set()
+
 class Session {
   /** @type {import('../index').ISessionInfo} */
   info
@@ -88,6 +100,10 @@ class Session {
   #keepAlive
   /** The native credentials of a logged-in session: tokens and DPoP key stay in Rust. */
   #credentials
+  /** Whether storage holds what it takes to log this session in again (a refresh token, or a client's credentials). */
+  #renewable = false
+  /** The background refresh or expiry timer. */
+  #timer
 
   constructor(sessionOptions = {}, sessionId = undefined) {
     const options = sessionOptions ?? {}
@@ -101,6 +117,12 @@ class Session {
       ? { sessionId: given.sessionId, isLoggedIn: given.isLoggedIn, webId: given.webId, clientAppId: given.clientAppId }
       : { sessionId: sessionId ?? randomUUID(), isLoggedIn: false }
     this.events = new EventEmitter()
+    // An `error` with no listener would throw from a timer. Unlike the reference's own listener,
+    // this one does not log the session out: a failed refresh must not cost the refresh token.
+    this.events.on(EVENTS.ERROR, () => {})
+    this.events.on('newListener', (event) => {
+      if (TIMER_EVENTS.has(event) && this.#timer !== undefined) awaited.add(this)
+    })
 
     // Arrow-function properties, as in the reference, so that destructured methods keep `this`.
     this.login = async (loginOptions) => {
@@ -125,10 +147,7 @@ class Session {
         clientSecret,
         dpop: tokenType !== 'Bearer',
       })
-      this.#credentials = credentials
-      this.info.isLoggedIn = true
-      this.info.webId = credentials.webId
-      this.info.expirationDate = credentials.expiresAt ?? undefined
+      adopt(this, credentials, true)
       this.events.emit(EVENTS.LOGIN)
     }
     this.handleIncomingRedirect = async (url) => {
@@ -152,17 +171,112 @@ class Session {
       if (logoutOptions?.logoutType === 'idp') throw new Error(IDP_LOGOUT_UNAVAILABLE)
       this.info.isLoggedIn = false
       this.#credentials = undefined
+      this.#renewable = false
+      clearTimeout(this.#timer)
+      this.#timer = undefined
+      awaited.delete(this)
       this.events.emit(EVENTS.LOGOUT)
     }
   }
 
   static {
-    adopt = (session, credentials) => {
+    adopt = (session, credentials, renewable) => {
       session.#credentials = credentials
+      session.#renewable = renewable
       session.info.isLoggedIn = true
       session.info.webId = credentials.webId
       session.info.expirationDate = credentials.expiresAt ?? undefined
+      session.#schedule()
     }
+  }
+
+  /**
+   * Arms the timer for the current credentials: a background refresh shortly before they expire
+   * when the session is kept alive and can be renewed, else the expiry itself. The timer never
+   * keeps the process alive, and holds the session only weakly: a session nobody holds any more
+   * is not refreshed.
+   */
+  #schedule() {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    awaited.delete(this)
+    const expiresAt = this.#credentials?.expiresAt
+    if (expiresAt === undefined || expiresAt === null) return
+    const left = expiresAt - Date.now()
+    const refresh = this.#keepAlive && this.#renewable
+    // A minute before expiry, or a fifth of the lifetime when that is shorter; never a tight loop.
+    const delay = refresh ? Math.max(1_000, left - Math.min(60_000, left / 5)) : Math.max(0, left)
+    const self = new WeakRef(this)
+    const timer = setTimeout(() => {
+      const session = self.deref()
+      if (session !== undefined && session.#timer === timer) session.#onTimer(refresh)
+    }, Math.min(delay, 2 ** 31 - 1))
+    this.#arm(timer)
+  }
+
+  /** Makes `timer` the session's timer: unref'd, and held as `awaited` describes. */
+  #arm(timer) {
+    timer.unref()
+    this.#timer = timer
+    // Our own `error` listener does not count.
+    const listened = [...TIMER_EVENTS].some((e) => this.events.listenerCount(e) > (e === EVENTS.ERROR ? 1 : 0))
+    if (listened) awaited.add(this)
+    else awaited.delete(this)
+    this.events.emit(EVENTS.TIMEOUT_SET, timer)
+  }
+
+  async #onTimer(refresh) {
+    const credentials = this.#credentials
+    this.#timer = undefined
+    awaited.delete(this)
+    if (!refresh) return this.#expire()
+    try {
+      const storage = this.#storages.main
+      // Not forced: an access token another session or process stored meanwhile is used as is.
+      const restored = await restoreOnce(handleFor(storage), storage, this.info.sessionId, false)
+      if (this.#credentials !== credentials) return // logged out or in again meanwhile
+      if (restored === null || restored === undefined) {
+        // Gone from storage (logged out elsewhere): this session lasts as long as its token.
+        this.#renewable = false
+        return this.#schedule()
+      }
+      adopt(this, restored.credentials, true)
+      const expiresAt = restored.credentials.expiresAt
+      this.events.emit(EVENTS.SESSION_EXTENDED, expiresAt ? Math.round((expiresAt - Date.now()) / 1000) : 600)
+    } catch (error) {
+      if (this.#credentials !== credentials) return
+      this.events.emit(EVENTS.ERROR, typeof error?.error === 'string' ? error.error : (error?.code ?? 'error'), error)
+      // Once more halfway to the expiry, when there is time; else the session expires.
+      const left = (credentials.expiresAt ?? 0) - Date.now()
+      if (left <= 5_000) return this.#expireIn(left)
+      this.#retryIn(left / 2)
+    }
+  }
+
+  #retryIn(delay) {
+    const self = new WeakRef(this)
+    const timer = setTimeout(() => {
+      const session = self.deref()
+      if (session !== undefined && session.#timer === timer) session.#onTimer(true)
+    }, delay)
+    this.#arm(timer)
+  }
+
+  #expireIn(delay) {
+    const self = new WeakRef(this)
+    const timer = setTimeout(() => {
+      const session = self.deref()
+      if (session !== undefined && session.#timer === timer) session.#expire()
+    }, Math.max(0, delay))
+    this.#arm(timer)
+  }
+
+  #expire() {
+    this.#timer = undefined
+    awaited.delete(this)
+    this.info.isLoggedIn = false
+    this.#credentials = undefined
+    this.events.emit(EVENTS.SESSION_EXPIRED)
   }
 
   static async fromTokens(tokens, sessionId) {

@@ -1,0 +1,120 @@
+'use strict'
+// The background refresh (keepAlive): scheduled from the token's real lifetime, its outcomes
+// emitted (sessionExtended, error, sessionExpired), cancelled by logout, and never keeping the
+// process alive. Against oidc-provider with 3-second client-credentials tokens.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const path = require('node:path')
+const { execFile } = require('node:child_process')
+const { once } = require('node:events')
+const lib = require('..')
+const { startOp } = require('./support/servers.js')
+const { asyncMapStorage } = require('./helpers.js')
+
+const { Session, EVENTS } = lib
+const TTL = 3
+
+let op
+test.before(async () => {
+  op = await startOp({ ccTtl: TTL })
+})
+test.after(() => op?.stop())
+
+/**
+ * Waits for an event. The package's timers never keep the process alive (a script that logs in
+ * and never logs out must exit), so a test that waits on them holds the loop open itself.
+ */
+async function waitFor(emitter, event) {
+  const hold = setInterval(() => {}, 1_000)
+  try {
+    return await once(emitter, event)
+  } finally {
+    clearInterval(hold)
+  }
+}
+
+const login = (session) => session.login({ oidcIssuer: op.issuer, clientId: op.clientId, clientSecret: op.clientSecret })
+const tokenRequests = async () => (await op.stats()).token
+
+test('a kept-alive session is refreshed before its token expires, and logout stops it', async () => {
+  const session = new Session({ storage: asyncMapStorage() })
+  await login(session)
+  const firstExpiry = session.info.expirationDate
+  assert.ok(firstExpiry - Date.now() <= TTL * 1000)
+  const before = await tokenRequests()
+  const [expiresIn] = await waitFor(session.events, EVENTS.SESSION_EXTENDED)
+  assert.ok(expiresIn > 0 && expiresIn <= TTL, `sessionExtended(${expiresIn})`)
+  assert.equal((await tokenRequests()) - before, 1)
+  assert.ok(session.info.expirationDate > firstExpiry)
+  assert.equal(session.info.isLoggedIn, true)
+  assert.equal((await session.fetch(op.privateResource)).status, 200)
+
+  await session.logout()
+  const after = await tokenRequests()
+  await new Promise((resolve) => setTimeout(resolve, TTL * 1000 + 500))
+  assert.equal(await tokenRequests(), after, 'no refresh after logout')
+})
+
+test('without keepAlive the session expires when its token does', async () => {
+  const session = new Session({ storage: asyncMapStorage(), keepAlive: false })
+  await login(session)
+  const before = await tokenRequests()
+  await waitFor(session.events, EVENTS.SESSION_EXPIRED)
+  assert.equal(session.info.isLoggedIn, false)
+  assert.equal(await tokenRequests(), before, 'nothing was refreshed')
+  assert.equal((await session.fetch(op.privateResource)).status, 401, 'requests go out without credentials')
+})
+
+test('a background refresh that fails is emitted as an error, then the session expires', async () => {
+  const broken = await startOp({ ccTtl: TTL })
+  const session = new Session({ storage: asyncMapStorage() })
+  await session.login({ oidcIssuer: broken.issuer, clientId: broken.clientId, clientSecret: broken.clientSecret })
+  await broken.stop()
+  const [code, error] = await waitFor(session.events, EVENTS.ERROR)
+  assert.equal(code, 'ERR_IDP_UNREACHABLE')
+  assert.equal(error.name, 'IdentityProviderError')
+  await waitFor(session.events, EVENTS.SESSION_EXPIRED)
+  assert.equal(session.info.isLoggedIn, false)
+})
+
+test('a script that logs in and never logs out exits by itself', async () => {
+  const script = `
+    const lib = require(${JSON.stringify(path.join(__dirname, '..'))})
+    const session = new lib.Session()
+    session.login({ oidcIssuer: process.argv[1], clientId: process.argv[2], clientSecret: process.argv[3] })
+      .then(() => console.log('logged in', session.info.isLoggedIn))
+  `
+  const started = Date.now()
+  const out = await new Promise((resolve, reject) =>
+    execFile(process.execPath, ['-e', script, op.issuer, op.clientId, op.clientSecret], { timeout: 20_000 }, (error, stdout, stderr) =>
+      error ? reject(new Error(stderr || error.message)) : resolve(stdout.trim()),
+    ),
+  )
+  assert.equal(out, 'logged in true')
+  assert.ok(Date.now() - started < TTL * 1000, 'it did not wait for the refresh timer')
+})
+
+test('a session the app drops is collected and stops refreshing (no timer keeps it)', async () => {
+  const script = `
+    const lib = require(${JSON.stringify(path.join(__dirname, '..'))})
+    const collected = new FinalizationRegistry(() => console.log('collected'))
+    const hold = setInterval(() => {}, 1000)
+    ;(async () => {
+      let session = new lib.Session()
+      await session.login({ oidcIssuer: process.argv[1], clientId: process.argv[2], clientSecret: process.argv[3] })
+      collected.register(session, 'session')
+      session = undefined
+      for (let i = 0; i < 10; i++) { await new Promise((r) => setTimeout(r, 50)); global.gc() }
+      await new Promise((r) => setTimeout(r, ${TTL * 1000 + 1000}))
+      clearInterval(hold)
+    })()
+  `
+  const before = await tokenRequests()
+  const out = await new Promise((resolve, reject) =>
+    execFile(process.execPath, ['--expose-gc', '-e', script, op.issuer, op.clientId, op.clientSecret], { timeout: 20_000 }, (error, stdout, stderr) =>
+      error ? reject(new Error(stderr || error.message)) : resolve(stdout.trim()),
+    ),
+  )
+  assert.equal(out, 'collected')
+  assert.equal((await tokenRequests()) - before, 1, 'the login, and no background refresh')
+})
