@@ -10,10 +10,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use p256::ecdsa::signature::Signer as _;
-use p256::ecdsa::{Signature, SigningKey};
+use std::sync::Arc;
+
+use p256::elliptic_curve::sec1::ToSec1Point as _;
 use p256::elliptic_curve::zeroize::Zeroizing;
 use p256::SecretKey;
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
@@ -136,9 +139,16 @@ impl fmt::Display for StoredKeyProblem {
 }
 
 /// An ES256 (P-256) key pair that signs DPoP proofs.
+///
+/// Signing and importing use ring (a proof is signed on the JS thread for every request, and a
+/// key is imported on every restore: p256 took ~225 µs to sign and ~290 µs to import, ring about
+/// a tenth of that); p256 only makes new keys, because ring does not hand out the private
+/// scalar that the reference's storage format needs.
 #[derive(Clone)]
 pub struct DpopKey {
-    signing_key: SigningKey,
+    pair: Arc<EcdsaKeyPair>,
+    /// The private scalar, for `private_jwk_json`.
+    d: Zeroizing<[u8; FIELD_LEN]>,
     /// base64url of the public point's coordinates, computed once: every proof carries them.
     x: String,
     y: String,
@@ -151,7 +161,9 @@ impl DpopKey {
             let mut bytes = Zeroizing::new([0_u8; FIELD_LEN]);
             getrandom::fill(bytes.as_mut()).map_err(|e| DpopError::Random(e.to_string()))?;
             if let Ok(secret) = SecretKey::from_slice(bytes.as_ref()) {
-                return Ok(Self::from_secret(&secret));
+                let point = secret.public_key().to_sec1_point(false);
+                return Self::from_parts(bytes.as_ref(), point.as_bytes())
+                    .ok_or(DpopError::Signing);
             }
         }
         Err(DpopError::Random(format!(
@@ -171,19 +183,23 @@ impl DpopKey {
         let public = parse_stored_jwk(public_key_json, StoredKeyPart::PublicKey)?;
 
         let d = Zeroizing::new(stored_field(&private, "d", StoredKeyPart::PrivateKey)?);
-        let secret = SecretKey::from_slice(d.as_ref()).map_err(|_| DpopError::StoredKey {
-            part: StoredKeyPart::PrivateKey,
-            reason: StoredKeyProblem::InvalidPrivateScalar,
-        })?;
-        let key = Self::from_secret(&secret);
-
-        let (private_x, private_y) = stored_point(&private, StoredKeyPart::PrivateKey)?;
-        if !key.has_point(&private_x, &private_y) {
+        // A scalar that is zero or not below the group order is no key at all.
+        if SecretKey::from_slice(d.as_ref()).is_err() {
             return Err(DpopError::StoredKey {
                 part: StoredKeyPart::PrivateKey,
-                reason: StoredKeyProblem::PointNotOfPrivateScalar,
+                reason: StoredKeyProblem::InvalidPrivateScalar,
             });
         }
+        let (private_x, private_y) = stored_point(&private, StoredKeyPart::PrivateKey)?;
+        let mut point = Vec::with_capacity(1 + 2 * FIELD_LEN);
+        point.push(0x04);
+        point.extend_from_slice(&private_x);
+        point.extend_from_slice(&private_y);
+        // ring checks that the point is the one of `d`.
+        let key = Self::from_parts(d.as_ref(), &point).ok_or(DpopError::StoredKey {
+            part: StoredKeyPart::PrivateKey,
+            reason: StoredKeyProblem::PointNotOfPrivateScalar,
+        })?;
         let (public_x, public_y) = stored_point(&public, StoredKeyPart::PublicKey)?;
         if !key.has_point(&public_x, &public_y) {
             return Err(DpopError::StoredKeyMismatch);
@@ -202,8 +218,7 @@ impl DpopKey {
 
     /// `privateKey` as the reference stores it (member order kty, crv, x, y, d).
     pub fn private_jwk_json(&self) -> Secret {
-        let d_bytes = Zeroizing::new(self.signing_key.to_bytes());
-        let d = Zeroizing::new(URL_SAFE_NO_PAD.encode(d_bytes.as_slice()));
+        let d = Zeroizing::new(URL_SAFE_NO_PAD.encode(self.d.as_slice()));
         Secret::new(format!(
             r#"{{"kty":"EC","crv":"P-256","x":"{}","y":"{}","d":"{}"}}"#,
             self.x,
@@ -281,28 +296,37 @@ impl DpopKey {
             URL_SAFE_NO_PAD.encode(Value::Object(header).to_string()),
             URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string())
         );
-        let signature: Signature = self
-            .signing_key
-            .try_sign(signing_input.as_bytes())
+        // ECDSA_P256_SHA256_FIXED: the raw r || s that JWS wants, not DER.
+        let signature = self
+            .pair
+            .sign(&SystemRandom::new(), signing_input.as_bytes())
             .map_err(|_| DpopError::Signing)?;
         Ok(format!(
             "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature.to_bytes())
+            URL_SAFE_NO_PAD.encode(signature.as_ref())
         ))
     }
 
-    fn from_secret(secret: &SecretKey) -> Self {
-        let signing_key = SigningKey::from(secret);
-        let point = signing_key.verifying_key().to_sec1_point(false);
-        // An uncompressed SEC1 point is 0x04 || x || y; a public key is never the identity, so
-        // both coordinates are present.
-        let coordinates = point.as_bytes().get(1..).unwrap_or_default();
+    /// The key of scalar `d` and uncompressed SEC1 point `point` (0x04 || x || y); `None` when
+    /// they are not a P-256 key pair.
+    fn from_parts(d: &[u8], point: &[u8]) -> Option<Self> {
+        let pair = EcdsaKeyPair::from_private_key_and_public_key(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            d,
+            point,
+            &SystemRandom::new(),
+        )
+        .ok()?;
+        let coordinates = pair.public_key().as_ref().get(1..)?;
         let (x, y) = coordinates.split_at(coordinates.len() / 2);
-        Self {
+        let mut scalar = Zeroizing::new([0_u8; FIELD_LEN]);
+        scalar.copy_from_slice(d.get(..FIELD_LEN)?);
+        Some(Self {
             x: URL_SAFE_NO_PAD.encode(x),
             y: URL_SAFE_NO_PAD.encode(y),
-            signing_key,
-        }
+            pair: Arc::new(pair),
+            d: scalar,
+        })
     }
 
     fn has_point(&self, x: &[u8], y: &[u8]) -> bool {
