@@ -45,18 +45,58 @@ function pickStorages(options) {
   return { main: defaultStorage, extra: undefined }
 }
 
-/** One request with the session's credentials; a Request input keeps its method, headers and body. */
+/**
+ * One request with the session's credentials. A Request input keeps its method, headers and body.
+ * Redirects (when the caller follows them, as by default) are followed here, so that each hop
+ * gets a proof for its own URL, and the credentials never go to an origin other than the one
+ * the caller asked for: from the first hop elsewhere on, the request is a plain one.
+ */
 async function authenticatedFetch(credentials, input, init) {
   const request = input instanceof Request ? input : undefined
-  const url = request !== undefined ? request.url : input instanceof URL ? input.href : String(input)
-  const method = String(init?.method ?? request?.method ?? 'GET').toUpperCase()
+  let url = request !== undefined ? request.url : input instanceof URL ? input.href : String(input)
+  let method = String(init?.method ?? request?.method ?? 'GET').toUpperCase()
   const headers = new Headers(request?.headers)
   if (init?.headers !== undefined) for (const [name, value] of new Headers(init.headers)) headers.set(name, value)
+  const follow = (init?.redirect ?? request?.redirect ?? 'follow') === 'follow'
+  const origin = new URL(url).origin
+  let target = input
+  let options = follow ? { ...init, redirect: 'manual' } : { ...init }
+  for (let hop = 0; ; hop++) {
+    const response = await sendAuthenticated(credentials, target, options, method, url, headers, request)
+    const location = follow && REDIRECTS.has(response.status) ? response.headers.get('location') : null
+    if (location === null) return response
+    if (hop === 20) throw new TypeError('fetch failed: redirect count exceeded')
+    await response.body?.cancel()
+    const next = new URL(location, url).href
+    // As the fetch standard has it: 303 (but HEAD), and 301/302 for POST, become a GET without a body.
+    if ((response.status === 303 && method !== 'HEAD') || ((response.status === 301 || response.status === 302) && method === 'POST')) {
+      method = 'GET'
+      for (const name of ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location']) headers.delete(name)
+      options = { ...options, body: undefined }
+      if (request !== undefined) target = next
+    } else if (!replayable(request, options)) {
+      throw new TypeError(`fetch failed: cannot follow a ${response.status} redirect with a body that was a stream`)
+    }
+    url = next
+    target = next
+    if (new URL(next).origin !== origin) {
+      headers.delete('authorization')
+      headers.delete('dpop')
+      return globalThis.fetch(next, { ...options, method, headers, redirect: 'follow' })
+    }
+  }
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308])
+
+/** Sends one hop with fresh credentials, and once more with the nonce a resource server asks for. */
+async function sendAuthenticated(credentials, target, options, method, url, headers, request) {
   const send = () => {
     const auth = credentials.headersFor(method, url)
     headers.set('authorization', auth.authorization)
     if (auth.dpop != null) headers.set('dpop', auth.dpop)
-    return globalThis.fetch(input, { ...init, headers })
+    else headers.delete('dpop')
+    return globalThis.fetch(target, { ...options, method, headers })
   }
   const response = await send()
   // A resource server that wants a DPoP nonce (RFC 9449 §9) says so in a 401; the nonce is kept
@@ -65,14 +105,14 @@ async function authenticatedFetch(credentials, input, init) {
   const nonce = response.headers.get('dpop-nonce')
   if (nonce === null || !/use_dpop_nonce/.test(response.headers.get('www-authenticate') ?? '')) return response
   credentials.rememberNonce(url, nonce)
-  if (!replayable(request, init)) return response
+  if (!replayable(request, options)) return response
   await response.body?.cancel()
   return send()
 }
 
 /** Whether a request's body can be sent twice: no body, or one held in memory (not a stream). */
 function replayable(request, init) {
-  const body = init?.body ?? (init === undefined || !('body' in init) ? request?.body : undefined)
+  const body = init !== undefined && 'body' in init ? init.body : request?.body
   if (body === undefined || body === null) return true
   return !(body instanceof ReadableStream) && typeof body[Symbol.asyncIterator] !== 'function'
 }
