@@ -100,3 +100,28 @@ test('a refused refresh rejects with a typed error and leaves the record byte fo
   // Without refreshing, it still loads.
   assert.equal((await getSessionFromStorage('r-5', { storage, refreshSession: false })).info.isLoggedIn, false)
 })
+
+test('login({ refreshToken, clientId, clientSecret, oidcIssuer }) logs in with a refresh token the app holds', async () => {
+  const stored = await storedByReference('r-6')
+  const { refreshToken, clientId, clientSecret } = record(stored, 'r-6')
+  const storage = asyncMapStorage()
+  const session = new lib.Session({ storage }, 'rt-login')
+  const events = []
+  session.events.on('login', () => events.push('login'))
+  session.events.on('newRefreshToken', (t) => events.push(t === refreshToken ? 'same refresh token' : 'rotated'))
+  await session.login({ oidcIssuer: css.issuer, clientId, clientSecret, refreshToken })
+  assert.equal(session.info.isLoggedIn, true)
+  assert.equal(session.info.webId, css.webId)
+  assert.deepEqual(events, ['same refresh token', 'login'])
+  assert.equal((await session.fetch(css.privateResource)).status, 200)
+  const mine = record(storage, 'rt-login')
+  assert.equal(mine.issuer, css.issuer)
+  assert.equal(mine.refreshToken, refreshToken)
+  // Restorable from there, through the stored token.
+  assert.equal((await getSessionFromStorage('rt-login', { storage })).info.isLoggedIn, true)
+
+  // A refresh token the provider refuses is not stored, and does not replace the one stored.
+  const e = await rejection(new lib.Session({ storage }, 'rt-login').login({ oidcIssuer: css.issuer, clientId, clientSecret, refreshToken: 'BAD-REFRESH-TOKEN' }))
+  assert.equal(e.code, 'ERR_OAUTH_INVALID_GRANT')
+  assert.equal(record(storage, 'rt-login').refreshToken, refreshToken)
+})

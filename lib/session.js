@@ -176,7 +176,22 @@ class Session {
       if (tokenType !== undefined && tokenType !== 'DPoP' && tokenType !== 'Bearer') {
         throw invalidArgument(`tokenType must be "DPoP" or "Bearer"`)
       }
-      if (refreshToken !== undefined) throw new NotImplementedError('Session.login with a refresh token')
+      if (refreshToken !== undefined) {
+        if (typeof refreshToken !== 'string' || refreshToken === '') throw invalidArgument('refreshToken must be a non-empty string')
+        if (typeof clientId !== 'string') throw invalidArgument('A login with a refresh token needs the clientId it was issued to')
+        if (clientSecret !== undefined && typeof clientSecret !== 'string') throw invalidArgument('clientSecret must be a string')
+        const restored = await run(native.logInWithRefreshToken, this.#storages.main, this.info.sessionId, {
+          issuer: oidcIssuer,
+          clientId,
+          clientSecret,
+          refreshToken,
+          dpop: tokenType !== 'Bearer',
+        })
+        adopt(this, restored.credentials, true)
+        if (restored.newRefreshToken != null) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, restored.newRefreshToken)
+        this.events.emit(EVENTS.LOGIN)
+        return
+      }
       if (typeof redirectUrl === 'string' || typeof clientSecret !== 'string') {
         throw new NotImplementedError('Session.login with the authorization code flow')
       }

@@ -68,6 +68,27 @@ pub async fn verified_id_token_claims(
     }
 }
 
+/// The WebID a grant's tokens name: from the ID token (issued to `client_id`) or, when the
+/// provider issued none (CSS, for client credentials), from the access token, whose audience
+/// is "solid".
+pub async fn web_id_from_grant(
+    http: &dyn Http,
+    jwks: &JwksCache,
+    metadata: &IssuerMetadata,
+    tokens: &crate::token::TokenResponse,
+    client_id: &str,
+) -> Result<String> {
+    let claims = match &tokens.id_token {
+        Some(id_token) => {
+            verified_id_token_claims(http, jwks, metadata, id_token.expose(), client_id).await?
+        }
+        None => {
+            verified_claims(http, jwks, metadata, tokens.access_token.expose(), "solid").await?
+        }
+    };
+    web_id(&claims)
+}
+
 /// The WebID a token names: its `webid` claim, or else a `sub` that is an IRI (Solid-OIDC §5).
 pub fn web_id(claims: &Map<String, Value>) -> Result<String> {
     if let Some(Value::String(web_id)) = claims.get("webid") {

@@ -108,31 +108,7 @@ pub async fn grant(
             ))
         }
     };
-    // The WebID: from the ID token (its audience is the client) or, from CSS, which issues
-    // none for this grant, from the access token (its audience is "solid").
-    let claims = match &tokens.id_token {
-        Some(id_token) => {
-            claims::verified_id_token_claims(
-                http,
-                caches.jwks,
-                metadata,
-                id_token.expose(),
-                client_id,
-            )
-            .await?
-        }
-        None => {
-            claims::verified_claims(
-                http,
-                caches.jwks,
-                metadata,
-                tokens.access_token.expose(),
-                "solid",
-            )
-            .await?
-        }
-    };
-    let web_id = claims::web_id(&claims)?;
+    let web_id = claims::web_id_from_grant(http, caches.jwks, metadata, &tokens, client_id).await?;
     Ok(Credentials {
         access_token: tokens.access_token,
         dpop_key,

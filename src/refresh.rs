@@ -107,6 +107,54 @@ pub async fn restore(
     id: &str,
     force: bool,
 ) -> Result<Option<Restored>> {
+    renew(http, storage, caches, id, force, None).await
+}
+
+/// What `login({ refreshToken, clientId, clientSecret?, oidcIssuer })` gives.
+pub struct RefreshTokenLogin {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub refresh_token: Secret,
+    pub dpop: bool,
+}
+
+/// Logs session `id` in with a refresh token the caller holds. Like the reference, it first
+/// registers the session and stores its issuer and client; the given refresh token is stored
+/// only once the provider has accepted it, so a bad one never replaces a good stored one.
+pub async fn log_in_with_refresh_token(
+    http: &dyn Http,
+    storage: &dyn Storage,
+    caches: &Caches<'_>,
+    id: &str,
+    login: &RefreshTokenLogin,
+) -> Result<Restored> {
+    crate::registry::register(storage, id).await?;
+    crate::multi_session::update_record(storage, id, |record| {
+        record.set("issuer", login.issuer.as_str());
+        record.set("dpop", if login.dpop { "true" } else { "false" });
+        record.set("clientId", login.client_id.as_str());
+        if let Some(secret) = &login.client_secret {
+            record.set("clientSecret", secret.expose());
+            record.set("clientName", login.client_id.as_str());
+        }
+    })
+    .await?;
+    renew(http, storage, caches, id, true, Some(&login.refresh_token))
+        .await?
+        .ok_or_else(|| Error::InvalidRequest {
+            reason: "the session record disappeared during the login".to_owned(),
+        })
+}
+
+async fn renew(
+    http: &dyn Http,
+    storage: &dyn Storage,
+    caches: &Caches<'_>,
+    id: &str,
+    force: bool,
+    given_refresh_token: Option<&Secret>,
+) -> Result<Option<Restored>> {
     let key = record_key(id);
     // Held until the new tokens are stored: concurrent restores of this session in this
     // process wait, and then find a good access token instead of refreshing again.
@@ -133,7 +181,7 @@ pub async fn restore(
         }
     }
 
-    if record.string("refreshToken")?.is_none() {
+    if given_refresh_token.is_none() && record.string("refreshToken")?.is_none() {
         if let Some(restored) = client_credentials_again(
             http,
             storage,
@@ -154,7 +202,17 @@ pub async fn restore(
             }));
         }
     }
-    let refreshed = refresh_grant(http, caches, &key, &record, &issuer, dpop_key, dpop).await?;
+    let refreshed = refresh_grant(
+        http,
+        caches,
+        &key,
+        &record,
+        &issuer,
+        dpop_key,
+        dpop,
+        given_refresh_token,
+    )
+    .await?;
     if let Some(config) = &refreshed.issuer_config {
         storage.set(&issuer_config_key(&issuer), config).await?;
     }
@@ -291,10 +349,17 @@ async fn refresh_grant(
     issuer: &str,
     stored_key: Option<DpopKey>,
     dpop: bool,
+    given_refresh_token: Option<&Secret>,
 ) -> Result<Refreshed> {
-    let refresh_token = record
-        .string("refreshToken")?
-        .map(Secret::new)
+    let refresh_token = given_refresh_token
+        .cloned()
+        .or_else(|| {
+            record
+                .string("refreshToken")
+                .ok()
+                .flatten()
+                .map(Secret::new)
+        })
         .ok_or_else(|| Error::InvalidRequest {
             reason: "the session has no refresh token to refresh its access token with".to_owned(),
         })?;
@@ -353,29 +418,8 @@ async fn refresh_grant(
         })?),
         TokenType::Bearer => None,
     };
-    let claims = match &tokens.id_token {
-        Some(id_token) => {
-            claims::verified_id_token_claims(
-                http,
-                caches.jwks,
-                metadata,
-                id_token.expose(),
-                &client_id,
-            )
-            .await?
-        }
-        None => {
-            claims::verified_claims(
-                http,
-                caches.jwks,
-                metadata,
-                tokens.access_token.expose(),
-                "solid",
-            )
-            .await?
-        }
-    };
-    let web_id = claims::web_id(&claims)?;
+    let web_id =
+        claims::web_id_from_grant(http, caches.jwks, metadata, &tokens, &client_id).await?;
     Ok(Refreshed {
         credentials: Credentials {
             expires_at_ms: tokens.expires_in.map(expiry_from_now),

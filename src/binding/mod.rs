@@ -14,7 +14,9 @@ pub use operation::{
     cancel_operation, finish_operation, resume_operation, running_operations, send_http,
     wait_for_operation,
 };
-pub use session::{log_in_with_client_credentials, restore_session, SessionCredentials};
+pub use session::{
+    log_in_with_client_credentials, log_in_with_refresh_token, restore_session, SessionCredentials,
+};
 pub use storage::NativeStorage;
 
 use napi::bindgen_prelude::*;

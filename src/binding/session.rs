@@ -135,6 +135,56 @@ pub fn restore_session(
     })
 }
 
+/// What `login({ refreshToken, clientId, clientSecret?, oidcIssuer, tokenType })` gives the
+/// native side.
+#[napi(object, object_to_js = false)]
+pub struct RefreshTokenOptions {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub refresh_token: String,
+    pub dpop: bool,
+}
+
+/// Logs a session in with a refresh token the caller holds.
+#[napi(catch_unwind, ts_return_type = "RestoredSession | number")]
+pub fn log_in_with_refresh_token(
+    env: Env,
+    storage: &NativeStorage,
+    parent: Option<u32>,
+    session_id: String,
+    options: RefreshTokenOptions,
+) -> Result<Outcome> {
+    let discovery = DISCOVERY.with(Rc::clone);
+    let jwks = JWKS.with(Rc::clone);
+    let token_nonces = TOKEN_NONCES.with(Rc::clone);
+    let login = crate::refresh::RefreshTokenLogin {
+        issuer: options.issuer,
+        client_id: options.client_id,
+        client_secret: options.client_secret.map(Secret::new),
+        refresh_token: Secret::new(options.refresh_token),
+        dpop: options.dpop,
+    };
+    start(env, storage, parent, move |s, http| async move {
+        let caches = Caches {
+            discovery: &discovery,
+            jwks: &jwks,
+            token_nonces: &token_nonces,
+        };
+        let r =
+            crate::refresh::log_in_with_refresh_token(&*http, &*s, &caches, &session_id, &login)
+                .await?;
+        Ok(RestoredSession {
+            credentials: SessionCredentials {
+                inner: r.credentials,
+            },
+            client_app_id: r.client_app_id,
+            keep_alive: r.keep_alive,
+            new_refresh_token: r.new_refresh_token.map(|t| t.expose().to_owned()),
+        })
+    })
+}
+
 /// What `login({ clientId, clientSecret, oidcIssuer, tokenType })` gives the native side.
 #[napi(object, object_to_js = false)]
 pub struct ClientCredentialsOptions {
