@@ -118,5 +118,6 @@ pub async fn grant(
         web_id,
         issuer: metadata.issuer.clone(),
         client_id: client_id.to_owned(),
+        ath: std::cell::OnceCell::new(),
     })
 }

@@ -20,6 +20,8 @@ pub struct Credentials {
     pub web_id: String,
     pub issuer: String,
     pub client_id: String,
+    /// The access token's `ath`, computed on first use: the same for every proof.
+    pub ath: std::cell::OnceCell<String>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -66,8 +68,11 @@ impl Credentials {
             }),
             Some(key) => {
                 let nonce = nonces.get(url);
+                let ath = self
+                    .ath
+                    .get_or_init(|| crate::dpop::access_token_hash(token));
                 let proof = key
-                    .proof(method, url, Some(token), nonce.as_deref())
+                    .proof_with_ath(method, url, ath, nonce.as_deref())
                     .map_err(|e| Error::InvalidRequest {
                         reason: e.to_string(),
                     })?;

@@ -147,6 +147,8 @@ impl fmt::Display for StoredKeyProblem {
 #[derive(Clone)]
 pub struct DpopKey {
     pair: Arc<EcdsaKeyPair>,
+    /// The proof's JWS header, base64url-encoded: the same for every proof of this key.
+    encoded_header: Arc<str>,
     /// The private scalar, for `private_jwk_json`.
     d: Zeroizing<[u8; FIELD_LEN]>,
     /// base64url of the public point's coordinates, computed once: every proof carries them.
@@ -248,6 +250,29 @@ impl DpopKey {
         access_token: Option<&str>,
         nonce: Option<&str>,
     ) -> Result<String, DpopError> {
+        self.proof_for(method, url, access_token, None, nonce)
+    }
+
+    /// [`DpopKey::proof`] for a caller that keeps the token's `ath` ([`access_token_hash`]):
+    /// hashing a token for every request is work a session does once.
+    pub fn proof_with_ath(
+        &self,
+        method: &str,
+        url: &str,
+        ath: &str,
+        nonce: Option<&str>,
+    ) -> Result<String, DpopError> {
+        self.proof_for(method, url, None, Some(ath), nonce)
+    }
+
+    fn proof_for(
+        &self,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+        ath: Option<&str>,
+        nonce: Option<&str>,
+    ) -> Result<String, DpopError> {
         let iat = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_err(|_| DpopError::Clock)?
@@ -258,6 +283,7 @@ impl DpopKey {
             method,
             url,
             access_token,
+            ath,
             nonce,
         };
         self.sign_proof(&request, iat, &URL_SAFE_NO_PAD.encode(jti))
@@ -268,34 +294,29 @@ impl DpopKey {
     fn sign_proof(&self, request: &ProofRequest, iat: u64, jti: &str) -> Result<String, DpopError> {
         let htm = http_method(request.method)?;
         let htu = htu(request.url)?;
-
-        let mut jwk = Map::new();
-        jwk.insert("kty".into(), "EC".into());
-        jwk.insert("crv".into(), "P-256".into());
-        jwk.insert("x".into(), self.x.clone().into());
-        jwk.insert("y".into(), self.y.clone().into());
-        let mut header = Map::new();
-        header.insert("alg".into(), "ES256".into());
-        header.insert("typ".into(), "dpop+jwt".into());
-        header.insert("jwk".into(), Value::Object(jwk));
-
-        let mut claims = Map::new();
-        claims.insert("htm".into(), htm.into());
-        claims.insert("htu".into(), htu.into());
-        claims.insert("iat".into(), iat.into());
-        claims.insert("jti".into(), jti.into());
-        if let Some(token) = request.access_token {
-            claims.insert("ath".into(), access_token_hash(token).into());
+        let quoted = |text: &str| Value::from(text).to_string();
+        // Built as text (members in a fixed order): a proof is signed for every request.
+        let mut claims = format!(
+            r#"{{"htm":{},"htu":{},"iat":{iat},"jti":{}"#,
+            quoted(&htm),
+            quoted(&htu),
+            quoted(jti)
+        );
+        let ath = match (request.ath, request.access_token) {
+            (Some(ath), _) => Some(std::borrow::Cow::Borrowed(ath)),
+            (None, Some(token)) => Some(std::borrow::Cow::Owned(access_token_hash(token))),
+            (None, None) => None,
+        };
+        if let Some(ath) = ath {
+            claims.push_str(r#","ath":"#);
+            claims.push_str(&quoted(&ath));
         }
         if let Some(nonce) = request.nonce {
-            claims.insert("nonce".into(), nonce.into());
+            claims.push_str(r#","nonce":"#);
+            claims.push_str(&quoted(nonce));
         }
-
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(Value::Object(header).to_string()),
-            URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string())
-        );
+        claims.push('}');
+        let signing_input = format!("{}.{}", self.encoded_header, URL_SAFE_NO_PAD.encode(claims));
         // ECDSA_P256_SHA256_FIXED: the raw r || s that JWS wants, not DER.
         let signature = self
             .pair
@@ -321,9 +342,15 @@ impl DpopKey {
         let (x, y) = coordinates.split_at(coordinates.len() / 2);
         let mut scalar = Zeroizing::new([0_u8; FIELD_LEN]);
         scalar.copy_from_slice(d.get(..FIELD_LEN)?);
+        let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
+        // Every value is a fixed name or base64url text, so nothing needs JSON escaping.
+        let header = format!(
+            r#"{{"alg":"ES256","typ":"dpop+jwt","jwk":{{"kty":"EC","crv":"P-256","x":"{x}","y":"{y}"}}}}"#
+        );
         Some(Self {
-            x: URL_SAFE_NO_PAD.encode(x),
-            y: URL_SAFE_NO_PAD.encode(y),
+            encoded_header: URL_SAFE_NO_PAD.encode(header).into(),
+            x,
+            y,
             pair: Arc::new(pair),
             d: scalar,
         })
@@ -347,6 +374,8 @@ struct ProofRequest<'a> {
     method: &'a str,
     url: &'a str,
     access_token: Option<&'a str>,
+    /// The `ath` of the access token, when the caller has it already.
+    ath: Option<&'a str>,
     nonce: Option<&'a str>,
 }
 
@@ -385,7 +414,8 @@ fn http_method(method: &str) -> Result<String, DpopError> {
 }
 
 /// The `ath` claim: base64url of the SHA-256 of the access token's ASCII bytes.
-fn access_token_hash(access_token: &str) -> String {
+/// The `ath` claim for an access token: base64url of its SHA-256.
+pub fn access_token_hash(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(access_token.as_bytes()))
 }
 
@@ -689,6 +719,7 @@ mod tests {
             method: "get",
             url: "https://user:pw@Pod.Example/a/b?q=secret#f",
             access_token: Some("an-access-token.xyz"),
+            ath: None,
             nonce: Some("server-nonce-1"),
         };
         let proof = key.sign_proof(&request, 1_700_000_000, "jti-1").unwrap();
@@ -706,12 +737,38 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_ath_gives_the_same_claims_as_the_token() {
+        let key = fixed_key();
+        let token = "an-access-token.xyz";
+        let with_token = ProofRequest {
+            method: "GET",
+            url: "https://pod.example/a",
+            access_token: Some(token),
+            ath: None,
+            nonce: None,
+        };
+        let ath = access_token_hash(token);
+        let with_ath = ProofRequest {
+            access_token: None,
+            ath: Some(&ath),
+            ..with_token
+        };
+        let claims = |r: &ProofRequest| {
+            jwt::decode(&key.sign_proof(r, 1, "j").unwrap())
+                .unwrap()
+                .claims
+        };
+        assert_eq!(claims(&with_token), claims(&with_ath));
+    }
+
+    #[test]
     fn proof_without_token_or_nonce_has_only_the_four_claims() {
         let key = fixed_key();
         let request = ProofRequest {
             method: "POST",
             url: "https://idp.example/token",
             access_token: None,
+            ath: None,
             nonce: None,
         };
         let proof = key.sign_proof(&request, 5, "j").unwrap();

@@ -94,6 +94,7 @@ fn reusable(
         web_id: web_id.to_owned(),
         issuer: issuer.to_owned(),
         client_id: record.string("clientId")?.unwrap_or_default().to_owned(),
+        ath: std::cell::OnceCell::new(),
     }))
 }
 
@@ -430,6 +431,7 @@ async fn refresh_grant(
             web_id,
             issuer: metadata.issuer.clone(),
             client_id,
+            ath: std::cell::OnceCell::new(),
         },
         new_key,
         issuer_config: found.fetched.then(|| found.record.clone()),
