@@ -169,3 +169,31 @@ test('a client-credentials session is restored in a new process from storage sav
   assert.equal(theirs.info.webId, css.webId)
   await session.logout()
 })
+
+test('newTokens carries the token set as the reference types it, only to those who listen', async () => {
+  for (const tokenType of ['DPoP', 'Bearer']) {
+    const session = new Session({ storage: asyncMapStorage() })
+    const sets = []
+    session.events.on('newTokens', (tokens) => sets.push(tokens))
+    await session.login({ oidcIssuer: css.issuer, clientId: css.clientId, clientSecret: css.clientSecret, tokenType })
+    assert.equal(sets.length, 1)
+    const [tokens] = sets
+    assert.equal(typeof tokens.accessToken, 'string')
+    assert.equal(tokens.webId, css.webId)
+    assert.equal(tokens.clientId, css.clientId)
+    assert.equal(tokens.issuer, css.issuer)
+    // Seconds, as SessionTokenSet and fromTokens have it (the reference gives milliseconds here).
+    assert.ok(Math.abs(tokens.expiresAt - (Date.now() / 1000 + 600)) < 30, String(tokens.expiresAt))
+    if (tokenType === 'DPoP') {
+      assert.ok(tokens.dpopKey.privateKey instanceof CryptoKey)
+      assert.equal(tokens.dpopKey.privateKey.extractable, true)
+      assert.deepEqual(Object.keys(tokens.dpopKey.publicKey), ['kty', 'crv', 'x', 'y', 'alg'])
+      // The key is the one the token is bound to: it signs proofs the server accepts.
+      const jwk = await crypto.subtle.exportKey('jwk', tokens.dpopKey.privateKey)
+      assert.equal(jwk.x, tokens.dpopKey.publicKey.x)
+    } else {
+      assert.equal(tokens.dpopKey, undefined)
+    }
+    await session.logout()
+  }
+})

@@ -5,14 +5,18 @@
 const native = require('../binding.js')
 const { NotImplementedError, invalidArgument } = require('./errors.js')
 const { isStorage, handleFor, run, runOn, defaultStorage, checkWellFormed } = require('./storage.js')
-const { Session, EVENTS, adopt } = require('./session.js')
+const { Session, EVENTS, adopt, announceTokens } = require('./session.js')
 const { restoreOnce } = require('./restore.js')
 
 /** Makes `session` logged in with what a restore gave, and tells who asked about the refresh token. */
-function useRestored(session, restored) {
+async function useRestored(session, restored) {
   adopt(session, restored.credentials, true)
   const token = restored.newRefreshToken
-  if (token !== null && token !== undefined) session.events.emit(EVENTS.NEW_REFRESH_TOKEN, token)
+  // Only when this restore refreshed: a stored access token used as is is nothing new.
+  if (token !== null && token !== undefined) {
+    session.events.emit(EVENTS.NEW_REFRESH_TOKEN, token)
+    await announceTokens(session, restored.credentials)
+  }
 }
 
 /**
@@ -66,7 +70,7 @@ async function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshTo
   if (args.onNewRefreshToken !== undefined) session.events.on(EVENTS.NEW_REFRESH_TOKEN, args.onNewRefreshToken)
   if (args.refresh && stored.restorable) {
     const restored = await restoreOnce(handle, args.storage, sessionId, false)
-    if (restored !== null && restored !== undefined) useRestored(session, restored)
+    if (restored !== null && restored !== undefined) await useRestored(session, restored)
   }
   return session
 }
@@ -96,7 +100,7 @@ async function refreshSession(session, options) {
   const stored = await runOn(handle, storage, native.loadSession, session.info.sessionId)
   if (!stored?.restorable) return
   const restored = await restoreOnce(handle, storage, session.info.sessionId, true)
-  if (restored !== null && restored !== undefined) useRestored(session, restored)
+  if (restored !== null && restored !== undefined) await useRestored(session, restored)
 }
 
 async function refreshTokens(tokenSet) {

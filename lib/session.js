@@ -120,6 +120,29 @@ function replayable(request, init) {
 /** Makes a session logged in with native credentials (set in Session's static block). */
 let adopt
 
+/**
+ * Emits `newTokens` with the reference's SessionTokenSet (`expiresAt` in seconds; the DPoP
+ * private key as an extractable WebCrypto key). The tokens leave Rust only when someone listens.
+ */
+async function announceTokens(session, credentials) {
+  if (session.events.listenerCount(EVENTS.NEW_TOKENS) === 0) return
+  const parts = credentials.tokenSet()
+  const tokens = {
+    accessToken: parts.accessToken,
+    idToken: parts.idToken ?? undefined,
+    refreshToken: parts.refreshToken ?? undefined,
+    webId: parts.webId,
+    expiresAt: parts.expiresAt ?? undefined,
+    clientId: parts.clientId,
+    issuer: parts.issuer,
+  }
+  if (parts.privateJwk != null && parts.publicJwk != null) {
+    const privateKey = await globalThis.crypto.subtle.importKey('jwk', JSON.parse(parts.privateJwk), { name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign'])
+    tokens.dpopKey = { privateKey, publicKey: JSON.parse(parts.publicJwk) }
+  }
+  session.events.emit(EVENTS.NEW_TOKENS, tokens)
+}
+
 /** The events the background timers emit. */
 const TIMER_EVENTS = new Set([EVENTS.SESSION_EXTENDED, EVENTS.SESSION_EXPIRED, EVENTS.ERROR, EVENTS.TIMEOUT_SET])
 
@@ -189,6 +212,7 @@ class Session {
         })
         adopt(this, restored.credentials, true)
         if (restored.newRefreshToken != null) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, restored.newRefreshToken)
+        await announceTokens(this, restored.credentials)
         this.events.emit(EVENTS.LOGIN)
         return
       }
@@ -203,6 +227,7 @@ class Session {
         dpop: tokenType !== 'Bearer',
       })
       adopt(this, credentials, true)
+      await announceTokens(this, credentials)
       this.events.emit(EVENTS.LOGIN)
     }
     this.handleIncomingRedirect = async (url) => {
@@ -343,4 +368,4 @@ class Session {
   }
 }
 
-module.exports = { Session, EVENTS, adopt }
+module.exports = { Session, EVENTS, adopt, announceTokens }

@@ -31,6 +31,22 @@ pub struct SessionCredentials {
     inner: Credentials,
 }
 
+/// The session's tokens, for the `newTokens` event: handed to JS only when someone listens.
+#[napi(object, object_from_js = false)]
+pub struct TokenSetParts {
+    pub access_token: String,
+    pub id_token: Option<String>,
+    pub refresh_token: Option<String>,
+    pub web_id: String,
+    /// Seconds since the epoch.
+    pub expires_at: Option<f64>,
+    pub client_id: String,
+    pub issuer: String,
+    /// The DPoP key as the reference stores it (JWK JSON), when the token is DPoP-bound.
+    pub public_jwk: Option<String>,
+    pub private_jwk: Option<String>,
+}
+
 /// The headers that authenticate one request.
 #[napi(object, object_from_js = false)]
 pub struct RequestAuthHeaders {
@@ -83,6 +99,34 @@ impl SessionCredentials {
             authorization: headers.authorization.expose().to_owned(),
             dpop: headers.dpop,
         })
+    }
+
+    /// The tokens themselves, for the `newTokens` event (the JS layer asks only when the app
+    /// listens for it).
+    #[napi(catch_unwind)]
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "seconds since the epoch stay far below 2^53"
+    )]
+    pub fn token_set(&self) -> TokenSetParts {
+        let c = &self.inner;
+        TokenSetParts {
+            access_token: c.access_token.expose().to_owned(),
+            id_token: c.id_token.as_ref().map(|t| t.expose().to_owned()),
+            refresh_token: c.refresh_token.as_ref().map(|t| t.expose().to_owned()),
+            web_id: c.web_id.clone(),
+            expires_at: c.expires_at_ms.map(|ms| (ms / 1000) as f64),
+            client_id: c.client_id.clone(),
+            issuer: c.issuer.clone(),
+            public_jwk: c
+                .dpop_key
+                .as_ref()
+                .map(crate::dpop::DpopKey::public_jwk_json),
+            private_jwk: c
+                .dpop_key
+                .as_ref()
+                .map(|k| k.private_jwk_json().expose().to_owned()),
+        }
     }
 
     /// Notes the `DPoP-Nonce` a resource server sent, for the next proofs to its origin.
