@@ -53,19 +53,24 @@ function pickStorages(options) {
  */
 async function authenticatedFetch(credentials, input, init) {
   const request = input instanceof Request ? input : undefined
-  let url = request !== undefined ? request.url : input instanceof URL ? input.href : String(input)
-  let method = String(init?.method ?? request?.method ?? 'GET').toUpperCase()
+  const url = request !== undefined ? request.url : typeof input === 'string' ? input : input instanceof URL ? input.href : String(input)
+  const method = String(init?.method ?? request?.method ?? 'GET').toUpperCase()
   const headers = new Headers(request?.headers)
   if (init?.headers !== undefined) for (const [name, value] of new Headers(init.headers)) headers.set(name, value)
   const follow = (init?.redirect ?? request?.redirect ?? 'follow') === 'follow'
+  const options = follow ? { ...init, redirect: 'manual' } : { ...init }
+  const response = await sendAuthenticated(credentials, input, options, method, url, headers, request)
+  if (!follow || !REDIRECTS.has(response.status) || !response.headers.has('location')) return response
+  return followRedirects(credentials, response, { request, url, method, headers, options })
+}
+
+/** The rest of a request whose first answer was a redirect the caller wants followed. */
+async function followRedirects(credentials, response, { request, url, method, headers, options }) {
   const origin = new URL(url).origin
-  let target = input
-  let options = follow ? { ...init, redirect: 'manual' } : { ...init }
-  for (let hop = 0; ; hop++) {
-    const response = await sendAuthenticated(credentials, target, options, method, url, headers, request)
-    const location = follow && REDIRECTS.has(response.status) ? response.headers.get('location') : null
+  for (let hop = 1; ; hop++) {
+    const location = REDIRECTS.has(response.status) ? response.headers.get('location') : null
     if (location === null) return response
-    if (hop === 20) throw new TypeError('fetch failed: redirect count exceeded')
+    if (hop > 20) throw new TypeError('fetch failed: redirect count exceeded')
     await response.body?.cancel()
     const next = new URL(location, url).href
     // As the fetch standard has it: 303 (but HEAD), and 301/302 for POST, become a GET without a body.
@@ -73,17 +78,16 @@ async function authenticatedFetch(credentials, input, init) {
       method = 'GET'
       for (const name of ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location']) headers.delete(name)
       options = { ...options, body: undefined }
-      if (request !== undefined) target = next
     } else if (!replayable(request, options)) {
       throw new TypeError(`fetch failed: cannot follow a ${response.status} redirect with a body that was a stream`)
     }
     url = next
-    target = next
     if (new URL(next).origin !== origin) {
       headers.delete('authorization')
       headers.delete('dpop')
       return globalThis.fetch(next, { ...options, method, headers, redirect: 'follow' })
     }
+    response = await sendAuthenticated(credentials, next, options, method, url, headers, request)
   }
 }
 
