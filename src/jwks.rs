@@ -55,3 +55,88 @@ impl JwksCache {
         Ok(keys)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{HttpFailure, HttpResponse};
+    use crate::testing::block_on;
+    use std::cell::Cell;
+
+    /// Serves a key set holding the key ids in `kids`, counting the fetches.
+    struct KeySet {
+        kids: std::cell::RefCell<Vec<&'static str>>,
+        fetches: Cell<u32>,
+    }
+
+    // A P-256 public point (any valid one will do: these tests never verify a signature).
+    const X: &str = "A9utpiRHis_lN1062ORnQ1WZYmvbVRzMPOoPIy8HnIY";
+    const Y: &str = "epIwI9_5rY3-vTLiFtNVo6ESpnZgcSXGLhCBTkDqQkE";
+
+    #[async_trait::async_trait(?Send)]
+    impl Http for KeySet {
+        async fn send(&self, _: HttpRequest) -> std::result::Result<HttpResponse, HttpFailure> {
+            self.fetches.set(self.fetches.get() + 1);
+            let keys: Vec<String> = self
+                .kids
+                .borrow()
+                .iter()
+                .map(|kid| {
+                    format!(r#"{{"kty":"EC","crv":"P-256","x":"{X}","y":"{Y}","kid":"{kid}","alg":"ES256"}}"#)
+                })
+                .collect();
+            Ok(HttpResponse {
+                status: 200,
+                headers: Vec::new(),
+                body: format!(r#"{{"keys":[{}]}}"#, keys.join(",")).into_bytes(),
+            })
+        }
+    }
+
+    #[test]
+    fn fetched_once_and_again_for_an_unknown_key_but_not_too_often() {
+        let cache = JwksCache::default();
+        let http = KeySet {
+            kids: std::cell::RefCell::new(vec!["k1"]),
+            fetches: Cell::new(0),
+        };
+        let keys = block_on(cache.keys(&http, "https://idp/jwks", Some("k1"))).unwrap();
+        assert!(keys.has_kid("k1"));
+        block_on(cache.keys(&http, "https://idp/jwks", Some("k1"))).unwrap();
+        block_on(cache.keys(&http, "https://idp/jwks", None)).unwrap();
+        assert_eq!(http.fetches.get(), 1);
+
+        // The provider rotated its keys; a token names the new one. Within the refetch gap the
+        // cached set is used as it is (a made-up kid must not turn into a stream of requests).
+        http.kids.borrow_mut().push("k2");
+        let keys = block_on(cache.keys(&http, "https://idp/jwks", Some("k2"))).unwrap();
+        assert!(!keys.has_kid("k2"));
+        assert_eq!(http.fetches.get(), 1);
+
+        // Past the gap, an unknown kid makes it fetch the set again.
+        if let Some((_, at)) = cache.entries.borrow_mut().get_mut("https://idp/jwks") {
+            *at = at.checked_sub(REFETCH_GAP).unwrap_or(*at);
+        }
+        let keys = block_on(cache.keys(&http, "https://idp/jwks", Some("k2"))).unwrap();
+        assert!(keys.has_kid("k2"));
+        assert_eq!(http.fetches.get(), 2);
+    }
+
+    #[test]
+    fn a_key_set_that_is_not_one_is_a_typed_error() {
+        struct Broken;
+        #[async_trait::async_trait(?Send)]
+        impl Http for Broken {
+            async fn send(&self, _: HttpRequest) -> std::result::Result<HttpResponse, HttpFailure> {
+                Ok(HttpResponse {
+                    status: 200,
+                    headers: Vec::new(),
+                    body: b"SECRET-BODY".to_vec(),
+                })
+            }
+        }
+        let e = block_on(JwksCache::default().keys(&Broken, "https://idp/jwks", None)).unwrap_err();
+        assert!(matches!(e, Error::IdpResponse { .. }));
+        assert!(!e.to_string().contains("SECRET"));
+    }
+}
