@@ -78,21 +78,12 @@ pub async fn grant(
         Some(client_secret),
     );
     let endpoint = metadata.token_endpoint.as_str();
-    let sign = |nonce: Option<&str>| -> Result<String> {
-        let key = key.as_ref().ok_or_else(|| Error::InvalidRequest {
-            reason: "no DPoP key to sign a proof with".to_owned(),
-        })?;
-        key.proof("POST", endpoint, None, nonce)
-            .map_err(|e| Error::InvalidRequest {
-                reason: e.to_string(),
-            })
-    };
-    let tokens = token::request(
+    let tokens = token::request_with_key(
         http,
         endpoint,
         &[("grant_type", "client_credentials"), ("scope", SCOPES)],
         &auth,
-        key.is_some().then_some(&sign as token::ProofSigner<'_>),
+        key.as_ref(),
         caches.token_nonces,
     )
     .await?;

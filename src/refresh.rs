@@ -387,16 +387,7 @@ async fn refresh_grant(
         client_secret.as_ref(),
     );
     let endpoint = metadata.token_endpoint.as_str();
-    let sign = |nonce: Option<&str>| -> Result<String> {
-        let key = dpop_key.as_ref().ok_or_else(|| Error::InvalidRequest {
-            reason: "no DPoP key to sign a proof with".to_owned(),
-        })?;
-        key.proof("POST", endpoint, None, nonce)
-            .map_err(|e| Error::InvalidRequest {
-                reason: e.to_string(),
-            })
-    };
-    let tokens = token::request(
+    let tokens = token::request_with_key(
         http,
         endpoint,
         &[
@@ -404,9 +395,7 @@ async fn refresh_grant(
             ("refresh_token", refresh_token.expose()),
         ],
         &auth,
-        dpop_key
-            .is_some()
-            .then_some(&sign as token::ProofSigner<'_>),
+        dpop_key.as_ref(),
         caches.token_nonces,
     )
     .await?;

@@ -165,6 +165,27 @@ pub async fn request(
     }
 }
 
+/// `request`, with DPoP proofs signed by `key` (none: the request, and its token, are Bearer).
+pub async fn request_with_key(
+    http: &dyn Http,
+    endpoint: &str,
+    grant: &[(&str, &str)],
+    auth: &ClientAuth<'_>,
+    key: Option<&crate::dpop::DpopKey>,
+    nonces: &NonceCache,
+) -> Result<TokenResponse> {
+    let Some(key) = key else {
+        return request(http, endpoint, grant, auth, None, nonces).await;
+    };
+    let sign = |nonce: Option<&str>| -> Result<String> {
+        key.proof("POST", endpoint, None, nonce)
+            .map_err(|e| Error::InvalidRequest {
+                reason: e.to_string(),
+            })
+    };
+    request(http, endpoint, grant, auth, Some(&sign), nonces).await
+}
+
 /// The error a refusing token endpoint sent, or a description of its answer when it sent none.
 fn oauth_error(url: &str, response: &HttpResponse) -> Error {
     if let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&response.body) {

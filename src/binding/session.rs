@@ -25,6 +25,15 @@ thread_local! {
     static RESOURCE_NONCES: Rc<NonceCache> = Rc::default();
 }
 
+/// This environment's caches, for an operation to own.
+fn caches() -> (Rc<DiscoveryCache>, Rc<JwksCache>, Rc<NonceCache>) {
+    (
+        DISCOVERY.with(Rc::clone),
+        JWKS.with(Rc::clone),
+        TOKEN_NONCES.with(Rc::clone),
+    )
+}
+
 /// A session's tokens and DPoP key. They stay in Rust: JS gets the headers for a request.
 #[napi]
 pub struct SessionCredentials {
@@ -147,6 +156,19 @@ pub struct RestoredSession {
     pub new_refresh_token: Option<String>,
 }
 
+impl From<crate::refresh::Restored> for RestoredSession {
+    fn from(r: crate::refresh::Restored) -> Self {
+        Self {
+            credentials: SessionCredentials {
+                inner: r.credentials,
+            },
+            client_app_id: r.client_app_id,
+            keep_alive: r.keep_alive,
+            new_refresh_token: r.new_refresh_token.map(|t| t.expose().to_owned()),
+        }
+    }
+}
+
 /// Restores a stored session with the access token it stored while that has more than a minute
 /// to live, or else through its refresh token (`force` always refreshes). `null` when storage
 /// holds no session under `sessionId`.
@@ -158,9 +180,7 @@ pub fn restore_session(
     session_id: String,
     force: bool,
 ) -> Result<Outcome> {
-    let discovery = DISCOVERY.with(Rc::clone);
-    let jwks = JWKS.with(Rc::clone);
-    let token_nonces = TOKEN_NONCES.with(Rc::clone);
+    let (discovery, jwks, token_nonces) = caches();
     start(env, storage, parent, move |s, http| async move {
         let caches = Caches {
             discovery: &discovery,
@@ -168,14 +188,7 @@ pub fn restore_session(
             token_nonces: &token_nonces,
         };
         let restored = crate::refresh::restore(&*http, &*s, &caches, &session_id, force).await?;
-        Ok(restored.map(|r| RestoredSession {
-            credentials: SessionCredentials {
-                inner: r.credentials,
-            },
-            client_app_id: r.client_app_id,
-            keep_alive: r.keep_alive,
-            new_refresh_token: r.new_refresh_token.map(|t| t.expose().to_owned()),
-        }))
+        Ok(restored.map(RestoredSession::from))
     })
 }
 
@@ -199,9 +212,7 @@ pub fn log_in_with_refresh_token(
     session_id: String,
     options: RefreshTokenOptions,
 ) -> Result<Outcome> {
-    let discovery = DISCOVERY.with(Rc::clone);
-    let jwks = JWKS.with(Rc::clone);
-    let token_nonces = TOKEN_NONCES.with(Rc::clone);
+    let (discovery, jwks, token_nonces) = caches();
     let login = crate::refresh::RefreshTokenLogin {
         issuer: options.issuer,
         client_id: options.client_id,
@@ -218,14 +229,7 @@ pub fn log_in_with_refresh_token(
         let r =
             crate::refresh::log_in_with_refresh_token(&*http, &*s, &caches, &session_id, &login)
                 .await?;
-        Ok(RestoredSession {
-            credentials: SessionCredentials {
-                inner: r.credentials,
-            },
-            client_app_id: r.client_app_id,
-            keep_alive: r.keep_alive,
-            new_refresh_token: r.new_refresh_token.map(|t| t.expose().to_owned()),
-        })
+        Ok(RestoredSession::from(r))
     })
 }
 
@@ -249,9 +253,7 @@ pub fn log_in_with_client_credentials(
     session_id: String,
     options: ClientCredentialsOptions,
 ) -> Result<Outcome> {
-    let discovery = DISCOVERY.with(Rc::clone);
-    let jwks = JWKS.with(Rc::clone);
-    let token_nonces = TOKEN_NONCES.with(Rc::clone);
+    let (discovery, jwks, token_nonces) = caches();
     let login = ClientCredentialsLogin {
         issuer: options.issuer,
         client_id: options.client_id,
