@@ -125,3 +125,25 @@ test('login({ refreshToken, clientId, clientSecret, oidcIssuer }) logs in with a
   assert.equal(e.code, 'ERR_OAUTH_INVALID_GRANT')
   assert.equal(record(storage, 'rt-login').refreshToken, refreshToken)
 })
+
+test("a session the reference's own refresh-token login stored is restored and used by us", async () => {
+  const source = await storedByReference('r-7')
+  const { refreshToken, clientId, clientSecret } = record(source, 'r-7')
+  const reference = await import('@inrupt/solid-client-authn-node')
+  const storage = asyncMapStorage()
+  const theirs = new reference.Session({ storage }, 'ref-rt')
+  await theirs.login({ oidcIssuer: css.issuer, clientId, clientSecret, refreshToken })
+  assert.equal(theirs.info.isLoggedIn, true)
+  // Its logout clears storage; keep what it stored, stop its timers, put it back.
+  const stored = new Map(storage.map)
+  await theirs.logout()
+  for (const [k, v] of stored) storage.map.set(k, v)
+  // The reference stored no DPoP key for this login (it made one and forgot it): we make one
+  // and keep it.
+  assert.equal(record(storage, 'ref-rt').privateKey, undefined)
+  const ours = await getSessionFromStorage('ref-rt', { storage })
+  assert.equal(ours.info.isLoggedIn, true)
+  assert.equal(ours.info.webId, css.webId)
+  assert.equal((await ours.fetch(css.privateResource)).status, 200)
+  assert.ok(record(storage, 'ref-rt').privateKey, 'the new key is stored')
+})
