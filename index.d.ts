@@ -147,6 +147,18 @@ export declare class IdentityProviderError extends Error {
 }
 
 /**
+ * A redirect back from the identity provider that cannot finish a login: a state nobody issued
+ * or one used already, an `iss` parameter that is not the issuer (RFC 9207), or no code. Nothing
+ * in storage has changed.
+ *
+ * Not part of `@inrupt/solid-client-authn-node`.
+ */
+export declare class RedirectError extends Error {
+  constructor(message: string);
+  readonly code: "ERR_INVALID_REDIRECT";
+}
+
+/**
  * The identity provider refused a request with an OAuth error (RFC 6749 §5.2).
  *
  * Not part of `@inrupt/solid-client-authn-node`, whose errors here are openid-client's.

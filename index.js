@@ -23,6 +23,7 @@ module.exports = {
   StorageCorruptedError: errors.StorageCorruptedError,
   IdentityProviderError: errors.IdentityProviderError,
   OAuthError: errors.OAuthError,
+  RedirectError: errors.RedirectError,
   setStorageTimeout,
   setIdentityProviderTimeout,
 }

@@ -18,6 +18,7 @@ export const {
   StorageCorruptedError,
   IdentityProviderError,
   OAuthError,
+  RedirectError,
   setStorageTimeout,
   setIdentityProviderTimeout,
 } = api

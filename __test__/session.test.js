@@ -2,7 +2,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { EventEmitter } = require('node:events')
-const { Session, EVENTS, InMemoryStorage, NotImplementedError, getSessionIdFromStorageAll } = require('..')
+const { Session, EVENTS, InMemoryStorage, getSessionIdFromStorageAll } = require('..')
 const { LIST_KEY, RECORD_PREFIX, asyncMapStorage, loggedInRecord, seed } = require('./helpers.js')
 
 test('EVENTS has the reference values', () => {
@@ -106,8 +106,14 @@ test('fetch is the global fetch while logged out, and survives destructuring', a
   assert.deepEqual(seen, [['https://example.org/', { method: 'HEAD' }]])
 })
 
-test('login and handleIncomingRedirect are present and reject until the logins land', async () => {
-  const { login, handleIncomingRedirect } = new Session()
-  await assert.rejects(login({ oidcIssuer: 'https://idp.example' }), NotImplementedError)
-  await assert.rejects(handleIncomingRedirect('https://app.example/cb?code=a&state=b'), NotImplementedError)
+test('login and handleIncomingRedirect check what they are given before any I/O', async () => {
+  const session = new Session()
+  const { login, handleIncomingRedirect } = session
+  await assert.rejects(login({}), { name: 'ConfigurationError', message: /missing property 'oidcIssuer'/ })
+  await assert.rejects(login({ oidcIssuer: 'https://idp.example' }), { name: 'ConfigurationError' })
+  await assert.rejects(login({ oidcIssuer: 'https://idp.example', redirectUrl: 'https://app.example/cb#x', handleRedirect() {} }), /hash fragment/)
+  await assert.rejects(login({ oidcIssuer: 'https://idp.example', redirectUrl: 'https://app.example/cb' }), /redirection handler/)
+  await assert.rejects(handleIncomingRedirect('not a url'), /is not a valid URL/)
+  // Not a redirect from a login: nothing to finish, and the session keeps its ID.
+  assert.deepEqual(await handleIncomingRedirect('https://app.example/cb?nothing=here'), { isLoggedIn: false, sessionId: session.info.sessionId })
 })

@@ -67,6 +67,19 @@ class OAuthError extends Error {
   }
 }
 
+/**
+ * A redirect back from the identity provider that cannot finish a login
+ * (`ERR_INVALID_REDIRECT`): a state nobody issued or one used already, an `iss` that is not the
+ * issuer, or no code. Nothing in storage has changed.
+ */
+class RedirectError extends Error {
+  constructor(message) {
+    super(message)
+    this.name = 'RedirectError'
+    this.code = 'ERR_INVALID_REDIRECT'
+  }
+}
+
 function invalidArgument(message) {
   const error = new TypeError(message)
   error.code = 'ERR_INVALID_ARG_TYPE'
@@ -101,6 +114,12 @@ function fromNative(error, ...thrown) {
     case 'ERR_OAUTH_INVALID_GRANT':
       rebuilt = new OAuthError(error.message, error.code, error.error, error.errorDescription)
       break
+    case 'ERR_INVALID_REDIRECT':
+      rebuilt = new RedirectError(error.message)
+      break
+    case 'ERR_CONFIGURATION':
+      rebuilt = new ConfigurationError(error.message)
+      break
     case 'ERR_INVALID_REQUEST':
       rebuilt = new TypeError(error.message)
       rebuilt.code = error.code
@@ -120,6 +139,7 @@ module.exports = {
   StorageCorruptedError,
   IdentityProviderError,
   OAuthError,
+  RedirectError,
   invalidArgument,
   fromNative,
 }

@@ -171,6 +171,8 @@ class Session {
   #renewable = false
   /** The background refresh or expiry timer. */
   #timer
+  /** Whether handleIncomingRedirect is running. */
+  #redirecting = false
 
   constructor(sessionOptions = {}, sessionId = undefined) {
     const options = sessionOptions ?? {}
@@ -220,8 +222,9 @@ class Session {
         this.events.emit(EVENTS.LOGIN)
         return
       }
-      if (typeof redirectUrl === 'string' || typeof clientSecret !== 'string') {
-        throw new NotImplementedError('Session.login with the authorization code flow')
+      if (typeof redirectUrl === 'string') return this.#startAuthorization(options)
+      if (typeof clientSecret !== 'string') {
+        throw new ConfigurationError('A login needs a redirectUrl (the authorization code flow), a clientSecret (client credentials) or a refreshToken')
       }
       if (typeof clientId !== 'string') throw invalidArgument('clientId must be a string')
       const credentials = await run(native.logInWithClientCredentials, this.#storages.main, this.info.sessionId, {
@@ -236,7 +239,34 @@ class Session {
     }
     this.handleIncomingRedirect = async (url) => {
       if (this.info.isLoggedIn) return this.info
-      throw new NotImplementedError('Session.handleIncomingRedirect')
+      let parsed
+      try {
+        parsed = new URL(url)
+      } catch (e) {
+        throw new Error(`[${url}] is not a valid URL, and cannot be used as a redirect URL: ${e}`)
+      }
+      const params = parsed.searchParams
+      if (!params.has('state') || !(params.has('code') || params.has('error'))) {
+        // Not a redirect from a login: nothing to finish (the reference also swaps in a new
+        // random session ID here; this keeps the session's own).
+        return { isLoggedIn: false, sessionId: this.info.sessionId }
+      }
+      // As the reference: a second call on this session while one runs gets undefined.
+      if (this.#redirecting) return undefined
+      this.#redirecting = true
+      try {
+        const finished = await run(native.finishAuthorization, this.#storages.main, parsed.href)
+        this.info.sessionId = finished.sessionId
+        this.#keepAlive = finished.restored.keepAlive
+        adopt(this, finished.restored.credentials, true)
+        const token = finished.restored.newRefreshToken
+        if (token !== null && token !== undefined) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, token)
+        await announceTokens(this, finished.restored.credentials)
+        this.events.emit(EVENTS.LOGIN)
+        return { isLoggedIn: true, webId: this.info.webId, sessionId: this.info.sessionId, clientAppId: this.info.clientAppId }
+      } finally {
+        this.#redirecting = false
+      }
     }
     // The global fetch, looked up at call time (so stubs and interceptors see every request),
     // with the authentication headers computed natively.
@@ -261,6 +291,52 @@ class Session {
       awaited.delete(this)
       this.events.emit(EVENTS.LOGOUT)
     }
+  }
+
+  /** The authorization-code login: stores what the redirect needs and hands the URL over. */
+  async #startAuthorization(options) {
+    const { oidcIssuer, redirectUrl, clientId, clientSecret, clientName, customScopes, prompt, tokenType, handleRedirect } = options
+    let parsed
+    try {
+      parsed = new URL(redirectUrl)
+    } catch {
+      parsed = undefined
+    }
+    if (parsed === undefined || parsed.hash !== '' || parsed.searchParams.has('code') || parsed.searchParams.has('state')) {
+      throw new Error(`${redirectUrl} is not a valid redirect URL, it is either a malformed IRI, includes a hash fragment, or reserved query parameters ('code' or 'state').`)
+    }
+    if (typeof handleRedirect !== 'function') throw new Error('A redirection handler must be provided in the Node environment.')
+    const announce = this.events.listenerCount(EVENTS.AUTHORIZATION_REQUEST) > 0
+    const request = await run(
+      native.startAuthorization,
+      this.#storages.main,
+      this.info.sessionId,
+      {
+        issuer: oidcIssuer,
+        redirectUrl,
+        clientId: typeof clientId === 'string' ? clientId : undefined,
+        clientSecret: typeof clientSecret === 'string' ? clientSecret : undefined,
+        clientName: typeof clientName === 'string' ? clientName : typeof clientId === 'string' ? clientId : undefined,
+        customScopes: Array.isArray(customScopes) ? customScopes.filter((s) => typeof s === 'string') : undefined,
+        prompt: typeof prompt === 'string' ? prompt : undefined,
+        dpop: tokenType !== 'Bearer',
+        keepAlive: this.#keepAlive,
+      },
+      announce,
+    )
+    if (announce) {
+      this.events.emit(EVENTS.AUTHORIZATION_REQUEST, {
+        codeVerifier: request.codeVerifier,
+        state: request.state,
+        issuer: request.issuer,
+        redirectUrl,
+        dpopBound: tokenType !== 'Bearer',
+        clientId: request.clientId,
+      })
+    }
+    handleRedirect(request.url)
+    // The reference resolves undefined; apps asked for the URL (its issue #2066).
+    return request.url
   }
 
   static {

@@ -92,6 +92,14 @@ pub enum Error {
     /// https, say).
     #[error("the request could not be prepared: {reason}")]
     InvalidRequest { reason: String },
+    /// A redirect back from the identity provider that cannot finish a login: an unknown or
+    /// used `state`, an `iss` that is not the issuer, or no `code`.
+    #[error("the redirect cannot finish a login: {reason}")]
+    InvalidRedirect { reason: String },
+    /// The identity provider cannot serve the login asked for (no registration endpoint, no
+    /// signing algorithm in common, ...).
+    #[error("{reason}")]
+    Configuration { reason: String },
     /// Another operation on the same store held a key this one needed for too long.
     #[error("gave up waiting for the lock on \"{key}\" after {millis} ms: another operation on this storage held it all that time (a storage method that calls back into this package on the same storage after an await can cause this)")]
     LockWaitTimeout { key: String, millis: u64 },
@@ -174,7 +182,9 @@ impl Error {
             | Error::IdpResponse { .. }
             | Error::OAuth { .. }
             | Error::InvalidToken { .. }
-            | Error::InvalidRequest { .. } => None,
+            | Error::InvalidRequest { .. }
+            | Error::InvalidRedirect { .. }
+            | Error::Configuration { .. } => None,
         }
     }
 }

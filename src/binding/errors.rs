@@ -26,6 +26,8 @@ pub fn code_of(error: &CoreError) -> &'static str {
         CoreError::OAuth { .. } => "ERR_OAUTH",
         CoreError::InvalidToken { .. } => "ERR_INVALID_TOKEN",
         CoreError::InvalidRequest { .. } => "ERR_INVALID_REQUEST",
+        CoreError::InvalidRedirect { .. } => "ERR_INVALID_REDIRECT",
+        CoreError::Configuration { .. } => "ERR_CONFIGURATION",
     }
 }
 

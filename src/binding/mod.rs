@@ -15,7 +15,8 @@ pub use operation::{
     wait_for_operation,
 };
 pub use session::{
-    log_in_with_client_credentials, log_in_with_refresh_token, restore_session, SessionCredentials,
+    finish_authorization, log_in_with_client_credentials, log_in_with_refresh_token,
+    restore_session, start_authorization, SessionCredentials,
 };
 pub use storage::NativeStorage;
 

@@ -281,3 +281,98 @@ pub fn log_in_with_client_credentials(
         Ok(SessionCredentials { inner })
     })
 }
+
+/// What `login({ oidcIssuer, redirectUrl, ... })` gives the native side.
+#[napi(object, object_to_js = false)]
+pub struct AuthorizationOptions {
+    pub issuer: String,
+    pub redirect_url: String,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_name: Option<String>,
+    pub custom_scopes: Option<Vec<String>>,
+    pub prompt: Option<String>,
+    pub dpop: bool,
+    pub keep_alive: bool,
+}
+
+/// Where to send the user, and what the `authorizationRequest` event carries.
+#[napi(object, object_from_js = false)]
+pub struct AuthorizationRequestInfo {
+    pub url: String,
+    pub state: String,
+    pub issuer: String,
+    pub client_id: String,
+    /// Only when asked for: it is secret until the code is exchanged.
+    pub code_verifier: Option<String>,
+}
+
+/// Starts an authorization-code login: the URL to send the user to.
+#[napi(catch_unwind, ts_return_type = "AuthorizationRequestInfo | number")]
+pub fn start_authorization(
+    env: Env,
+    storage: &NativeStorage,
+    parent: Option<u32>,
+    session_id: String,
+    options: AuthorizationOptions,
+    with_code_verifier: bool,
+) -> Result<Outcome> {
+    let (discovery, jwks, token_nonces) = caches();
+    let login = crate::authorization::AuthorizationLogin {
+        issuer: options.issuer,
+        redirect_url: options.redirect_url,
+        client_id: options.client_id,
+        client_secret: options.client_secret.map(Secret::new),
+        client_name: options.client_name,
+        custom_scopes: options.custom_scopes.unwrap_or_default(),
+        prompt: options.prompt,
+        dpop: options.dpop,
+        keep_alive: options.keep_alive,
+    };
+    start(env, storage, parent, move |s, http| async move {
+        let caches = Caches {
+            discovery: &discovery,
+            jwks: &jwks,
+            token_nonces: &token_nonces,
+        };
+        let request =
+            crate::authorization::start(&*http, &*s, &caches, &session_id, &login).await?;
+        Ok(AuthorizationRequestInfo {
+            url: request.url,
+            state: request.state,
+            issuer: request.issuer,
+            client_id: request.client_id,
+            code_verifier: with_code_verifier.then(|| request.code_verifier.expose().to_owned()),
+        })
+    })
+}
+
+/// A finished authorization-code login.
+#[napi(object, object_from_js = false)]
+pub struct FinishedLogin {
+    pub session_id: String,
+    pub restored: RestoredSession,
+}
+
+/// Finishes an authorization-code login from the URL the provider redirected to.
+#[napi(catch_unwind, ts_return_type = "FinishedLogin | number")]
+pub fn finish_authorization(
+    env: Env,
+    storage: &NativeStorage,
+    parent: Option<u32>,
+    url: String,
+) -> Result<Outcome> {
+    let (discovery, jwks, token_nonces) = caches();
+    start(env, storage, parent, move |s, http| async move {
+        let caches = Caches {
+            discovery: &discovery,
+            jwks: &jwks,
+            token_nonces: &token_nonces,
+        };
+        let finished = crate::authorization::finish(&*http, &*s, &caches, &url).await?;
+        Ok(FinishedLogin {
+            session_id: finished.session_id,
+            restored: RestoredSession::from(finished.restored),
+        })
+    })
+}

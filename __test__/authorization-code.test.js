@@ -1,0 +1,137 @@
+'use strict'
+// The authorization-code flow against a real Community Solid Server, with CSS's login, pick-WebID
+// and consent pages driven by HTTP requests as a browser would (support/authcode-login.mjs).
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const lib = require('..')
+const { startCss } = require('./support/servers.js')
+const { LIST_KEY, RECORD_PREFIX, asyncMapStorage, rejection } = require('./helpers.js')
+
+const { Session, getSessionFromStorage } = lib
+const REDIRECT = 'http://localhost:9/callback'
+
+let css
+let authcodeLogin
+test.before(async () => {
+  css = await startCss()
+  ;({ authcodeLogin } = await import('./support/authcode-login.mjs'))
+})
+test.after(() => css?.stop())
+
+const record = (storage, id) => JSON.parse(storage.map.get(RECORD_PREFIX + id))
+
+/** Logs `session` in through CSS's pages; returns the URL CSS redirected back to. */
+async function logIn(session, extra = {}) {
+  let handed
+  const url = await session.login({ oidcIssuer: css.issuer, redirectUrl: REDIRECT, clientName: 'test app', handleRedirect: (u) => (handed = u), ...extra })
+  assert.equal(url, handed, 'login resolves with the URL it hands over')
+  const { redirectUrl } = await authcodeLogin({ authorizationUrl: url, email: css.email, password: css.password, webId: css.webId })
+  return redirectUrl
+}
+
+test('a dynamically registered client logs a user in, and the session restores and fetches', async () => {
+  const storage = asyncMapStorage()
+  const session = new Session({ storage }, 'ac-1')
+  const requests = []
+  session.events.on('authorizationRequest', (state) => requests.push(state))
+  const redirectUrl = await logIn(session)
+  assert.equal(requests.length, 1)
+  assert.equal(requests[0].issuer, css.issuer)
+  assert.equal(requests[0].codeVerifier.length, 43)
+
+  const url = new URL(redirectUrl)
+  const state = url.searchParams.get('state')
+  const beforeFinish = record(storage, 'ac-1')
+  assert.equal(beforeFinish.clientType, 'dynamic')
+  assert.ok(beforeFinish.codeVerifier)
+  assert.deepEqual(JSON.parse(beforeFinish.authorizationStates), [state])
+  assert.deepEqual(JSON.parse(storage.map.get(RECORD_PREFIX + state)), { sessionId: 'ac-1' })
+
+  const events = []
+  for (const e of ['login', 'newRefreshToken', 'newTokens']) session.events.on(e, () => events.push(e))
+  const info = await session.handleIncomingRedirect(redirectUrl)
+  assert.deepEqual(info, { isLoggedIn: true, webId: css.webId, sessionId: 'ac-1', clientAppId: undefined })
+  assert.deepEqual(events, ['newRefreshToken', 'newTokens', 'login'])
+  assert.equal((await session.fetch(css.privateResource)).status, 200)
+
+  const stored = record(storage, 'ac-1')
+  assert.ok(stored.refreshToken && stored.publicKey && stored.privateKey)
+  assert.equal(stored.codeVerifier, undefined, 'the verifier is used up')
+  assert.equal(stored.authorizationStates, undefined)
+  assert.equal(storage.map.get(RECORD_PREFIX + state), undefined, 'the state mapping is gone')
+  assert.deepEqual(JSON.parse(storage.map.get(LIST_KEY)), ['ac-1'])
+
+  // The same redirect again changes nothing and says why.
+  const replay = await rejection(new Session({ storage }).handleIncomingRedirect(redirectUrl))
+  assert.equal(replay.code, 'ERR_INVALID_REDIRECT')
+  assert.deepEqual(record(storage, 'ac-1'), stored)
+
+  // Restored elsewhere through its refresh token; and the reference restores what we stored.
+  const restored = await getSessionFromStorage('ac-1', { storage })
+  assert.equal(restored.info.isLoggedIn, true)
+  assert.equal((await restored.fetch(css.privateResource)).status, 200)
+  const reference = await import('@inrupt/solid-client-authn-node')
+  const theirs = await reference.getSessionFromStorage('ac-1', { storage: asyncMapStorage(storage.map) })
+  assert.equal(theirs.info.isLoggedIn, true)
+  assert.equal((await theirs.fetch(css.privateResource)).status, 200)
+  await theirs.logout()
+})
+
+test('a login started by one Session is finished by a fresh Session on the same storage', async () => {
+  const storage = asyncMapStorage()
+  const redirectUrl = await logIn(new Session({ storage }, 'ac-2'))
+  const other = new Session({ storage })
+  const info = await other.handleIncomingRedirect(redirectUrl)
+  assert.equal(info.sessionId, 'ac-2')
+  assert.equal(other.info.sessionId, 'ac-2')
+  assert.equal(other.info.webId, css.webId)
+  assert.equal((await other.fetch(css.privateResource)).status, 200)
+})
+
+test('forged redirects are refused with typed errors and change nothing', async () => {
+  const storage = asyncMapStorage()
+  const session = new Session({ storage }, 'ac-3')
+  const redirectUrl = await logIn(session)
+  const snapshot = new Map(storage.map)
+  const forge = (change) => {
+    const url = new URL(redirectUrl)
+    change(url.searchParams)
+    return url.href
+  }
+  const cases = {
+    'an unknown state': forge((p) => p.set('state', 'made-up')),
+    'another issuer': forge((p) => p.set('iss', 'https://evil.example/')),
+    'an error': forge((p) => {
+      p.delete('code')
+      p.set('error', 'access_denied')
+      p.set('error_description', 'the user said no')
+    }),
+  }
+  for (const [name, url] of Object.entries(cases)) {
+    const e = await rejection(new Session({ storage }).handleIncomingRedirect(url))
+    assert.ok(['ERR_INVALID_REDIRECT', 'ERR_OAUTH'].includes(e.code), `${name}: ${e.code} ${e.message}`)
+    assert.deepEqual(new Map(storage.map), snapshot, `${name}: storage is as it was`)
+  }
+  // A code that is not the one issued: the provider refuses it; still nothing changes.
+  const wrongCode = await rejection(new Session({ storage }).handleIncomingRedirect(forge((p) => p.set('code', 'not-the-code'))))
+  assert.equal(wrongCode.code, 'ERR_OAUTH_INVALID_GRANT', wrongCode.message)
+  assert.deepEqual(new Map(storage.map), snapshot)
+  // The real one still works afterwards.
+  assert.equal((await session.handleIncomingRedirect(redirectUrl)).isLoggedIn, true)
+})
+
+test('a static client logs a user in', async () => {
+  // A client CSS knows: register it the way an app would, once, and then use it as static.
+  const registration = await fetch(`${css.issuer}.oidc/reg`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], id_token_signed_response_alg: 'ES256' }),
+  })
+  const { client_id: clientId, client_secret: clientSecret } = await registration.json()
+  const storage = asyncMapStorage()
+  const session = new Session({ storage }, 'ac-4')
+  const redirectUrl = await logIn(session, { clientId, clientSecret })
+  assert.equal(record(storage, 'ac-4').clientType, 'static')
+  assert.equal((await session.handleIncomingRedirect(redirectUrl)).isLoggedIn, true)
+  assert.equal((await session.fetch(css.privateResource)).status, 200)
+})
