@@ -135,3 +135,27 @@ test('a static client logs a user in', async () => {
   assert.equal((await session.handleIncomingRedirect(redirectUrl)).isLoggedIn, true)
   assert.equal((await session.fetch(css.privateResource)).status, 200)
 })
+
+test('logout revokes the refresh token, and an IdP logout hands over the end-session URL', async () => {
+  const storage = asyncMapStorage()
+  const session = new Session({ storage }, 'ac-5')
+  await session.handleIncomingRedirect(await logIn(session))
+  // What an attacker (or a stale copy) would hold: storage as it was, access token expired.
+  const copy = asyncMapStorage(storage.map)
+  copy.map.set(RECORD_PREFIX + 'ac-5', JSON.stringify({ ...record(storage, 'ac-5'), accessTokenExpiresAt: '0' }))
+
+  let handed
+  await session.logout({ logoutType: 'idp', postLogoutUrl: 'https://app.example/bye', state: 'st-1', handleRedirect: (u) => (handed = u) })
+  const url = new URL(handed)
+  const discovery = await (await fetch(`${css.issuer}.well-known/openid-configuration`)).json()
+  assert.equal(`${url.origin}${url.pathname}`, discovery.end_session_endpoint)
+  assert.ok(url.searchParams.get('id_token_hint'))
+  assert.equal(url.searchParams.get('post_logout_redirect_uri'), 'https://app.example/bye')
+  assert.equal(url.searchParams.get('state'), 'st-1')
+  assert.equal(storage.map.get(RECORD_PREFIX + 'ac-5'), undefined)
+  assert.equal(session.info.isLoggedIn, false)
+
+  assert.ok(discovery.revocation_endpoint, 'CSS advertises revocation')
+  const e = await rejection(getSessionFromStorage('ac-5', { storage: copy }))
+  assert.equal(e.code, 'ERR_OAUTH_INVALID_GRANT', 'the revoked refresh token is refused')
+})

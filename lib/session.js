@@ -280,9 +280,23 @@ class Session {
       const id = this.info.sessionId
       if (typeof id !== 'string') throw invalidArgument('The session ID must be a string')
       checkWellFormed(id, 'The session ID')
-      await run(native.forgetSession, main, id)
+      const credentials = this.#credentials
+      // Storage first; then the refresh token is revoked at the provider (best effort).
+      const outcome = await run(native.logOut, main, id, credentials?.issuer ?? undefined)
       if (extra !== undefined) await run(native.forgetSession, extra, id)
-      if (logoutOptions?.logoutType === 'idp') throw new Error(IDP_LOGOUT_UNAVAILABLE)
+      if (logoutOptions?.logoutType === 'idp') {
+        const idToken = credentials?.idToken
+        if (outcome?.endSessionEndpoint == null || idToken == null) throw new Error(IDP_LOGOUT_UNAVAILABLE)
+        const { handleRedirect, postLogoutUrl, state } = logoutOptions
+        if (typeof handleRedirect !== 'function') throw new Error('A redirection handler must be provided in the Node environment.')
+        const url = new URL(outcome.endSessionEndpoint)
+        url.searchParams.set('id_token_hint', idToken)
+        if (typeof postLogoutUrl === 'string') {
+          url.searchParams.set('post_logout_redirect_uri', postLogoutUrl)
+          if (typeof state === 'string') url.searchParams.set('state', state)
+        }
+        handleRedirect(url.href)
+      }
       this.info.isLoggedIn = false
       this.#credentials = undefined
       this.#renewable = false

@@ -95,7 +95,7 @@ impl NonceCache {
 }
 
 /// `application/x-www-form-urlencoded`, as RFC 6749 §2.3.1 wants the Basic credentials encoded.
-fn basic_credentials(client_id: &str, secret: &Secret) -> String {
+pub fn basic_credentials(client_id: &str, secret: &Secret) -> String {
     let encode = |text: &str| {
         let form = HttpRequest::post_form("", &[("x", text)])
             .body

@@ -80,6 +80,12 @@ impl SessionCredentials {
         self.inner.client_id.clone()
     }
 
+    /// The ID token of the last login or refresh, for an IdP logout's `id_token_hint`.
+    #[napi(getter)]
+    pub fn id_token(&self) -> Option<String> {
+        self.inner.id_token.as_ref().map(|t| t.expose().to_owned())
+    }
+
     /// `"DPoP"` or `"Bearer"`.
     #[napi(getter)]
     pub fn token_type(&self) -> String {
@@ -373,6 +379,40 @@ pub fn finish_authorization(
         Ok(FinishedLogin {
             session_id: finished.session_id,
             restored: RestoredSession::from(finished.restored),
+        })
+    })
+}
+
+/// What a logout found: the provider's end-session endpoint, and whether it revoked the
+/// refresh token.
+#[napi(object, object_from_js = false)]
+pub struct LogoutOutcome {
+    pub end_session_endpoint: Option<String>,
+    pub revoked: bool,
+}
+
+/// Forgets a session in storage and revokes its refresh token at the provider, best effort.
+/// `issuer` is the one of the session in memory, for a session storage no longer holds.
+#[napi(catch_unwind, ts_return_type = "LogoutOutcome | number")]
+pub fn log_out(
+    env: Env,
+    storage: &NativeStorage,
+    parent: Option<u32>,
+    session_id: String,
+    issuer: Option<String>,
+) -> Result<Outcome> {
+    let (discovery, jwks, token_nonces) = caches();
+    start(env, storage, parent, move |s, http| async move {
+        let caches = Caches {
+            discovery: &discovery,
+            jwks: &jwks,
+            token_nonces: &token_nonces,
+        };
+        let outcome =
+            crate::logout::log_out(&*http, &*s, &caches, &session_id, issuer.as_deref()).await?;
+        Ok(LogoutOutcome {
+            end_session_endpoint: outcome.end_session_endpoint,
+            revoked: outcome.revoked,
         })
     })
 }

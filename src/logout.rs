@@ -1,0 +1,89 @@
+//! Logging a session out: its records go, and its refresh token is revoked at the provider
+//! (RFC 7009) when the provider has a revocation endpoint. The reference never revokes: a
+//! refresh token it "logged out" stays usable until it expires.
+
+use crate::client_credentials::Caches;
+use crate::error::Result;
+use crate::http::{Http, HttpRequest};
+use crate::multi_session::{forget_session, read_record};
+use crate::secret::Secret;
+use crate::storage::Storage;
+use crate::token::ClientAuth;
+
+/// What a logout found that an IdP logout needs.
+#[derive(Debug, Default)]
+pub struct LoggedOut {
+    /// The provider's RP-initiated logout endpoint, when it has one.
+    pub end_session_endpoint: Option<String>,
+    /// Whether the provider took the refresh token back.
+    pub revoked: bool,
+}
+
+/// Forgets session `id` in storage, then revokes its refresh token. Revocation is best effort:
+/// a provider that cannot be reached or refuses does not make the logout fail (the session is
+/// gone from storage either way).
+pub async fn log_out(
+    http: &dyn Http,
+    storage: &dyn Storage,
+    caches: &Caches<'_>,
+    id: &str,
+    fallback_issuer: Option<&str>,
+) -> Result<LoggedOut> {
+    let record = match read_record(storage, id).await {
+        Ok(record) => record,
+        // A corrupted record is deleted all the same; there is just nothing to revoke.
+        Err(crate::error::Error::CorruptedData { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    forget_session(storage, id).await?;
+    let field = |name: &str| {
+        record
+            .as_ref()
+            .and_then(|r| r.string(name).ok().flatten().map(str::to_owned))
+    };
+    let Some(issuer) = field("issuer").or_else(|| fallback_issuer.map(str::to_owned)) else {
+        return Ok(LoggedOut::default());
+    };
+    let Ok(found) = caches.discovery.discover(http, &issuer).await else {
+        return Ok(LoggedOut::default());
+    };
+    let metadata = &found.metadata;
+    let mut outcome = LoggedOut {
+        end_session_endpoint: metadata.end_session_endpoint.clone(),
+        revoked: false,
+    };
+    let (Some(endpoint), Some(token), Some(client_id)) = (
+        &metadata.revocation_endpoint,
+        field("refreshToken").map(Secret::new),
+        field("clientId"),
+    ) else {
+        return Ok(outcome);
+    };
+    let secret = field("clientSecret").map(Secret::new);
+    let auth = ClientAuth::for_provider(
+        &metadata.token_endpoint_auth_methods_supported,
+        &client_id,
+        secret.as_ref(),
+    );
+    let mut form: Vec<(&str, &str)> = vec![
+        ("token", token.expose()),
+        ("token_type_hint", "refresh_token"),
+    ];
+    let mut request_auth = None;
+    match &auth {
+        ClientAuth::Basic { client_id, secret } => {
+            request_auth = Some(crate::token::basic_credentials(client_id, secret));
+        }
+        ClientAuth::Post { client_id, secret } => {
+            form.push(("client_id", client_id));
+            form.push(("client_secret", secret.expose()));
+        }
+        ClientAuth::Public { client_id } => form.push(("client_id", client_id)),
+    }
+    let mut request = HttpRequest::post_form(endpoint, &form);
+    if let Some(value) = request_auth {
+        request = request.header("authorization", value);
+    }
+    outcome.revoked = matches!(http.send(request).await, Ok(r) if r.status == 200);
+    Ok(outcome)
+}
