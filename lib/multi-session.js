@@ -7,10 +7,14 @@ const { NotImplementedError, invalidArgument } = require('./errors.js')
 const { isStorage, handleFor, run, runOn, defaultStorage, checkWellFormed } = require('./storage.js')
 const { Session, EVENTS, adopt, announceTokens } = require('./session.js')
 const { restoreOnce } = require('./restore.js')
+const { debug } = require('./debug.js')
 
 /** Makes `session` logged in with what a restore gave, and tells who asked about the refresh token. */
 async function useRestored(session, restored) {
   adopt(session, restored.credentials, true)
+  if (debug.enabled) {
+    debug('session %j restored: %s', session.info.sessionId, restored.newRefreshToken == null ? 'its stored access token is still good' : 'refreshed')
+  }
   const token = restored.newRefreshToken
   // Only when this restore refreshed: a stored access token used as is is nothing new.
   if (token !== null && token !== undefined) {

@@ -8,6 +8,7 @@ const native = require('../binding.js')
 const { ConfigurationError, NotImplementedError, invalidArgument } = require('./errors.js')
 const { defaultStorage, isStorage, handleFor, run, checkWellFormed } = require('./storage.js')
 const { restoreOnce } = require('./restore.js')
+const { debug } = require('./debug.js')
 
 const EVENTS = Object.freeze({
   ERROR: 'error',
@@ -404,6 +405,9 @@ class Session {
     this.#timer = undefined
     awaited.delete(this)
     if (!refresh) return this.#expire()
+    if (debug.enabled) {
+      debug('session %j: background refresh, the access token expires in %d s', this.info.sessionId, Math.round(((credentials.expiresAt ?? 0) - Date.now()) / 1000))
+    }
     try {
       const storage = this.#storages.main
       // Not forced: an access token another session or process stored meanwhile is used as is.
@@ -419,6 +423,7 @@ class Session {
       this.events.emit(EVENTS.SESSION_EXTENDED, expiresAt ? Math.round((expiresAt - Date.now()) / 1000) : 600)
     } catch (error) {
       if (this.#credentials !== credentials) return
+      if (debug.enabled) debug('session %j: background refresh failed: %s', this.info.sessionId, error?.message)
       this.events.emit(EVENTS.ERROR, typeof error?.error === 'string' ? error.error : (error?.code ?? 'error'), error)
       // Once more halfway to the expiry, when there is time; else the session expires.
       const left = (credentials.expiresAt ?? 0) - Date.now()

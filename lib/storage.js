@@ -5,6 +5,7 @@
 
 const native = require('../binding.js')
 const { fromNative, invalidArgument } = require('./errors.js')
+const { debug } = require('./debug.js')
 
 let storageTimeoutMs = 10_000
 
@@ -184,7 +185,15 @@ function stringObjectText(value) {
 
 function invoke(storage, request, operationId, index) {
   // The request itself stays in Rust; so does its response, which goes to the operation.
-  if (request.method === 'http') return native.sendHttp(operationId, index)
+  if (request.method === 'http') {
+    const sent = native.sendHttp(operationId, index)
+    if (!debug.enabled) return sent
+    const started = performance.now()
+    return sent.then((status) => {
+      debug('%s %s: %s in %d ms', request.value, request.key, status === 0 ? 'no response' : `HTTP ${status}`, Math.round(performance.now() - started))
+      return status
+    })
+  }
   const key = request.keyIsJson ? JSON.parse(request.key) : request.key
   switch (request.method) {
     case 'get':
@@ -245,6 +254,7 @@ function callAll(storage, requests, operationId, handle) {
       if (!settled[i] && method !== 'http') {
         settled[i] = 1
         report({ index: i, timedOutMs: limit })
+        if (debug.enabled) debug('storage.%s(%j) did not settle within %d ms', method, requests[i].key, limit)
         if (method !== 'get') beginLateWrite(i)
         done()
       }
@@ -268,7 +278,9 @@ function callAll(storage, requests, operationId, handle) {
     if (settled[i]) return settledLate(i)
     settled[i] = 1
     thrown ??= { value: error }
-    report({ index: i, message: describeThrown(error) })
+    const message = describeThrown(error)
+    if (debug.enabled) debug('storage.%s(%j) failed: %s', requests[i].method, requests[i].key, message)
+    report({ index: i, message })
     done()
   }
   const succeed = (i, value) => {

@@ -258,11 +258,12 @@ impl Operation {
                             });
                         }
                         HostCall::Http(request) => {
+                            // The method and URL are for debug logs; neither is secret.
                             requests.push(StorageRequest {
                                 method: "http".to_owned(),
                                 key: request.url.clone(),
                                 key_is_json: None,
-                                value: None,
+                                value: Some(request.method.to_owned()),
                             });
                             self.outstanding
                                 .push(Outstanding::Http(ticket, Some(request)));
@@ -341,14 +342,15 @@ pub fn resume_operation(
     next
 }
 
-/// Sends the HTTP request at `index` of the operation's last batch. The Promise resolves (with
-/// nothing) once the response, or the failure, has been handed to the operation.
+/// Sends the HTTP request at `index` of the operation's last batch. The Promise resolves once
+/// the response, or the failure, has been handed to the operation, with the response's status
+/// (0 when there was none), for debug logs: the response itself stays in Rust.
 #[napi(
     catch_unwind,
     ts_args_type = "id: number, index: number",
-    ts_return_type = "Promise<void>"
+    ts_return_type = "Promise<number>"
 )]
-pub fn send_http(env: &Env, id: u32, index: u32) -> Result<PromiseRaw<'_, ()>> {
+pub fn send_http(env: &Env, id: u32, index: u32) -> Result<PromiseRaw<'_, u32>> {
     let taken = with_operation(id, |op| match op.outstanding.get_mut(index as usize) {
         Some(Outstanding::Http(ticket, request)) => request.take().map(|r| (*ticket, r)),
         _ => None,
@@ -362,13 +364,14 @@ pub fn send_http(env: &Env, id: u32, index: u32) -> Result<PromiseRaw<'_, ()>> {
     env.spawn_future_with_callback(
         async move { Ok(crate::http_engine::send(request).await) },
         move |_env, answer| {
+            let status = answer.as_ref().map_or(0, |r| u32::from(r.status));
             // On the JS thread. An operation cancelled meanwhile is not there any more.
             OPERATIONS.with(|ops| {
                 if let Some(op) = ops.borrow().get(&id) {
                     op.driven.deliver(ticket, HostAnswer::Http(answer));
                 }
             });
-            Ok(())
+            Ok(status)
         },
     )
 }
