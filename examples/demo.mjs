@@ -1,6 +1,6 @@
 // The main job, against a real Solid server: log a client in, read a private resource, keep the
 // session in the app's own storage, and restore sessions from that storage: the client's, and a
-// user's that the reference package stored (through its refresh token).
+// user's who logged in through the server's login page (the authorization-code flow).
 // Run with `npm run demo` (installs, builds, then runs this file). It starts a local Community
 // Solid Server by itself (seeded with alice's pod and one private resource) and stops it at the end.
 import {
@@ -8,9 +8,10 @@ import {
   getSessionFromStorage,
   getSessionIdFromStorageAll,
   clearSessionFromStorageAll,
+  refreshSession,
 } from 'solid-client-authn-native'
 import { startCss } from '../__test__/support/servers.js'
-import { referenceAuthCodeSession } from '../__test__/support/reference-login.mjs'
+import { authcodeLogin } from '../__test__/support/authcode-login.mjs'
 
 const RECORD = 'solidClientAuthenticationUser:'
 const SECRET_FIELDS = new Set(['clientSecret', 'refreshToken', 'accessToken', 'idToken', 'privateKey'])
@@ -79,28 +80,33 @@ try {
   }
 
   // -------------------------------------------------------------------------------------------
-  step("4. A user's session restored from storage, through its refresh token")
-  // An app switching packages has sessions that @inrupt/solid-client-authn-node stored: here the
-  // reference package logs alice in (authorization-code flow, driven headlessly through the
-  // server's login pages) and leaves her session in the app's storage.
-  await referenceAuthCodeSession({ css, storage, sessionId: 'alice-web' })
-  line('stored by the reference', `${RECORD}alice-web (a refresh token and a DPoP key)`)
+  step("4. A user logs in through the server's login page (authorization code), and is restored")
+  const user = new Session({ storage }, 'alice-web')
+  const authorizationUrl = await user.login({
+    oidcIssuer: css.issuer,
+    redirectUrl: 'http://localhost:9/callback',
+    clientName: 'demo app',
+    handleRedirect: () => {}, // a web app would redirect the browser here
+  })
+  line('login() handed over', quote(authorizationUrl))
+  // A browser would follow that URL; here the server's login, pick-WebID and consent pages are
+  // driven with HTTP requests, up to the redirect back to the app.
+  const { redirectUrl } = await authcodeLogin({ authorizationUrl, email: css.email, password: css.password, webId: css.webId })
+  const info = await user.handleIncomingRedirect(redirectUrl)
+  line('handleIncomingRedirect', `isLoggedIn ${info.isLoggedIn}, ${info.webId}`)
+  line('stored', `${RECORD}alice-web (a registered client, a refresh token, a DPoP key)`)
+
   const heard = []
   const restored = await getSessionFromStorage('alice-web', { storage, onNewRefreshToken: () => heard.push('newRefreshToken') })
-  line('getSessionFromStorage', `isLoggedIn ${restored.info.isLoggedIn}, ${restored.info.webId}`)
-  line('how', heard.length ? 'refreshed with the refresh token (newRefreshToken fired)' : 'no refresh')
+  line('getSessionFromStorage', `isLoggedIn ${restored.info.isLoggedIn}`)
+  line('how', heard.length === 0 ? 'the stored access token, still good: nothing sent to the server' : 'refreshed')
   const again = await restored.fetch(css.privateResource)
   line('session.fetch(private)', `${again.status} ${quote(await again.text())}`)
+  await refreshSession(restored, { storage })
   const afterRefresh = JSON.parse(storage.map.get(`${RECORD}alice-web`))
   const inSeconds = Math.round((Number(afterRefresh.accessTokenExpiresAt) - Date.now()) / 1000)
-  line('stored with it', `refreshToken ******, accessToken ****** (${afterRefresh.accessTokenType}, good for ${inSeconds} s)`)
-
-  heard.length = 0
-  const second = await getSessionFromStorage('alice-web', { storage, onNewRefreshToken: () => heard.push('newRefreshToken') })
-  const sameToken = JSON.parse(storage.map.get(`${RECORD}alice-web`)).accessToken === afterRefresh.accessToken
-  line('restored again', `isLoggedIn ${second.info.isLoggedIn}`)
-  line('how', heard.length === 0 && sameToken ? 'the stored access token, still good: nothing sent to the server' : 'refreshed again')
-  line('session.fetch(private)', (await second.fetch(css.privateResource)).status)
+  line('refreshSession', `refreshed through the refresh token; the new access token is good for ${inSeconds} s`)
+  line('session.fetch(private)', (await restored.fetch(css.privateResource)).status)
 
   // -------------------------------------------------------------------------------------------
   step('5. The storage functions')
@@ -112,6 +118,12 @@ try {
   step('6. Cleaning up')
   await session.logout()
   line('after logout', `isLoggedIn ${session.info.isLoggedIn}; fetch(private) ${(await session.fetch(css.privateResource)).status}`)
+  await restored.logout({
+    logoutType: 'idp',
+    postLogoutUrl: 'http://localhost:9/bye',
+    handleRedirect: (url) => line('IdP logout URL', quote(url)), // a web app would redirect the browser here
+  })
+  line('user logged out', 'its refresh token revoked at the server')
   line('getSessionIdFromStorageAll', JSON.stringify(await getSessionIdFromStorageAll(storage)))
   await clearSessionFromStorageAll(storage)
   storage.map.delete(`${RECORD}broken`) // never registered, so not one of the sessions cleared
@@ -121,7 +133,7 @@ try {
     const note = key.startsWith('issuerConfig:')
       ? "the server's public metadata"
       : key.startsWith(RECORD) && JSON.parse(value).sessionId
-        ? "the reference's login-state record, which it never removes"
+        ? 'a login-state record'
         : value
     console.log(`    ${key}  (${note})`)
   }
