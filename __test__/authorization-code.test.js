@@ -159,3 +159,42 @@ test('logout revokes the refresh token, and an IdP logout hands over the end-ses
   const e = await rejection(getSessionFromStorage('ac-5', { storage: copy }))
   assert.equal(e.code, 'ERR_OAUTH_INVALID_GRANT', 'the revoked refresh token is refused')
 })
+
+test('Session.fromTokens, refreshTokens and logout(tokenSet) work on the set newTokens gave', async () => {
+  // A public client, as a token set carries no secret (the reference's refreshTokens has the
+  // same limit): registered once with CSS, then used as a static client without a secret.
+  const registration = await fetch(`${css.issuer}.oidc/reg`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'none', id_token_signed_response_alg: 'ES256' }),
+  })
+  const { client_id: clientId } = await registration.json()
+  const session = new Session({ storage: asyncMapStorage() }, 'ac-6')
+  let tokens
+  session.events.on('newTokens', (t) => (tokens = t))
+  await session.handleIncomingRedirect(await logIn(session, { clientId }))
+  assert.ok(tokens.refreshToken && tokens.dpopKey.privateKey instanceof CryptoKey)
+
+  const fromTokens = await lib.Session.fromTokens(tokens, 'from-tokens')
+  assert.equal(fromTokens.info.isLoggedIn, true)
+  assert.equal(fromTokens.info.webId, css.webId)
+  assert.equal(fromTokens.info.clientAppId, clientId)
+  assert.equal((await fromTokens.fetch(css.privateResource)).status, 200, 'it authenticates with the access token')
+
+  const refreshed = await lib.refreshTokens(tokens)
+  assert.notEqual(refreshed.accessToken, tokens.accessToken)
+  assert.equal(refreshed.dpopKey, tokens.dpopKey, 'the same key, which the new token is bound to')
+  assert.equal(refreshed.refreshToken, tokens.refreshToken, 'CSS does not rotate; the set keeps the token')
+  assert.equal((await (await lib.Session.fromTokens(refreshed)).fetch(css.privateResource)).status, 200)
+
+  let handed
+  await lib.logout(refreshed, (url) => (handed = url), 'https://app.example/bye')
+  const url = new URL(handed)
+  assert.equal(url.searchParams.get('id_token_hint'), refreshed.idToken)
+  assert.equal(url.searchParams.get('post_logout_redirect_uri'), 'https://app.example/bye')
+
+  // Expired or unverifiable token sets make logged-out sessions, as in the reference.
+  assert.equal((await lib.Session.fromTokens({ ...tokens, expiresAt: 1 })).info.isLoggedIn, false)
+  assert.equal((await lib.Session.fromTokens({ ...tokens, idToken: 'not.a.token' })).info.isLoggedIn, false)
+  await assert.rejects(lib.logout({ ...tokens, idToken: undefined }, () => {}), /requires a valid ID token/)
+})

@@ -4,8 +4,9 @@
 
 const native = require('../binding.js')
 const { NotImplementedError, invalidArgument } = require('./errors.js')
-const { isStorage, handleFor, run, runOn, defaultStorage, checkWellFormed } = require('./storage.js')
-const { Session, EVENTS, adopt, announceTokens } = require('./session.js')
+const { isStorage, handleFor, run, runOn, defaultStorage, checkWellFormed, InMemoryStorage } = require('./storage.js')
+const { Session, EVENTS, adopt, announceTokens, tokenSetInput } = require('./session.js')
+const { randomUUID } = require('node:crypto')
 const { restoreOnce } = require('./restore.js')
 const { debug } = require('./debug.js')
 
@@ -107,12 +108,47 @@ async function refreshSession(session, options) {
   if (restored !== null && restored !== undefined) await useRestored(session, restored)
 }
 
+/**
+ * Refreshes a token set the app kept, with its refresh token and the same DPoP key, and resolves
+ * the new set. A public client's (a Solid-OIDC Client ID document's): the set has no secret.
+ */
 async function refreshTokens(tokenSet) {
-  throw new NotImplementedError('refreshTokens')
+  if (tokenSet === null || typeof tokenSet !== 'object') throw invalidArgument('refreshTokens expects a token set')
+  if (typeof tokenSet.refreshToken !== 'string') throw new Error('Could not refresh the session.')
+  const input = await tokenSetInput(tokenSet, tokenSet.webId)
+  const restored = await run(native.logInWithRefreshToken, new InMemoryStorage(), randomUUID(), {
+    issuer: tokenSet.issuer,
+    clientId: tokenSet.clientId,
+    refreshToken: tokenSet.refreshToken,
+    dpop: tokenSet.dpopKey !== undefined,
+    publicJwk: input.publicJwk,
+    privateJwk: input.privateJwk,
+  })
+  const parts = restored.credentials.tokenSet()
+  return {
+    accessToken: parts.accessToken,
+    idToken: parts.idToken ?? undefined,
+    // The one the provider sent, or the same one when it does not rotate (the reference then
+    // gives undefined, and the next refresh fails).
+    refreshToken: parts.refreshToken ?? undefined,
+    webId: parts.webId,
+    expiresAt: parts.expiresAt ?? undefined,
+    dpopKey: tokenSet.dpopKey,
+    clientId: parts.clientId,
+    issuer: parts.issuer,
+  }
 }
 
+/** Logs the token set's user out of the identity provider: the end-session URL goes to `redirectHandler`. */
 async function logout(tokenSet, redirectHandler, postLogoutUrl) {
-  throw new NotImplementedError('logout')
+  if (typeof tokenSet?.idToken !== 'string') throw new Error('Logging out of the Identity Provider requires a valid ID token.')
+  if (typeof redirectHandler !== 'function') throw invalidArgument('logout needs a redirect handler')
+  const checked = await run(native.checkIdToken, undefined, tokenSet.issuer, tokenSet.clientId, tokenSet.idToken)
+  if (checked.endSessionEndpoint == null) throw new Error('The Identity Provider does not support RP-initiated logout.')
+  const url = new URL(checked.endSessionEndpoint)
+  url.searchParams.set('id_token_hint', tokenSet.idToken)
+  if (postLogoutUrl) url.searchParams.set('post_logout_redirect_uri', postLogoutUrl)
+  redirectHandler(url.href)
 }
 
 module.exports = {

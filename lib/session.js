@@ -6,7 +6,7 @@ const { EventEmitter } = require('node:events')
 const { randomUUID } = require('node:crypto')
 const native = require('../binding.js')
 const { ConfigurationError, NotImplementedError, invalidArgument } = require('./errors.js')
-const { defaultStorage, isStorage, handleFor, run, checkWellFormed } = require('./storage.js')
+const { defaultStorage, isStorage, handleFor, run, checkWellFormed, InMemoryStorage } = require('./storage.js')
 const { restoreOnce } = require('./restore.js')
 const { debug } = require('./debug.js')
 
@@ -120,6 +120,28 @@ function replayable(request, init) {
   const body = init !== undefined && 'body' in init ? init.body : request?.body
   if (body === undefined || body === null) return true
   return !(body instanceof ReadableStream) && typeof body[Symbol.asyncIterator] !== 'function'
+}
+
+/**
+ * The native form of a token set an app holds: its DPoP key exported from the `CryptoKey` to the
+ * JWK JSON the reference stores.
+ */
+async function tokenSetInput(tokens, webId) {
+  const input = {
+    accessToken: tokens.accessToken,
+    idToken: tokens.idToken,
+    refreshToken: tokens.refreshToken,
+    webId: webId ?? '',
+    expiresAt: tokens.expiresAt,
+    clientId: tokens.clientId,
+    issuer: tokens.issuer,
+  }
+  if (tokens.dpopKey?.privateKey !== undefined) {
+    const { kty, crv, x, y, d } = await globalThis.crypto.subtle.exportKey('jwk', tokens.dpopKey.privateKey)
+    input.privateJwk = JSON.stringify({ kty, crv, x, y, d })
+    input.publicJwk = JSON.stringify(tokens.dpopKey.publicKey)
+  }
+  return input
 }
 
 /** Makes a session logged in with native credentials (set in Session's static block). */
@@ -458,8 +480,31 @@ class Session {
     this.events.emit(EVENTS.SESSION_EXPIRED)
   }
 
+  /**
+   * A session from a token set the app kept (a `newTokens` payload). It is logged in when the
+   * tokens have not expired and the ID token checks out; it then authenticates with the access
+   * token (the reference sends the ID token, which Solid servers such as CSS refuse). Its storage
+   * is its own, in memory, and it is not refreshed in the background.
+   */
   static async fromTokens(tokens, sessionId) {
-    throw new NotImplementedError('Session.fromTokens')
+    if (tokens === null || typeof tokens !== 'object') throw invalidArgument('Session.fromTokens expects a token set')
+    const storage = new InMemoryStorage()
+    const session = new Session({ storage, keepAlive: false }, sessionId ?? randomUUID())
+    session.info.clientAppId = tokens.clientId
+    const expired = typeof tokens.expiresAt === 'number' && tokens.expiresAt * 1000 < Date.now()
+    let verifiedWebId
+    if (!expired && typeof tokens.idToken === 'string') {
+      // As the reference: a token that does not check out makes a logged-out session, not an error.
+      verifiedWebId = await run(native.checkIdToken, storage, tokens.issuer, tokens.clientId, tokens.idToken).then(
+        (checked) => checked.webId,
+        () => undefined,
+      )
+    }
+    const webId = tokens.webId ?? verifiedWebId
+    if (webId !== undefined) session.info.webId = webId
+    if (expired || verifiedWebId === undefined || typeof tokens.accessToken !== 'string') return session
+    adopt(session, native.SessionCredentials.fromTokenSet(await tokenSetInput(tokens, webId)), false)
+    return session
   }
 
   static async fromAuthorizationRequestState(state, sessionId) {
@@ -467,4 +512,4 @@ class Session {
   }
 }
 
-module.exports = { Session, EVENTS, adopt, announceTokens }
+module.exports = { Session, EVENTS, adopt, announceTokens, tokenSetInput }

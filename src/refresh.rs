@@ -118,6 +118,9 @@ pub struct RefreshTokenLogin {
     pub client_secret: Option<Secret>,
     pub refresh_token: Secret,
     pub dpop: bool,
+    /// A DPoP key to keep (its stored `publicKey` and `privateKey`): the one the refresh token
+    /// is bound to, when the caller has it.
+    pub key: Option<(String, String)>,
 }
 
 /// Logs session `id` in with a refresh token the caller holds. Like the reference, it first
@@ -138,6 +141,10 @@ pub async fn log_in_with_refresh_token(
         if let Some(secret) = &login.client_secret {
             record.set("clientSecret", secret.expose());
             record.set("clientName", login.client_id.as_str());
+        }
+        if let Some((public, private)) = &login.key {
+            record.set("publicKey", public.as_str());
+            record.set("privateKey", private.as_str());
         }
     })
     .await?;

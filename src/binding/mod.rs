@@ -15,8 +15,8 @@ pub use operation::{
     wait_for_operation,
 };
 pub use session::{
-    finish_authorization, log_in_with_client_credentials, log_in_with_refresh_token, log_out,
-    restore_session, start_authorization, SessionCredentials,
+    check_id_token, finish_authorization, log_in_with_client_credentials,
+    log_in_with_refresh_token, log_out, restore_session, start_authorization, SessionCredentials,
 };
 pub use storage::NativeStorage;
 

@@ -207,6 +207,9 @@ pub struct RefreshTokenOptions {
     pub client_secret: Option<String>,
     pub refresh_token: String,
     pub dpop: bool,
+    /// The key the refresh token is bound to, as the reference stores it (for `refreshTokens`).
+    pub public_jwk: Option<String>,
+    pub private_jwk: Option<String>,
 }
 
 /// Logs a session in with a refresh token the caller holds.
@@ -225,6 +228,7 @@ pub fn log_in_with_refresh_token(
         client_secret: options.client_secret.map(Secret::new),
         refresh_token: Secret::new(options.refresh_token),
         dpop: options.dpop,
+        key: options.public_jwk.zip(options.private_jwk),
     };
     start(env, storage, parent, move |s, http| async move {
         let caches = Caches {
@@ -413,6 +417,104 @@ pub fn log_out(
         Ok(LogoutOutcome {
             end_session_endpoint: outcome.end_session_endpoint,
             revoked: outcome.revoked,
+        })
+    })
+}
+
+/// A token set from the app (`Session.fromTokens`, `refreshTokens`): the DPoP key as the
+/// reference stores it (JWK JSON), exported from the app's `CryptoKey` by the JS layer.
+#[napi(object, object_to_js = false)]
+pub struct TokenSetInput {
+    pub access_token: String,
+    pub id_token: Option<String>,
+    pub refresh_token: Option<String>,
+    pub web_id: String,
+    /// Seconds since the epoch.
+    pub expires_at: Option<f64>,
+    pub client_id: String,
+    pub issuer: String,
+    pub public_jwk: Option<String>,
+    pub private_jwk: Option<String>,
+}
+
+#[napi]
+impl SessionCredentials {
+    /// Credentials from a token set the app holds. A DPoP key that is not a usable P-256 key is
+    /// refused (it could not sign the proofs the token needs).
+    #[napi(factory, catch_unwind)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a timestamp in seconds, clamped to be non-negative and finite first"
+    )]
+    pub fn from_token_set(env: Env, tokens: TokenSetInput) -> Result<Self> {
+        let dpop_key = match (&tokens.public_jwk, &tokens.private_jwk) {
+            (Some(public), Some(private)) => Some(
+                crate::dpop::DpopKey::from_stored(public, private).map_err(|e| {
+                    throw(
+                        env,
+                        &crate::error::Error::InvalidRequest {
+                            reason: e.to_string(),
+                        },
+                    )
+                })?,
+            ),
+            _ => None,
+        };
+        let expires_at_ms = tokens
+            .expires_at
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| (s.min(1e12) as u64).saturating_mul(1000));
+        Ok(Self {
+            inner: Credentials {
+                access_token: Secret::new(tokens.access_token),
+                dpop_key,
+                expires_at_ms,
+                refresh_token: tokens.refresh_token.map(Secret::new),
+                id_token: tokens.id_token.map(Secret::new),
+                web_id: tokens.web_id,
+                issuer: tokens.issuer,
+                client_id: tokens.client_id,
+                ath: std::cell::OnceCell::new(),
+            },
+        })
+    }
+}
+
+/// What an ID token the app holds says, once checked.
+#[napi(object, object_from_js = false)]
+pub struct CheckedIdToken {
+    pub web_id: String,
+    /// The provider's RP-initiated logout endpoint, when it has one.
+    pub end_session_endpoint: Option<String>,
+}
+
+/// Checks an ID token issued to `clientId` by `issuer` (signature with the provider's keys,
+/// issuer, audience, lifetime).
+#[napi(catch_unwind, ts_return_type = "CheckedIdToken | number")]
+pub fn check_id_token(
+    env: Env,
+    storage: &NativeStorage,
+    parent: Option<u32>,
+    issuer: String,
+    client_id: String,
+    id_token: String,
+) -> Result<Outcome> {
+    let (discovery, jwks, _) = caches();
+    let id_token = Secret::new(id_token);
+    start(env, storage, parent, move |_, http| async move {
+        let found = discovery.discover(&*http, &issuer).await?;
+        let claims = crate::claims::verified_id_token_claims(
+            &*http,
+            &jwks,
+            &found.metadata,
+            id_token.expose(),
+            &client_id,
+        )
+        .await?;
+        Ok(CheckedIdToken {
+            web_id: crate::claims::web_id(&claims)?,
+            end_session_endpoint: found.metadata.end_session_endpoint.clone(),
         })
     })
 }
