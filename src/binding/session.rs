@@ -40,8 +40,10 @@ pub struct SessionCredentials {
     inner: Credentials,
 }
 
-/// The session's tokens, for the `newTokens` event: handed to JS only when someone listens.
-#[napi(object, object_from_js = false)]
+/// A session's tokens: to JS for the `newTokens` event (only when someone listens), and from JS
+/// for `Session.fromTokens` and `refreshTokens` (the DPoP key exported from the app's
+/// `CryptoKey` by the JS layer).
+#[napi(object)]
 pub struct TokenSetParts {
     pub access_token: String,
     pub id_token: Option<String>,
@@ -421,22 +423,6 @@ pub fn log_out(
     })
 }
 
-/// A token set from the app (`Session.fromTokens`, `refreshTokens`): the DPoP key as the
-/// reference stores it (JWK JSON), exported from the app's `CryptoKey` by the JS layer.
-#[napi(object, object_to_js = false)]
-pub struct TokenSetInput {
-    pub access_token: String,
-    pub id_token: Option<String>,
-    pub refresh_token: Option<String>,
-    pub web_id: String,
-    /// Seconds since the epoch.
-    pub expires_at: Option<f64>,
-    pub client_id: String,
-    pub issuer: String,
-    pub public_jwk: Option<String>,
-    pub private_jwk: Option<String>,
-}
-
 #[napi]
 impl SessionCredentials {
     /// Credentials from a token set the app holds. A DPoP key that is not a usable P-256 key is
@@ -447,7 +433,7 @@ impl SessionCredentials {
         clippy::cast_sign_loss,
         reason = "a timestamp in seconds, clamped to be non-negative and finite first"
     )]
-    pub fn from_token_set(env: Env, tokens: TokenSetInput) -> Result<Self> {
+    pub fn from_token_set(env: Env, tokens: TokenSetParts) -> Result<Self> {
         let dpop_key = match (&tokens.public_jwk, &tokens.private_jwk) {
             (Some(public), Some(private)) => Some(
                 crate::dpop::DpopKey::from_stored(public, private).map_err(|e| {
