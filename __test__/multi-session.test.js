@@ -207,3 +207,40 @@ test('listing hands out a fresh array each time and follows changes to the store
     assert.deepEqual(await getSessionIdFromStorageAll(storage), ['c'])
   }
 })
+
+test('a restore reads the record once, and uses a stored access token without the provider', async () => {
+  const { generateKeyPairSync } = require('node:crypto')
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const { kty, crv, x, y, d } = privateKey.export({ format: 'jwk' })
+  const storage = asyncMapStorage()
+  await seed(storage, {
+    t: record({
+      refreshToken: 'SECRET-RT',
+      publicKey: JSON.stringify({ kty, crv, x, y, alg: 'ES256' }),
+      privateKey: JSON.stringify({ kty, crv, x, y, d }),
+      accessToken: 'SECRET-AT',
+      accessTokenType: 'DPoP',
+      accessTokenExpiresAt: String(Date.now() + 3_600_000),
+    }),
+    n: noRefreshToken(),
+  })
+  storage.calls.length = 0
+  const session = await getSessionFromStorage('t', { storage })
+  assert.equal(session.info.isLoggedIn, true)
+  assert.deepEqual(storage.calls, [['get', RECORD_PREFIX + 't']])
+  // Nothing to log it in with: it loads logged out, with one read too.
+  storage.calls.length = 0
+  assert.equal((await getSessionFromStorage('n', { storage })).info.isLoggedIn, false)
+  assert.deepEqual(storage.calls, [['get', RECORD_PREFIX + 'n']])
+})
+
+test('logout asks the provider for nothing when there is no refresh token to revoke', async () => {
+  const storage = asyncMapStorage()
+  await seed(storage, { n: noRefreshToken(), r: record() })
+  await new Session({ storage }, 'n').logout()
+  assert.deepEqual(idp.requests, [])
+  // With one, it looks for the revocation endpoint (this provider is down): the logout still succeeds.
+  await new Session({ storage }, 'r').logout()
+  expectRequests([DISCOVERY])
+  assert.deepEqual(JSON.parse(storage.map.get(LIST_KEY)), [])
+})

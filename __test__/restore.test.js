@@ -80,10 +80,14 @@ test('refreshSession refreshes even while the stored access token is good', asyn
   const storage = await storedByReference('r-4')
   const session = await getSessionFromStorage('r-4', { storage })
   const firstToken = record(storage, 'r-4').accessToken
+  const announced = []
+  session.events.on('newTokens', (tokens) => announced.push(tokens))
   const sent = requests()
   await refreshSession(session, { storage })
   assert.equal(requests() - sent, 1)
   assert.notEqual(record(storage, 'r-4').accessToken, firstToken)
+  assert.equal(announced.length, 1, 'newTokens fires after a refreshSession that refreshed')
+  assert.equal(announced[0].accessToken, record(storage, 'r-4').accessToken)
   assert.equal((await session.fetch(css.privateResource)).status, 200)
 })
 

@@ -3,15 +3,19 @@
 // native side; this file only sorts out arguments and builds Session objects.
 
 const native = require('../binding.js')
-const { NotImplementedError, invalidArgument } = require('./errors.js')
+const { invalidArgument } = require('./errors.js')
 const { isStorage, handleFor, run, runOn, defaultStorage, checkWellFormed, InMemoryStorage } = require('./storage.js')
-const { Session, EVENTS, adopt, announceTokens, tokenSetInput } = require('./session.js')
+const { Session, EVENTS, adopt, announceTokens, tokenSetInput, tokenSetOf } = require('./session.js')
 const { randomUUID } = require('node:crypto')
 const { restoreOnce } = require('./restore.js')
 const { debug } = require('./debug.js')
 
-/** Makes `session` logged in with what a restore gave, and tells who asked about the refresh token. */
+/**
+ * Makes `session` logged in with what a restore gave, and tells who asked about the refresh
+ * token. A restore without credentials (nothing to log the session in with) changes nothing.
+ */
 async function useRestored(session, restored) {
+  if (restored.credentials == null) return
   adopt(session, restored.credentials, true)
   if (debug.enabled) {
     debug('session %j restored: %s', session.info.sessionId, restored.newRefreshToken == null ? 'its stored access token is still good' : 'refreshed')
@@ -65,18 +69,19 @@ async function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshTo
   checkSessionId(sessionId)
   const args = readArguments(storageOrOptions, onNewRefreshToken, refresh)
   const handle = handleFor(args.storage)
-  const stored = await runOn(handle, args.storage, native.loadSession, sessionId)
+  // With refreshing (the default), the restore reads the record and logs the session in in one
+  // go; without, the record is only read.
+  const stored = args.refresh
+    ? await restoreOnce(handle, args.storage, sessionId, false)
+    : await runOn(handle, args.storage, native.loadSession, sessionId)
   if (stored === undefined || stored === null) return undefined
   const session = new Session({
     storage: args.storage ?? defaultStorage,
-    sessionInfo: { sessionId, isLoggedIn: false, webId: stored.webId, clientAppId: stored.clientAppId },
+    sessionInfo: { sessionId, isLoggedIn: false, webId: stored.credentials?.webId ?? stored.webId ?? undefined, clientAppId: stored.clientAppId ?? undefined },
     keepAlive: stored.keepAlive,
   })
   if (args.onNewRefreshToken !== undefined) session.events.on(EVENTS.NEW_REFRESH_TOKEN, args.onNewRefreshToken)
-  if (args.refresh && stored.restorable) {
-    const restored = await restoreOnce(handle, args.storage, sessionId, false)
-    if (restored !== null && restored !== undefined) await useRestored(session, restored)
-  }
+  if (args.refresh) await useRestored(session, stored)
   return session
 }
 
@@ -101,10 +106,7 @@ async function clearSessionFromStorageAll(storage) {
 async function refreshSession(session, options) {
   if (!(session instanceof Session)) throw invalidArgument('refreshSession expects a Session')
   const storage = options?.storage ?? undefined
-  const handle = handleFor(storage)
-  const stored = await runOn(handle, storage, native.loadSession, session.info.sessionId)
-  if (!stored?.restorable) return
-  const restored = await restoreOnce(handle, storage, session.info.sessionId, true)
+  const restored = await restoreOnce(handleFor(storage), storage, session.info.sessionId, true)
   if (restored !== null && restored !== undefined) await useRestored(session, restored)
 }
 
@@ -124,19 +126,9 @@ async function refreshTokens(tokenSet) {
     publicJwk: input.publicJwk,
     privateJwk: input.privateJwk,
   })
-  const parts = restored.credentials.tokenSet()
-  return {
-    accessToken: parts.accessToken,
-    idToken: parts.idToken ?? undefined,
-    // The one the provider sent, or the same one when it does not rotate (the reference then
-    // gives undefined, and the next refresh fails).
-    refreshToken: parts.refreshToken ?? undefined,
-    webId: parts.webId,
-    expiresAt: parts.expiresAt ?? undefined,
-    dpopKey: tokenSet.dpopKey,
-    clientId: parts.clientId,
-    issuer: parts.issuer,
-  }
+  // Its refresh token is the one the provider sent, or the same one when it does not rotate (the
+  // reference then gives undefined, and the next refresh fails); its key is the app's own.
+  return tokenSetOf(restored.credentials, tokenSet.dpopKey)
 }
 
 /** Logs the token set's user out of the identity provider: the end-session URL goes to `redirectHandler`. */

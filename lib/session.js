@@ -153,6 +153,14 @@ let adopt
  */
 async function announceTokens(session, credentials) {
   if (session.events.listenerCount(EVENTS.NEW_TOKENS) === 0) return
+  session.events.emit(EVENTS.NEW_TOKENS, await tokenSetOf(credentials))
+}
+
+/**
+ * The reference's SessionTokenSet for native credentials. `dpopKey` is the app's own key pair
+ * when it has one (refreshTokens keeps it); otherwise the credentials' key is imported.
+ */
+async function tokenSetOf(credentials, dpopKey) {
   const parts = credentials.tokenSet()
   const tokens = {
     accessToken: parts.accessToken,
@@ -160,14 +168,16 @@ async function announceTokens(session, credentials) {
     refreshToken: parts.refreshToken ?? undefined,
     webId: parts.webId,
     expiresAt: parts.expiresAt ?? undefined,
+    dpopKey,
     clientId: parts.clientId,
     issuer: parts.issuer,
   }
-  if (parts.privateJwk != null && parts.publicJwk != null) {
+  if (dpopKey === undefined && parts.privateJwk != null && parts.publicJwk != null) {
     const privateKey = await globalThis.crypto.subtle.importKey('jwk', JSON.parse(parts.privateJwk), { name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign'])
     tokens.dpopKey = { privateKey, publicKey: JSON.parse(parts.publicJwk) }
   }
-  session.events.emit(EVENTS.NEW_TOKENS, tokens)
+  if (tokens.dpopKey === undefined) delete tokens.dpopKey
+  return tokens
 }
 
 /** The events the background timers emit. */
@@ -305,9 +315,10 @@ class Session {
       checkWellFormed(id, 'The session ID')
       const credentials = this.#credentials
       // Storage first; then the refresh token is revoked at the provider (best effort).
-      const outcome = await run(native.logOut, main, id, credentials?.issuer ?? undefined)
+      const idp = logoutOptions?.logoutType === 'idp'
+      const outcome = await run(native.logOut, main, id, credentials?.issuer ?? undefined, idp)
       if (extra !== undefined) await run(native.forgetSession, extra, id)
-      if (logoutOptions?.logoutType === 'idp') {
+      if (idp) {
         const idToken = credentials?.idToken
         if (outcome?.endSessionEndpoint == null || idToken == null) throw new Error(IDP_LOGOUT_UNAVAILABLE)
         const { handleRedirect, postLogoutUrl, state } = logoutOptions
@@ -402,17 +413,17 @@ class Session {
     const left = expiresAt - Date.now()
     const refresh = this.#keepAlive && this.#renewable
     // A minute before expiry, or a fifth of the lifetime when that is shorter; never a tight loop.
-    const delay = refresh ? Math.max(1_000, left - Math.min(60_000, left / 5)) : Math.max(0, left)
-    const self = new WeakRef(this)
-    const timer = setTimeout(() => {
-      const session = self.deref()
-      if (session !== undefined && session.#timer === timer) session.#onTimer(refresh)
-    }, Math.min(delay, 2 ** 31 - 1))
-    this.#arm(timer)
+    const delay = refresh ? Math.max(1_000, left - Math.min(60_000, left / 5)) : left
+    this.#setTimer(delay, refresh ? 'refresh' : 'expire')
   }
 
-  /** Makes `timer` the session's timer: unref'd, and held as `awaited` describes. */
-  #arm(timer) {
+  /**
+   * Makes the session's timer: in `delay` ms it refreshes (`'refresh'`) or expires (`'expire'`)
+   * the session, unless another timer has replaced it meanwhile. It is unref'd and holds the
+   * session strongly only as `awaited` describes.
+   */
+  #setTimer(delay, action) {
+    const timer = Session.#startTimer(new WeakRef(this), delay, action)
     timer.unref()
     this.#timer = timer
     // Our own `error` listener does not count.
@@ -422,11 +433,25 @@ class Session {
     this.events.emit(EVENTS.TIMEOUT_SET, timer)
   }
 
-  async #onTimer(refresh) {
+  /**
+   * The timer itself, made where `this` is out of reach: V8 shares one context among the
+   * closures of a function, so a callback made beside one that uses `this` would hold the
+   * session strongly and it could never be collected.
+   */
+  static #startTimer(self, delay, action) {
+    const timer = setTimeout(() => {
+      const session = self.deref()
+      if (session === undefined || session.#timer !== timer) return
+      if (action === 'refresh') session.#onTimer()
+      else session.#expire()
+    }, Math.min(Math.max(0, delay), 2 ** 31 - 1))
+    return timer
+  }
+
+  async #onTimer() {
     const credentials = this.#credentials
     this.#timer = undefined
     awaited.delete(this)
-    if (!refresh) return this.#expire()
     if (debug.enabled) {
       debug('session %j: background refresh, the access token expires in %d s', this.info.sessionId, Math.round(((credentials.expiresAt ?? 0) - Date.now()) / 1000))
     }
@@ -447,29 +472,11 @@ class Session {
       if (this.#credentials !== credentials) return
       if (debug.enabled) debug('session %j: background refresh failed: %s', this.info.sessionId, error?.message)
       this.events.emit(EVENTS.ERROR, typeof error?.error === 'string' ? error.error : (error?.code ?? 'error'), error)
-      // Once more halfway to the expiry, when there is time; else the session expires.
       const left = (credentials.expiresAt ?? 0) - Date.now()
-      if (left <= 5_000) return this.#expireIn(left)
-      this.#retryIn(left / 2)
+      // Once more halfway to the expiry, when there is time; else the session expires.
+      if (left <= 5_000) this.#setTimer(left, 'expire')
+      else this.#setTimer(left / 2, 'refresh')
     }
-  }
-
-  #retryIn(delay) {
-    const self = new WeakRef(this)
-    const timer = setTimeout(() => {
-      const session = self.deref()
-      if (session !== undefined && session.#timer === timer) session.#onTimer(true)
-    }, delay)
-    this.#arm(timer)
-  }
-
-  #expireIn(delay) {
-    const self = new WeakRef(this)
-    const timer = setTimeout(() => {
-      const session = self.deref()
-      if (session !== undefined && session.#timer === timer) session.#expire()
-    }, Math.max(0, delay))
-    this.#arm(timer)
   }
 
   #expire() {
@@ -512,4 +519,4 @@ class Session {
   }
 }
 
-module.exports = { Session, EVENTS, adopt, announceTokens, tokenSetInput }
+module.exports = { Session, EVENTS, adopt, announceTokens, tokenSetInput, tokenSetOf }

@@ -1,7 +1,8 @@
 'use strict'
 // The storage edge: InMemoryStorage (native), the handle for a JS store, and the driver that makes
-// the calls a native operation asks for. The driver knows no keys and no layout: it only carries
-// calls and answers between Rust and the store, on the JS thread.
+// the calls a native operation asks for: storage calls, and the HTTP requests it hands to the
+// native engine. The driver knows no keys, no layout and no protocol: it only carries calls and
+// answers between Rust and the store or the engine, on the JS thread.
 
 const native = require('../binding.js')
 const { fromNative, invalidArgument } = require('./errors.js')

@@ -236,7 +236,7 @@ async fn register(
 pub async fn start(
     http: &dyn Http,
     storage: &dyn Storage,
-    caches: &Caches<'_>,
+    caches: &Caches,
     session_id: &str,
     login: &AuthorizationLogin,
 ) -> Result<AuthorizationRequest> {
@@ -419,7 +419,7 @@ fn forget_state(record: &mut Record, state: &str) -> Result<()> {
 pub async fn finish(
     http: &dyn Http,
     storage: &dyn Storage,
-    caches: &Caches<'_>,
+    caches: &Caches,
     callback: &str,
 ) -> Result<Finished> {
     let callback = Callback::parse(callback)?;
@@ -503,7 +503,7 @@ pub async fn finish(
 )]
 async fn exchange(
     http: &dyn Http,
-    caches: &Caches<'_>,
+    caches: &Caches,
     metadata: &IssuerMetadata,
     key: &str,
     record: &Record,
@@ -517,9 +517,7 @@ async fn exchange(
         .ok_or_else(|| Error::corrupted(key, "it has no clientId"))?;
     let client_secret = record.string("clientSecret")?.map(Secret::new);
     let key_pair = if record.flag("dpop")? {
-        Some(DpopKey::generate().map_err(|e| Error::InvalidRequest {
-            reason: e.to_string(),
-        })?)
+        Some(DpopKey::generate()?)
     } else {
         None
     };
@@ -539,7 +537,7 @@ async fn exchange(
         ],
         &auth,
         key_pair.as_ref(),
-        caches.token_nonces,
+        &caches.token_nonces,
     )
     .await?;
     if tokens.id_token.is_none() {
@@ -553,7 +551,7 @@ async fn exchange(
         crate::stored_session::TokenType::Bearer => None,
     };
     let web_id =
-        claims::web_id_from_grant(http, caches.jwks, metadata, &tokens, &client_id).await?;
+        claims::web_id_from_grant(http, &caches.jwks, metadata, &tokens, &client_id).await?;
     Ok((
         Credentials {
             expires_at_ms: tokens.expires_in.map(expiry_from_now),

@@ -1,6 +1,8 @@
 //! The client-credentials grant (RFC 6749 §4.4), as Solid servers use it: a confidential client
 //! logs itself in as the WebID its credentials belong to.
 
+use std::rc::Rc;
+
 use crate::claims;
 use crate::credentials::{expiry_from_now, Credentials};
 use crate::discovery::{DiscoveryCache, IssuerMetadata};
@@ -26,18 +28,20 @@ pub struct ClientCredentialsLogin {
 }
 
 /// The per-environment caches a login uses.
-pub struct Caches<'a> {
-    pub discovery: &'a DiscoveryCache,
-    pub jwks: &'a JwksCache,
-    pub token_nonces: &'a NonceCache,
+#[derive(Clone, Default)]
+pub struct Caches {
+    pub discovery: Rc<DiscoveryCache>,
+    pub jwks: Rc<JwksCache>,
+    pub token_nonces: Rc<NonceCache>,
 }
 
-/// Logs the client in. Discovery is stored as the reference stores it (on every login), and so
-/// is everything a later restore needs to log the client in again (see `store_login`).
+/// Logs the client in. Discovery is stored as the reference stores it, on every login; what a
+/// later restore needs to log the client in again is stored by the caller
+/// (`refresh::store_client_credentials_login`).
 pub async fn log_in(
     http: &dyn Http,
     storage: &dyn Storage,
-    caches: &Caches<'_>,
+    caches: &Caches,
     login: &ClientCredentialsLogin,
 ) -> Result<Credentials> {
     let found = caches.discovery.discover(http, &login.issuer).await?;
@@ -46,9 +50,7 @@ pub async fn log_in(
         .set(&issuer_config_key(&login.issuer), &found.record)
         .await?;
     let key = if login.dpop {
-        Some(DpopKey::generate().map_err(|e| Error::InvalidRequest {
-            reason: e.to_string(),
-        })?)
+        Some(DpopKey::generate()?)
     } else {
         None
     };
@@ -66,7 +68,7 @@ pub async fn log_in(
 /// The grant itself, with `key` for a DPoP-bound token (`None`: Bearer).
 pub async fn grant(
     http: &dyn Http,
-    caches: &Caches<'_>,
+    caches: &Caches,
     metadata: &IssuerMetadata,
     client_id: &str,
     client_secret: &Secret,
@@ -84,7 +86,7 @@ pub async fn grant(
         &[("grant_type", "client_credentials"), ("scope", SCOPES)],
         &auth,
         key.as_ref(),
-        caches.token_nonces,
+        &caches.token_nonces,
     )
     .await?;
     // A provider without DPoP answers with a Bearer token: the key then has nothing to bind.
@@ -99,7 +101,8 @@ pub async fn grant(
             ))
         }
     };
-    let web_id = claims::web_id_from_grant(http, caches.jwks, metadata, &tokens, client_id).await?;
+    let web_id =
+        claims::web_id_from_grant(http, &caches.jwks, metadata, &tokens, client_id).await?;
     Ok(Credentials {
         access_token: tokens.access_token,
         dpop_key,

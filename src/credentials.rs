@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::dpop::DpopKey;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::secret::Secret;
 use crate::stored_session::TokenType;
 use crate::token::NonceCache;
@@ -71,11 +71,7 @@ impl Credentials {
                 let ath = self
                     .ath
                     .get_or_init(|| crate::dpop::access_token_hash(token));
-                let proof = key
-                    .proof_with_ath(method, url, ath, nonce.as_deref())
-                    .map_err(|e| Error::InvalidRequest {
-                        reason: e.to_string(),
-                    })?;
+                let proof = key.proof_with_ath(method, url, ath, nonce.as_deref())?;
                 Ok(AuthHeaders {
                     authorization: Secret::new(format!("DPoP {token}")),
                     dpop: Some(proof),

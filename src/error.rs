@@ -189,6 +189,16 @@ impl Error {
     }
 }
 
+/// A DPoP key or proof that could not be made: our side, so the request was never sent. The
+/// message never holds key material (`DpopError` is built not to).
+impl From<crate::dpop::DpopError> for Error {
+    fn from(e: crate::dpop::DpopError) -> Self {
+        Error::InvalidRequest {
+            reason: e.to_string(),
+        }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

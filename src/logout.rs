@@ -5,7 +5,7 @@
 use crate::client_credentials::Caches;
 use crate::error::Result;
 use crate::http::{Http, HttpRequest};
-use crate::multi_session::{forget_session, read_record};
+use crate::multi_session::forget_session;
 use crate::secret::Secret;
 use crate::storage::Storage;
 use crate::token::ClientAuth;
@@ -21,26 +21,26 @@ pub struct LoggedOut {
 
 /// Forgets session `id` in storage, then revokes its refresh token. Revocation is best effort:
 /// a provider that cannot be reached or refuses does not make the logout fail (the session is
-/// gone from storage either way).
+/// gone from storage either way). The provider is asked for nothing unless there is a refresh
+/// token to revoke or `end_session` (an IdP logout) is wanted.
 pub async fn log_out(
     http: &dyn Http,
     storage: &dyn Storage,
-    caches: &Caches<'_>,
+    caches: &Caches,
     id: &str,
     fallback_issuer: Option<&str>,
+    end_session: bool,
 ) -> Result<LoggedOut> {
-    let record = match read_record(storage, id).await {
-        Ok(record) => record,
-        // A corrupted record is deleted all the same; there is just nothing to revoke.
-        Err(crate::error::Error::CorruptedData { .. }) => None,
-        Err(e) => return Err(e),
-    };
-    forget_session(storage, id).await?;
+    // A corrupted record is deleted all the same; there is just nothing to revoke.
+    let record = forget_session(storage, id).await?;
     let field = |name: &str| {
         record
             .as_ref()
             .and_then(|r| r.string(name).ok().flatten().map(str::to_owned))
     };
+    if field("refreshToken").is_none() && !end_session {
+        return Ok(LoggedOut::default());
+    }
     let Some(issuer) = field("issuer").or_else(|| fallback_issuer.map(str::to_owned)) else {
         return Ok(LoggedOut::default());
     };

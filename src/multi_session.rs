@@ -88,14 +88,23 @@ async fn scanned_state_keys(storage: &dyn Storage, ids: &HashSet<&str>) -> Resul
 /// Deletes the records of `ids` and the state mappings they list. With `scan`, also the state
 /// mappings found by listing the store's keys: a whole-store pass, worth it when clearing
 /// everything, not when one session logs out.
-async fn delete_sessions(storage: &dyn Storage, ids: &[String], scan: bool) -> Result<()> {
-    let records = join_all(ids.iter().map(|id| read_record(storage, id))).await;
+/// Returns the records as they were (`None` for one absent or corrupted), in the order of `ids`.
+async fn delete_sessions(
+    storage: &dyn Storage,
+    ids: &[String],
+    scan: bool,
+) -> Result<Vec<Option<Record>>> {
+    let read = join_all(ids.iter().map(|id| read_record(storage, id))).await;
     let mut doomed: Vec<String> = ids.iter().map(|id| record_key(id)).collect();
-    for record in records {
+    let mut records = Vec::with_capacity(read.len());
+    for record in read {
         match record {
-            Ok(Some(record)) => doomed.extend(tracked_state_keys(&record)),
+            Ok(Some(record)) => {
+                doomed.extend(tracked_state_keys(&record));
+                records.push(Some(record));
+            }
             // A corrupted record is deleted like any other: clearing is how one gets rid of it.
-            Ok(None) | Err(crate::error::Error::CorruptedData { .. }) => {}
+            Ok(None) | Err(crate::error::Error::CorruptedData { .. }) => records.push(None),
             Err(other) => return Err(other),
         }
     }
@@ -108,7 +117,7 @@ async fn delete_sessions(storage: &dyn Storage, ids: &[String], scan: bool) -> R
     for result in join_all(doomed.iter().map(|k| storage.delete(k))).await {
         result?;
     }
-    Ok(())
+    Ok(records)
 }
 
 /// Reads a session record, lets `change` update it, and writes it back, holding the record's
@@ -148,9 +157,11 @@ pub async fn remember_static_client(
 
 /// Removes one session from storage, as logging out does: its record, the state mappings it
 /// lists and its entry in the registered list.
-pub async fn forget_session(storage: &dyn Storage, id: &str) -> Result<()> {
-    delete_sessions(storage, std::slice::from_ref(&id.to_owned()), false).await?;
-    registry::unregister(storage, id).await
+/// Returns the record as it was, for a caller with more to do (revoking its refresh token).
+pub async fn forget_session(storage: &dyn Storage, id: &str) -> Result<Option<Record>> {
+    let mut records = delete_sessions(storage, std::slice::from_ref(&id.to_owned()), false).await?;
+    registry::unregister(storage, id).await?;
+    Ok(records.pop().flatten())
 }
 
 /// Removes every registered session and leaves the list empty (`"[]"`, as the reference does).

@@ -27,6 +27,18 @@ pub const ACCESS_TOKEN_EXPIRES_AT_FIELD: &str = "accessTokenExpiresAt";
 /// A stored access token is used only while it has at least this long to live.
 pub const MIN_REMAINING_MS: u64 = 60_000;
 
+/// What a restore found: a session it logged in, or one storage holds but that cannot be logged
+/// in again (no refresh token, not a client-credentials client, no good access token).
+#[derive(Debug)]
+pub enum Restore {
+    Restored(Box<Restored>),
+    LoggedOut {
+        web_id: Option<String>,
+        client_app_id: Option<String>,
+        keep_alive: bool,
+    },
+}
+
 /// A restored session.
 #[derive(Debug)]
 pub struct Restored {
@@ -98,16 +110,16 @@ fn reusable(
     }))
 }
 
-/// Restores session `id`: `None` when storage holds no session under it (or one without an
-/// issuer, as the reference has it). `force` refreshes even when the stored access token is
-/// still good.
+/// Restores session `id`, reading its record once: `None` when storage holds no session under
+/// it (or one without an issuer, as the reference has it). `force` refreshes even when the
+/// stored access token is still good.
 pub async fn restore(
     http: &dyn Http,
     storage: &dyn Storage,
-    caches: &Caches<'_>,
+    caches: &Caches,
     id: &str,
     force: bool,
-) -> Result<Option<Restored>> {
+) -> Result<Option<Restore>> {
     renew(http, storage, caches, id, force, None).await
 }
 
@@ -129,7 +141,7 @@ pub struct RefreshTokenLogin {
 pub async fn log_in_with_refresh_token(
     http: &dyn Http,
     storage: &dyn Storage,
-    caches: &Caches<'_>,
+    caches: &Caches,
     id: &str,
     login: &RefreshTokenLogin,
 ) -> Result<Restored> {
@@ -148,21 +160,23 @@ pub async fn log_in_with_refresh_token(
         }
     })
     .await?;
-    renew(http, storage, caches, id, true, Some(&login.refresh_token))
-        .await?
-        .ok_or_else(|| Error::InvalidRequest {
+    match renew(http, storage, caches, id, true, Some(&login.refresh_token)).await? {
+        Some(Restore::Restored(restored)) => Ok(*restored),
+        // With a refresh token given, a restore refreshes or fails.
+        _ => Err(Error::InvalidRequest {
             reason: "the session record disappeared during the login".to_owned(),
-        })
+        }),
+    }
 }
 
 async fn renew(
     http: &dyn Http,
     storage: &dyn Storage,
-    caches: &Caches<'_>,
+    caches: &Caches,
     id: &str,
     force: bool,
     given_refresh_token: Option<&Secret>,
-) -> Result<Option<Restored>> {
+) -> Result<Option<Restore>> {
     let key = record_key(id);
     // Held until the new tokens are stored: concurrent restores of this session in this
     // process wait, and then find a good access token instead of refreshing again.
@@ -180,16 +194,17 @@ async fn renew(
     let dpop_key = stored_key(&key, &record)?;
     if !force {
         if let Some(credentials) = reusable(&key, &record, &issuer, dpop_key.as_ref())? {
-            return Ok(Some(Restored {
+            return Ok(Some(Restore::Restored(Box::new(Restored {
                 credentials,
                 new_refresh_token: None,
                 keep_alive,
                 client_app_id,
-            }));
+            }))));
         }
     }
 
     if given_refresh_token.is_none() && record.string("refreshToken")?.is_none() {
+        let web_id = record.string("webId")?.map(str::to_owned);
         if let Some(restored) = client_credentials_again(
             http,
             storage,
@@ -202,13 +217,18 @@ async fn renew(
         )
         .await?
         {
-            return Ok(Some(Restored {
+            return Ok(Some(Restore::Restored(Box::new(Restored {
                 credentials: restored,
                 new_refresh_token: None,
                 keep_alive,
                 client_app_id,
-            }));
+            }))));
         }
+        return Ok(Some(Restore::LoggedOut {
+            web_id,
+            client_app_id,
+            keep_alive,
+        }));
     }
     let refreshed = refresh_grant(
         http,
@@ -227,12 +247,12 @@ async fn renew(
     let credentials = refreshed.store_in(&mut record);
     // Stored before anyone hears of the new tokens: a rotated refresh token must not be lost.
     storage.set(&key, &record.to_json()).await?;
-    Ok(Some(Restored {
+    Ok(Some(Restore::Restored(Box::new(Restored {
         new_refresh_token: credentials.refresh_token.clone(),
         credentials,
         keep_alive,
         client_app_id,
-    }))
+    }))))
 }
 
 /// A session of a static client with a secret, no redirect URL and no refresh token logs in
@@ -244,7 +264,7 @@ async fn renew(
 async fn client_credentials_again(
     http: &dyn Http,
     storage: &dyn Storage,
-    caches: &Caches<'_>,
+    caches: &Caches,
     key: &str,
     record: &mut Record,
     issuer: &str,
@@ -264,9 +284,7 @@ async fn client_credentials_again(
     let dpop_key = match (dpop, stored_key) {
         (false, _) => None,
         (true, Some(k)) => Some(k),
-        (true, None) => Some(DpopKey::generate().map_err(|e| Error::InvalidRequest {
-            reason: e.to_string(),
-        })?),
+        (true, None) => Some(DpopKey::generate()?),
     };
     let credentials = crate::client_credentials::grant(
         http,
@@ -351,7 +369,7 @@ pub fn store_client_credentials_login(record: &mut Record, c: &Credentials) {
 )]
 async fn refresh_grant(
     http: &dyn Http,
-    caches: &Caches<'_>,
+    caches: &Caches,
     key: &str,
     record: &Record,
     issuer: &str,
@@ -359,15 +377,10 @@ async fn refresh_grant(
     dpop: bool,
     given_refresh_token: Option<&Secret>,
 ) -> Result<Refreshed> {
+    let stored_refresh_token = record.string("refreshToken")?.map(Secret::new);
     let refresh_token = given_refresh_token
         .cloned()
-        .or_else(|| {
-            record
-                .string("refreshToken")
-                .ok()
-                .flatten()
-                .map(Secret::new)
-        })
+        .or(stored_refresh_token)
         .ok_or_else(|| Error::InvalidRequest {
             reason: "the session has no refresh token to refresh its access token with".to_owned(),
         })?;
@@ -381,9 +394,7 @@ async fn refresh_grant(
     let metadata = &found.metadata;
     // The reference makes a key when none is stored, and forgets it; this one is kept.
     let new_key = if dpop && stored_key.is_none() {
-        Some(DpopKey::generate().map_err(|e| Error::InvalidRequest {
-            reason: e.to_string(),
-        })?)
+        Some(DpopKey::generate()?)
     } else {
         None
     };
@@ -403,7 +414,7 @@ async fn refresh_grant(
         ],
         &auth,
         dpop_key.as_ref(),
-        caches.token_nonces,
+        &caches.token_nonces,
     )
     .await?;
     let bound_key = match tokens.token_type {
@@ -416,7 +427,7 @@ async fn refresh_grant(
         TokenType::Bearer => None,
     };
     let web_id =
-        claims::web_id_from_grant(http, caches.jwks, metadata, &tokens, &client_id).await?;
+        claims::web_id_from_grant(http, &caches.jwks, metadata, &tokens, &client_id).await?;
     Ok(Refreshed {
         credentials: Credentials {
             expires_at_ms: tokens.expires_in.map(expiry_from_now),

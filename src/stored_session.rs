@@ -26,12 +26,6 @@ struct RestoreFields<'a> {
     dpop: Option<&'a RawValue>,
     #[serde(borrow, default)]
     keep_alive: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    client_type: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    client_secret: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    redirect_url: Option<&'a RawValue>,
 }
 
 /// A field that is absent, null, or a string; `None` for anything else (the slow path then
@@ -82,17 +76,6 @@ pub struct StoredSession {
     pub token_type: TokenType,
     /// The stored `keepAlive` flag; the reference reads a missing one as false here.
     pub keep_alive: bool,
-    /// A static client with a secret and no redirect URL: without a refresh token, it logs in
-    /// again with the client-credentials grant (the reference picks that grant by the same rule;
-    /// with a redirect URL, it is an authorization-code login that has not finished).
-    pub client_credentials_session: bool,
-}
-
-impl StoredSession {
-    /// Whether a restore can log this session in (with a refresh token, or as its client).
-    pub fn restorable(&self) -> bool {
-        self.refresh_token.is_some() || self.client_credentials_session
-    }
 }
 
 impl StoredSession {
@@ -133,10 +116,6 @@ impl StoredSession {
                 TokenType::Bearer
             },
             keep_alive: flag(fields.keep_alive)?,
-            client_credentials_session: plain_string(fields.client_type)?.as_deref()
-                == Some("static")
-                && plain_string(fields.client_secret)?.is_some()
-                && plain_string(fields.redirect_url)?.is_none(),
         }))
     }
 
@@ -158,9 +137,6 @@ impl StoredSession {
                 TokenType::Bearer
             },
             keep_alive: record.flag("keepAlive")?,
-            client_credentials_session: record.string("clientType")? == Some("static")
-                && record.string("clientSecret")?.is_some()
-                && record.string("redirectUrl")?.is_none(),
         }))
     }
 }

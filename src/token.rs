@@ -177,12 +177,8 @@ pub async fn request_with_key(
     let Some(key) = key else {
         return request(http, endpoint, grant, auth, None, nonces).await;
     };
-    let sign = |nonce: Option<&str>| -> Result<String> {
-        key.proof("POST", endpoint, None, nonce)
-            .map_err(|e| Error::InvalidRequest {
-                reason: e.to_string(),
-            })
-    };
+    let sign =
+        |nonce: Option<&str>| -> Result<String> { Ok(key.proof("POST", endpoint, None, nonce)?) };
     request(http, endpoint, grant, auth, Some(&sign), nonces).await
 }
 

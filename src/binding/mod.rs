@@ -23,8 +23,6 @@ pub use storage::NativeStorage;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use std::rc::Rc;
-
 use crate::multi_session;
 use crate::registry::ListAnswer;
 use crate::stored_session::StoredSession;
@@ -57,17 +55,12 @@ impl ToNapiValue for ListAnswer {
 pub struct StoredSessionSummary {
     pub web_id: Option<String>,
     pub client_app_id: Option<String>,
-    pub has_refresh_token: bool,
-    /// Whether a restore can log it in: with its refresh token, or as its (static) client.
-    pub restorable: bool,
     pub keep_alive: bool,
 }
 
 impl From<StoredSession> for StoredSessionSummary {
     fn from(s: StoredSession) -> Self {
         Self {
-            has_refresh_token: s.refresh_token.is_some(),
-            restorable: s.restorable(),
             web_id: s.web_id,
             client_app_id: s.client_app_id,
             keep_alive: s.keep_alive,
@@ -138,7 +131,7 @@ pub fn discover_issuer(
     parent: Option<u32>,
     issuer: String,
 ) -> Result<Outcome> {
-    let cache = session::DISCOVERY.with(Rc::clone);
+    let cache = session::caches().discovery;
     start(env, storage, parent, move |s, http| async move {
         let found = cache.discover(&*http, &issuer).await?;
         if found.fetched {
@@ -179,6 +172,8 @@ pub fn forget_session(
     session_id: String,
 ) -> Result<Outcome> {
     start(env, storage, parent, move |s, _| async move {
-        multi_session::forget_session(&*s, &session_id).await
+        multi_session::forget_session(&*s, &session_id)
+            .await
+            .map(drop)
     })
 }

@@ -10,8 +10,6 @@ use super::operation::{start, Outcome};
 use super::storage::NativeStorage;
 use crate::client_credentials::{self, Caches, ClientCredentialsLogin};
 use crate::credentials::Credentials;
-use crate::discovery::DiscoveryCache;
-use crate::jwks::JwksCache;
 use crate::multi_session;
 use crate::secret::Secret;
 use crate::token::NonceCache;
@@ -19,19 +17,13 @@ use crate::token::NonceCache;
 thread_local! {
     /// Per Node environment (each has its own thread): discovered metadata, key sets, and the
     /// latest DPoP nonces of token endpoints and of resource servers.
-    pub(super) static DISCOVERY: Rc<DiscoveryCache> = Rc::default();
-    static JWKS: Rc<JwksCache> = Rc::default();
-    static TOKEN_NONCES: Rc<NonceCache> = Rc::default();
+    static CACHES: Caches = Caches::default();
     static RESOURCE_NONCES: Rc<NonceCache> = Rc::default();
 }
 
 /// This environment's caches, for an operation to own.
-fn caches() -> (Rc<DiscoveryCache>, Rc<JwksCache>, Rc<NonceCache>) {
-    (
-        DISCOVERY.with(Rc::clone),
-        JWKS.with(Rc::clone),
-        TOKEN_NONCES.with(Rc::clone),
-    )
+pub(super) fn caches() -> Caches {
+    CACHES.with(Caches::clone)
 }
 
 /// A session's tokens and DPoP key. They stay in Rust: JS gets the headers for a request.
@@ -153,10 +145,13 @@ impl SessionCredentials {
     }
 }
 
-/// A restored session: what `getSessionFromStorage` needs to build a logged-in `Session`.
+/// A restored session: what `getSessionFromStorage` needs to build a `Session`. Without
+/// `credentials`, storage holds the session but nothing to log it in with.
 #[napi(object, object_from_js = false)]
 pub struct RestoredSession {
-    pub credentials: SessionCredentials,
+    pub credentials: Option<SessionCredentials>,
+    /// The WebID, when there are no credentials (theirs names it otherwise).
+    pub web_id: Option<String>,
     pub client_app_id: Option<String>,
     pub keep_alive: bool,
     /// The refresh token the provider returned, when the restore refreshed: for the
@@ -167,9 +162,10 @@ pub struct RestoredSession {
 impl From<crate::refresh::Restored> for RestoredSession {
     fn from(r: crate::refresh::Restored) -> Self {
         Self {
-            credentials: SessionCredentials {
+            credentials: Some(SessionCredentials {
                 inner: r.credentials,
-            },
+            }),
+            web_id: None,
             client_app_id: r.client_app_id,
             keep_alive: r.keep_alive,
             new_refresh_token: r.new_refresh_token.map(|t| t.expose().to_owned()),
@@ -177,9 +173,29 @@ impl From<crate::refresh::Restored> for RestoredSession {
     }
 }
 
+impl From<crate::refresh::Restore> for RestoredSession {
+    fn from(r: crate::refresh::Restore) -> Self {
+        match r {
+            crate::refresh::Restore::Restored(restored) => (*restored).into(),
+            crate::refresh::Restore::LoggedOut {
+                web_id,
+                client_app_id,
+                keep_alive,
+            } => Self {
+                credentials: None,
+                web_id,
+                client_app_id,
+                keep_alive,
+                new_refresh_token: None,
+            },
+        }
+    }
+}
+
 /// Restores a stored session with the access token it stored while that has more than a minute
-/// to live, or else through its refresh token (`force` always refreshes). `null` when storage
-/// holds no session under `sessionId`.
+/// to live, or else through its refresh token or client credentials (`force` always renews).
+/// `null` when storage holds no session under `sessionId`; without `credentials` when it holds
+/// one that cannot be logged in again.
 #[napi(catch_unwind, ts_return_type = "RestoredSession | null | number")]
 pub fn restore_session(
     env: Env,
@@ -188,13 +204,8 @@ pub fn restore_session(
     session_id: String,
     force: bool,
 ) -> Result<Outcome> {
-    let (discovery, jwks, token_nonces) = caches();
+    let caches = caches();
     start(env, storage, parent, move |s, http| async move {
-        let caches = Caches {
-            discovery: &discovery,
-            jwks: &jwks,
-            token_nonces: &token_nonces,
-        };
         let restored = crate::refresh::restore(&*http, &*s, &caches, &session_id, force).await?;
         Ok(restored.map(RestoredSession::from))
     })
@@ -223,7 +234,7 @@ pub fn log_in_with_refresh_token(
     session_id: String,
     options: RefreshTokenOptions,
 ) -> Result<Outcome> {
-    let (discovery, jwks, token_nonces) = caches();
+    let caches = caches();
     let login = crate::refresh::RefreshTokenLogin {
         issuer: options.issuer,
         client_id: options.client_id,
@@ -233,11 +244,6 @@ pub fn log_in_with_refresh_token(
         key: options.public_jwk.zip(options.private_jwk),
     };
     start(env, storage, parent, move |s, http| async move {
-        let caches = Caches {
-            discovery: &discovery,
-            jwks: &jwks,
-            token_nonces: &token_nonces,
-        };
         let r =
             crate::refresh::log_in_with_refresh_token(&*http, &*s, &caches, &session_id, &login)
                 .await?;
@@ -265,7 +271,7 @@ pub fn log_in_with_client_credentials(
     session_id: String,
     options: ClientCredentialsOptions,
 ) -> Result<Outcome> {
-    let (discovery, jwks, token_nonces) = caches();
+    let caches = caches();
     let login = ClientCredentialsLogin {
         issuer: options.issuer,
         client_id: options.client_id,
@@ -280,11 +286,6 @@ pub fn log_in_with_client_credentials(
             login.client_secret.expose(),
         )
         .await?;
-        let caches = Caches {
-            discovery: &discovery,
-            jwks: &jwks,
-            token_nonces: &token_nonces,
-        };
         let inner = client_credentials::log_in(&*http, &*s, &caches, &login).await?;
         multi_session::update_record(&*s, &session_id, |record| {
             crate::refresh::store_client_credentials_login(record, &inner);
@@ -329,7 +330,7 @@ pub fn start_authorization(
     options: AuthorizationOptions,
     with_code_verifier: bool,
 ) -> Result<Outcome> {
-    let (discovery, jwks, token_nonces) = caches();
+    let caches = caches();
     let login = crate::authorization::AuthorizationLogin {
         issuer: options.issuer,
         redirect_url: options.redirect_url,
@@ -342,11 +343,6 @@ pub fn start_authorization(
         keep_alive: options.keep_alive,
     };
     start(env, storage, parent, move |s, http| async move {
-        let caches = Caches {
-            discovery: &discovery,
-            jwks: &jwks,
-            token_nonces: &token_nonces,
-        };
         let request =
             crate::authorization::start(&*http, &*s, &caches, &session_id, &login).await?;
         Ok(AuthorizationRequestInfo {
@@ -374,13 +370,8 @@ pub fn finish_authorization(
     parent: Option<u32>,
     url: String,
 ) -> Result<Outcome> {
-    let (discovery, jwks, token_nonces) = caches();
+    let caches = caches();
     start(env, storage, parent, move |s, http| async move {
-        let caches = Caches {
-            discovery: &discovery,
-            jwks: &jwks,
-            token_nonces: &token_nonces,
-        };
         let finished = crate::authorization::finish(&*http, &*s, &caches, &url).await?;
         Ok(FinishedLogin {
             session_id: finished.session_id,
@@ -398,7 +389,8 @@ pub struct LogoutOutcome {
 }
 
 /// Forgets a session in storage and revokes its refresh token at the provider, best effort.
-/// `issuer` is the one of the session in memory, for a session storage no longer holds.
+/// `issuer` is the one of the session in memory, for a session storage no longer holds;
+/// `endSession` asks for the provider's end-session endpoint (an IdP logout).
 #[napi(catch_unwind, ts_return_type = "LogoutOutcome | number")]
 pub fn log_out(
     env: Env,
@@ -406,16 +398,19 @@ pub fn log_out(
     parent: Option<u32>,
     session_id: String,
     issuer: Option<String>,
+    end_session: bool,
 ) -> Result<Outcome> {
-    let (discovery, jwks, token_nonces) = caches();
+    let caches = caches();
     start(env, storage, parent, move |s, http| async move {
-        let caches = Caches {
-            discovery: &discovery,
-            jwks: &jwks,
-            token_nonces: &token_nonces,
-        };
-        let outcome =
-            crate::logout::log_out(&*http, &*s, &caches, &session_id, issuer.as_deref()).await?;
+        let outcome = crate::logout::log_out(
+            &*http,
+            &*s,
+            &caches,
+            &session_id,
+            issuer.as_deref(),
+            end_session,
+        )
+        .await?;
         Ok(LogoutOutcome {
             end_session_endpoint: outcome.end_session_endpoint,
             revoked: outcome.revoked,
@@ -436,14 +431,8 @@ impl SessionCredentials {
     pub fn from_token_set(env: Env, tokens: TokenSetParts) -> Result<Self> {
         let dpop_key = match (&tokens.public_jwk, &tokens.private_jwk) {
             (Some(public), Some(private)) => Some(
-                crate::dpop::DpopKey::from_stored(public, private).map_err(|e| {
-                    throw(
-                        env,
-                        &crate::error::Error::InvalidRequest {
-                            reason: e.to_string(),
-                        },
-                    )
-                })?,
+                crate::dpop::DpopKey::from_stored(public, private)
+                    .map_err(|e| throw(env, &e.into()))?,
             ),
             _ => None,
         };
@@ -486,13 +475,13 @@ pub fn check_id_token(
     client_id: String,
     id_token: String,
 ) -> Result<Outcome> {
-    let (discovery, jwks, _) = caches();
+    let caches = caches();
     let id_token = Secret::new(id_token);
     start(env, storage, parent, move |_, http| async move {
-        let found = discovery.discover(&*http, &issuer).await?;
+        let found = caches.discovery.discover(&*http, &issuer).await?;
         let claims = crate::claims::verified_id_token_claims(
             &*http,
-            &jwks,
+            &caches.jwks,
             &found.metadata,
             id_token.expose(),
             &client_id,
