@@ -585,7 +585,8 @@ export declare class Session {
    * Logs the session in. With a refresh token (given or stored) or client credentials, the session
    * is logged in when the promise resolves. Otherwise this starts an authorization-code login: it
    * calls `options.handleRedirect` with the identity provider's URL and resolves; the login is
-   * finished by {@link Session.handleIncomingRedirect}.
+   * finished by {@link Session.handleIncomingRedirect}. (At run time that promise resolves with the
+   * URL too; the type stays `Promise<void>`, as in `@inrupt/solid-client-authn-node`.)
    *
    * A property rather than a method, so it can be destructured without losing `this`.
    */
@@ -600,8 +601,9 @@ export declare class Session {
   fetch: typeof fetch;
 
   /**
-   * Logs the session out: its data is removed from storage, `info.isLoggedIn` becomes `false` and
-   * `"logout"` is emitted. With `{ logoutType: "idp" }` the user is also sent to the identity
+   * Logs the session out: its data is removed from storage, its refresh token is revoked at the
+   * identity provider when the provider offers revocation (best effort), `info.isLoggedIn` becomes
+   * `false` and `"logout"` is emitted. With `{ logoutType: "idp" }` the user is also sent to the identity
    * provider to log out there, through `options.handleRedirect`.
    *
    * A property rather than a method, so it can be destructured without losing `this`.
