@@ -1,15 +1,16 @@
 'use strict'
 // A small fake OpenID provider for fault-injection tests (node:http and node:crypto only).
 //
-// It serves a discovery document, a JWKS holding one ES256 key it generates, and a token
-// endpoint whose answer each test picks with `idp.answer(kind, options)`: real ES256-signed
-// access and ID tokens, or one of the faults below. Every request is recorded (method, path,
-// headers, body).
+// It serves a discovery document, a JWKS holding one ES256 key it generates, an authorization
+// endpoint that approves every request at once, and a token endpoint whose answer each test picks
+// with `idp.answer(kind, options)`: real ES256-signed access and ID tokens, or one of the faults
+// below. Every request is recorded (method, path, headers, body).
 //
 //   const idp = await startFakeIdp()
 //   idp.answer('normal')                       // signed tokens; refresh tokens rotate (none for client credentials)
 //   idp.answer('normal', { idToken: { aud: 'someone-else' } })   // claims overridden
 //   idp.answer('normal', { idTokenKey: idp.foreignKey() })       // signed by a key not in the JWKS
+//   idp.answer('normal', { tamperIdToken: (jwt) => … })          // the signed ID token, altered
 //   idp.answer('status', { status: 503 })      // an HTML error page
 //   idp.answer('garbage')                      // 200, not JSON, a secret-looking string inside
 //   idp.answer('half-closed')                  // 200 with a Content-Length, then the socket closes
@@ -22,7 +23,10 @@
 //   idp.answer('token-type', { tokenType: 'MAC' })
 //   idp.requests                               // [{ method, path, headers, body }]
 //   idp.tokenRequests()                        // the POSTs to the token endpoint, form parsed
-//   idp.issued                                 // every token string it handed out
+//   idp.issued                                 // every token string (and code) it handed out
+//   await idp.authorize(authorizationUrl)      // the URL the user would be sent back to, with a fresh code
+//                                              // (the token endpoint redeems such a code once, checking
+//                                              // client, redirect_uri and PKCE; any other is invalid_grant)
 //   await idp.close()
 //
 // Every secret-looking string it sends in a fault contains GARBAGE_MARK, so a test can look for
@@ -116,13 +120,63 @@ async function startFakeIdp(options = {}) {
       res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers }).end(JSON.stringify(value))
     if (req.method === 'GET' && path === '/.well-known/openid-configuration') return json(200, idp.discovery)
     if (req.method === 'GET' && path === '/jwks') return json(200, { keys: [{ ...signing.publicJwk, kid: KID, alg: 'ES256', use: 'sig' }] })
+    if (req.method === 'GET' && path === '/auth') return authorization(req, res)
     if (req.method === 'POST' && path === '/token') return token(req, res, body, json)
     res.writeHead(404).end()
   })
 
+  // Codes the authorization endpoint issued and the token endpoint has not redeemed yet.
+  const codes = new Map()
+  let codeCount = 0
+
+  /**
+   * The authorization endpoint: no login page, the user always consents. It answers 302 to the
+   * redirect URI with a fresh code, the state and `iss` (RFC 9207), and remembers what the code
+   * was issued for so that the token endpoint can check the redemption as a real provider would.
+   */
+  function authorization(req, res) {
+    const query = new URL(req.url, 'http://x').searchParams
+    const missing = ['client_id', 'redirect_uri', 'state', 'code_challenge'].filter((name) => !query.get(name))
+    if (missing.length > 0 || query.get('response_type') !== 'code' || query.get('code_challenge_method') !== 'S256') {
+      return res.writeHead(400, { 'content-type': 'text/plain' }).end(`bad authorization request (missing: ${missing.join(', ') || 'none'})`)
+    }
+    codeCount += 1
+    const code = `SECRET-CODE-${codeCount}-${crypto.randomBytes(8).toString('hex')}`
+    codes.set(code, { clientId: query.get('client_id'), redirectUri: query.get('redirect_uri'), challenge: query.get('code_challenge') })
+    idp.issued.push(code)
+    const back = new URL(query.get('redirect_uri'))
+    back.searchParams.set('code', code)
+    back.searchParams.set('state', query.get('state'))
+    back.searchParams.set('iss', issuer)
+    return res.writeHead(302, { location: back.href }).end()
+  }
+
+  /**
+   * Why an authorization-code grant must be refused (RFC 6749 §4.1.3, RFC 7636 §4.6), or
+   * undefined when it is good. A code is used up by its first redemption, good or not.
+   */
+  function codeRefusal(req, form) {
+    const code = form.get('code')
+    const issued = codes.get(code)
+    codes.delete(code)
+    if (issued === undefined) return 'unknown or used code'
+    const clientId = basicCredentials(req.headers.authorization)?.clientId ?? form.get('client_id')
+    if (clientId !== issued.clientId) return 'the code was issued to another client'
+    if (form.get('redirect_uri') !== issued.redirectUri) return 'redirect_uri differs from the authorization request'
+    const verifier = form.get('code_verifier') ?? ''
+    if (crypto.createHash('sha256').update(verifier).digest('base64url') !== issued.challenge) return 'code_verifier does not match'
+    return undefined
+  }
+
   /** The token endpoint, as the current answer says. */
   function token(req, res, body, json) {
     const { kind, options: o } = answer
+    const form = new URLSearchParams(body)
+    // Only the answers that would issue tokens redeem a code; a fault answers as it always does.
+    if (['normal', 'no-access-token', 'token-type'].includes(kind) && form.get('grant_type') === 'authorization_code') {
+      const refusal = codeRefusal(req, form)
+      if (refusal !== undefined) return json(400, { error: 'invalid_grant', error_description: refusal })
+    }
     switch (kind) {
       case 'normal':
         return json(200, idp.tokenResponse(req, new URLSearchParams(body), o))
@@ -169,6 +223,7 @@ async function startFakeIdp(options = {}) {
   idp.discovery = {
     issuer,
     authorization_endpoint: `${issuer}auth`,
+    authorization_response_iss_parameter_supported: true,
     token_endpoint: idp.tokenEndpoint,
     jwks_uri: idp.jwksUri,
     token_endpoint_auth_methods_supported: ['client_secret_basic'],
@@ -186,6 +241,16 @@ async function startFakeIdp(options = {}) {
     answer = { kind, options: opts }
   }
 
+  /**
+   * What a browser would do with an authorization URL here: the URL the provider sends the user
+   * back to (with a fresh code). Throws when the endpoint refuses the request.
+   */
+  idp.authorize = async (authorizationUrl) => {
+    const response = await fetch(authorizationUrl, { redirect: 'manual' })
+    if (response.status !== 302) throw new Error(`fake IdP: the authorization endpoint answered ${response.status}: ${await response.text()}`)
+    return response.headers.get('location')
+  }
+
   /** A JWT signed with the provider's key (or `key`/`kid` when given). */
   idp.sign = (claims, { key = signing.privateKey, kid = KID, header } = {}) => signJwt(claims, { privateKey: key, kid, header })
 
@@ -199,7 +264,8 @@ async function startFakeIdp(options = {}) {
    * `o.accessToken` / `o.idToken` override claims (undefined deletes one); `o.idTokenKey` /
    * `o.idTokenKid` sign the ID token differently (a `null` kid leaves it out of the header);
    * `o.idToken === null` leaves the ID token out; `o.rawIdToken` sends that string as the ID
-   * token.
+   * token; `o.tamperIdToken` is given the signed ID token and what it returns is sent instead
+   * (both count as issued).
    */
   idp.tokenResponse = (req, form, o = {}) => {
     const now = Math.floor(Date.now() / 1000)
@@ -228,6 +294,10 @@ async function startFakeIdp(options = {}) {
         key: o.idTokenKey,
         kid: o.idTokenKid,
       })
+      if (o.tamperIdToken !== undefined) {
+        idp.issued.push(response.id_token)
+        response.id_token = o.tamperIdToken(response.id_token)
+      }
     }
     idp.issued.push(...[response.access_token, response.refresh_token, response.id_token].filter(Boolean))
     idp.lastTokenResponse = response
