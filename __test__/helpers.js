@@ -26,6 +26,46 @@ function asyncMapStorage(entries = []) {
   }
 }
 
+/**
+ * An IStorage kept in a JSON file, read and written whole on every call: two processes can
+ * share it one after the other (a session stored by one, restored by another).
+ */
+function fileStorage(path) {
+  const fs = require('node:fs')
+  const read = () => (fs.existsSync(path) ? JSON.parse(fs.readFileSync(path, 'utf8')) : {})
+  const write = (entries) => fs.writeFileSync(path, JSON.stringify(entries))
+  return {
+    path,
+    entries: read,
+    async get(key) {
+      return read()[key]
+    },
+    async set(key, value) {
+      write({ ...read(), [key]: value })
+    },
+    async delete(key) {
+      const entries = read()
+      delete entries[key]
+      write(entries)
+    },
+  }
+}
+
+/**
+ * Runs `__test__/support/restore-child.js` in a new Node process: it restores `sessionId` from
+ * the file storage at `path` and fetches `resource`. Resolves with what the child printed.
+ */
+async function restoreInChild(path, sessionId, resource) {
+  const { execFile } = require('node:child_process')
+  const script = require('node:path').join(__dirname, 'support', 'restore-child.js')
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [script, path, sessionId, resource], { timeout: 60_000 }, (error, stdout, stderr) => {
+      if (error) return reject(new Error(`the child failed: ${error.message}\n${stderr}`))
+      resolve(JSON.parse(stdout))
+    })
+  })
+}
+
 /** A record like the one an authorization-code login leaves (reference layout, §6.6). */
 function loggedInRecord(overrides = {}) {
   return {
@@ -63,4 +103,4 @@ async function rejection(promise) {
   throw new Error('expected a rejection')
 }
 
-module.exports = { RECORD_PREFIX, LIST_KEY, asyncMapStorage, loggedInRecord, seed, rejection }
+module.exports = { RECORD_PREFIX, LIST_KEY, asyncMapStorage, fileStorage, restoreInChild, loggedInRecord, seed, rejection }

@@ -5,7 +5,7 @@
 const { EventEmitter } = require('node:events')
 const { randomUUID } = require('node:crypto')
 const native = require('../binding.js')
-const { ConfigurationError, NotImplementedError, invalidArgument } = require('./errors.js')
+const { ConfigurationError, invalidArgument } = require('./errors.js')
 const { defaultStorage, isStorage, handleFor, run, checkWellFormed, InMemoryStorage } = require('./storage.js')
 const { restoreOnce } = require('./restore.js')
 const { debug } = require('./debug.js')
@@ -270,8 +270,9 @@ class Session {
       await announceTokens(this, credentials)
       this.events.emit(EVENTS.LOGIN)
     }
-    this.handleIncomingRedirect = async (url) => {
+    this.handleIncomingRedirect = async (url, redirectOptions) => {
       if (this.info.isLoggedIn) return this.info
+      const requireIssuer = redirectOptions?.requireIssuerParameter === true
       let parsed
       try {
         parsed = new URL(url)
@@ -288,7 +289,7 @@ class Session {
       if (this.#redirecting) return undefined
       this.#redirecting = true
       try {
-        const finished = await run(native.finishAuthorization, this.#storages.main, parsed.href)
+        const finished = await run(native.finishAuthorization, this.#storages.main, parsed.href, requireIssuer)
         this.info.sessionId = finished.sessionId
         this.#keepAlive = finished.restored.keepAlive
         adopt(this, finished.restored.credentials, true)
@@ -514,8 +515,33 @@ class Session {
     return session
   }
 
+  /**
+   * A session that can finish a login another process started, from the `authorizationRequest`
+   * event's payload. As in the reference its storage is its own, in memory (the tokens reach the
+   * app through `newTokens`), and it is not refreshed in the background. Beyond the reference, a
+   * static client works too; a confidential one adds its `clientSecret` to the state.
+   */
   static async fromAuthorizationRequestState(state, sessionId) {
-    throw new NotImplementedError('Session.fromAuthorizationRequestState')
+    if (state === null || typeof state !== 'object') throw invalidArgument('Session.fromAuthorizationRequestState expects the state the authorizationRequest event gave')
+    for (const field of ['state', 'codeVerifier', 'issuer', 'redirectUrl', 'clientId']) {
+      if (typeof state[field] !== 'string' || state[field] === '') {
+        throw invalidArgument(`The authorization request state has no ${field} (a non-empty string)`)
+      }
+    }
+    if (state.clientSecret !== undefined && typeof state.clientSecret !== 'string') throw invalidArgument('clientSecret must be a string')
+    if (sessionId !== undefined && typeof sessionId !== 'string') throw invalidArgument('The session ID must be a string')
+    const storage = new InMemoryStorage()
+    const session = new Session({ storage, keepAlive: false }, sessionId ?? randomUUID())
+    await run(native.resumeAuthorization, storage, session.info.sessionId, {
+      state: state.state,
+      codeVerifier: state.codeVerifier,
+      issuer: state.issuer,
+      redirectUrl: state.redirectUrl,
+      dpop: state.dpopBound !== false,
+      clientId: state.clientId,
+      clientSecret: state.clientSecret,
+    })
+    return session
   }
 }
 

@@ -18,18 +18,17 @@ use crate::credentials::{expiry_from_now, Credentials};
 use crate::discovery::IssuerMetadata;
 use crate::dpop::DpopKey;
 use crate::error::{Error, Result};
-use crate::http::{Http, HttpRequest};
+use crate::http::Http;
 use crate::multi_session::{update_record, AUTHORIZATION_STATES_FIELD};
 use crate::record::Record;
 use crate::refresh::{store_credentials, Restored};
+use crate::registration::{self, ClientFields};
 use crate::secret::Secret;
 use crate::storage::{issuer_config_key, record_key, Storage};
 use crate::token::{self, ClientAuth};
 
 /// The scopes every login asks for.
 const DEFAULT_SCOPES: [&str; 3] = ["openid", "offline_access", "webid"];
-/// The ID-token algorithms a dynamically registered client asks for, in order of preference.
-const PREFERRED_ALGS: [&str; 2] = ["ES256", "RS256"];
 
 /// What `login({ oidcIssuer, redirectUrl, ... })` gives.
 pub struct AuthorizationLogin {
@@ -80,10 +79,10 @@ fn scopes(custom: &[String]) -> String {
 /// The client fields the session record gets, as the reference classifies clients (§4.2).
 async fn client_fields(
     http: &dyn Http,
+    storage: &dyn Storage,
     metadata: &IssuerMetadata,
     login: &AuthorizationLogin,
-    stored: &Record,
-) -> Result<Vec<(&'static str, String)>> {
+) -> Result<ClientFields> {
     let solid_oidc = metadata.scopes_supported.iter().any(|s| s == "webid");
     match &login.client_id {
         Some(id) if solid_oidc && is_url(id) => {
@@ -112,123 +111,16 @@ async fn client_fields(
             Ok(fields)
         }
         _ => {
-            if let Some(reused) = stored_dynamic_client(stored)? {
-                return Ok(reused);
-            }
-            register(http, metadata, login).await
+            registration::client_for(
+                http,
+                storage,
+                metadata,
+                &login.redirect_url,
+                login.client_name.as_deref(),
+            )
+            .await
         }
     }
-}
-
-/// A dynamically registered client the record holds and that has not expired.
-fn stored_dynamic_client(stored: &Record) -> Result<Option<Vec<(&'static str, String)>>> {
-    let (Some("dynamic"), Some(id)) = (stored.string("clientType")?, stored.string("clientId")?)
-    else {
-        return Ok(None);
-    };
-    let expires_at: i64 = stored
-        .string("expiresAt")?
-        .and_then(|e| e.parse().ok())
-        .unwrap_or(-1);
-    let secret = stored.string("clientSecret")?;
-    let expired = secret.is_some()
-        && expires_at != 0
-        && i64::try_from(claims::now_seconds()).unwrap_or(i64::MAX) > expires_at;
-    if expired {
-        return Ok(None);
-    }
-    let mut fields = vec![("clientId", id.to_owned())];
-    if let Some(secret) = secret {
-        fields.push(("clientSecret", secret.to_owned()));
-    }
-    Ok(Some(fields))
-}
-
-/// Registers a client (RFC 7591) for this login's redirect URL.
-async fn register(
-    http: &dyn Http,
-    metadata: &IssuerMetadata,
-    login: &AuthorizationLogin,
-) -> Result<Vec<(&'static str, String)>> {
-    let Some(endpoint) = &metadata.registration_endpoint else {
-        return Err(Error::Configuration {
-            reason: format!(
-                "Dynamic client registration cannot be performed, because issuer {} does not have a registration endpoint",
-                metadata.issuer
-            ),
-        });
-    };
-    let supported = &metadata.id_token_signing_alg_values_supported;
-    let alg = PREFERRED_ALGS
-        .iter()
-        .find(|a| supported.iter().any(|s| s == *a))
-        .ok_or_else(|| Error::Configuration {
-            reason: format!(
-                "No signature algorithm match between {supported:?} supported by the Identity Provider and {PREFERRED_ALGS:?} preferred by the client."
-            ),
-        })?;
-    let mut body = json!({
-        "redirect_uris": [login.redirect_url],
-        "id_token_signed_response_alg": alg,
-        "grant_types": ["authorization_code", "refresh_token"],
-    });
-    if let (Some(name), Value::Object(map)) = (&login.client_name, &mut body) {
-        map.insert("client_name".to_owned(), Value::from(name.as_str()));
-    }
-    let request = HttpRequest {
-        method: "POST",
-        url: endpoint.clone(),
-        headers: vec![
-            ("content-type".to_owned(), "application/json".to_owned()),
-            ("accept".to_owned(), "application/json".to_owned()),
-        ],
-        body: Some(body.to_string()),
-    };
-    let response = http
-        .send(request)
-        .await
-        .map_err(|failure| Error::from_http_failure(endpoint, failure))?;
-    if response.status != 201 && response.status != 200 {
-        return Err(Error::idp_response(
-            endpoint,
-            format!(
-                "registration answered HTTP {}, expected 201",
-                response.status
-            ),
-        ));
-    }
-    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&response.body) else {
-        return Err(Error::idp_response(
-            endpoint,
-            "the registration response is not a JSON object",
-        ));
-    };
-    let Some(Value::String(client_id)) = fields.get("client_id") else {
-        return Err(Error::idp_response(
-            endpoint,
-            "the registration response has no client_id",
-        ));
-    };
-    let mut stored = vec![
-        ("clientId", client_id.clone()),
-        (
-            "idTokenSignedResponseAlg",
-            match fields.get("id_token_signed_response_alg") {
-                Some(Value::String(a)) => a.clone(),
-                _ => (*alg).to_owned(),
-            },
-        ),
-        ("clientType", "dynamic".to_owned()),
-    ];
-    if let Some(Value::String(secret)) = fields.get("client_secret") {
-        stored.push(("clientSecret", secret.clone()));
-        let expires_at = match fields.get("client_secret_expires_at") {
-            Some(Value::Number(n)) => n.to_string(),
-            _ => "0".to_owned(),
-        };
-        stored.push(("expiresAt", expires_at));
-    }
-    Ok(stored)
 }
 
 /// Starts a login: classifies (or registers) the client, stores what the redirect will need,
@@ -254,12 +146,7 @@ pub async fn start(
             ),
         });
     };
-    let key = record_key(session_id);
-    let stored = match storage.get(&key).await? {
-        Some(raw) if !raw.is_empty() => Record::parse(&key, &raw)?,
-        _ => Record::parse(&key, "{}")?,
-    };
-    let client = client_fields(http, metadata, login, &stored).await?;
+    let client = client_fields(http, storage, metadata, login).await?;
     let client_id = client
         .iter()
         .find(|(k, _)| *k == "clientId")
@@ -319,6 +206,74 @@ pub async fn start(
         issuer: metadata.issuer.clone(),
         client_id,
     })
+}
+
+/// A login started elsewhere, as the `authorizationRequest` event described it: what it takes to
+/// finish it in a process that does not share the storage it was started with.
+pub struct ResumedRequest {
+    pub state: String,
+    pub code_verifier: Secret,
+    pub issuer: String,
+    pub redirect_url: String,
+    pub dpop: bool,
+    pub client_id: String,
+    /// Not part of the event: a confidential static client's secret, which the app knows.
+    pub client_secret: Option<Secret>,
+}
+
+/// Writes what `finish` needs for a login started elsewhere: the state mapping and the session
+/// record. The reference takes Client ID documents only; a static client (an ID that is not a
+/// URL) is taken too, as its open PR #4388 proposes.
+pub async fn resume(
+    http: &dyn Http,
+    storage: &dyn Storage,
+    caches: &Caches,
+    session_id: &str,
+    request: &ResumedRequest,
+) -> Result<()> {
+    let found = caches.discovery.discover(http, &request.issuer).await?;
+    let solid_oidc = found.metadata.scopes_supported.iter().any(|s| s == "webid");
+    let client_type = if !is_url(&request.client_id) {
+        "static"
+    } else if solid_oidc {
+        "solid-oidc"
+    } else {
+        return Err(Error::Configuration {
+            reason: format!(
+                "{} does not support Solid-OIDC, which is required by Session.fromAuthorizationRequestState for a client identified by a URL.",
+                request.issuer
+            ),
+        });
+    };
+    if request.state.is_empty() {
+        return Err(Error::InvalidRequest {
+            reason: "the authorization request state has an empty state".to_owned(),
+        });
+    }
+    crate::registry::register(storage, session_id).await?;
+    storage
+        .set(
+            &record_key(&request.state),
+            &json!({ "sessionId": session_id }).to_string(),
+        )
+        .await?;
+    update_record(storage, session_id, |record| {
+        record.set("codeVerifier", request.code_verifier.expose());
+        record.set("issuer", found.metadata.issuer.as_str());
+        record.set("redirectUrl", request.redirect_url.as_str());
+        record.set("dpop", if request.dpop { "true" } else { "false" });
+        record.set("keepAlive", "false");
+        record.set("clientId", request.client_id.as_str());
+        record.set("clientType", client_type);
+        if let Some(secret) = &request.client_secret {
+            record.set("clientSecret", secret.expose());
+        }
+        record.set(
+            AUTHORIZATION_STATES_FIELD,
+            Value::from(vec![request.state.clone()]).to_string(),
+        );
+    })
+    .await
 }
 
 fn invalid_redirect(reason: impl Into<String>) -> Error {
@@ -421,6 +376,7 @@ pub async fn finish(
     storage: &dyn Storage,
     caches: &Caches,
     callback: &str,
+    require_iss: bool,
 ) -> Result<Finished> {
     let callback = Callback::parse(callback)?;
     let session_id = session_for_state(storage, &callback.state).await?;
@@ -444,7 +400,7 @@ pub async fn finish(
         .ok_or_else(|| Error::corrupted(&key, "it has no issuer"))?;
     if let Some(error) = callback.param("error") {
         return Err(Error::OAuth {
-            url: callback.redirect_uri(),
+            url: issuer.clone(),
             error,
             description: callback.param("error_description"),
         });
@@ -452,16 +408,22 @@ pub async fn finish(
     let code = callback
         .param("code")
         .ok_or_else(|| invalid_redirect("it has no code"))?;
-    if let Some(iss) = callback.param("iss") {
-        if iss != issuer {
+    match callback.param("iss") {
+        Some(iss) if iss != issuer => {
             return Err(invalid_redirect(format!(
                 "its iss parameter is {iss}, not the issuer {issuer} (RFC 9207)"
             )));
         }
+        None if require_iss => {
+            return Err(invalid_redirect(format!(
+                "it has no iss parameter, which this login requires of the issuer {issuer} (RFC 9207)"
+            )));
+        }
+        _ => {}
     }
     let keep_alive = record.string("keepAlive")? != Some("false");
     let found = caches.discovery.discover(http, &issuer).await?;
-    let (credentials, key_pair) = exchange(
+    let exchanged = exchange(
         http,
         caches,
         &found.metadata,
@@ -471,7 +433,14 @@ pub async fn finish(
         &verifier,
         &callback.redirect_uri(),
     )
-    .await?;
+    .await;
+    let (credentials, key_pair) = match exchanged {
+        Ok(exchanged) => exchanged,
+        Err(e) => {
+            forget_refused_client(storage, &record, &e).await;
+            return Err(e);
+        }
+    };
 
     // Stored before anyone hears of the tokens; the verifier and the state are used up.
     store_credentials(&mut record, &credentials, key_pair.as_ref());
@@ -493,6 +462,23 @@ pub async fn finish(
             client_app_id: None,
         },
     })
+}
+
+/// When the provider refused a registered client as unknown, the kept client is forgotten so
+/// that the next login registers a new one. Best effort: the refusal is what the caller hears.
+pub async fn forget_refused_client(storage: &dyn Storage, record: &Record, error: &Error) {
+    if !registration::is_unknown_client(error) {
+        return;
+    }
+    let (Ok(Some("dynamic")), Ok(Some(issuer)), Ok(Some(redirect_url)), Ok(Some(client_id))) = (
+        record.string("clientType"),
+        record.string("issuer"),
+        record.string("redirectUrl"),
+        record.string("clientId"),
+    ) else {
+        return;
+    };
+    let _ = registration::forget(storage, issuer, redirect_url, client_id).await;
 }
 
 /// The code for tokens (with a new DPoP key when the login asked for DPoP), and the ID token
@@ -582,23 +568,5 @@ mod tests {
             String::new(),
         ];
         assert_eq!(scopes(&custom), "openid offline_access webid profile");
-    }
-
-    #[test]
-    fn a_stored_dynamic_client_is_reused_until_its_secret_expires() {
-        let record = |json: &str| Record::parse("k", json).unwrap();
-        let reused = stored_dynamic_client(&record(
-            r#"{"clientId":"dyn","clientType":"dynamic","clientSecret":"s","expiresAt":"0"}"#,
-        ))
-        .unwrap();
-        assert!(reused.is_some());
-        let expired = stored_dynamic_client(&record(
-            r#"{"clientId":"dyn","clientType":"dynamic","clientSecret":"s","expiresAt":"1"}"#,
-        ))
-        .unwrap();
-        assert!(expired.is_none());
-        let static_client =
-            stored_dynamic_client(&record(r#"{"clientId":"app","clientType":"static"}"#)).unwrap();
-        assert!(static_client.is_none());
     }
 }

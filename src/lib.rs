@@ -20,6 +20,7 @@ pub mod logout;
 pub mod multi_session;
 pub mod record;
 pub mod refresh;
+pub mod registration;
 pub mod registry;
 pub mod secret;
 pub mod storage;

@@ -23,6 +23,9 @@ use crate::token::{self, ClientAuth};
 pub const ACCESS_TOKEN_FIELD: &str = "accessToken";
 pub const ACCESS_TOKEN_TYPE_FIELD: &str = "accessTokenType";
 pub const ACCESS_TOKEN_EXPIRES_AT_FIELD: &str = "accessTokenExpiresAt";
+/// The latest ID token, so that a session restored with its stored access token can still
+/// hand the provider an `id_token_hint` at an IdP logout.
+pub const ID_TOKEN_FIELD: &str = "idToken";
 
 /// A stored access token is used only while it has at least this long to live.
 pub const MIN_REMAINING_MS: u64 = 60_000;
@@ -102,7 +105,7 @@ fn reusable(
         dpop_key,
         expires_at_ms: Some(expires_at_ms),
         refresh_token: record.string("refreshToken")?.map(Secret::new),
-        id_token: None,
+        id_token: record.string(ID_TOKEN_FIELD)?.map(Secret::new),
         web_id: web_id.to_owned(),
         issuer: issuer.to_owned(),
         client_id: record.string("clientId")?.unwrap_or_default().to_owned(),
@@ -230,7 +233,7 @@ async fn renew(
             keep_alive,
         }));
     }
-    let refreshed = refresh_grant(
+    let refreshed = match refresh_grant(
         http,
         caches,
         &key,
@@ -240,7 +243,14 @@ async fn renew(
         dpop,
         given_refresh_token,
     )
-    .await?;
+    .await
+    {
+        Ok(refreshed) => refreshed,
+        Err(e) => {
+            crate::authorization::forget_refused_client(storage, &record, &e).await;
+            return Err(e);
+        }
+    };
     if let Some(config) = &refreshed.issuer_config {
         storage.set(&issuer_config_key(&issuer), config).await?;
     }
@@ -339,6 +349,10 @@ pub fn store_credentials(record: &mut Record, c: &Credentials, new_key: Option<&
     }
     record.set(ACCESS_TOKEN_FIELD, c.access_token.expose());
     record.set(ACCESS_TOKEN_TYPE_FIELD, c.token_type().as_str());
+    // A response without one leaves the last: an expired ID token is still a good hint.
+    if let Some(id_token) = &c.id_token {
+        record.set(ID_TOKEN_FIELD, id_token.expose());
+    }
     match c.expires_at_ms {
         Some(ms) => record.set(ACCESS_TOKEN_EXPIRES_AT_FIELD, ms.to_string()),
         // Without a lifetime it cannot be reused safely.

@@ -16,7 +16,8 @@ pub use operation::{
 };
 pub use session::{
     check_id_token, finish_authorization, log_in_with_client_credentials,
-    log_in_with_refresh_token, log_out, restore_session, start_authorization, SessionCredentials,
+    log_in_with_refresh_token, log_out, restore_session, resume_authorization, start_authorization,
+    SessionCredentials,
 };
 pub use storage::NativeStorage;
 

@@ -355,6 +355,42 @@ pub fn start_authorization(
     })
 }
 
+/// A login started elsewhere (`Session.fromAuthorizationRequestState`).
+#[napi(object, object_to_js = false)]
+pub struct ResumedAuthorization {
+    pub state: String,
+    pub code_verifier: String,
+    pub issuer: String,
+    pub redirect_url: String,
+    pub dpop: bool,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+}
+
+/// Writes what finishing a login started elsewhere needs into `storage`.
+#[napi(catch_unwind, ts_return_type = "undefined | number")]
+pub fn resume_authorization(
+    env: Env,
+    storage: &NativeStorage,
+    parent: Option<u32>,
+    session_id: String,
+    request: ResumedAuthorization,
+) -> Result<Outcome> {
+    let caches = caches();
+    let request = crate::authorization::ResumedRequest {
+        state: request.state,
+        code_verifier: Secret::new(request.code_verifier),
+        issuer: request.issuer,
+        redirect_url: request.redirect_url,
+        dpop: request.dpop,
+        client_id: request.client_id,
+        client_secret: request.client_secret.map(Secret::new),
+    };
+    start(env, storage, parent, move |s, http| async move {
+        crate::authorization::resume(&*http, &*s, &caches, &session_id, &request).await
+    })
+}
+
 /// A finished authorization-code login.
 #[napi(object, object_from_js = false)]
 pub struct FinishedLogin {
@@ -369,10 +405,12 @@ pub fn finish_authorization(
     storage: &NativeStorage,
     parent: Option<u32>,
     url: String,
+    require_iss: bool,
 ) -> Result<Outcome> {
     let caches = caches();
     start(env, storage, parent, move |s, http| async move {
-        let finished = crate::authorization::finish(&*http, &*s, &caches, &url).await?;
+        let finished =
+            crate::authorization::finish(&*http, &*s, &caches, &url, require_iss).await?;
         Ok(FinishedLogin {
             session_id: finished.session_id,
             restored: RestoredSession::from(finished.restored),
