@@ -246,7 +246,8 @@ const OURS_ONLY = {
   },
 }
 
-function compareSessionRecords(theirs, mine, { where, same, oursOnly, myState }) {
+function compareSessionRecords(theirs, allOfMine, { where, same, oursOnly, myState, setAside }) {
+  const mine = Object.fromEntries(Object.entries(allOfMine).filter(([field]) => !setAside.some((u) => u.field === field)))
   for (const [field, value] of [...Object.entries(theirs), ...Object.entries(mine)]) {
     assert.equal(typeof value, 'string', `${where}: ${field} is stored as a string (§6.1)`)
   }
@@ -275,11 +276,11 @@ function compareSessionRecords(theirs, mine, { where, same, oursOnly, myState })
  * placeholder), the session list, the issuer configurations, the state mappings and the session
  * record field by field.
  */
-function compareStorages(theirMap, myMap, { where, sessionId, theirState, myState, same, phase, setAside = () => false }) {
+function compareStorages(theirMap, myMap, { where, sessionId, theirState, myState, same, phase, setAside }) {
   const STATE = `${RECORD_PREFIX}<state>`
   const normalise = (map, state) => new Map([...map].map(([key, value]) => [key === RECORD_PREFIX + state ? STATE : key, value]))
   const theirs = normalise(theirMap, theirState)
-  const mine = normalise(new Map([...myMap].filter(([key]) => !setAside(key))), myState)
+  const mine = normalise(new Map([...myMap].filter(([key]) => !setAside.some((u) => u.key?.(key)))), myState)
 
   const theirKeys = [...theirs.keys()]
   let myKeys = [...mine.keys()]
@@ -300,6 +301,7 @@ function compareStorages(theirMap, myMap, { where, sessionId, theirState, myStat
         same,
         oursOnly: OURS_ONLY[phase],
         myState,
+        setAside,
       })
     } else if (key === STATE && phase === 'afterRedirect') {
       // Checked above: only the reference has it now.
@@ -343,7 +345,7 @@ async function snapshotLogin(lib, sessionId, extra, sessionOptions) {
   }
 }
 
-async function compareLogins({ name, sessionId, extra, sessionOptions = {}, same, freshParameters, setAside }) {
+async function compareLogins({ name, sessionId, extra, sessionOptions = {}, same, freshParameters, setAside = [] }) {
   const theirs = await snapshotLogin(reference, sessionId, extra, sessionOptions)
   const mine = await snapshotLogin(ours, sessionId, extra, sessionOptions)
   const where = (phase) => `${name}, ${phase}`
@@ -355,15 +357,26 @@ async function compareLogins({ name, sessionId, extra, sessionOptions = {}, same
   assert.deepEqual(mine.info, theirs.info, `${name}: what handleIncomingRedirect resolves`)
 }
 
-// The working tree's build keeps each dynamically registered client under a key of its own,
-// `solidClientAuthn:dynamicClient:<JSON [issuer, redirect URL]>`, which neither the reference's
-// layout (§6.2) nor the README's divergences mention (the README still lists client reuse as not
-// yet here). Until it is documented, the test just below fails on it (as a todo), and the other
-// dynamic-client comparisons set that key aside so that everything else stays checked strictly.
-const KEPT_CLIENT_PREFIX = 'solidClientAuthn:dynamicClient:'
-const UNDOCUMENTED_KEPT_CLIENT =
-  'undocumented: our dynamic registration writes a solidClientAuthn:dynamicClient:<[issuer, redirectUrl]> key (src/registration.rs) that the reference never writes and the README does not list'
-const setAsideKeptClient = (key) => key.startsWith(KEPT_CLIENT_PREFIX)
+// Differences found that the README does not document. Each has a todo test that fails on it
+// alone; the other comparisons set them aside, so that everything else stays checked strictly.
+// Once one is documented, it belongs in OURS_ONLY (a field) or compareStorages (a key) instead.
+const UNDOCUMENTED = {
+  keptClient: {
+    // A key of its own per dynamically registered client, `solidClientAuthn:dynamicClient:<JSON
+    // [issuer, redirect URL]>` (src/registration.rs): not in the reference's layout (§6.2), and
+    // the README still lists reusing a registered client as not yet here.
+    key: (key) => key.startsWith('solidClientAuthn:dynamicClient:'),
+    todo: 'undocumented: our dynamic registration writes a solidClientAuthn:dynamicClient:<[issuer, redirectUrl]> key (src/registration.rs) that the reference never writes and the README does not list',
+  },
+  idToken: {
+    // The ID token kept in the session record beside the access-token fields (src/refresh.rs,
+    // store_credentials): divergence 19 lists accessToken, accessTokenType and
+    // accessTokenExpiresAt only.
+    field: 'idToken',
+    todo: 'undocumented: our session record gains an idToken field (src/refresh.rs store_credentials) that the reference never writes and divergence 19 does not list',
+  },
+}
+const ALL_UNDOCUMENTED = Object.values(UNDOCUMENTED)
 
 const DYNAMIC = {
   extra: {},
@@ -372,12 +385,19 @@ const DYNAMIC = {
   freshParameters: ['client_id', 'code_challenge', 'state'],
 }
 
-test('a dynamically registered client leaves no key the reference does not write', { todo: UNDOCUMENTED_KEPT_CLIENT }, async () => {
-  await compareLogins({ ...DYNAMIC, name: 'dynamic client, every key', sessionId: 'same-dynamic-keys' })
-})
+for (const [name, difference] of Object.entries(UNDOCUMENTED)) {
+  test(`no undocumented difference: ${name}`, { todo: difference.todo }, async () => {
+    await compareLogins({
+      ...DYNAMIC,
+      name: `dynamic client, checking ${name}`,
+      sessionId: `same-dynamic-${name}`,
+      setAside: ALL_UNDOCUMENTED.filter((other) => other !== difference),
+    })
+  })
+}
 
 test('the same login with a dynamically registered client leaves the same layout', async () => {
-  await compareLogins({ ...DYNAMIC, name: 'dynamic client', sessionId: 'same-dynamic', setAside: setAsideKeptClient })
+  await compareLogins({ ...DYNAMIC, name: 'dynamic client', sessionId: 'same-dynamic', setAside: ALL_UNDOCUMENTED })
 })
 
 test('the same login with a static client leaves the same layout', async () => {
@@ -389,6 +409,7 @@ test('the same login with a static client leaves the same layout', async () => {
     // The client is an input here, so its ID and secret must be stored as given.
     same: [...SAME, 'clientId', 'clientSecret'],
     freshParameters: ['code_challenge', 'state'],
+    setAside: ALL_UNDOCUMENTED,
   })
 })
 
@@ -399,6 +420,6 @@ test('the same login from a session without keepAlive leaves the same layout', a
     name: 'keepAlive false',
     sessionId: 'same-no-keep-alive',
     sessionOptions: { keepAlive: false },
-    setAside: setAsideKeptClient,
+    setAside: ALL_UNDOCUMENTED,
   })
 })
