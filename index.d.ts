@@ -350,7 +350,21 @@ export type AuthorizationRequestState = {
   dpopBound: boolean;
   /** The client identifier of the request. */
   clientId: string;
+  /**
+   * Not in the event, and not in `@inrupt/solid-client-authn-node`: the secret of a confidential
+   * static client, which the application adds before {@link Session.fromAuthorizationRequestState}.
+   */
+  clientSecret?: string;
 };
+
+/** Options of {@link Session.handleIncomingRedirect}. Not in `@inrupt/solid-client-authn-node`. */
+export interface IHandleIncomingRedirectOptions {
+  /**
+   * Refuse a redirect that has no `iss` parameter (RFC 9207), as the Solid-OIDC editor's draft
+   * asks. Without it, an `iss` is checked when present. Defaults to `false`.
+   */
+  requireIssuerParameter?: boolean;
+}
 
 /** Options of the {@link Session} constructor. Every field may be left out. */
 export interface ISessionOptions {
@@ -614,11 +628,16 @@ export declare class Session {
    * Finishes an authorization-code login: give it the full URL the identity provider redirected the
    * user to, query string included. Resolves the updated session information, or `undefined` if
    * another call is already processing a redirect for this session. A session that is already
-   * logged in resolves its `info` at once.
+   * logged in resolves its `info` at once. Any `Session` on the storage the login was started with
+   * can finish it, in any process.
+   *
+   * A redirect that does not answer a login started on that storage (an unknown or used `state`,
+   * an `iss` naming another issuer), or an ID token that does not verify, rejects with a typed
+   * error and changes nothing in storage; an `error` parameter rejects with an `OAuthError`.
    *
    * A property rather than a method, so it can be destructured without losing `this`.
    */
-  handleIncomingRedirect: (url: string) => Promise<ISessionInfo | undefined>;
+  handleIncomingRedirect: (url: string, options?: IHandleIncomingRedirectOptions) => Promise<ISessionInfo | undefined>;
 
   /**
    * Builds a session from tokens obtained elsewhere (for example kept by the application after a
@@ -632,8 +651,11 @@ export declare class Session {
   /**
    * Builds a session able to finish an authorization-code login that another process started,
    * from the state captured with the `"authorizationRequest"` event. Call its
-   * `handleIncomingRedirect` with the redirect URL next. Only Solid-OIDC Client ID documents are
-   * supported as client identifiers.
+   * `handleIncomingRedirect` with the redirect URL next. As in `@inrupt/solid-client-authn-node`,
+   * the session keeps its data in a private temporary storage, is not refreshed in the background,
+   * and hands its tokens to the application through `"newTokens"`. Client ID documents work, and
+   * (unlike the reference) static clients too: a confidential one adds its `clientSecret` to the
+   * state.
    *
    * @param authorizationRequestState The state of the pending login.
    * @param sessionId The new session's identifier; a random UUID when left out.

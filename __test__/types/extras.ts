@@ -16,6 +16,9 @@ import {
   setStorageTimeout,
 } from "solid-client-authn-native";
 import type {
+  AuthorizationRequestState,
+  IHandleIncomingRedirectOptions,
+  ISessionInfo,
   GetSessionOptions,
   IAppLogoutOptions,
   ILogoutOptions,
@@ -123,4 +126,16 @@ async function namedTypes(session: Session): Promise<void> {
   await session.logout(idp);
 }
 
-export { namedTypes, positional, storageErrors };
+// ---------------------------------------------------------------------------------------------
+// Authorization-code additions: a mandatory `iss`, and static clients finished elsewhere.
+// ---------------------------------------------------------------------------------------------
+
+async function authorizationCodeExtras(session: Session, state: AuthorizationRequestState): Promise<void> {
+  const options: IHandleIncomingRedirectOptions = { requireIssuerParameter: true };
+  const info = await session.handleIncomingRedirect("https://app.example/cb?code=c&state=s", options);
+  expectType<ISessionInfo | undefined>(info);
+  const resumed = await Session.fromAuthorizationRequestState({ ...state, clientSecret: "app-secret" }, "s-1");
+  expectType<Session>(resumed);
+}
+
+export { authorizationCodeExtras, namedTypes, positional, storageErrors };
