@@ -101,6 +101,28 @@ test('a Solid-OIDC Client ID document logs a user in; the session restores in an
   assert.deepEqual(child, { found: true, isLoggedIn: true, webId: css.webId, status: 200, body: css.privateText })
 })
 
+test('dynamic and static clients: the session restores in another process', async (t) => {
+  const kinds = {
+    'a dynamically registered client': async () => ({}),
+    'a confidential static client': () => registerStaticClient({ confidential: true }),
+    'a public static client': async () => ({ clientId: (await registerStaticClient({ confidential: false })).clientId }),
+  }
+  let n = 0
+  for (const [kind, client] of Object.entries(kinds)) {
+    await t.test(kind, async () => {
+      const id = `child-${++n}`
+      const storage = fileStorage(path.join(tmp, `${id}.json`))
+      const session = new Session({ storage }, id)
+      const info = await session.handleIncomingRedirect(await logIn(session, await client()))
+      assert.equal(info.isLoggedIn, true)
+      assert.equal((await session.fetch(css.privateResource)).status, 200)
+      assert.ok(JSON.parse(storage.entries()[RECORD_PREFIX + id]).refreshToken, 'a refresh token is stored')
+      const child = await restoreInChild(storage.path, id, css.privateResource)
+      assert.deepEqual(child, { found: true, isLoggedIn: true, webId: css.webId, status: 200, body: css.privateText })
+    })
+  }
+})
+
 test('requireIssuerParameter refuses a redirect without iss, changing nothing', async () => {
   const storage = asyncMapStorage()
   const session = new Session({ storage }, 'iss-1')
