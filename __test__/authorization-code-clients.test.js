@@ -202,6 +202,12 @@ test('one dynamically registered client per issuer and storage, registered again
   assert.equal(record(storage, 'dyn-b').clientId, clientId, 'the second session reuses the client')
   assert.equal(keptClients(storage).length, 1)
 
+  // Logins that start together on a storage without a kept client still register only one.
+  const together = asyncMapStorage()
+  const start = (id) => new Session({ storage: together }, id).login({ oidcIssuer: css.issuer, redirectUrl: REDIRECT, handleRedirect: () => {} })
+  await Promise.all([start('t-1'), start('t-2'), start('t-3')])
+  assert.equal(new Set(['t-1', 't-2', 't-3'].map((id) => record(together, id).clientId)).size, 1)
+
   // Another storage registers its own.
   const elsewhere = asyncMapStorage()
   await new Session({ storage: elsewhere }, 'dyn-c').login({ oidcIssuer: css.issuer, redirectUrl: REDIRECT, handleRedirect: () => {} })

@@ -43,6 +43,8 @@ pub async fn client_for(
     client_name: Option<&str>,
 ) -> Result<ClientFields> {
     let key = kept_client_key(&metadata.issuer, redirect_url);
+    // Concurrent logins in this process wait for one registration instead of each making one.
+    let _guard = storage.locks().lock(&key).await?;
     // A kept record that cannot be read is a cache entry gone bad: registering again replaces it.
     if let Some(kept) = storage
         .get(&key)
