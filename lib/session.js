@@ -144,8 +144,13 @@ async function tokenSetInput(tokens, webId) {
   return input
 }
 
-/** Makes a session logged in with native credentials (set in Session's static block). */
+/**
+ * Makes a session logged in with native credentials, and arms its timer unless the caller arms
+ * it later with `scheduleTimer` (set in Session's static block).
+ */
 let adopt
+/** Arms a session's timer for its current credentials (`timeoutSet` is emitted). */
+let scheduleTimer
 
 /**
  * Emits `newTokens` with the reference's SessionTokenSet (`expiresAt` in seconds; the DPoP
@@ -176,9 +181,11 @@ async function tokenSetOf(credentials, dpopKey) {
     const privateKey = await globalThis.crypto.subtle.importKey('jwk', JSON.parse(parts.privateJwk), { name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign'])
     tokens.dpopKey = { privateKey, publicKey: JSON.parse(parts.publicJwk) }
   }
-  if (tokens.dpopKey === undefined) delete tokens.dpopKey
   return tokens
 }
+
+/** How long before its token expires a session that is not refreshed expires (the reference's 5 s). */
+const EXPIRY_MARGIN_MS = 5_000
 
 /** The events the background timers emit. */
 const TIMER_EVENTS = new Set([EVENTS.SESSION_EXTENDED, EVENTS.SESSION_EXPIRED, EVENTS.ERROR, EVENTS.TIMEOUT_SET])
@@ -249,9 +256,11 @@ class Session {
           refreshToken,
           dpop: tokenType !== 'Bearer',
         })
-        adopt(this, restored.credentials, true)
+        // Events in the reference's order: newRefreshToken, newTokens, timeoutSet, login.
+        adopt(this, restored.credentials, true, false)
         if (restored.newRefreshToken != null) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, restored.newRefreshToken)
         await announceTokens(this, restored.credentials)
+        scheduleTimer(this)
         this.events.emit(EVENTS.LOGIN)
         return
       }
@@ -292,9 +301,12 @@ class Session {
         const finished = await run(native.finishAuthorization, this.#storages.main, parsed.href, requireIssuer)
         this.info.sessionId = finished.sessionId
         this.#keepAlive = finished.restored.keepAlive
-        adopt(this, finished.restored.credentials, true)
+        // Events in the reference's order: newRefreshToken, timeoutSet, newTokens, login.
+        adopt(this, finished.restored.credentials, true, false)
+        this.info.clientAppId = finished.restored.clientAppId ?? undefined
         const token = finished.restored.newRefreshToken
         if (token !== null && token !== undefined) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, token)
+        scheduleTimer(this)
         await announceTokens(this, finished.restored.credentials)
         this.events.emit(EVENTS.LOGIN)
         return { isLoggedIn: true, webId: this.info.webId, sessionId: this.info.sessionId, clientAppId: this.info.clientAppId }
@@ -389,14 +401,15 @@ class Session {
   }
 
   static {
-    adopt = (session, credentials, renewable) => {
+    adopt = (session, credentials, renewable, scheduleNow = true) => {
       session.#credentials = credentials
       session.#renewable = renewable
       session.info.isLoggedIn = true
       session.info.webId = credentials.webId
       session.info.expirationDate = credentials.expiresAt ?? undefined
-      session.#schedule()
+      if (scheduleNow) session.#schedule()
     }
+    scheduleTimer = (session) => session.#schedule()
   }
 
   /**
@@ -414,7 +427,8 @@ class Session {
     const left = expiresAt - Date.now()
     const refresh = this.#keepAlive && this.#renewable
     // A minute before expiry, or a fifth of the lifetime when that is shorter; never a tight loop.
-    const delay = refresh ? Math.max(1_000, left - Math.min(60_000, left / 5)) : left
+    // Without a refresh, the session expires 5 s before its token does, as in the reference.
+    const delay = refresh ? Math.max(1_000, left - Math.min(60_000, left / 5)) : Math.max(0, left - EXPIRY_MARGIN_MS)
     this.#setTimer(delay, refresh ? 'refresh' : 'expire')
   }
 
@@ -475,7 +489,7 @@ class Session {
       this.events.emit(EVENTS.ERROR, typeof error?.error === 'string' ? error.error : (error?.code ?? 'error'), error)
       const left = (credentials.expiresAt ?? 0) - Date.now()
       // Once more halfway to the expiry, when there is time; else the session expires.
-      if (left <= 5_000) this.#setTimer(left, 'expire')
+      if (left <= 2 * EXPIRY_MARGIN_MS) this.#setTimer(Math.max(0, left - EXPIRY_MARGIN_MS), 'expire')
       else this.#setTimer(left / 2, 'refresh')
     }
   }
@@ -532,6 +546,9 @@ class Session {
     if (sessionId !== undefined && typeof sessionId !== 'string') throw invalidArgument('The session ID must be a string')
     const storage = new InMemoryStorage()
     const session = new Session({ storage, keepAlive: false }, sessionId ?? randomUUID())
+    // The reference's info has these keys, unset, from the session info it builds.
+    session.info.webId = undefined
+    session.info.clientAppId = undefined
     await run(native.resumeAuthorization, storage, session.info.sessionId, {
       state: state.state,
       codeVerifier: state.codeVerifier,
