@@ -202,3 +202,22 @@ test('arguments that are not storages reject, never throw synchronously', async 
   const p = clearSessionFromStorageAll(true)
   assert.ok((await rejection(p)) instanceof TypeError)
 })
+
+test('InMemoryStorage stores strings only; a timeout below 1 ms is refused', async () => {
+  const s = new InMemoryStorage()
+  await s.set('k', 'v')
+  for (const value of [{ a: 1 }, 42, null, undefined]) {
+    const e = await rejection(s.set('k', value))
+    assert.ok(e instanceof TypeError, String(e))
+    assert.match(e.message, /must be a string/)
+  }
+  assert.equal(await s.get('k'), 'v', 'a refused value changes nothing')
+
+  for (const ms of [0.5, 0, -1, Number.NaN, '10']) assert.throws(() => setStorageTimeout(ms), TypeError)
+  setStorageTimeout(1)
+  setStorageTimeout(10_000)
+})
+
+test('a session ID that is not a string is refused (the reference takes anything)', () => {
+  assert.throws(() => new Session({}, 42), { name: 'TypeError', message: /session ID must be a string/ })
+})

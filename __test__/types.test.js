@@ -21,6 +21,8 @@ const { spawnSync } = require('node:child_process')
 
 const ROOT = path.resolve(__dirname, '..')
 const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
+// TypeScript 7 (the native compiler), installed under an alias beside TypeScript 5.
+const TSC7 = path.join(ROOT, 'node_modules', 'typescript7', 'bin', 'tsc')
 const TYPE_ROOTS = path.join(ROOT, 'node_modules', '@types')
 const TYPES_DIR = path.join(__dirname, 'types')
 const CONSUMER = path.join(TYPES_DIR, 'consumer.ts')
@@ -53,13 +55,13 @@ function mappedTo(declarationFile) {
  * Runs tsc on `files` (absolute paths, or names of `sources` written next to the tsconfig) with
  * `compilerOptions`. Resolves the compiler's exit status, its diagnostics and the files it loaded.
  */
-function compile(compilerOptions, files, sources = {}) {
+function compile(compilerOptions, files, sources = {}, tsc = TSC) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'authn-native-types-'))
   try {
     for (const [name, text] of Object.entries(sources)) fs.writeFileSync(path.join(dir, name), text)
     const config = path.join(dir, 'tsconfig.json')
     fs.writeFileSync(config, JSON.stringify({ compilerOptions, files }, null, 2))
-    const run = spawnSync(process.execPath, [TSC, '-p', config, '--listFiles'], {
+    const run = spawnSync(process.execPath, [tsc, '-p', config, '--listFiles'], {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 120_000,
@@ -89,6 +91,7 @@ function assertLoaded(result, file, what) {
 
 test('prerequisites: typescript and @types/node are installed', () => {
   assert.ok(fs.existsSync(TSC), `TypeScript compiler not found at ${TSC}`)
+  assert.ok(fs.existsSync(TSC7), `TypeScript 7 compiler not found at ${TSC7} (devDependency typescript7)`)
   assert.ok(
     fs.existsSync(path.join(TYPE_ROOTS, 'node', 'package.json')),
     '@types/node is missing from node_modules: add it as a devDependency (e.g. "@types/node": "^20.19.0")',
@@ -102,6 +105,27 @@ test('consumer.ts and extras.ts compile against our index.d.ts', () => {
   assertCompiles(result, 'consumer.ts + extras.ts against index.d.ts')
   assertLoaded(result, OURS, 'ours')
   assert.ok(!result.loaded.includes(REFERENCE), 'the reference types were loaded while checking ours')
+})
+
+test('consumer.ts and extras.ts compile against our index.d.ts with TypeScript 7', () => {
+  const result = compile({ ...BASE_OPTIONS, ...mappedTo(OURS) }, [CONSUMER, EXTRAS], {}, TSC7)
+  assertCompiles(result, 'consumer.ts + extras.ts against index.d.ts, TypeScript 7')
+  assertLoaded(result, OURS, 'ours, TypeScript 7')
+})
+
+test('a consumer that names no types gets Node types through index.d.ts, with TypeScript 5 and 7', () => {
+  // TypeScript 7 loads no @types package unless asked (`types` defaults to []); one that uses
+  // nothing of Node itself still needs EventEmitter and fetch for our declarations.
+  const { types: _types, ...withoutTypes } = BASE_OPTIONS
+  const source = `import { Session, getSessionFromStorage } from "${SPECIFIER}";
+const session = new Session();
+session.events.on("login", () => undefined);
+export const restored = getSessionFromStorage("id").then((s) => s?.fetch("https://pod.example/"));
+`
+  for (const [name, tsc] of [['TypeScript 5', TSC], ['TypeScript 7', TSC7]]) {
+    const result = compile({ ...withoutTypes, ...mappedTo(OURS) }, ['plain.ts'], { 'plain.ts': source }, tsc)
+    assertCompiles(result, `a consumer without types, ${name}`)
+  }
 })
 
 test('consumer.ts compiles against the reference @inrupt/solid-client-authn-node types', () => {
@@ -195,6 +219,11 @@ test('wrong usages fail to compile against ours', () => {
   })
   assertOnlyTheBareError(result, 'ours')
   assertLoaded(result, OURS, 'ours')
+})
+
+test('wrong usages fail to compile against ours with TypeScript 7', () => {
+  const result = compile({ ...BASE_OPTIONS, ...mappedTo(OURS) }, ['wrong.ts'], { 'wrong.ts': WRONG_SHARED + WRONG_OURS_ONLY }, TSC7)
+  assertOnlyTheBareError(result, 'ours, TypeScript 7')
 })
 
 test('the same wrong usages fail to compile against the reference (the checks are not vacuous)', () => {

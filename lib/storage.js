@@ -12,7 +12,7 @@ let storageTimeoutMs = 10_000
 
 /** How long a storage call (or a wait for another operation's lock) may take (default 10 s). */
 function setStorageTimeout(ms) {
-  if (typeof ms !== 'number' || !(ms > 0) || ms > 2 ** 31 - 1) {
+  if (typeof ms !== 'number' || !(ms >= 1) || ms > 2 ** 31 - 1) {
     throw invalidArgument(`The storage timeout must be a number of milliseconds between 1 and ${2 ** 31 - 1}, got ${typeof ms === 'number' ? ms : typeof ms}`)
   }
   storageTimeoutMs = ms
@@ -63,7 +63,9 @@ class InMemoryStorage {
 
   async set(key, value) {
     const k = String(key)
-    const v = String(value)
+    // The reference stores what it is given; a non-string would come back as something else.
+    if (typeof value !== 'string') throw invalidArgument(`An InMemoryStorage value must be a string, got ${value === null ? 'null' : typeof value}`)
+    const v = value
     checkWellFormed(k, 'An InMemoryStorage key')
     checkWellFormed(v, 'An InMemoryStorage value')
     this.#native.setEntry(k, v)
