@@ -38,6 +38,14 @@ export interface IStorage {
   set: (key: string, value: string) => Promise<void> | void;
   /** Removes `key` and its value; removing a missing key is not an error. */
   delete: (key: string) => Promise<void> | void;
+  /**
+   * Optional, and not in `@inrupt/solid-client-authn-node`: stores `value` under `key` only if the
+   * key holds no value, atomically, the value expiring after `ttlMs` milliseconds; resolves `true`
+   * when it stored it. Redis: `SET key value NX PX ttlMs`. With it, processes sharing the storage
+   * take a session's refresh lease exactly one at a time; without it the lease is written and
+   * read back (see the README, "Many processes, one storage").
+   */
+  setIfAbsent?: (key: string, value: string, ttlMs: number) => Promise<boolean> | boolean;
 }
 
 /**

@@ -243,6 +243,7 @@ const OURS_ONLY = {
     accessToken: (value) => assert.equal(value.split('.').length, 3, 'a JWT access token (CSS issues them)'),
     accessTokenType: (value) => assert.equal(value, 'DPoP'),
     accessTokenExpiresAt: (value) => assert.ok(/^\d+$/.test(value) && Number(value) > Date.now(), 'a future time in ms'),
+    accessTokenIssuedAt: (value) => assert.ok(/^\d+$/.test(value) && Number(value) <= Date.now(), 'a past time in ms'),
     // Divergence 19 too: the latest ID token, for an IdP logout of a session restored that way.
     idToken: (value) => assert.equal(value.split('.').length, 3, 'a JWT ID token'),
   },

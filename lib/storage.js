@@ -118,7 +118,14 @@ function handleFor(storage) {
   if (!isStorage(storage)) {
     throw invalidArgument('A storage must be an object with get, set and delete methods (the IStorage interface)')
   }
-  handle = native.NativeStorage.host()
+  // The optional atomic setIfAbsent(key, value, ttlMs) makes refresh leases exact across processes.
+  let atomic = false
+  try {
+    atomic = typeof storage.setIfAbsent === 'function'
+  } catch {
+    // An accessor that throws: the method is not there to use.
+  }
+  handle = native.NativeStorage.host(atomic)
   hostHandles.set(storage, handle)
   return handle
 }
@@ -197,12 +204,15 @@ function invoke(storage, request, operationId, index) {
       return status
     })
   }
+  if (request.method === 'sleep') return new Promise((resolve) => setTimeout(resolve, request.ttlMs))
   const key = request.keyIsJson ? JSON.parse(request.key) : request.key
   switch (request.method) {
     case 'get':
       return storage.get(key)
     case 'set':
       return storage.set(key, request.value)
+    case 'setIfAbsent':
+      return storage.setIfAbsent(key, request.value, request.ttlMs)
     default:
       return storage.delete(key)
   }
@@ -248,13 +258,14 @@ function callAll(storage, requests, operationId, handle) {
     grace.unref()
     ;(lateWriteEnds ??= [])[i] = end
   }
-  // HTTP requests have timeouts of their own, in Rust.
+  // HTTP requests have timeouts of their own, in Rust; a sleep is not a storage call.
+  const timed = (method) => method !== 'http' && method !== 'sleep'
   let storageCalls = 0
-  for (let i = 0; i < count; i++) if (requests[i].method !== 'http') storageCalls++
+  for (let i = 0; i < count; i++) if (timed(requests[i].method)) storageCalls++
   const timer = setTimeout(() => {
     for (let i = 0; i < count; i++) {
       const { method } = requests[i]
-      if (!settled[i] && method !== 'http') {
+      if (!settled[i] && timed(method)) {
         settled[i] = 1
         report({ index: i, timedOutMs: limit })
         if (debug.enabled) debug('storage.%s(%j) did not settle within %d ms', method, requests[i].key, limit)
@@ -289,8 +300,11 @@ function callAll(storage, requests, operationId, handle) {
   const succeed = (i, value) => {
     if (settled[i]) return settledLate(i)
     settled[i] = 1
-    // Only `get` answers carry a value; whatever set and delete return is ignored.
-    if (requests[i].method === 'get') accept(i, value)
+    // Only `get` answers carry a value; whatever set and delete return is ignored. A
+    // setIfAbsent that stored its value says so with true (or Redis's "OK").
+    const { method } = requests[i]
+    if (method === 'get') accept(i, value)
+    else if (method === 'setIfAbsent' && (value === true || value === 'OK')) values[i] = 'set'
     done()
   }
   const accept = (i, value) => {

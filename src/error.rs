@@ -11,6 +11,10 @@ pub enum StorageMethod {
     Get,
     Set,
     Delete,
+    /// The optional atomic `setIfAbsent(key, value, ttlMs)` of a storage that has it.
+    SetIfAbsent,
+    /// Not a storage method: a pause the host makes (a timer), for waits between storage reads.
+    Sleep,
 }
 
 impl StorageMethod {
@@ -19,6 +23,8 @@ impl StorageMethod {
             StorageMethod::Get => "get",
             StorageMethod::Set => "set",
             StorageMethod::Delete => "delete",
+            StorageMethod::SetIfAbsent => "setIfAbsent",
+            StorageMethod::Sleep => "sleep",
         }
     }
 }
@@ -103,6 +109,9 @@ pub enum Error {
     /// Another operation on the same store held a key this one needed for too long.
     #[error("gave up waiting for the lock on \"{key}\" after {millis} ms: another operation on this storage held it all that time (a storage method that calls back into this package on the same storage after an await can cause this)")]
     LockWaitTimeout { key: String, millis: u64 },
+    /// Another process held a session's refresh lease for too long without storing new tokens.
+    #[error("gave up waiting for the refresh lease \"{key}\" after {millis} ms: another process kept refreshing this session and stored no new access token")]
+    RefreshLeaseTimeout { key: String, millis: u64 },
 }
 
 fn deadlock_hint(blocking_others: bool) -> &'static str {
@@ -176,7 +185,8 @@ impl Error {
             Error::StorageCall { key, .. }
             | Error::StorageTimeout { key, .. }
             | Error::CorruptedData { key, .. }
-            | Error::LockWaitTimeout { key, .. } => Some(key),
+            | Error::LockWaitTimeout { key, .. }
+            | Error::RefreshLeaseTimeout { key, .. } => Some(key),
             Error::IdpUnreachable { .. }
             | Error::IdpTimeout { .. }
             | Error::IdpResponse { .. }

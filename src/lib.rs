@@ -16,6 +16,7 @@ pub mod http_engine;
 pub mod join;
 pub mod jwks;
 pub mod jwt;
+pub mod lease;
 pub mod logout;
 pub mod multi_session;
 pub mod record;

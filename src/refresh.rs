@@ -27,7 +27,11 @@ pub const ACCESS_TOKEN_EXPIRES_AT_FIELD: &str = "accessTokenExpiresAt";
 /// hand the provider an `id_token_hint` at an IdP logout.
 pub const ID_TOKEN_FIELD: &str = "idToken";
 
-/// A stored access token is used only while it has at least this long to live.
+/// When the access token was stored (ms since the epoch): with its expiry, its lifetime.
+pub const ACCESS_TOKEN_ISSUED_AT_FIELD: &str = "accessTokenIssuedAt";
+
+/// A stored access token is used only while it has at least this long to live, or a fifth of its
+/// lifetime when that is shorter (the background refresh's rule).
 pub const MIN_REMAINING_MS: u64 = 60_000;
 
 /// What a restore found: a session it logged in, or one storage holds but that cannot be logged
@@ -66,7 +70,22 @@ fn stored_key(key: &str, record: &Record) -> Result<Option<DpopKey>> {
     }
 }
 
-/// The credentials the record holds, if its access token has more than a minute to live.
+/// How long a stored access token must still have to live to be used.
+fn min_remaining_ms(record: &Record, expires_at_ms: u64) -> u64 {
+    let issued_at = record
+        .string(ACCESS_TOKEN_ISSUED_AT_FIELD)
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<u64>().ok());
+    match issued_at {
+        Some(issued) if issued < expires_at_ms => {
+            MIN_REMAINING_MS.min((expires_at_ms - issued) / 5)
+        }
+        _ => MIN_REMAINING_MS,
+    }
+}
+
+/// The credentials the record holds, if its access token has long enough to live.
 fn reusable(
     key: &str,
     record: &Record,
@@ -83,7 +102,7 @@ fn reusable(
     let Ok(expires_at_ms) = expires_at.parse::<u64>() else {
         return Ok(None);
     };
-    if expires_at_ms < now_ms().saturating_add(MIN_REMAINING_MS) {
+    if expires_at_ms < now_ms().saturating_add(min_remaining_ms(record, expires_at_ms)) {
         return Ok(None);
     }
     let dpop_key = match record.string(ACCESS_TOKEN_TYPE_FIELD)? {
@@ -233,12 +252,144 @@ async fn renew(
             keep_alive,
         }));
     }
+    // Across processes: one refresh of this session at a time (see `crate::lease`).
+    let mut lease = None;
+    let mut dpop_key = dpop_key;
+    if given_refresh_token.is_none() && storage.is_shared() {
+        let seen = record.string(ACCESS_TOKEN_FIELD)?.map(str::to_owned);
+        match take_turn(storage, &key, id, &issuer, seen.as_deref()).await? {
+            Turn::Refresh(taken, latest) => {
+                record = latest;
+                dpop_key = stored_key(&key, &record)?;
+                lease = Some(taken);
+            }
+            Turn::Stored(credentials) => {
+                return Ok(Some(Restore::Restored(Box::new(Restored {
+                    credentials,
+                    new_refresh_token: None,
+                    keep_alive,
+                    client_app_id,
+                }))));
+            }
+            Turn::Gone => return Ok(None),
+        }
+    }
+    let outcome = refresh_and_store(
+        http,
+        storage,
+        caches,
+        &key,
+        record,
+        &issuer,
+        dpop_key,
+        dpop,
+        given_refresh_token,
+    )
+    .await;
+    if let Some(lease) = lease {
+        // Best effort: a lease that cannot be given back lapses by itself.
+        let _ = crate::lease::release(storage, lease).await;
+    }
+    let credentials = outcome?;
+    Ok(Some(Restore::Restored(Box::new(Restored {
+        new_refresh_token: credentials.refresh_token.clone(),
+        credentials,
+        keep_alive,
+        client_app_id,
+    }))))
+}
+
+/// What waiting for the refresh lease gave.
+enum Turn {
+    /// This process refreshes: the lease, and the record as it is now.
+    Refresh(crate::lease::Lease, Record),
+    /// Another process refreshed meanwhile: the tokens it stored.
+    Stored(Credentials),
+    /// The session is gone from storage (logged out elsewhere).
+    Gone,
+}
+
+/// Takes the session's refresh lease, or waits for the access token its holder stores. `seen`
+/// is the access token the record held when this restore began: a different one that is good
+/// enough to use is another process's refresh.
+async fn take_turn(
+    storage: &dyn Storage,
+    key: &str,
+    id: &str,
+    issuer: &str,
+    seen: Option<&str>,
+) -> Result<Turn> {
+    use crate::lease::{self, Attempt};
+    let started = now_ms();
+    let read = || async {
+        match storage.get(key).await? {
+            Some(raw) if !raw.is_empty() => Record::parse(key, &raw).map(Some),
+            _ => Ok(None),
+        }
+    };
+    let stored_by_another = |record: &Record| -> Result<Option<Credentials>> {
+        if record.string(ACCESS_TOKEN_FIELD)? == seen {
+            return Ok(None);
+        }
+        reusable(key, record, issuer, stored_key(key, record)?.as_ref())
+    };
+    loop {
+        if let Attempt::Taken(taken) = lease::try_take(storage, id).await? {
+            // Someone may have refreshed between this restore's first read and now.
+            let Some(record) = read().await? else {
+                let _ = lease::release(storage, taken).await;
+                return Ok(Turn::Gone);
+            };
+            if let Some(credentials) = stored_by_another(&record)? {
+                let _ = lease::release(storage, taken).await;
+                return Ok(Turn::Stored(credentials));
+            }
+            return Ok(Turn::Refresh(taken, record));
+        }
+        loop {
+            storage.pause(lease::POLL_MS).await?;
+            let Some(record) = read().await? else {
+                return Ok(Turn::Gone);
+            };
+            if let Some(credentials) = stored_by_another(&record)? {
+                return Ok(Turn::Stored(credentials));
+            }
+            if !lease::is_held(storage, id).await? {
+                break;
+            }
+            let waited = now_ms().saturating_sub(started);
+            if waited > 2 * lease::LEASE_TTL_MS {
+                return Err(Error::RefreshLeaseTimeout {
+                    key: lease::lease_key(id),
+                    millis: waited,
+                });
+            }
+        }
+    }
+}
+
+/// The refresh-token grant for the session in `record`, stored before anyone hears of it.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; the values are what renew has read"
+)]
+async fn refresh_and_store(
+    http: &dyn Http,
+    storage: &dyn Storage,
+    caches: &Caches,
+    key: &str,
+    mut record: Record,
+    issuer: &str,
+    dpop_key: Option<DpopKey>,
+    dpop: bool,
+    given_refresh_token: Option<&Secret>,
+) -> Result<Credentials> {
     let refreshed = match refresh_grant(
         http,
         caches,
-        &key,
+        key,
         &record,
-        &issuer,
+        issuer,
         dpop_key,
         dpop,
         given_refresh_token,
@@ -252,17 +403,12 @@ async fn renew(
         }
     };
     if let Some(config) = &refreshed.issuer_config {
-        storage.set(&issuer_config_key(&issuer), config).await?;
+        storage.set(&issuer_config_key(issuer), config).await?;
     }
     let credentials = refreshed.store_in(&mut record);
     // Stored before anyone hears of the new tokens: a rotated refresh token must not be lost.
-    storage.set(&key, &record.to_json()).await?;
-    Ok(Some(Restore::Restored(Box::new(Restored {
-        new_refresh_token: credentials.refresh_token.clone(),
-        credentials,
-        keep_alive,
-        client_app_id,
-    }))))
+    storage.set(key, &record.to_json()).await?;
+    Ok(credentials)
 }
 
 /// A session of a static client with a secret, no redirect URL and no refresh token logs in
@@ -353,10 +499,13 @@ pub fn store_credentials(record: &mut Record, c: &Credentials, new_key: Option<&
     if let Some(id_token) = &c.id_token {
         record.set(ID_TOKEN_FIELD, id_token.expose());
     }
-    match c.expires_at_ms {
-        Some(ms) => record.set(ACCESS_TOKEN_EXPIRES_AT_FIELD, ms.to_string()),
+    if let Some(ms) = c.expires_at_ms {
+        record.set(ACCESS_TOKEN_EXPIRES_AT_FIELD, ms.to_string());
+        record.set(ACCESS_TOKEN_ISSUED_AT_FIELD, now_ms().to_string());
+    } else {
         // Without a lifetime it cannot be reused safely.
-        None => record.remove(ACCESS_TOKEN_EXPIRES_AT_FIELD),
+        record.remove(ACCESS_TOKEN_EXPIRES_AT_FIELD);
+        record.remove(ACCESS_TOKEN_ISSUED_AT_FIELD);
     }
 }
 

@@ -80,6 +80,14 @@ pub fn drive_with_map<T>(
                             map.remove(&call.key);
                             None
                         }
+                        StorageMethod::SetIfAbsent => match map.entry(call.key) {
+                            std::collections::hash_map::Entry::Occupied(_) => None,
+                            std::collections::hash_map::Entry::Vacant(slot) => {
+                                slot.insert(call.value.unwrap_or_default());
+                                Some("set".to_owned())
+                            }
+                        },
+                        StorageMethod::Sleep => None,
                     };
                     answers.push((ticket, HostAnswer::Storage(Ok(answer))));
                 }

@@ -190,15 +190,18 @@ where
 /// A call JS must make: on its store, or an HTTP request to have sent (`sendHttp`).
 #[napi(object, object_from_js = false)]
 pub struct StorageRequest {
-    /// `"get"`, `"set"`, `"delete"` or `"http"`.
+    /// `"get"`, `"set"`, `"delete"`, `"setIfAbsent"`, `"sleep"` (a pause, not a storage call) or
+    /// `"http"`.
     pub method: String,
     /// The key, or for `http` the URL (never anything secret).
     pub key: String,
     /// True when `key` is a JSON string literal to decode: the key holds an unpaired UTF-16
     /// surrogate, which a Rust string cannot.
     pub key_is_json: Option<bool>,
-    /// The value to store, for `set`.
+    /// The value to store, for `set` and `setIfAbsent`.
     pub value: Option<String>,
+    /// Milliseconds: the expiry of a `setIfAbsent` value, or how long to `sleep`.
+    pub ttl_ms: Option<f64>,
 }
 
 /// Why the call at `index` of the last batch gave no answer.
@@ -255,6 +258,11 @@ impl Operation {
                                 key: call.key,
                                 key_is_json: call.key_is_json.then_some(true),
                                 value: call.value,
+                                #[allow(
+                                    clippy::cast_precision_loss,
+                                    reason = "durations of at most a few minutes"
+                                )]
+                                ttl_ms: call.ttl_ms.map(|ms| ms as f64),
                             });
                         }
                         HostCall::Http(request) => {
@@ -264,6 +272,7 @@ impl Operation {
                                 key: request.url.clone(),
                                 key_is_json: None,
                                 value: Some(request.method.to_owned()),
+                                ttl_ms: None,
                             });
                             self.outstanding
                                 .push(Outstanding::Http(ticket, Some(request)));

@@ -20,6 +20,8 @@ enum Backend {
 #[napi]
 pub struct NativeStorage {
     backend: Backend,
+    /// Whether the JS store has the optional atomic `setIfAbsent(key, value, ttlMs)`.
+    set_if_absent: bool,
     list_memo: Rc<ListMemo>,
 }
 
@@ -30,15 +32,18 @@ impl NativeStorage {
     pub fn memory() -> Self {
         Self {
             backend: Backend::Memory(Rc::new(MemoryStorage::new())),
+            set_if_absent: false,
             list_memo: Rc::default(),
         }
     }
 
     /// A handle for one store implemented in JS. Make one per store object and reuse it.
+    /// `setIfAbsent`: the store has the optional atomic method of that name.
     #[napi(factory, catch_unwind)]
-    pub fn host() -> Self {
+    pub fn host(set_if_absent: Option<bool>) -> Self {
         Self {
             backend: Backend::Host(Arc::new(KeyLocks::new())),
+            set_if_absent: set_if_absent == Some(true),
             list_memo: Rc::default(),
         }
     }
@@ -101,7 +106,10 @@ impl NativeStorage {
         let queue = HostQueue::new();
         let storage: Rc<dyn Storage> = match &self.backend {
             Backend::Memory(m) => m.clone(),
-            Backend::Host(locks) => Rc::new(HostStorage::new(queue.clone(), locks.clone(), family)),
+            Backend::Host(locks) => Rc::new(
+                HostStorage::new(queue.clone(), locks.clone(), family)
+                    .with_set_if_absent(self.set_if_absent),
+            ),
         };
         (storage, queue)
     }

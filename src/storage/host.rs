@@ -39,8 +39,10 @@ pub struct StorageCall {
     /// Whether `key` is a JSON string literal rather than the key itself: for keys that hold an
     /// unpaired UTF-16 surrogate, which a Rust string cannot.
     pub key_is_json: bool,
-    /// The value to store, for `set`.
+    /// The value to store, for `set` and `setIfAbsent`.
     pub value: Option<String>,
+    /// The expiry of a `setIfAbsent` value, or the length of a `sleep`, in milliseconds.
+    pub ttl_ms: Option<u64>,
 }
 
 impl std::fmt::Debug for StorageCall {
@@ -50,6 +52,7 @@ impl std::fmt::Debug for StorageCall {
             .field("key", &self.key)
             .field("key_is_json", &self.key_is_json)
             .field("value", &self.value.as_ref().map(|_| "[redacted]"))
+            .field("ttl_ms", &self.ttl_ms)
             .finish()
     }
 }
@@ -118,6 +121,8 @@ pub struct HostStorage {
     queue: Rc<HostQueue>,
     locks: Arc<KeyLocks>,
     family: Family,
+    /// Whether the JS store has the optional atomic `setIfAbsent`.
+    atomic: bool,
 }
 
 impl HostStorage {
@@ -128,7 +133,15 @@ impl HostStorage {
             queue,
             locks,
             family,
+            atomic: false,
         }
+    }
+
+    /// The store has the optional atomic `setIfAbsent(key, value, ttlMs)`.
+    #[must_use]
+    pub fn with_set_if_absent(mut self, atomic: bool) -> Self {
+        self.atomic = atomic;
+        self
     }
 
     async fn call(
@@ -137,7 +150,7 @@ impl HostStorage {
         key: &str,
         value: Option<&str>,
     ) -> Result<Option<String>> {
-        self.call_with(method, key, false, value).await
+        self.call_with(method, key, false, value, None).await
     }
 
     async fn call_with(
@@ -146,12 +159,14 @@ impl HostStorage {
         key: &str,
         key_is_json: bool,
         value: Option<&str>,
+        ttl_ms: Option<u64>,
     ) -> Result<Option<String>> {
         let call = HostCall::Storage(StorageCall {
             method,
             key: key.to_owned(),
             key_is_json,
             value: value.map(str::to_owned),
+            ttl_ms,
         });
         let answer = match (PendingCall {
             queue: &self.queue,
@@ -251,7 +266,33 @@ impl Storage for HostStorage {
     }
 
     async fn delete_escaped(&self, key_json: &str) -> Result<()> {
-        self.call_with(StorageMethod::Delete, key_json, true, None)
+        self.call_with(StorageMethod::Delete, key_json, true, None, None)
+            .await
+            .map(drop)
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    async fn set_if_absent(&self, key: &str, value: &str, ttl_ms: u64) -> Result<Option<bool>> {
+        if !self.atomic {
+            return Ok(None);
+        }
+        let answer = self
+            .call_with(
+                StorageMethod::SetIfAbsent,
+                key,
+                false,
+                Some(value),
+                Some(ttl_ms),
+            )
+            .await?;
+        Ok(Some(answer.is_some()))
+    }
+
+    async fn pause(&self, ms: u64) -> Result<()> {
+        self.call_with(StorageMethod::Sleep, "", false, None, Some(ms))
             .await
             .map(drop)
     }

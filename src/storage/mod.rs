@@ -58,4 +58,22 @@ pub trait Storage {
     fn keys_with_prefix(&self, _prefix: &str) -> Option<Vec<String>> {
         None
     }
+
+    /// Whether other processes may use this store too (a JS storage may be Redis or a
+    /// database); an in-process store is this process's alone.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// Stores `value` under `key` unless the key holds a value, atomically, the value expiring
+    /// after `ttl_ms`: `Some(true)` when it was stored, `Some(false)` when the key was taken,
+    /// `None` when the store has no such operation.
+    async fn set_if_absent(&self, _key: &str, _value: &str, _ttl_ms: u64) -> Result<Option<bool>> {
+        Ok(None)
+    }
+
+    /// Waits `ms` milliseconds (between reads of a key another process is expected to write).
+    async fn pause(&self, _ms: u64) -> Result<()> {
+        Ok(())
+    }
 }

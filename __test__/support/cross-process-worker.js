@@ -1,0 +1,47 @@
+'use strict'
+// One of the processes of __test__/cross-process.test.js: for DURATION_MS it restores each of
+// its sessions from Redis again and again, as a server restores one per request, and reads the
+// private resource with it. Prints what happened as JSON.
+const { createClient } = require('redis')
+const { getSessionFromStorage } = require('../..')
+const { createRedisStorage, redisClientOptions } = require('../../examples/redis-storage.js')
+
+const { REDIS_URL, PREFIX, IDS, RESOURCE, DURATION_MS, ATOMIC } = process.env
+
+async function main() {
+  const client = createClient(redisClientOptions(REDIS_URL))
+  client.on('error', () => {})
+  await client.connect()
+  const full = createRedisStorage(client, { prefix: PREFIX })
+  // Without setIfAbsent the package falls back to leases written and read back.
+  const storage = ATOMIC === '1' ? full : { get: full.get, set: full.set, delete: full.delete }
+  const end = Date.now() + Number(DURATION_MS)
+  const report = { restores: 0, fetched: 0, failures: [], refreshes: {} }
+  const loop = async (id) => {
+    report.refreshes[id] = 0
+    while (Date.now() < end) {
+      try {
+        const session = await getSessionFromStorage(id, { storage, onNewRefreshToken: () => report.refreshes[id]++ })
+        report.restores++
+        if (!session?.info.isLoggedIn) throw new Error(`session ${id} restored logged out`)
+        const response = await session.fetch(RESOURCE)
+        if (response.status !== 200) throw new Error(`session ${id}: the resource answered ${response.status}: ${await response.text()}`)
+        report.fetched++
+      } catch (e) {
+        report.failures.push(`${e.name}: ${e.message}`)
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 200))
+    }
+  }
+  await Promise.all(IDS.split(',').map(loop))
+  await client.quit()
+  return report
+}
+
+main().then(
+  (report) => process.stdout.write(JSON.stringify(report)),
+  (e) => {
+    process.stderr.write(`${e.stack}\n`)
+    process.exitCode = 1
+  },
+)
