@@ -3,7 +3,7 @@
 // native side; this file only sorts out arguments and builds Session objects.
 
 const native = require('../binding.js')
-const { invalidArgument } = require('./errors.js')
+const { fromNative, invalidArgument } = require('./errors.js')
 const { isStorage, handleFor, run, runOn, defaultStorage, checkWellFormed, InMemoryStorage } = require('./storage.js')
 const { Session, EVENTS, adopt, announceTokens, tokenSetInput, tokenSetOf } = require('./session.js')
 const { randomUUID } = require('node:crypto')
@@ -17,6 +17,16 @@ const { debug } = require('./debug.js')
 async function useRestored(session, restored) {
   if (restored.credentials == null) return
   adopt(session, restored.credentials, true)
+  if (restored.notStored != null) {
+    // The refresh worked but its record could not be stored: the session has the only good
+    // tokens (the package writes them with the next operation on it). Say so, with the session.
+    const token = restored.newRefreshToken
+    if (token !== null && token !== undefined) session.events.emit(EVENTS.NEW_REFRESH_TOKEN, token)
+    await announceTokens(session, restored.credentials)
+    const error = fromNative(restored.notStored)
+    error.session = session
+    throw error
+  }
   if (debug.enabled) {
     debug('session %j restored: %s', session.info.sessionId, restored.newRefreshToken == null ? 'its stored access token is still good' : 'refreshed')
   }

@@ -5,7 +5,7 @@
 const { EventEmitter } = require('node:events')
 const { randomUUID } = require('node:crypto')
 const native = require('../binding.js')
-const { ConfigurationError, invalidArgument } = require('./errors.js')
+const { ConfigurationError, fromNative, invalidArgument } = require('./errors.js')
 const { defaultStorage, isStorage, handleFor, run, checkWellFormed, InMemoryStorage } = require('./storage.js')
 const { restoreOnce } = require('./restore.js')
 const { debug } = require('./debug.js')
@@ -483,6 +483,11 @@ class Session {
       adopt(this, restored.credentials, true)
       const expiresAt = restored.credentials.expiresAt
       this.events.emit(EVENTS.SESSION_EXTENDED, expiresAt ? Math.round((expiresAt - Date.now()) / 1000) : 600)
+      if (restored.notStored != null) {
+        // Refreshed, but not stored: this session holds the only good tokens until a write works.
+        const error = fromNative(restored.notStored)
+        this.events.emit(EVENTS.ERROR, error.code, error)
+      }
     } catch (error) {
       if (this.#credentials !== credentials) return
       if (debug.enabled) debug('session %j: background refresh failed: %s', this.info.sessionId, error?.message)

@@ -460,6 +460,7 @@ pub async fn finish(
             credentials,
             keep_alive,
             client_app_id: None,
+            not_stored: None,
         },
     })
 }

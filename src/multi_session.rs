@@ -159,6 +159,10 @@ pub async fn remember_static_client(
 /// lists and its entry in the registered list.
 /// Returns the record as it was, for a caller with more to do (revoking its refresh token).
 pub async fn forget_session(storage: &dyn Storage, id: &str) -> Result<Option<Record>> {
+    // A refreshed record still waiting to be written must not bring the session back.
+    if let Some(unsaved) = storage.unsaved() {
+        unsaved.forget(&crate::storage::record_key(id));
+    }
     let mut records = delete_sessions(storage, std::slice::from_ref(&id.to_owned()), false).await?;
     registry::unregister(storage, id).await?;
     Ok(records.pop().flatten())

@@ -55,6 +55,10 @@ pub struct Restored {
     pub new_refresh_token: Option<Secret>,
     pub keep_alive: bool,
     pub client_app_id: Option<String>,
+    /// Why the refreshed record could not be stored. The credentials are good (the provider may
+    /// have rotated the refresh token, so they are the only good ones); the record waits in the
+    /// store's unsaved records, written first thing by the next operation on the session.
+    pub not_stored: Option<Error>,
 }
 
 fn now_ms() -> u64 {
@@ -203,6 +207,7 @@ async fn renew(
     // Held until the new tokens are stored: concurrent restores of this session in this
     // process wait, and then find a good access token instead of refreshing again.
     let _guard = storage.locks().lock(&key).await?;
+    write_unsaved(storage, &key).await?;
     let mut record = match storage.get(&key).await? {
         Some(raw) if !raw.is_empty() => Record::parse(&key, &raw)?,
         _ => return Ok(None),
@@ -221,6 +226,7 @@ async fn renew(
                 new_refresh_token: None,
                 keep_alive,
                 client_app_id,
+                not_stored: None,
             }))));
         }
     }
@@ -244,6 +250,7 @@ async fn renew(
                 new_refresh_token: None,
                 keep_alive,
                 client_app_id,
+                not_stored: None,
             }))));
         }
         return Ok(Some(Restore::LoggedOut {
@@ -269,6 +276,7 @@ async fn renew(
                     new_refresh_token: None,
                     keep_alive,
                     client_app_id,
+                    not_stored: None,
                 }))));
             }
             Turn::Gone => return Ok(None),
@@ -290,13 +298,26 @@ async fn renew(
         // Best effort: a lease that cannot be given back lapses by itself.
         let _ = crate::lease::release(storage, lease).await;
     }
-    let credentials = outcome?;
+    let (credentials, not_stored) = outcome?;
     Ok(Some(Restore::Restored(Box::new(Restored {
         new_refresh_token: credentials.refresh_token.clone(),
         credentials,
         keep_alive,
         client_app_id,
+        not_stored,
     }))))
+}
+
+/// Writes the refreshed record an earlier write failed to store, if there is one: it holds the
+/// only good refresh token, so nothing else is done with the session until it is written.
+async fn write_unsaved(storage: &dyn Storage, key: &str) -> Result<()> {
+    if let Some(unsaved) = storage.unsaved() {
+        if let Some(json) = unsaved.get(key) {
+            storage.set(key, &json).await?;
+            unsaved.forget(key);
+        }
+    }
+    Ok(())
 }
 
 /// What waiting for the refresh lease gave.
@@ -383,7 +404,7 @@ async fn refresh_and_store(
     dpop_key: Option<DpopKey>,
     dpop: bool,
     given_refresh_token: Option<&Secret>,
-) -> Result<Credentials> {
+) -> Result<(Credentials, Option<Error>)> {
     let refreshed = match refresh_grant(
         http,
         caches,
@@ -402,13 +423,29 @@ async fn refresh_and_store(
             return Err(e);
         }
     };
-    if let Some(config) = &refreshed.issuer_config {
-        storage.set(&issuer_config_key(issuer), config).await?;
-    }
+    let issuer_config = refreshed.issuer_config.clone();
     let credentials = refreshed.store_in(&mut record);
     // Stored before anyone hears of the new tokens: a rotated refresh token must not be lost.
-    storage.set(key, &record.to_json()).await?;
-    Ok(credentials)
+    // The provider has answered, so the old refresh token may be spent: a failed write must not
+    // lose the new one. It is kept in memory and written by the next operation on the session,
+    // and the caller gets the credentials with the error.
+    let json = record.to_json();
+    let written = match storage.set(key, &json).await {
+        Ok(()) => Ok(()),
+        Err(e) => match storage.unsaved() {
+            Some(unsaved) => {
+                unsaved.keep(key, json);
+                return Ok((credentials, Some(e)));
+            }
+            None => Err(e),
+        },
+    };
+    written?;
+    if let Some(config) = &issuer_config {
+        // Best effort: the reference writes it but never reads it back.
+        let _ = storage.set(&issuer_config_key(issuer), config).await;
+    }
+    Ok((credentials, None))
 }
 
 /// A session of a static client with a secret, no redirect URL and no refresh token logs in

@@ -157,6 +157,18 @@ pub struct RestoredSession {
     /// The refresh token the provider returned, when the restore refreshed: for the
     /// `newRefreshToken` event the caller asked for, and nothing else.
     pub new_refresh_token: Option<String>,
+    /// The refreshed record could not be stored (the credentials are good, and the only good
+    /// ones): the error's code, message and key, for the caller to reject with after adopting
+    /// the credentials.
+    pub not_stored: Option<NotStored>,
+}
+
+/// A storage error that did not stop a refresh from succeeding.
+#[napi(object, object_from_js = false)]
+pub struct NotStored {
+    pub code: String,
+    pub message: String,
+    pub key: Option<String>,
 }
 
 impl From<crate::refresh::Restored> for RestoredSession {
@@ -169,6 +181,11 @@ impl From<crate::refresh::Restored> for RestoredSession {
             client_app_id: r.client_app_id,
             keep_alive: r.keep_alive,
             new_refresh_token: r.new_refresh_token.map(|t| t.expose().to_owned()),
+            not_stored: r.not_stored.map(|e| NotStored {
+                code: super::errors::code_of(&e).to_owned(),
+                message: e.to_string(),
+                key: e.key().map(str::to_owned),
+            }),
         }
     }
 }
@@ -187,6 +204,7 @@ impl From<crate::refresh::Restore> for RestoredSession {
                 client_app_id,
                 keep_alive,
                 new_refresh_token: None,
+                not_stored: None,
             },
         }
     }

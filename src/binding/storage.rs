@@ -7,7 +7,9 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::registry::ListMemo;
-use crate::storage::{Family, HostQueue, HostStorage, KeyLocks, MemoryStorage, Storage};
+use crate::storage::{
+    Family, HostQueue, HostStorage, KeyLocks, MemoryStorage, Storage, UnsavedRecords,
+};
 
 enum Backend {
     /// The native store: operations on it finish without leaving Rust.
@@ -22,6 +24,7 @@ pub struct NativeStorage {
     backend: Backend,
     /// Whether the JS store has the optional atomic `setIfAbsent(key, value, ttlMs)`.
     set_if_absent: bool,
+    unsaved: Rc<UnsavedRecords>,
     list_memo: Rc<ListMemo>,
 }
 
@@ -33,6 +36,7 @@ impl NativeStorage {
         Self {
             backend: Backend::Memory(Rc::new(MemoryStorage::new())),
             set_if_absent: false,
+            unsaved: Rc::default(),
             list_memo: Rc::default(),
         }
     }
@@ -44,6 +48,7 @@ impl NativeStorage {
         Self {
             backend: Backend::Host(Arc::new(KeyLocks::new())),
             set_if_absent: set_if_absent == Some(true),
+            unsaved: Rc::default(),
             list_memo: Rc::default(),
         }
     }
@@ -108,7 +113,8 @@ impl NativeStorage {
             Backend::Memory(m) => m.clone(),
             Backend::Host(locks) => Rc::new(
                 HostStorage::new(queue.clone(), locks.clone(), family)
-                    .with_set_if_absent(self.set_if_absent),
+                    .with_set_if_absent(self.set_if_absent)
+                    .with_unsaved(self.unsaved.clone()),
             ),
         };
         (storage, queue)

@@ -17,7 +17,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::{Family, GiveUp, KeyLocks, Locker, Storage};
+use super::{Family, GiveUp, KeyLocks, Locker, Storage, UnsavedRecords};
 use crate::error::{Error, Result, StorageFailure, StorageMethod};
 use crate::http::{Http, HttpFailure, HttpRequest, HttpResponse};
 
@@ -123,6 +123,7 @@ pub struct HostStorage {
     family: Family,
     /// Whether the JS store has the optional atomic `setIfAbsent`.
     atomic: bool,
+    unsaved: Rc<UnsavedRecords>,
 }
 
 impl HostStorage {
@@ -134,7 +135,15 @@ impl HostStorage {
             locks,
             family,
             atomic: false,
+            unsaved: Rc::default(),
         }
+    }
+
+    /// The store's records that could not be written yet (shared by its operations).
+    #[must_use]
+    pub fn with_unsaved(mut self, unsaved: Rc<UnsavedRecords>) -> Self {
+        self.unsaved = unsaved;
+        self
     }
 
     /// The store has the optional atomic `setIfAbsent(key, value, ttlMs)`.
@@ -273,6 +282,10 @@ impl Storage for HostStorage {
 
     fn is_shared(&self) -> bool {
         true
+    }
+
+    fn unsaved(&self) -> Option<&UnsavedRecords> {
+        Some(&self.unsaved)
     }
 
     async fn set_if_absent(&self, key: &str, value: &str, ttl_ms: u64) -> Result<Option<bool>> {

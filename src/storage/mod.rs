@@ -32,6 +32,26 @@ pub fn record_key(id: &str) -> String {
     key
 }
 
+/// Records whose write failed after something that cannot be done twice (a refresh whose
+/// refresh token the provider rotated): the only copy of the new tokens until a write succeeds.
+/// Per store object, in this process.
+#[derive(Default, Debug)]
+pub struct UnsavedRecords(std::cell::RefCell<std::collections::HashMap<String, String>>);
+
+impl UnsavedRecords {
+    pub fn keep(&self, key: &str, record_json: String) {
+        self.0.borrow_mut().insert(key.to_owned(), record_json);
+    }
+
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.0.borrow().get(key).cloned()
+    }
+
+    pub fn forget(&self, key: &str) {
+        self.0.borrow_mut().remove(key);
+    }
+}
+
 /// A string key-value store, as the `IStorage` interface of the reference describes it.
 ///
 /// Futures are not `Send`: operations run on the thread that owns the storage (the JS thread for
@@ -75,5 +95,11 @@ pub trait Storage {
     /// Waits `ms` milliseconds (between reads of a key another process is expected to write).
     async fn pause(&self, _ms: u64) -> Result<()> {
         Ok(())
+    }
+
+    /// Records this process could not write, by key, kept to be written first thing by the next
+    /// operation on them; `None` for a store whose writes cannot fail.
+    fn unsaved(&self) -> Option<&UnsavedRecords> {
+        None
     }
 }
