@@ -130,6 +130,11 @@ export declare class StorageError extends Error {
   readonly code: "ERR_STORAGE_FAILED" | "ERR_STORAGE_TIMEOUT" | "ERR_STORAGE_LOCK_TIMEOUT";
   /** The key of the storage call that failed, when the error came from one. */
   readonly key?: string;
+  /**
+   * Set when a refresh succeeded but its session record could not be written: the session,
+   * logged in with the new tokens (which the package writes with the next operation on it).
+   */
+  readonly session?: Session;
 }
 
 /**

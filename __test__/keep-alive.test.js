@@ -122,3 +122,27 @@ test('a session the app drops is collected and stops refreshing (no timer keeps 
   assert.equal(out, 'collected')
   assert.equal((await tokenRequests()) - before, 1, 'the login, and no background refresh')
 })
+
+test('a background refresh that keeps failing is retried with backoff, then the session expires', async () => {
+  const { startFakeIdp } = require('./support/fake-idp.js')
+  const idp = await startFakeIdp({ expiresIn: 24 })
+  try {
+    const session = new Session({ storage: asyncMapStorage() })
+    await session.login({ oidcIssuer: idp.issuer, clientId: 'app', clientSecret: 'app-secret' })
+    const expiry = session.info.expirationDate
+    idp.answer('status', { status: 503 })
+    const errors = []
+    session.events.on(EVENTS.ERROR, (code, error) => errors.push({ at: Date.now(), code, error }))
+    // Not events.once: it rejects on the first `error`, which here is expected.
+    const hold = setInterval(() => {}, 1_000)
+    await new Promise((resolve) => session.events.once(EVENTS.SESSION_EXPIRED, resolve)).finally(() => clearInterval(hold))
+    assert.ok(errors.length >= 2, `${errors.length} failed refreshes were reported`)
+    assert.ok(errors.every((e) => e.code === 'ERR_IDP_RESPONSE' && e.error instanceof lib.IdentityProviderError))
+    assert.ok(errors[1].at - errors[0].at >= 900, 'the retry waited a second')
+    assert.ok(Date.now() < expiry, 'it expired before its token did')
+    assert.equal(session.info.isLoggedIn, false)
+    assert.equal(idp.tokenRequests().length, 1 + errors.length, 'one token request per attempt')
+  } finally {
+    await idp.close()
+  }
+})

@@ -186,6 +186,9 @@ async function tokenSetOf(credentials, dpopKey) {
 
 /** How long before its token expires a session that is not refreshed expires (the reference's 5 s). */
 const EXPIRY_MARGIN_MS = 5_000
+/** The first and the longest wait before a failed background refresh is tried again. */
+const RETRY_FIRST_MS = 1_000
+const RETRY_MAX_MS = 60_000
 
 /** The events the background timers emit. */
 const TIMER_EVENTS = new Set([EVENTS.SESSION_EXTENDED, EVENTS.SESSION_EXPIRED, EVENTS.ERROR, EVENTS.TIMEOUT_SET])
@@ -213,6 +216,8 @@ class Session {
   #timer
   /** Whether handleIncomingRedirect is running. */
   #redirecting = false
+  /** Background refreshes that failed in a row (for the backoff between retries). */
+  #failedRefreshes = 0
 
   constructor(sessionOptions = {}, sessionId = undefined) {
     const options = sessionOptions ?? {}
@@ -475,11 +480,13 @@ class Session {
       // Not forced: an access token another session or process stored meanwhile is used as is.
       const restored = await restoreOnce(handleFor(storage), storage, this.info.sessionId, false)
       if (this.#credentials !== credentials) return // logged out or in again meanwhile
-      if (restored === null || restored === undefined) {
-        // Gone from storage (logged out elsewhere): this session lasts as long as its token.
+      if (restored === null || restored === undefined || restored.credentials == null) {
+        // Gone from storage (logged out elsewhere), or nothing left to refresh with: this
+        // session lasts as long as its token.
         this.#renewable = false
         return this.#schedule()
       }
+      this.#failedRefreshes = 0
       adopt(this, restored.credentials, true)
       const expiresAt = restored.credentials.expiresAt
       this.events.emit(EVENTS.SESSION_EXTENDED, expiresAt ? Math.round((expiresAt - Date.now()) / 1000) : 600)
@@ -492,10 +499,12 @@ class Session {
       if (this.#credentials !== credentials) return
       if (debug.enabled) debug('session %j: background refresh failed: %s', this.info.sessionId, error?.message)
       this.events.emit(EVENTS.ERROR, typeof error?.error === 'string' ? error.error : (error?.code ?? 'error'), error)
+      // Again after 1 s, 2 s, 4 s … (at most a minute), while the token has time left; then the
+      // session expires with it.
       const left = (credentials.expiresAt ?? 0) - Date.now()
-      // Once more halfway to the expiry, when there is time; else the session expires.
-      if (left <= 2 * EXPIRY_MARGIN_MS) this.#setTimer(Math.max(0, left - EXPIRY_MARGIN_MS), 'expire')
-      else this.#setTimer(left / 2, 'refresh')
+      const backoff = Math.min(RETRY_FIRST_MS * 2 ** this.#failedRefreshes++, RETRY_MAX_MS)
+      if (left - backoff >= RETRY_FIRST_MS) this.#setTimer(backoff, 'refresh')
+      else this.#setTimer(Math.max(0, left - RETRY_FIRST_MS), 'expire')
     }
   }
 
