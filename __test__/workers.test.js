@@ -54,3 +54,44 @@ test('terminating workers in the middle of their requests leaves this thread wor
   assert.equal(session.info.isLoggedIn, true)
   await session.logout()
 })
+
+test('workers terminated mid-refresh and mid-storage-call crash nothing; the other workers go on', async () => {
+  const refreshing = `
+    const { parentPort, workerData } = require('node:worker_threads')
+    const lib = require(${JSON.stringify(path.join(__dirname, '..'))})
+    // A storage that answers late: the refresh is in flight at the provider or in storage.
+    const map = new Map()
+    const storage = {
+      get: (k) => new Promise((r) => setTimeout(() => r(map.get(k)), workerData.storageDelay)),
+      set: (k, v) => new Promise((r) => setTimeout(() => r(map.set(k, v)), workerData.storageDelay)),
+      delete: (k) => new Promise((r) => setTimeout(() => r(map.delete(k)), workerData.storageDelay)),
+    }
+    const session = new lib.Session({ storage })
+    session.login({ oidcIssuer: workerData.issuer, clientId: 'worker-client', clientSecret: 'worker-secret', refreshToken: 'RT-worker' }).then(
+      () => parentPort.postMessage({ loggedIn: session.info.isLoggedIn }),
+      (e) => parentPort.postMessage({ error: e.code }),
+    )
+  `
+  const start = (storageDelay) => {
+    const worker = new Worker(refreshing, { eval: true, workerData: { issuer: idp.issuer, storageDelay } })
+    const message = new Promise((resolve, reject) => {
+      worker.once('message', resolve)
+      worker.once('error', reject)
+    })
+    return { worker, message }
+  }
+  idp.answer('normal')
+  // Two that finish, while others are terminated in the middle of a storage call or of the
+  // refresh request itself (slowed down by a slow storage around it).
+  const survivors = [start(30), start(30)]
+  for (const delay of [0, 5, 200, 200, 1000]) {
+    const { worker } = start(delay)
+    await new Promise((resolve) => setTimeout(resolve, 40))
+    await worker.terminate()
+  }
+  const results = await Promise.all(survivors.map((s) => s.message))
+  assert.deepEqual(results, [{ loggedIn: true }, { loggedIn: true }])
+  await Promise.all(survivors.map((s) => s.worker.terminate()))
+  const grants = idp.tokenRequests().map((r) => r.form.grant_type)
+  assert.ok(grants.includes('refresh_token'), 'the workers refreshed')
+})
