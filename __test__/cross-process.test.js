@@ -21,6 +21,7 @@ const AT_TTL_S = 6
 const DURATION_MS = 5 * AT_TTL_S * 1000 + 1000
 const REDIRECT = 'http://localhost:9/callback'
 const WORKER = path.join(__dirname, 'support', 'cross-process-worker.js')
+const REFERENCE_WORKER = path.join(__dirname, 'support', 'cross-process-reference-worker.mjs')
 
 let op
 let redis
@@ -49,9 +50,9 @@ async function logIn(storage, ids) {
   }
 }
 
-function runWorker(env) {
+function runWorker(env, script = WORKER) {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [WORKER], { env: { ...process.env, ...env }, timeout: DURATION_MS + 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
+    execFile(process.execPath, [script], { env: { ...process.env, ...env }, timeout: DURATION_MS + 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
       error ? reject(new Error(`a worker failed: ${error.message}\n${stderr}`)) : resolve(JSON.parse(stdout)),
     )
   })
@@ -103,3 +104,34 @@ for (const [variant, atomic] of [
     }
   })
 }
+
+test('a process running the reference beside ours on the same storage does not make ours fail', { timeout: 300_000 }, async () => {
+  // Without rotation: with it, the reference's uncoordinated refreshes revoke grants, ours
+  // included, whatever ours does. The reference stores a new DPoP key at every refresh, over the
+  // one ours stored its access token for; ours notices and refreshes instead of sending a token
+  // with the wrong key.
+  const plainOp = await startOp({ atTtl: AT_TTL_S })
+  try {
+    const prefix = 'cp-with-reference:'
+    const storage = createRedisStorage(client, { prefix })
+    const ids = Array.from({ length: 20 }, (_, i) => `r${i}`)
+    for (const id of ids) {
+      const session = new Session({ storage, keepAlive: false }, id)
+      const url = await session.login({ oidcIssuer: plainOp.issuer, redirectUrl: REDIRECT, clientName: 'beside the reference', handleRedirect: () => {} })
+      await session.handleIncomingRedirect(await opLogin(url, { redirectUrl: REDIRECT }))
+    }
+    const env = { REDIS_URL: redis.url, PREFIX: prefix, IDS: ids.join(','), RESOURCE: plainOp.privateResource, DURATION_MS: String(3 * AT_TTL_S * 1000), ATOMIC: '1' }
+    const [theirs, ...ours] = await Promise.all([runWorker(env, REFERENCE_WORKER), runWorker(env), runWorker(env), runWorker(env)])
+    const failures = ours.flatMap((r) => r.failures)
+    assert.deepEqual(failures.slice(0, 5), [], `${failures.length} of our restores or fetches failed`)
+    assert.ok(theirs.restores > 0, 'the reference ran')
+    console.log(`# beside the reference: ours ${ours.reduce((n, r) => n + r.fetched, 0)} fetches, 0 failures; the reference ${theirs.fetched} fetches, ${theirs.failures.length} failures`)
+    // The reference still reads what ours left.
+    const reference = await import('@inrupt/solid-client-authn-node')
+    const session = await reference.getSessionFromStorage(ids[0], { storage: { get: storage.get, set: storage.set, delete: storage.delete } })
+    assert.equal(session?.info.isLoggedIn, true)
+    await session.logout()
+  } finally {
+    await plainOp.stop()
+  }
+})
