@@ -289,13 +289,13 @@ pub struct Finished {
 }
 
 /// The parameters of a redirect back from the provider.
-struct Callback {
+pub(crate) struct Callback {
     url: reqwest::Url,
-    state: String,
+    pub(crate) state: String,
 }
 
 impl Callback {
-    fn parse(callback: &str) -> Result<Self> {
+    pub(crate) fn parse(callback: &str) -> Result<Self> {
         let url = reqwest::Url::parse(callback)
             .map_err(|e| invalid_redirect(format!("it is not a URL ({e})")))?;
         let state = url
@@ -306,7 +306,7 @@ impl Callback {
         Ok(Self { url, state })
     }
 
-    fn param(&self, name: &str) -> Option<String> {
+    pub(crate) fn param(&self, name: &str) -> Option<String> {
         self.url
             .query_pairs()
             .find(|(k, _)| k == name)
@@ -314,7 +314,7 @@ impl Callback {
     }
 
     /// The redirect URI the code was issued for: this URL without what the provider added.
-    fn redirect_uri(&self) -> String {
+    pub(crate) fn redirect_uri(&self) -> String {
         let mut uri = self.url.clone();
         let kept: Vec<(String, String)> = self
             .url

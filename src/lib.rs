@@ -32,4 +32,6 @@ pub mod token;
 pub mod binding;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod testing;

@@ -51,6 +51,71 @@ fn plain_string(raw: Option<&RawValue>) -> Option<Option<Cow<'_, str>>> {
     Some(if value.is_empty() { None } else { Some(value) })
 }
 
+/// A JSON text read the way `serde_json::Value` reads it, keeping nothing. The fast path skips
+/// the fields it does not take with `IgnoredAny`, which is laxer than `Value` (that `Record`
+/// uses): it takes unpaired surrogate escapes, numbers out of range (`1e400`) and nesting past
+/// `serde_json`'s depth limit. Text this refuses takes the record path, which names the problem.
+struct ReadsAsValue;
+
+impl<'de> Deserialize<'de> for ReadsAsValue {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(ReadsAsValue)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ReadsAsValue {
+    type Value = ReadsAsValue;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut items: A,
+    ) -> std::result::Result<Self, A::Error> {
+        while items.next_element::<ReadsAsValue>()?.is_some() {}
+        Ok(self)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut members: A,
+    ) -> std::result::Result<Self, A::Error> {
+        while members
+            .next_entry::<ReadsAsValue, ReadsAsValue>()?
+            .is_some()
+        {}
+        Ok(self)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenType {
     DPoP,
@@ -99,6 +164,7 @@ impl StoredSession {
         if !raw.trim_start().starts_with('{') {
             return None;
         }
+        serde_json::from_str::<ReadsAsValue>(raw).ok()?;
         let fields: RestoreFields<'_> = serde_json::from_str(raw).ok()?;
         let Some(issuer) = plain_string(fields.issuer)? else {
             return Some(None);
@@ -177,7 +243,17 @@ mod tests {
             r#"["issuer"]"#,
             r#"{"issuer":"a""#,
             "  {\"issuer\":\"a\"}  ",
+            r#"{"webId":"\ud800"}"#,
+            r#"{"issuer":"a","clientName":"\uDC00","webId":"\ud83d\ude00"}"#,
+            r#"{"issuer":"a","other":1e400}"#,
+            r#"{"webId":-1e309}"#,
         ];
+        let deep = format!(
+            r#"{{"issuer":"a","other":{}1{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let cases = cases.iter().copied().chain([deep.as_str()]);
         for raw in cases {
             let by_record =
                 Record::parse("k", raw).and_then(|r| StoredSession::from_record("s", &r));
