@@ -14,12 +14,52 @@ pub struct Record {
     fields: Map<String, Value>,
 }
 
+/// The field names a record of this package or of the reference holds; any other name is
+/// stored data like the values, and is not printed.
+const KNOWN_FIELDS: &[&str] = &[
+    "accessToken",
+    "accessTokenExpiresAt",
+    "accessTokenIssuedAt",
+    "accessTokenType",
+    "authorizationStates",
+    "clientAppId",
+    "clientAppSecret",
+    "clientExpiresAt",
+    "clientId",
+    "clientName",
+    "clientSecret",
+    "clientType",
+    "codeVerifier",
+    "dpop",
+    "expirationDate",
+    "expiresAt",
+    "idToken",
+    "idTokenSignedResponseAlg",
+    "isLoggedIn",
+    "issuer",
+    "keepAlive",
+    "privateKey",
+    "publicKey",
+    "redirectUrl",
+    "refreshToken",
+    "sessionId",
+    "tokenType",
+    "webId",
+];
+
 impl std::fmt::Debug for Record {
-    // Records hold refresh tokens and private keys: print field names only.
+    // Records hold refresh tokens and private keys: print the names of known fields only.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let known: Vec<&str> = self
+            .fields
+            .keys()
+            .map(String::as_str)
+            .filter(|name| KNOWN_FIELDS.contains(name))
+            .collect();
         f.debug_struct("Record")
             .field("key", &self.key)
-            .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .field("fields", &known)
+            .field("other_fields", &(self.fields.len() - known.len()))
             .finish()
     }
 }
