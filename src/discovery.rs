@@ -95,7 +95,15 @@ pub fn parse(issuer: &str, url: &str, body: &[u8]) -> Result<(IssuerMetadata, Ma
     };
     let metadata: IssuerMetadata =
         serde_json::from_value(Value::Object(fields.clone())).map_err(|e| {
-            Error::idp_response(url, format!("the discovery document is incomplete: {e}"))
+            // serde's "invalid type" messages quote the value; "missing field" ones only name it.
+            let message = e.to_string();
+            let reason = if message.starts_with("missing field") {
+                format!("incomplete: {message}")
+            } else {
+                "incomplete: a member it must have is not of the type the standard gives it"
+                    .to_owned()
+            };
+            Error::idp_response(url, format!("the discovery document is {reason}"))
         })?;
     // A document that names another issuer may be a mix-up attack, or a misconfiguration
     // (127.0.0.1 for localhost): either way its tokens would not verify.
@@ -311,6 +319,11 @@ mod tests {
                 200,
                 r#"{"issuer":"http://localhost:3000/"}"#,
                 "incomplete: missing field `token_endpoint`",
+            ),
+            (
+                200,
+                r#"{"issuer":"http://localhost:3000/","token_endpoint":"t","jwks_uri":"j","scopes_supported":"secret"}"#,
+                "not of the type the standard gives it",
             ),
             (
                 200,
