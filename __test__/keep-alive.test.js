@@ -125,7 +125,7 @@ test('a session the app drops is collected and stops refreshing (no timer keeps 
 
 test('a background refresh that keeps failing is retried with backoff, then the session expires', async () => {
   const { startFakeIdp } = require('./support/fake-idp.js')
-  const idp = await startFakeIdp({ expiresIn: 24 })
+  const idp = await startFakeIdp({ expiresIn: 30 })
   try {
     const session = new Session({ storage: asyncMapStorage() })
     await session.login({ oidcIssuer: idp.issuer, clientId: 'app', clientSecret: 'app-secret' })

@@ -28,7 +28,7 @@ pub const LEASE_PREFIX: &str = "solidClientAuthn:refreshLease:";
 /// each bounded by the identity provider timeout).
 pub const LEASE_TTL_MS: u64 = 15_000;
 /// The pause between writing a lease and reading it back, on a storage without `setIfAbsent`.
-pub const SETTLE_MS: u64 = 50;
+pub const SETTLE_MS: u64 = 250;
 /// How often a process waiting on another's lease looks for the tokens it stores.
 pub const POLL_MS: u64 = 50;
 
