@@ -5,11 +5,13 @@
 // Options: --quick (fewer rounds, no 10,000-session clear; for trying changes)
 //          --json <path> (where to write the results; default bench/results-latest.json)
 //          --only <names> (comma-separated: import,memory,list,restore,clear,refresh,concurrent,
-//                          fetch,proof; default all)
+//                          fetch,proof,cross-process,load; default all)
+//          --load-seconds <s> (how long the load workload runs per package; default 60, 10 with --quick)
 //
 // Workloads 6-9 (refresh, concurrent, fetch, proof) run against a Community Solid Server that this
 // file starts once, after the in-process workloads, and stops at the end, also on failure
-// (bench/network.mjs).
+// (bench/network.mjs). Workloads 10-11 (cross-process, load) run several processes on one Redis
+// against oidc-provider, which they start themselves (bench/multi-process.mjs).
 
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -30,11 +32,15 @@ const args = process.argv.slice(2)
 const QUICK = args.includes('--quick')
 const jsonAt = args.indexOf('--json')
 const RESULTS_PATH = jsonAt >= 0 ? path.resolve(args[jsonAt + 1]) : path.join(HERE, 'results-latest.json')
-const ALL = ['import', 'memory', 'list', 'restore', 'clear', 'refresh', 'concurrent', 'fetch', 'proof']
+const ALL = ['import', 'memory', 'list', 'restore', 'clear', 'refresh', 'concurrent', 'fetch', 'proof', 'cross-process', 'load']
 const onlyAt = args.indexOf('--only')
 const SELECTED = new Set(onlyAt >= 0 ? String(args[onlyAt + 1] ?? '').split(',') : ALL)
 for (const name of SELECTED) if (!ALL.includes(name)) throw new Error(`--only: unknown workload ${name} (known: ${ALL.join(',')})`)
 const NETWORK = ['refresh', 'concurrent', 'fetch', 'proof'].filter((n) => SELECTED.has(n))
+const MULTI_PROCESS = ['cross-process', 'load'].filter((n) => SELECTED.has(n))
+const loadSecondsAt = args.indexOf('--load-seconds')
+const LOAD_SECONDS = loadSecondsAt >= 0 ? Number(args[loadSecondsAt + 1]) : QUICK ? 10 : 60
+if (!(LOAD_SECONDS > 0)) throw new Error('--load-seconds: a number of seconds')
 
 // ---------------------------------------------------------------------------------------------
 // Which native binary is measured. Others rebuild the `.node` in the package root (often as a
@@ -169,14 +175,16 @@ function addRow({ group, workload, storage, unit, reference: ref, ours: our, kin
   // kind 'memory': ratio = ours / reference, target on the ratio.
   // kind 'overhead': ratio = reference / ours; passes when ours <= reference / target (ours may be
   //   about 0, or below 0 within the noise, when the ratio says little).
+  // kind 'rate': a throughput; ratio = ours / reference (>1: we serve more), target on the ratio.
   // kind 'max' / 'min': counts; no ratio; ours must be <= / >= the target.
   // target null: a figure without a target (Result '-'); not counted in the targets.
-  let ratio = kind === 'memory' ? our / ref : kind === 'max' || kind === 'min' ? null : our > 0 ? ref / our : Infinity
+  let ratio = kind === 'memory' || kind === 'rate' ? (ref > 0 ? our / ref : Infinity) : kind === 'max' || kind === 'min' ? null : our > 0 ? ref / our : Infinity
   // An overhead at or below zero is within the noise; a ratio of it says nothing.
   if (kind === 'overhead' && (ref <= 0 || our <= 0)) ratio = null
   let pass = null
   if (target !== null && target !== undefined) {
     if (kind === 'memory') pass = ratio <= target
+    else if (kind === 'rate') pass = ratio >= target
     else if (kind === 'time') pass = ratio >= target
     else if (kind === 'overhead') pass = our <= ref / target
     else if (kind === 'max') pass = our <= target
@@ -482,6 +490,9 @@ async function clear(n, kind, { referenceRuns, oursRuns }) {
 function formatValue(v, unit) {
   if (unit === 'B') return `${Math.round(v).toLocaleString('en')} B`
   if (unit === 'req') return `${Number.isInteger(v) ? v : v.toFixed(2)} req`
+  if (unit === '') return Number.isInteger(v) ? v.toLocaleString('en') : v.toFixed(2)
+  if (unit === 'MB') return `${v.toFixed(1)} MB`
+  if (unit === '/s') return `${v.toFixed(v < 100 ? 1 : 0)}/s`
   if (unit.startsWith('/')) return `${v}${unit}`
   const us = unit === 'ms' ? v * 1000 : v
   if (Math.abs(us) >= 1e6) return `${(us / 1e6).toFixed(2)} s`
@@ -498,6 +509,7 @@ function formatRatio(r) {
 function targetText(r) {
   if (r.target === null) return '-'
   if (r.kind === 'memory') return `ours/ref <= ${r.target}`
+  if (r.kind === 'rate') return `ours/ref >= ${r.target}`
   if (r.kind === 'overhead') return `ours <= ref/${r.target}`
   if (r.kind === 'max') return `ours <= ${r.target}`
   if (r.kind === 'min') return `ours >= ${r.target}`
@@ -563,6 +575,13 @@ if (NETWORK.length) {
   } finally {
     await css.stop()
   }
+}
+
+if (MULTI_PROCESS.length) {
+  // Each workload starts its own oidc-provider per package, and one Redis for both.
+  const ctx = { reference, ours, QUICK, log, notes, addRow }
+  const { multiProcessWorkloads } = await import('./multi-process.mjs')
+  await multiProcessWorkloads(ctx, new Set(MULTI_PROCESS), { loadSeconds: LOAD_SECONDS })
 }
 
 const paired = rows.filter((r) => r.detail?.pairedRatio !== undefined && r.detail?.n !== undefined)

@@ -388,12 +388,14 @@ async function startCss(options = {}) {
  * @param {boolean} [options.rotate] rotate refresh tokens; reuse revokes the grant (--rotate)
  * @param {number} [options.atTtl] access-token lifetime (s), authorization code and refresh (--at-ttl)
  * @param {number} [options.ccTtl] access-token lifetime (s), client credentials (--cc-ttl)
+ * @param {number} [options.store] room for this many entries in the provider's store (--store); by
+ *   default oidc-provider keeps 1,000-2,000 and forgets early logins' clients and grants
  * @param {boolean} [options.plain] stock oidc-provider: no webid claim, opaque tokens (--plain)
  * @param {number} [options.timeoutMs=30000]
  * @param {boolean} [options.keepLog=false]
  */
 async function startOp(options = {}) {
-  const { nonce, rsNonce, rotate, atTtl, ccTtl, plain, timeoutMs = 30000, keepLog = false } = options
+  const { nonce, rsNonce, rotate, atTtl, ccTtl, store, plain, timeoutMs = 30000, keepLog = false } = options
   const flags = []
   if (nonce) flags.push('--nonce')
   if (rsNonce) flags.push('--rs-nonce')
@@ -401,6 +403,7 @@ async function startOp(options = {}) {
   if (plain) flags.push('--plain')
   if (atTtl !== undefined) flags.push('--at-ttl', String(atTtl))
   if (ccTtl !== undefined) flags.push('--cc-ttl', String(ccTtl))
+  if (store !== undefined) flags.push('--store', String(store))
   await ensureInstalled('op')
   const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'solid-test-op-'))
   const logFile = path.join(tmpDir, 'op.log')

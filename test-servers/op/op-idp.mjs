@@ -10,6 +10,9 @@
 //               (oidc-provider's reuse detection), as many production IdPs do
 //     --at-ttl S   access-token lifetime in seconds for authorization-code / refresh grants (default 3600)
 //     --cc-ttl S   access-token lifetime in seconds for client credentials (default 600)
+//     --store N    room for N entries in the provider's in-memory store (clients, grants, refresh tokens, sessions);
+//                  oidc-provider's default keeps 1,000-2,000, about five per login, so without it the clients and
+//                  grants of early logins are forgotten (invalid_client, invalid_grant) once a few hundred more log in
 //
 // Provides:
 //   issuer http://localhost:PORT/  (trailing slash, like CSS)  bound to 127.0.0.1
@@ -28,6 +31,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import Provider from 'oidc-provider';
 import * as jose from 'jose';
+import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
+import LRU from 'oidc-provider/lib/helpers/lru.js';
 
 const argv = process.argv.slice(2);
 const opt = (k, d) => { const i = argv.indexOf(`--${k}`); return i < 0 ? d : (argv[i + 1]?.startsWith('--') || argv[i + 1] === undefined ? true : argv[i + 1]); };
@@ -38,6 +43,7 @@ const RS_NONCE = !!opt('rs-nonce', false);
 const ROTATE = !!opt('rotate', false);
 const AT_TTL = Number(opt('at-ttl', 3600));
 const CC_TTL = Number(opt('cc-ttl', 600));
+const STORE = Number(opt('store', 0));
 const rsNonce = crypto.randomBytes(16).toString('base64url');
 const ISSUER = `http://localhost:${PORT}/`;
 const WEBID = `${ISSUER}alice/profile/card#me`;
@@ -91,6 +97,7 @@ const configuration = {
   }),
   clientBasedCORS: () => true,
   ...(ROTATE ? { rotateRefreshToken: () => true } : {}),
+  ...(STORE > 0 ? { adapter: ((store) => (model) => new MemoryAdapter(model, store))(new LRU({ maxSize: STORE })) } : {}),
   pkce: { required: () => true },
   ttl: { AccessToken: AT_TTL, ClientCredentials: CC_TTL, RefreshToken: 86400, Session: 86400, Grant: 86400, Interaction: 3600, AuthorizationCode: 600, IdToken: 3600 },
   // oidc-provider refuses to issue offline_access unless the client asked for consent; library sends prompt=consent
