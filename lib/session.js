@@ -201,6 +201,13 @@ const TIMER_EVENTS = new Set([EVENTS.SESSION_EXTENDED, EVENTS.SESSION_EXPIRED, E
  */
 const awaited = new Set()
 
+/**
+ * Clears the timer of a session that was garbage-collected. A timer holds its session weakly, so
+ * it would do nothing when it fires; but until then (for an hour-long token, most of an hour) it
+ * is a pending timer, and a server that restores a session per request would pile them up.
+ */
+const abandonedTimers = new FinalizationRegistry((timer) => clearTimeout(timer))
+
 class Session {
   /** @type {import('../index').ISessionInfo} */
   info
@@ -354,6 +361,7 @@ class Session {
       this.#renewable = false
       clearTimeout(this.#timer)
       this.#timer = undefined
+      abandonedTimers.unregister(this)
       awaited.delete(this)
       this.events.emit(EVENTS.LOGOUT)
     }
@@ -446,6 +454,8 @@ class Session {
     const timer = Session.#startTimer(new WeakRef(this), delay, action)
     timer.unref()
     this.#timer = timer
+    abandonedTimers.unregister(this)
+    abandonedTimers.register(this, timer, this)
     // Our own `error` listener does not count.
     const listened = [...TIMER_EVENTS].some((e) => this.events.listenerCount(e) > (e === EVENTS.ERROR ? 1 : 0))
     if (listened) awaited.add(this)
