@@ -17,7 +17,7 @@ const { createRedisStorage, redisClientOptions } = require('../examples/redis-st
 
 const PROCESSES = 4
 const SESSIONS = 50
-const AT_TTL_S = 6
+const AT_TTL_S = 10
 const DURATION_MS = 5 * AT_TTL_S * 1000 + 1000
 const REDIRECT = 'http://localhost:9/callback'
 const WORKER = path.join(__dirname, 'support', 'cross-process-worker.js')

@@ -30,7 +30,7 @@ async function main() {
       } catch (e) {
         report.failures.push(`${e.name}: ${e.message}`)
       }
-      await new Promise((resolve) => setTimeout(resolve, 150 + Math.random() * 300))
+      await new Promise((resolve) => setTimeout(resolve, 400 + Math.random() * 400))
     }
   }
   await Promise.all(IDS.split(',').map(loop))
