@@ -488,7 +488,12 @@ class Session {
     try {
       const storage = this.#storages.main
       // Not forced: an access token another session or process stored meanwhile is used as is.
-      const restored = await restoreOnce(handleFor(storage), storage, this.info.sessionId, false)
+      let restored = await restoreOnce(handleFor(storage), storage, this.info.sessionId, false)
+      // The stored token may be this session's own, still just over the restore's threshold when
+      // the timer fires a little early: that is no renewal, so refresh.
+      if (restored?.credentials != null && restored.newRefreshToken == null && restored.credentials.expiresAt === credentials.expiresAt) {
+        restored = await restoreOnce(handleFor(storage), storage, this.info.sessionId, true)
+      }
       if (this.#credentials !== credentials) return // logged out or in again meanwhile
       if (restored === null || restored === undefined || restored.credentials == null) {
         // Gone from storage (logged out elsewhere), or nothing left to refresh with: this
