@@ -14,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::claims;
 use crate::client_credentials::Caches;
-use crate::credentials::{expiry_from_now, Credentials};
+use crate::credentials::Credentials;
 use crate::discovery::IssuerMetadata;
 use crate::dpop::DpopKey;
 use crate::error::{Error, Result};
@@ -533,26 +533,16 @@ async fn exchange(
             "the token response has no id_token",
         ));
     }
-    let bound_key = match tokens.token_type {
-        crate::stored_session::TokenType::DPoP => key_pair.clone(),
-        crate::stored_session::TokenType::Bearer => None,
-    };
-    let web_id =
-        claims::web_id_from_grant(http, &caches.jwks, metadata, &tokens, &client_id).await?;
-    Ok((
-        Credentials {
-            expires_at_ms: tokens.expires_in.map(expiry_from_now),
-            refresh_token: tokens.refresh_token,
-            access_token: tokens.access_token,
-            dpop_key: bound_key,
-            id_token: tokens.id_token,
-            web_id,
-            issuer: metadata.issuer.clone(),
-            client_id,
-            ath: std::cell::OnceCell::new(),
-        },
-        key_pair,
-    ))
+    let credentials = claims::credentials_from_grant(
+        http,
+        &caches.jwks,
+        metadata,
+        tokens,
+        key_pair.clone(),
+        client_id,
+    )
+    .await?;
+    Ok((credentials, key_pair))
 }
 
 #[cfg(test)]

@@ -89,6 +89,40 @@ pub async fn web_id_from_grant(
     web_id(&claims)
 }
 
+/// The credentials a grant gave: the token response checked for its WebID, its access token
+/// bound to `key` when the provider issued a DPoP token (one for a request made without a key
+/// cannot be presented, so it is refused).
+pub async fn credentials_from_grant(
+    http: &dyn Http,
+    jwks: &JwksCache,
+    metadata: &IssuerMetadata,
+    tokens: crate::token::TokenResponse,
+    key: Option<crate::dpop::DpopKey>,
+    client_id: String,
+) -> Result<crate::credentials::Credentials> {
+    let dpop_key = match tokens.token_type {
+        crate::stored_session::TokenType::Bearer => None,
+        crate::stored_session::TokenType::DPoP => Some(key.ok_or_else(|| {
+            Error::idp_response(
+                &metadata.token_endpoint,
+                "the token response has token_type DPoP for a Bearer request",
+            )
+        })?),
+    };
+    let web_id = web_id_from_grant(http, jwks, metadata, &tokens, &client_id).await?;
+    Ok(crate::credentials::Credentials {
+        expires_at_ms: tokens.expires_in.map(crate::credentials::expiry_from_now),
+        refresh_token: tokens.refresh_token,
+        access_token: tokens.access_token,
+        dpop_key,
+        id_token: tokens.id_token,
+        web_id,
+        issuer: metadata.issuer.clone(),
+        client_id,
+        ath: std::cell::OnceCell::new(),
+    })
+}
+
 /// The WebID a token names: its `webid` claim, or else a `sub` that is an IRI (Solid-OIDC §5).
 pub fn web_id(claims: &Map<String, Value>) -> Result<String> {
     if let Some(Value::String(web_id)) = claims.get("webid") {

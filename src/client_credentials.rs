@@ -4,15 +4,14 @@
 use std::rc::Rc;
 
 use crate::claims;
-use crate::credentials::{expiry_from_now, Credentials};
+use crate::credentials::Credentials;
 use crate::discovery::{DiscoveryCache, IssuerMetadata};
 use crate::dpop::DpopKey;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::http::Http;
 use crate::jwks::JwksCache;
 use crate::secret::Secret;
 use crate::storage::{issuer_config_key, Storage};
-use crate::stored_session::TokenType;
 use crate::token::{self, ClientAuth, NonceCache};
 
 /// The scopes the reference asks for.
@@ -90,28 +89,13 @@ pub async fn grant(
     )
     .await?;
     // A provider without DPoP answers with a Bearer token: the key then has nothing to bind.
-    // The other way round, a DPoP token nobody asked for cannot be presented.
-    let dpop_key = match (key, tokens.token_type) {
-        (Some(key), TokenType::DPoP) => Some(key),
-        (_, TokenType::Bearer) => None,
-        (None, TokenType::DPoP) => {
-            return Err(Error::idp_response(
-                endpoint,
-                "the token response has token_type DPoP for a Bearer request",
-            ))
-        }
-    };
-    let web_id =
-        claims::web_id_from_grant(http, &caches.jwks, metadata, &tokens, client_id).await?;
-    Ok(Credentials {
-        access_token: tokens.access_token,
-        dpop_key,
-        expires_at_ms: tokens.expires_in.map(expiry_from_now),
-        refresh_token: tokens.refresh_token,
-        id_token: tokens.id_token,
-        web_id,
-        issuer: metadata.issuer.clone(),
-        client_id: client_id.to_owned(),
-        ath: std::cell::OnceCell::new(),
-    })
+    claims::credentials_from_grant(
+        http,
+        &caches.jwks,
+        metadata,
+        tokens,
+        key,
+        client_id.to_owned(),
+    )
+    .await
 }

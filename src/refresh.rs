@@ -14,7 +14,6 @@ use crate::http::Http;
 use crate::record::Record;
 use crate::secret::Secret;
 use crate::storage::{issuer_config_key, record_key, Storage};
-use crate::stored_session::TokenType;
 use crate::token::{self, ClientAuth};
 
 /// Record fields of our own, beside the reference's (which carries unknown fields through its
@@ -630,29 +629,13 @@ async fn refresh_grant(
         &caches.token_nonces,
     )
     .await?;
-    let bound_key = match tokens.token_type {
-        TokenType::DPoP => Some(dpop_key.clone().ok_or_else(|| {
-            Error::idp_response(
-                endpoint,
-                "the token response has token_type DPoP for a Bearer request",
-            )
-        })?),
-        TokenType::Bearer => None,
-    };
-    let web_id =
-        claims::web_id_from_grant(http, &caches.jwks, metadata, &tokens, &client_id).await?;
+    let mut credentials =
+        claims::credentials_from_grant(http, &caches.jwks, metadata, tokens, dpop_key, client_id)
+            .await?;
+    // A provider that does not rotate sends no refresh token: the one it took stays good.
+    credentials.refresh_token = credentials.refresh_token.or(Some(refresh_token));
     Ok(Refreshed {
-        credentials: Credentials {
-            expires_at_ms: tokens.expires_in.map(expiry_from_now),
-            refresh_token: Some(tokens.refresh_token.unwrap_or(refresh_token)),
-            access_token: tokens.access_token,
-            dpop_key: bound_key,
-            id_token: tokens.id_token,
-            web_id,
-            issuer: metadata.issuer.clone(),
-            client_id,
-            ath: std::cell::OnceCell::new(),
-        },
+        credentials,
         new_key,
         issuer_config: found.fetched.then(|| found.record.clone()),
     })
