@@ -107,9 +107,8 @@ for (const [variant, atomic] of [
 
 test('a process running the reference beside ours on the same storage does not make ours fail', { timeout: 300_000 }, async () => {
   // Without rotation: with it, the reference's uncoordinated refreshes revoke grants, ours
-  // included, whatever ours does. The reference stores a new DPoP key at every refresh, over the
-  // one ours stored its access token for; ours notices and refreshes instead of sending a token
-  // with the wrong key.
+  // included, whatever ours does. The reference rewrites the record at every restore (refresh
+  // token, keys, isLoggedIn) and carries our access-token fields through; ours keeps working.
   const plainOp = await startOp({ atTtl: AT_TTL_S })
   try {
     const prefix = 'cp-with-reference:'
