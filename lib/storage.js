@@ -301,10 +301,10 @@ function callAll(storage, requests, operationId, handle) {
     if (settled[i]) return settledLate(i)
     settled[i] = 1
     // Only `get` answers carry a value; whatever set and delete return is ignored. A
-    // setIfAbsent that stored its value says so with true (or Redis's "OK").
+    // setIfAbsent that stored its value says so with true.
     const { method } = requests[i]
     if (method === 'get') accept(i, value)
-    else if (method === 'setIfAbsent' && (value === true || value === 'OK')) values[i] = 'set'
+    else if (method === 'setIfAbsent' && value === true) values[i] = 'set'
     done()
   }
   const accept = (i, value) => {

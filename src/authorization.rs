@@ -437,7 +437,7 @@ pub async fn finish(
     let (credentials, key_pair) = match exchanged {
         Ok(exchanged) => exchanged,
         Err(e) => {
-            forget_refused_client(storage, &record, &e).await;
+            registration::forget_if_refused(storage, &record, &e).await;
             return Err(e);
         }
     };
@@ -463,23 +463,6 @@ pub async fn finish(
             not_stored: None,
         },
     })
-}
-
-/// When the provider refused a registered client as unknown, the kept client is forgotten so
-/// that the next login registers a new one. Best effort: the refusal is what the caller hears.
-pub async fn forget_refused_client(storage: &dyn Storage, record: &Record, error: &Error) {
-    if !registration::is_unknown_client(error) {
-        return;
-    }
-    let (Ok(Some("dynamic")), Ok(Some(issuer)), Ok(Some(redirect_url)), Ok(Some(client_id))) = (
-        record.string("clientType"),
-        record.string("issuer"),
-        record.string("redirectUrl"),
-        record.string("clientId"),
-    ) else {
-        return;
-    };
-    let _ = registration::forget(storage, issuer, redirect_url, client_id).await;
 }
 
 /// The code for tokens (with a new DPoP key when the login asked for DPoP), and the ID token

@@ -418,7 +418,7 @@ async fn refresh_and_store(
     {
         Ok(refreshed) => refreshed,
         Err(e) => {
-            crate::authorization::forget_refused_client(storage, &record, &e).await;
+            crate::registration::forget_if_refused(storage, &record, &e).await;
             return Err(e);
         }
     };

@@ -1,10 +1,11 @@
 //! Dynamic client registration (RFC 7591), and the registered clients kept for reuse.
 //!
 //! The reference registers a new client for every session that logs in, and reuses it only when
-//! the same session logs in again. Providers keep every one of those clients. Here one client is
-//! registered per issuer, redirect URL and client name, and kept in the storage under its own key
+//! the same session logs in again. Providers keep every one of those clients. Here the client is
+//! kept in the storage per issuer and redirect URL, under its own key
 //! (`solidClientAuthn:dynamicClient:<JSON [issuer, redirect URL]>`), so that every session of
-//! every process sharing the storage uses it while it is valid. When the provider says it no
+//! every process sharing the storage uses it while it is valid; a login asking for another client
+//! name registers a new one, which replaces it. When the provider says it no
 //! longer knows the client (`invalid_client`), the kept client is forgotten and the next login
 //! registers a new one.
 
@@ -84,6 +85,28 @@ pub async fn forget(
 /// Whether an error from the provider means it does not know the client (any more).
 pub fn is_unknown_client(error: &Error) -> bool {
     matches!(error, Error::OAuth { error, .. } if error == "invalid_client")
+}
+
+/// When the provider refused the session's registered client as unknown, forgets the kept
+/// client so that the next login registers a new one. Best effort: the refusal is what the
+/// caller hears.
+pub async fn forget_if_refused(
+    storage: &dyn Storage,
+    record: &crate::record::Record,
+    error: &Error,
+) {
+    if !is_unknown_client(error) {
+        return;
+    }
+    let (Ok(Some("dynamic")), Ok(Some(issuer)), Ok(Some(redirect_url)), Ok(Some(client_id))) = (
+        record.string("clientType"),
+        record.string("issuer"),
+        record.string("redirectUrl"),
+        record.string("clientId"),
+    ) else {
+        return;
+    };
+    let _ = forget(storage, issuer, redirect_url, client_id).await;
 }
 
 fn kept_record(fields: &ClientFields, client_name: Option<&str>) -> String {

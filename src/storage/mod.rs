@@ -35,8 +35,17 @@ pub fn record_key(id: &str) -> String {
 /// Records whose write failed after something that cannot be done twice (a refresh whose
 /// refresh token the provider rotated): the only copy of the new tokens until a write succeeds.
 /// Per store object, in this process.
-#[derive(Default, Debug)]
+#[derive(Default)]
 pub struct UnsavedRecords(std::cell::RefCell<std::collections::HashMap<String, String>>);
+
+impl std::fmt::Debug for UnsavedRecords {
+    // The records hold refresh tokens and private keys: print their keys only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("UnsavedRecords")
+            .field(&self.0.borrow().keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
 
 impl UnsavedRecords {
     pub fn keep(&self, key: &str, record_json: String) {
