@@ -42,8 +42,9 @@ export interface IStorage {
    * Optional, and not in `@inrupt/solid-client-authn-node`: stores `value` under `key` only if the
    * key holds no value, atomically, the value expiring after `ttlMs` milliseconds; resolves `true`
    * when it stored it. Redis: `SET key value NX PX ttlMs`. With it, processes sharing the storage
-   * take a session's refresh lease exactly one at a time; without it the lease is written and
-   * read back (see the README, "Many processes, one storage").
+   * take a session's refresh lease exactly one at a time (without it the lease is written and
+   * read back), and change the session list one at a time (without it, only one at a time per
+   * process). See the README, "Many processes, one storage".
    */
   setIfAbsent?: (key: string, value: string, ttlMs: number) => Promise<boolean> | boolean;
 }

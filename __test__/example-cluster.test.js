@@ -20,6 +20,7 @@ const { redisClientOptions } = require('../examples/redis-storage.js')
 const SERVER = path.join(__dirname, '..', 'examples', 'cluster', 'server.mjs')
 const PREFIX = 'solid-app:'
 const RECORD = `${PREFIX}solidClientAuthenticationUser:`
+const REQUEST_TIMEOUT_MS = 10_000
 
 let css
 let redis
@@ -54,6 +55,14 @@ function startCluster(env) {
     child,
     listening,
     output: () => out,
+    /** Resolves once the app's output matches `pattern`; rejects after `ms`. */
+    async waitFor(pattern, ms = 10_000) {
+      const deadline = Date.now() + ms
+      while (!pattern.test(out)) {
+        if (Date.now() > deadline) throw new Error(`the cluster did not print ${pattern} in ${ms} ms:\n${out}`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+    },
     async stop() {
       child.kill('SIGTERM')
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
@@ -71,7 +80,11 @@ test.before(async () => {
   client.on('error', () => {})
   await client.connect()
   app = startCluster({ REDIS_URL: redis.url })
-  appUrl = await app.listening
+  const listenTimeout = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the cluster did not listen in 60 s:\n${app.output()}`)), 60_000)
+    app.listening.finally(() => clearTimeout(timer)).catch(() => {})
+  })
+  appUrl = await Promise.race([app.listening, listenTimeout])
 })
 test.after(async () => {
   await app?.stop()
@@ -103,6 +116,9 @@ function browser() {
           })
         })
         req.on('error', reject)
+        // node:cluster can hand a connection to a worker that has just died; that connection then
+        // hangs. Give up on it, as a browser would, instead of waiting forever.
+        req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(Object.assign(new Error(`no answer from ${url} in ${REQUEST_TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' })))
       })
     },
   }
@@ -191,6 +207,8 @@ test('a browser logs in and every worker sees its session; Redis holds it all', 
   // A worker that dies takes nothing with it: the primary starts another, the session lives on.
   const victim = [...served.keys()][0]
   process.kill(victim, 'SIGKILL')
+  // Until the primary has seen the worker go, it may still hand it connections.
+  await app.waitFor(new RegExp(`worker ${victim} exited`))
   const after = new Set()
   for (let i = 0; i < 20 && after.size < 2; i += 1) {
     const read = await readResource(b).catch((e) => ({ status: e.code }))

@@ -112,6 +112,9 @@ pub enum Error {
     /// Another process held a session's refresh lease for too long without storing new tokens.
     #[error("gave up waiting for the refresh lease \"{key}\" after {millis} ms: another process kept refreshing this session and stored no new access token")]
     RefreshLeaseTimeout { key: String, millis: u64 },
+    /// A lease that should lapse by itself was still held long after its lifetime.
+    #[error("gave up waiting for the lease \"{key}\" after {millis} ms: it should have lapsed by itself long before (was it written without an expiry?); delete it from the storage")]
+    LeaseTimeout { key: String, millis: u64 },
 }
 
 fn deadlock_hint(blocking_others: bool) -> &'static str {
@@ -186,7 +189,8 @@ impl Error {
             | Error::StorageTimeout { key, .. }
             | Error::CorruptedData { key, .. }
             | Error::LockWaitTimeout { key, .. }
-            | Error::RefreshLeaseTimeout { key, .. } => Some(key),
+            | Error::RefreshLeaseTimeout { key, .. }
+            | Error::LeaseTimeout { key, .. } => Some(key),
             Error::IdpUnreachable { .. }
             | Error::IdpTimeout { .. }
             | Error::IdpResponse { .. }

@@ -31,6 +31,11 @@ pub const LEASE_TTL_MS: u64 = 15_000;
 pub const SETTLE_MS: u64 = 250;
 /// How often a process waiting on another's lease looks for the tokens it stores.
 pub const POLL_MS: u64 = 50;
+/// The lease around changes to the session list (a read, then a write of one key).
+pub const LIST_LEASE_KEY: &str = "solidClientAuthn:registeredSessionsLease";
+/// How long a list lease lasts: far longer than a read and a write of one key take, and short
+/// enough that one left by a process that died delays logins elsewhere only briefly.
+pub const LIST_LEASE_TTL_MS: u64 = 5_000;
 
 pub fn lease_key(session_id: &str) -> String {
     format!("{LEASE_PREFIX}{session_id}")
@@ -91,6 +96,40 @@ pub async fn try_take(storage: &dyn Storage, session_id: &str) -> Result<Attempt
         Ok(Attempt::Taken(Lease { key, owner }))
     } else {
         Ok(Attempt::HeldElsewhere)
+    }
+}
+
+/// Takes the lease `key` with the storage's atomic `setIfAbsent`, waiting while another process
+/// holds it; `None` when the storage has no atomic operation. (Unlike a refresh, a change to the
+/// session list is too frequent and too short to pay for a written and read-back lease.)
+pub async fn hold(storage: &dyn Storage, key: &str, ttl_ms: u64) -> Result<Option<Lease>> {
+    let owner = new_owner()?;
+    let started = expiry_from_now(0);
+    let mut delay_ms = 2;
+    loop {
+        let until = expiry_from_now(0).saturating_add(ttl_ms);
+        let value = json!({ "owner": owner, "until": until }).to_string();
+        match storage.set_if_absent(key, &value, ttl_ms).await? {
+            None => return Ok(None),
+            Some(true) => {
+                return Ok(Some(Lease {
+                    key: key.to_owned(),
+                    owner,
+                }))
+            }
+            Some(false) => {}
+        }
+        // The lease lapses by itself after ttl_ms: still there after twice that, it was written
+        // without an expiry, and nobody will ever get it.
+        let waited = expiry_from_now(0).saturating_sub(started);
+        if waited > 2 * ttl_ms {
+            return Err(Error::LeaseTimeout {
+                key: key.to_owned(),
+                millis: waited,
+            });
+        }
+        storage.pause(delay_ms).await?;
+        delay_ms = (delay_ms * 2).min(POLL_MS);
     }
 }
 

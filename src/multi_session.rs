@@ -168,19 +168,21 @@ pub async fn forget_session(storage: &dyn Storage, id: &str) -> Result<Option<Re
     Ok(records.pop().flatten())
 }
 
-/// Removes every registered session and leaves the list empty (`"[]"`, as the reference does).
-/// The list is read once and written once, and the deletes go out together.
+/// Removes every registered session and leaves the list empty (`"[]"`, as the reference does),
+/// but for sessions another process registered meanwhile when the storage has `setIfAbsent`.
+/// The deletes go out together.
 pub async fn clear_all_sessions(storage: &dyn Storage) -> Result<()> {
     let _guard = storage.locks().lock(REGISTERED_SESSIONS_KEY).await?;
     let Some(raw) = storage.get(REGISTERED_SESSIONS_KEY).await? else {
         return Ok(());
     };
+    let listed = registry::parse_ids(&raw)?;
     let mut ids = Vec::new();
     let mut unpaired = Vec::new();
-    for entry in registry::parse_ids(&raw)? {
+    for entry in &listed {
         match entry {
-            ListedId::Id(id) => ids.push(id),
-            ListedId::Unpaired(literal) => unpaired.push(literal),
+            ListedId::Id(id) => ids.push(id.clone()),
+            ListedId::Unpaired(literal) => unpaired.push(literal.clone()),
         }
     }
     delete_sessions(storage, &ids, true).await?;
@@ -192,7 +194,7 @@ pub async fn clear_all_sessions(storage: &dyn Storage) -> Result<()> {
     {
         result?;
     }
-    storage.set(REGISTERED_SESSIONS_KEY, "[]").await
+    registry::remove_cleared(storage, &listed).await
 }
 
 /// The record key of an ID given as a JSON string literal, as a JSON string literal.

@@ -5,6 +5,7 @@ use std::cell::{Cell, RefCell};
 use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
+use crate::lease;
 use crate::storage::{Storage, REGISTERED_SESSIONS_KEY};
 use crate::surrogates::only_unpaired_surrogates_in_string;
 
@@ -172,17 +173,49 @@ pub async fn session_ids(storage: &dyn Storage) -> Result<Vec<ListedId>> {
     }
 }
 
+/// The list lease, taken when the storage has `setIfAbsent` (see `lease::hold`), so that one
+/// read-modify-write of the list runs at a time in every process sharing the storage; without
+/// it only the in-process lock serialises them, and two processes changing the list at the same
+/// moment overwrite each other's change (an ID logged in elsewhere drops out of the list).
+/// Taken, it means the list must be read again: another process may have changed it meanwhile.
+async fn take_list_lease(storage: &dyn Storage) -> Result<Option<lease::Lease>> {
+    lease::hold(storage, lease::LIST_LEASE_KEY, lease::LIST_LEASE_TTL_MS).await
+}
+
+async fn give_back(storage: &dyn Storage, taken: Option<lease::Lease>) {
+    if let Some(taken) = taken {
+        // When this fails (the storage went away) the lease lapses by itself.
+        let _ = lease::release(storage, taken).await;
+    }
+}
+
+fn lists(ids: &[ListedId], id: &str) -> bool {
+    ids.iter().any(|known| known.id() == Some(id))
+}
+
 /// Adds `id` to the list unless it is there already.
 pub async fn register(storage: &dyn Storage, id: &str) -> Result<()> {
     let _guard = storage.locks().lock(REGISTERED_SESSIONS_KEY).await?;
     let mut ids = session_ids(storage).await?;
-    if ids.iter().any(|known| known.id() == Some(id)) {
+    if lists(&ids, id) {
         return Ok(());
     }
-    ids.push(ListedId::Id(id.to_owned()));
-    storage
-        .set(REGISTERED_SESSIONS_KEY, &serialize_ids(&ids))
-        .await
+    let taken = take_list_lease(storage).await?;
+    let result = async {
+        if taken.is_some() {
+            ids = session_ids(storage).await?;
+            if lists(&ids, id) {
+                return Ok(());
+            }
+        }
+        ids.push(ListedId::Id(id.to_owned()));
+        storage
+            .set(REGISTERED_SESSIONS_KEY, &serialize_ids(&ids))
+            .await
+    }
+    .await;
+    give_back(storage, taken).await;
+    result
 }
 
 /// Removes `id` from the list, if the list exists.
@@ -192,14 +225,46 @@ pub async fn unregister(storage: &dyn Storage, id: &str) -> Result<()> {
         return Ok(());
     };
     let mut ids = parse_ids(&raw)?;
-    let before = ids.len();
-    ids.retain(|known| known.id() != Some(id));
-    if ids.len() == before {
+    if !lists(&ids, id) {
         return Ok(());
     }
-    storage
-        .set(REGISTERED_SESSIONS_KEY, &serialize_ids(&ids))
-        .await
+    let taken = take_list_lease(storage).await?;
+    let result = async {
+        if taken.is_some() {
+            ids = session_ids(storage).await?;
+        }
+        let before = ids.len();
+        ids.retain(|known| known.id() != Some(id));
+        if ids.len() == before {
+            return Ok(());
+        }
+        storage
+            .set(REGISTERED_SESSIONS_KEY, &serialize_ids(&ids))
+            .await
+    }
+    .await;
+    give_back(storage, taken).await;
+    result
+}
+
+/// Removes the `cleared` entries from the list, after their sessions were deleted. Without the
+/// list lease the list is emptied (`"[]"`, as the reference does). With it, the list is read
+/// again and what another process registered meanwhile stays.
+pub async fn remove_cleared(storage: &dyn Storage, cleared: &[ListedId]) -> Result<()> {
+    let taken = take_list_lease(storage).await?;
+    let result = async {
+        let mut left = Vec::new();
+        if taken.is_some() {
+            left = session_ids(storage).await?;
+            left.retain(|entry| !cleared.contains(entry));
+        }
+        storage
+            .set(REGISTERED_SESSIONS_KEY, &serialize_ids(&left))
+            .await
+    }
+    .await;
+    give_back(storage, taken).await;
+    result
 }
 
 #[cfg(test)]
@@ -314,6 +379,87 @@ mod tests {
         let ids = plain(&["a\"b", "é\n"]);
         assert_eq!(serialize_ids(&ids), r#"["a\"b","é\n"]"#);
         assert_eq!(serialize_ids(&[]), "[]");
+    }
+
+    /// A store shared with another process that has `setIfAbsent`: when this process takes the
+    /// list lease, the other has just registered `elsewhere` (between this one's first read of
+    /// the list and its lease).
+    struct SharedWithAnother {
+        inner: MemoryStorage,
+        elsewhere: &'static str,
+    }
+
+    #[async_trait::async_trait(?Send)]
+    impl Storage for SharedWithAnother {
+        async fn get(&self, key: &str) -> Result<Option<String>> {
+            self.inner.get(key).await
+        }
+        async fn set(&self, key: &str, value: &str) -> Result<()> {
+            self.inner.set(key, value).await
+        }
+        async fn delete(&self, key: &str) -> Result<()> {
+            self.inner.delete(key).await
+        }
+        fn locks(&self) -> crate::storage::Locker<'_> {
+            self.inner.locks()
+        }
+        async fn set_if_absent(
+            &self,
+            key: &str,
+            value: &str,
+            _ttl_ms: u64,
+        ) -> Result<Option<bool>> {
+            if self.inner.get_now(key).is_some() {
+                return Ok(Some(false));
+            }
+            let mut ids = session_ids(&self.inner).await?;
+            ids.push(ListedId::Id(self.elsewhere.to_owned()));
+            self.inner
+                .set_now(REGISTERED_SESSIONS_KEY, &serialize_ids(&ids));
+            self.inner.set_now(key, value);
+            Ok(Some(true))
+        }
+    }
+
+    #[test]
+    fn with_set_if_absent_a_change_to_the_list_keeps_what_another_process_registered_meanwhile() {
+        let s = SharedWithAnother {
+            inner: MemoryStorage::new(),
+            elsewhere: "theirs",
+        };
+        block_on(async {
+            register(&s, "mine").await.unwrap();
+            assert_eq!(session_ids(&s).await.unwrap(), plain(&["theirs", "mine"]));
+            assert_eq!(s.inner.get_now(lease::LIST_LEASE_KEY), None, "given back");
+
+            s.inner.set_now(REGISTERED_SESSIONS_KEY, r#"["a","b"]"#);
+            unregister(&s, "a").await.unwrap();
+            assert_eq!(session_ids(&s).await.unwrap(), plain(&["b", "theirs"]));
+
+            // Clearing removes what it cleared, not what was registered after it read the list.
+            s.inner.set_now(REGISTERED_SESSIONS_KEY, r#"["a","b"]"#);
+            remove_cleared(&s, &plain(&["a", "b"])).await.unwrap();
+            assert_eq!(session_ids(&s).await.unwrap(), plain(&["theirs"]));
+            assert_eq!(s.inner.len(), 1, "the list alone");
+
+            // A listed session logged in again takes no lease and writes nothing.
+            register(&s, "theirs").await.unwrap();
+            assert_eq!(session_ids(&s).await.unwrap(), plain(&["theirs"]));
+        });
+    }
+
+    #[test]
+    fn a_list_lease_that_never_lapses_gives_a_typed_error_and_changes_nothing() {
+        let s = SharedWithAnother {
+            inner: MemoryStorage::new(),
+            elsewhere: "theirs",
+        };
+        s.inner
+            .set_now(lease::LIST_LEASE_KEY, "written without an expiry");
+        let e = block_on(lease::hold(&s, lease::LIST_LEASE_KEY, 10)).unwrap_err();
+        assert!(matches!(e, Error::LeaseTimeout { .. }), "{e}");
+        assert!(e.to_string().contains(lease::LIST_LEASE_KEY));
+        assert_eq!(s.inner.get_now(REGISTERED_SESSIONS_KEY), None);
     }
 
     #[test]

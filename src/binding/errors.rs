@@ -19,9 +19,9 @@ pub fn code_of(error: &CoreError) -> &'static str {
         CoreError::StorageCall { .. } => "ERR_STORAGE_FAILED",
         CoreError::StorageTimeout { .. } => "ERR_STORAGE_TIMEOUT",
         CoreError::CorruptedData { .. } => "ERR_STORAGE_CORRUPTED",
-        CoreError::LockWaitTimeout { .. } | CoreError::RefreshLeaseTimeout { .. } => {
-            "ERR_STORAGE_LOCK_TIMEOUT"
-        }
+        CoreError::LockWaitTimeout { .. }
+        | CoreError::RefreshLeaseTimeout { .. }
+        | CoreError::LeaseTimeout { .. } => "ERR_STORAGE_LOCK_TIMEOUT",
         CoreError::IdpUnreachable { .. } => "ERR_IDP_UNREACHABLE",
         CoreError::IdpTimeout { .. } => "ERR_IDP_TIMEOUT",
         CoreError::IdpResponse { .. } => "ERR_IDP_RESPONSE",

@@ -1,0 +1,28 @@
+// A node:test reporter that prints nothing until the run ends, then every failed test with its
+// file and error, so that the end of a long log (all a CI summary may keep) says what failed and
+// why. Used beside the TAP reporter by `npm run test:js`.
+import { inspect } from 'node:util'
+
+const MAX_ERROR_CHARS = 6000
+
+function describe(error) {
+  // node:test wraps what a test threw; the cause is the test's own error.
+  const own = error?.cause ?? error
+  const text = own instanceof Error ? own.stack ?? `${own.name}: ${own.message}` : inspect(own, { depth: 4 })
+  return text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}\n… (${text.length - MAX_ERROR_CHARS} more characters)` : text
+}
+
+export default async function* failuresReporter(source) {
+  const failures = []
+  for await (const event of source) {
+    if (event.type !== 'test:fail' || event.data.todo || event.data.skip) continue
+    const { name, file, details } = event.data
+    failures.push({ name, file, error: describe(details?.error) })
+  }
+  if (failures.length === 0) return
+  yield `\n# ${failures.length} failed (errors below, in the order they failed)\n`
+  for (const [i, failure] of failures.entries()) {
+    yield `\n# failure ${i + 1}: ${failure.name}${failure.file ? ` (${failure.file})` : ''}\n`
+    yield `${failure.error.replace(/^/gm, '#   ')}\n`
+  }
+}
