@@ -272,8 +272,14 @@ async function startRedis(options = {}) {
         return
       } catch (e) {
         await kill(server, 'SIGKILL', 0)
-        const clash = /Address already in use/i.test(logTail(server.logFile, 10))
+        const tail = logTail(server.logFile, 10)
+        const clash = /Address already in use/i.test(tail)
         if (!samePort && clash && attempt < 3) continue
+        // Any other failure is tried once more, saying why (see servers.js).
+        if (attempt < 2) {
+          process.stderr.write(`# redis-server did not start (${e.message}); trying again. Tail of ${server.logFile}:\n${tail.replace(/^/gm, '#   ')}\n`)
+          continue
+        }
         throw new Error(`redis-server did not start: ${e.message}\n--- tail of ${server.logFile}:\n${logTail(server.logFile)}`)
       }
     }

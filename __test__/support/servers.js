@@ -197,7 +197,14 @@ async function startOnFreePort({ what, args, cwd, logFile, env, readyUrl, timeou
     } catch (e) {
       killTree(child, 'SIGKILL')
       await child.waitExit()
-      if (attempt < 3 && /EADDRINUSE/.test(logTail(logFile, 15))) continue
+      const tail = logTail(logFile, 15)
+      if (attempt < 3 && /EADDRINUSE/.test(tail)) continue
+      // Any other failure is tried once more on a new port, saying why, so that a server that
+      // hung or died once on a loaded machine does not fail a whole test file.
+      if (attempt < 2) {
+        process.stderr.write(`# ${what} did not start (${e.message}); trying again on a new port. Tail of ${logFile}:\n${tail.replace(/^/gm, '#   ')}\n`)
+        continue
+      }
       throw new Error(`${what} did not start: ${e.message}\n--- tail of ${logFile}:\n${logTail(logFile)}`)
     }
   }
