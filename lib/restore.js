@@ -9,17 +9,31 @@ const { runOn } = require('./storage.js')
 
 const restoring = new WeakMap()
 
-/** The native restore of `sessionId` (`force`: refresh even if the stored access token is good). */
-function restoreOnce(handle, storage, sessionId, force) {
-  let bySession = restoring.get(handle)
-  if (bySession === undefined) restoring.set(handle, (bySession = new Map()))
-  const key = force ? `force:${sessionId}` : sessionId
-  let pending = bySession.get(key)
+/** The pending `run()` for `key` on `handle`, or a new one. */
+function once(handle, key, run) {
+  let byKey = restoring.get(handle)
+  if (byKey === undefined) restoring.set(handle, (byKey = new Map()))
+  let pending = byKey.get(key)
   if (pending === undefined) {
-    pending = runOn(handle, storage, native.restoreSession, sessionId, force).finally(() => bySession.delete(key))
-    bySession.set(key, pending)
+    pending = run().finally(() => byKey.delete(key))
+    byKey.set(key, pending)
   }
   return pending
 }
 
-module.exports = { restoreOnce }
+/** The native restore of `sessionId` (`force`: refresh even if the stored access token is good). */
+function restoreOnce(handle, storage, sessionId, force) {
+  return once(handle, force ? `force:${sessionId}` : sessionId, () => runOn(handle, storage, native.restoreSession, sessionId, force))
+}
+
+/**
+ * The native renewal of `credentials` (a `SessionCredentials` whose timer says they are due):
+ * the stored access token if it is another one with life left, else a refresh.
+ */
+function renewOnce(handle, storage, sessionId, credentials) {
+  return once(handle, `renew:${sessionId}`, () =>
+    runOn(handle, storage, (storageHandle, parent, id) => credentials.renew(storageHandle, parent, id), sessionId),
+  )
+}
+
+module.exports = { restoreOnce, renewOnce }

@@ -7,7 +7,7 @@ const { randomUUID } = require('node:crypto')
 const native = require('../binding.js')
 const { ConfigurationError, fromNative, invalidArgument } = require('./errors.js')
 const { defaultStorage, isStorage, handleFor, run, checkWellFormed, InMemoryStorage } = require('./storage.js')
-const { restoreOnce } = require('./restore.js')
+const { renewOnce } = require('./restore.js')
 const { debug } = require('./debug.js')
 
 const EVENTS = Object.freeze({
@@ -487,13 +487,10 @@ class Session {
     }
     try {
       const storage = this.#storages.main
-      // Not forced: an access token another session or process stored meanwhile is used as is.
-      let restored = await restoreOnce(handleFor(storage), storage, this.info.sessionId, false)
-      // The stored token may be this session's own, still just over the restore's threshold when
-      // the timer fires a little early: that is no renewal, so refresh.
-      if (restored?.credentials != null && restored.newRefreshToken == null && restored.credentials.expiresAt === credentials.expiresAt) {
-        restored = await restoreOnce(handleFor(storage), storage, this.info.sessionId, true)
-      }
+      // An access token another session or process stored meanwhile is used as is; this
+      // session's own (still just over a restore's threshold when the timer fires a little
+      // early) is refreshed.
+      const restored = await renewOnce(handleFor(storage), storage, this.info.sessionId, credentials)
       if (this.#credentials !== credentials) return // logged out or in again meanwhile
       if (restored === null || restored === undefined || restored.credentials == null) {
         // Gone from storage (logged out elsewhere), or nothing left to refresh with: this

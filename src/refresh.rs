@@ -135,17 +135,40 @@ fn reusable(
     }))
 }
 
+/// Whether a restore may hand back the access token stored in the session record.
+#[derive(Debug)]
+pub enum Renewal {
+    /// It may, while it has enough life left (a restore from storage).
+    IfDue,
+    /// It may not: new tokens, whatever is stored (`refreshSession`).
+    Always,
+    /// It may, if it is another token than this one (which its holder's timer says is due):
+    /// one that another session or process stored meanwhile, with enough life left. The stored
+    /// token being the held one means nobody renewed it, whatever the clock says.
+    Replacing(Secret),
+}
+
+impl Renewal {
+    /// Whether the stored access token `stored` may be handed back (if it has life enough).
+    fn may_hand_back(&self, stored: Option<&str>) -> bool {
+        match self {
+            Renewal::IfDue => true,
+            Renewal::Always => false,
+            Renewal::Replacing(held) => stored != Some(held.expose()),
+        }
+    }
+}
+
 /// Restores session `id`, reading its record once: `None` when storage holds no session under
-/// it (or one without an issuer, as the reference has it). `force` refreshes even when the
-/// stored access token is still good.
+/// it (or one without an issuer, as the reference has it).
 pub async fn restore(
     http: &dyn Http,
     storage: &dyn Storage,
     caches: &Caches,
     id: &str,
-    force: bool,
+    renewal: Renewal,
 ) -> Result<Option<Restore>> {
-    renew(http, storage, caches, id, force, None).await
+    renew(http, storage, caches, id, &renewal, None).await
 }
 
 /// What `login({ refreshToken, clientId, clientSecret?, oidcIssuer })` gives.
@@ -185,7 +208,16 @@ pub async fn log_in_with_refresh_token(
         }
     })
     .await?;
-    match renew(http, storage, caches, id, true, Some(&login.refresh_token)).await? {
+    match renew(
+        http,
+        storage,
+        caches,
+        id,
+        &Renewal::Always,
+        Some(&login.refresh_token),
+    )
+    .await?
+    {
         Some(Restore::Restored(restored)) => Ok(*restored),
         // With a refresh token given, a restore refreshes or fails.
         _ => Err(Error::InvalidRequest {
@@ -199,7 +231,7 @@ async fn renew(
     storage: &dyn Storage,
     caches: &Caches,
     id: &str,
-    force: bool,
+    renewal: &Renewal,
     given_refresh_token: Option<&Secret>,
 ) -> Result<Option<Restore>> {
     let key = record_key(id);
@@ -218,7 +250,7 @@ async fn renew(
     let client_app_id = record.string("clientAppId")?.map(str::to_owned);
     let dpop = record.flag("dpop")?;
     let dpop_key = stored_key(&key, &record)?;
-    if !force {
+    if renewal.may_hand_back(record.string(ACCESS_TOKEN_FIELD)?) {
         if let Some(credentials) = reusable(&key, &record, &issuer, dpop_key.as_ref())? {
             return Ok(Some(Restore::Restored(Box::new(Restored {
                 credentials,
@@ -631,6 +663,20 @@ async fn refresh_grant(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_renewal_hands_back_a_stored_token_only_if_it_is_not_the_one_held() {
+        assert!(Renewal::IfDue.may_hand_back(Some("a")));
+        assert!(!Renewal::Always.may_hand_back(Some("a")));
+        let held = Renewal::Replacing(Secret::new("held-token".to_owned()));
+        assert!(
+            !held.may_hand_back(Some("held-token")),
+            "its own token is due"
+        );
+        assert!(held.may_hand_back(Some("another")), "another's is new");
+        assert!(held.may_hand_back(None));
+        assert!(!format!("{held:?}").contains("held-token"));
+    }
 
     #[test]
     fn a_stored_token_must_have_a_fifth_of_its_lifetime_left_at_most_a_minute() {

@@ -11,6 +11,7 @@ use super::storage::NativeStorage;
 use crate::client_credentials::{self, Caches, ClientCredentialsLogin};
 use crate::credentials::Credentials;
 use crate::multi_session;
+use crate::refresh::Renewal;
 use crate::secret::Secret;
 use crate::token::NonceCache;
 
@@ -224,7 +225,12 @@ pub fn restore_session(
 ) -> Result<Outcome> {
     let caches = caches();
     start(env, storage, parent, move |s, http| async move {
-        let restored = crate::refresh::restore(&*http, &*s, &caches, &session_id, force).await?;
+        let renewal = if force {
+            Renewal::Always
+        } else {
+            Renewal::IfDue
+        };
+        let restored = crate::refresh::restore(&*http, &*s, &caches, &session_id, renewal).await?;
         Ok(restored.map(RestoredSession::from))
     })
 }
@@ -508,6 +514,27 @@ impl SessionCredentials {
                 client_id: tokens.client_id,
                 ath: std::cell::OnceCell::new(),
             },
+        })
+    }
+
+    /// Renews these credentials, which their session's timer says are due, from the session
+    /// stored under `sessionId`: with the access token stored there if it is another one (renewed
+    /// meanwhile by another session or process) with enough life left, else by refreshing. What
+    /// `restoreSession` gives.
+    #[napi(catch_unwind, ts_return_type = "RestoredSession | null | number")]
+    pub fn renew(
+        &self,
+        env: Env,
+        storage: &NativeStorage,
+        parent: Option<u32>,
+        session_id: String,
+    ) -> Result<Outcome> {
+        let caches = caches();
+        let renewal = Renewal::Replacing(self.inner.access_token.clone());
+        start(env, storage, parent, move |s, http| async move {
+            let restored =
+                crate::refresh::restore(&*http, &*s, &caches, &session_id, renewal).await?;
+            Ok(restored.map(RestoredSession::from))
         })
     }
 }
