@@ -407,3 +407,49 @@ for (const bad of BAD_TOKENS) {
     assert.deepEqual(heard, [])
   })
 }
+
+/** A server on 127.0.0.1 that accepts connections and never answers; it counts them. */
+async function silentServer() {
+  const net = require('node:net')
+  const sockets = new Set()
+  let count = 0
+  const server = net.createServer((socket) => {
+    count += 1
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    issuer: `http://127.0.0.1:${server.address().port}/`,
+    connections: () => count,
+    close: () => {
+      for (const socket of sockets) socket.destroy()
+      return new Promise((resolve) => server.close(resolve))
+    },
+  }
+}
+
+test('concurrent logins in a process that knows nothing of the provider yet fetch its discovery document once; an unreachable provider costs one wait, not one per login', async () => {
+  const fresh = await startFakeIdp()
+  const down = await silentServer()
+  try {
+    const sessions = Array.from({ length: 16 }, (_, i) => new Session({ storage: asyncMapStorage() }, `herd-${i}`))
+    await Promise.all(sessions.map((session) => login(session, fresh.issuer)))
+    assert.ok(sessions.every((session) => session.info.isLoggedIn))
+    const gets = (path) => fresh.requests.filter((r) => r.method === 'GET' && r.path === path).length
+    assert.equal(gets('/.well-known/openid-configuration'), 1)
+    assert.ok(gets('/jwks') <= 1, `${gets('/jwks')} key set requests`)
+    assert.equal(fresh.tokenRequests().length, 16, 'one grant per login')
+
+    // A provider that accepts connections and never answers: the logins share one discovery
+    // request and its timeout.
+    setIdentityProviderTimeout(500)
+    const failed = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => rejection(login(new Session({ storage: asyncMapStorage() }, `down-${i}`), down.issuer))),
+    )
+    assert.ok(failed.every((e) => e instanceof IdentityProviderError && e.code === 'ERR_IDP_TIMEOUT'), String(failed[0]))
+    assert.equal(down.connections(), 1)
+  } finally {
+    await Promise.all([fresh.close(), down.close()])
+  }
+})

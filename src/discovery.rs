@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::http::{Http, HttpRequest};
+use crate::single_flight::SingleFlight;
 
 /// How long discovered metadata is used before it is fetched again.
 pub const CACHE_LIFETIME: Duration = Duration::from_hours(1);
@@ -174,6 +175,7 @@ pub fn issuer_config_record(fields: &Map<String, Value>) -> String {
 #[derive(Default)]
 pub struct DiscoveryCache {
     entries: RefCell<HashMap<String, Discovered>>,
+    in_flight: SingleFlight<Discovered>,
 }
 
 /// What `discover` found.
@@ -197,11 +199,17 @@ impl DiscoveryCache {
         })
     }
 
-    /// The metadata of `issuer`: from the cache, or fetched.
+    /// The metadata of `issuer`: from the cache, or fetched (once for concurrent callers).
     pub async fn discover(&self, http: &dyn Http, issuer: &str) -> Result<Discovered> {
         if let Some(found) = self.cached(issuer) {
             return Ok(found);
         }
+        self.in_flight
+            .run(issuer, || self.fetch(http, issuer))
+            .await
+    }
+
+    async fn fetch(&self, http: &dyn Http, issuer: &str) -> Result<Discovered> {
         let url = well_known_url(issuer);
         let response = http
             .send(HttpRequest::get(&url).header("accept", "application/json"))

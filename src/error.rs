@@ -50,7 +50,7 @@ pub enum StorageFailure {
     UnpairedSurrogate,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
     /// A storage method threw, rejected or answered with a value of the wrong type.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::http::{Http, HttpRequest};
 use crate::jwt::JwkSet;
+use crate::single_flight::SingleFlight;
 
 /// How long a key set is used before it is fetched again.
 const LIFETIME: Duration = Duration::from_hours(1);
@@ -20,6 +21,7 @@ const REFETCH_GAP: Duration = Duration::from_secs(10);
 #[derive(Default)]
 pub struct JwksCache {
     entries: RefCell<HashMap<String, (Rc<JwkSet>, Instant)>>,
+    in_flight: SingleFlight<Rc<JwkSet>>,
 }
 
 impl JwksCache {
@@ -32,6 +34,10 @@ impl JwksCache {
                 return Ok(keys.clone());
             }
         }
+        self.in_flight.run(uri, || self.fetch(http, uri)).await
+    }
+
+    async fn fetch(&self, http: &dyn Http, uri: &str) -> Result<Rc<JwkSet>> {
         let response = http
             .send(HttpRequest::get(uri).header("accept", "application/json"))
             .await

@@ -24,6 +24,7 @@ pub mod refresh;
 pub mod registration;
 pub mod registry;
 pub mod secret;
+pub mod single_flight;
 pub mod storage;
 pub mod stored_session;
 pub mod surrogates;
