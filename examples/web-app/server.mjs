@@ -4,9 +4,7 @@
 //   node examples/web-app/server.mjs        (PORT=3001 by default)
 import http from 'node:http'
 import { pathToFileURL } from 'node:url'
-import { Session, getSessionFromStorage } from 'solid-client-authn-native'
-
-const COOKIE = 'sid'
+import { requestHandler } from './app.mjs'
 
 /**
  * Where the sessions live (tokens, DPoP keys, logins in progress): any object with get, set and
@@ -41,13 +39,9 @@ export function memoryStorage() {
  * Resolves `{ url, server, close() }`.
  */
 export async function startApp({ port = 0, storage = memoryStorage() } = {}) {
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch((error) => {
-      console.error(error)
-      if (res.headersSent) return res.destroy()
-      page(res, 500, 'Something went wrong', `<p>${escape(error.message)}</p><p><a href="/">Home</a></p>`)
-    })
-  })
+  // The handler needs the app's URL, which is known once the server listens.
+  let handler
+  const server = http.createServer((req, res) => handler(req, res))
   await new Promise((resolve, reject) => {
     server.once('error', reject)
     // Loopback only, and under the host name that the redirect URL names: the browser must come
@@ -55,143 +49,7 @@ export async function startApp({ port = 0, storage = memoryStorage() } = {}) {
     server.listen(port, 'localhost', resolve)
   })
   const url = `http://localhost:${server.address().port}`
-
-  /** The logged-in session of the browser making `req`, restored from storage; else undefined. */
-  async function currentSession(req) {
-    const id = sessionIdOf(req)
-    if (id === undefined) return undefined
-    try {
-      // Cheap enough per request: the provider is asked nothing while the stored access token
-      // is good, and a refresh once it is not.
-      const session = await getSessionFromStorage(id, { storage })
-      return session?.info.isLoggedIn ? session : undefined
-    } catch (error) {
-      // The provider no longer takes the refresh token (revoked, expired): log in again.
-      if (error.code === 'ERR_OAUTH_INVALID_GRANT') return undefined
-      throw error
-    }
-  }
-
-  const routes = {
-    async '/'(req, res) {
-      const session = await currentSession(req)
-      if (session === undefined) {
-        return page(
-          res,
-          200,
-          'Not logged in',
-          `<form action="/login">
-  <label>Your Solid identity provider <input name="issuer" type="url" required value="http://localhost:3000/"></label>
-  <button>Log in</button>
-</form>`,
-        )
-      }
-      page(
-        res,
-        200,
-        'Logged in',
-        `<p>Your WebID: ${escape(session.info.webId)}</p>
-<form action="/resource">
-  <label>Read a resource as you <input name="url" type="url" required size="60"></label>
-  <button>Read</button>
-</form>
-<p><a href="/logout">Log out of this app</a> | <a href="/logout?idp=1">Log out of your identity provider too</a></p>`,
-      )
-    },
-
-    async '/login'(req, res, params) {
-      const oidcIssuer = params.get('issuer')
-      if (!oidcIssuer) return redirect(res, '/')
-      // One session per browser: a login started again (or on top of a finished one) replaces
-      // the old session, which would otherwise stay in storage with nobody to log it out.
-      const previous = sessionIdOf(req)
-      if (previous !== undefined) await new Session({ storage }, previous).logout()
-      // No background refresh: each request restores the session from storage, so a timer per
-      // user in this process would only refresh tokens nobody is using.
-      const session = new Session({ storage, keepAlive: false })
-      await session.login({
-        oidcIssuer,
-        redirectUrl: `${url}/callback`,
-        clientName: 'solid-client-authn-native web app example',
-        handleRedirect: (to) => {
-          // Lax, not Strict: the provider sends the browser back here with a cross-site
-          // navigation, and /callback needs the cookie to know whose login it finishes.
-          res.setHeader('set-cookie', `${COOKIE}=${session.info.sessionId}; Path=/; HttpOnly; SameSite=Lax`)
-          redirect(res, to)
-        },
-      })
-    },
-
-    async '/callback'(req, res) {
-      const id = sessionIdOf(req)
-      if (id === undefined) return page(res, 400, 'No login in progress', '<p><a href="/">Start again</a></p>')
-      const session = new Session({ storage, keepAlive: false }, id)
-      let info
-      try {
-        info = await session.handleIncomingRedirect(new URL(req.url, url).href)
-      } catch (error) {
-        // A refusal (the user said no), a used or unknown state, a code the provider rejects:
-        // nothing was stored, and the user can start again.
-        if (error.code !== 'ERR_INVALID_REDIRECT' && error.name !== 'OAuthError') throw error
-        return page(res, 400, 'The login did not finish', `<p>${escape(error.message)}</p><p><a href="/">Start again</a></p>`)
-      }
-      // The redirect's state names the login it finishes, whichever browser brings it. Someone
-      // else's redirect would log this browser in as them (login CSRF), so refuse it.
-      if (info.sessionId !== id) {
-        await session.logout()
-        return page(res, 400, 'This login was not started in this browser', '<p><a href="/">Start again</a></p>')
-      }
-      redirect(res, '/')
-    },
-
-    async '/resource'(req, res, params) {
-      const session = await currentSession(req)
-      if (session === undefined) return page(res, 401, 'Not logged in', '<p><a href="/">Log in first</a></p>')
-      let target
-      try {
-        target = new URL(params.get('url') ?? '')
-      } catch {
-        return page(res, 400, 'Not a URL', '<p><a href="/">Back</a></p>')
-      }
-      if (target.protocol !== 'http:' && target.protocol !== 'https:') return page(res, 400, 'Not an http(s) URL', '<p><a href="/">Back</a></p>')
-      const response = await session.fetch(target)
-      const body = await response.text()
-      page(
-        res,
-        200,
-        'Resource',
-        `<p>${escape(target.href)}</p>
-<p>Status: ${response.status}</p>
-<p>Content-Type: ${escape(response.headers.get('content-type') ?? '')}</p>
-<pre>${escape(body)}</pre>
-<p><a href="/">Home</a></p>`,
-      )
-    },
-
-    async '/logout'(req, res, params) {
-      res.setHeader('set-cookie', `${COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`)
-      const id = sessionIdOf(req)
-      if (id === undefined) return redirect(res, '/')
-      if (params.get('idp') === '1') {
-        // The provider's logout URL needs the ID token, which only a logged-in session holds.
-        const session = await currentSession(req)
-        if (session !== undefined) {
-          return session.logout({ logoutType: 'idp', handleRedirect: (to) => redirect(res, to) })
-        }
-      }
-      // An app logout needs only the ID: it deletes the stored session and revokes its refresh
-      // token, so there is no point restoring (maybe refreshing) the session first.
-      await new Session({ storage }, id).logout()
-      redirect(res, '/')
-    },
-  }
-
-  async function handle(req, res) {
-    const { pathname, searchParams } = new URL(req.url, url)
-    const route = Object.hasOwn(routes, pathname) ? routes[pathname] : undefined
-    if (req.method !== 'GET' || route === undefined) return page(res, 404, 'Not found', '<p><a href="/">Home</a></p>')
-    await route(req, res, searchParams)
-  }
+  handler = requestHandler({ storage, url, clientName: 'solid-client-authn-native web app example' })
 
   return {
     url,
@@ -202,37 +60,6 @@ export async function startApp({ port = 0, storage = memoryStorage() } = {}) {
       return closed
     },
   }
-}
-
-function sessionIdOf(req) {
-  for (const pair of (req.headers.cookie ?? '').split(';')) {
-    const [name, value] = pair.trim().split('=')
-    if (name === COOKIE && value) return value
-  }
-  return undefined
-}
-
-function redirect(res, location) {
-  res.writeHead(302, { location }).end()
-}
-
-function escape(text) {
-  return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
-}
-
-/** `body` is HTML: whatever it holds from outside must already be escaped. */
-function page(res, status, title, body) {
-  res.writeHead(status, {
-    'content-type': 'text/html; charset=utf-8',
-    'cache-control': 'no-store',
-    'content-security-policy': "default-src 'none'",
-  })
-  res.end(`<!doctype html>
-<html><head><meta charset="utf-8"><title>${escape(title)}</title></head>
-<body><h1>${escape(title)}</h1>
-${body}
-</body></html>
-`)
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
