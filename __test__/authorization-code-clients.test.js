@@ -5,12 +5,12 @@
 // registered clients shared by the sessions of a storage and registered again once refused.
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const http = require('node:http')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const lib = require('..')
 const { startCss } = require('./support/servers.js')
+const { registerCssClient, serveClientIdDocument } = require('./support/css-clients.js')
 const { RECORD_PREFIX, asyncMapStorage, fileStorage, restoreInChild, rejection } = require('./helpers.js')
 
 const { Session, getSessionFromStorage } = lib
@@ -26,25 +26,12 @@ test.before(async () => {
   css = await startCss()
   ;({ authcodeLogin } = await import('./support/authcode-login.mjs'))
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'authcode-clients-'))
-  // CSS fetches a Client ID document itself, over plain http only on localhost, and reads it as
-  // plain JSON when its @context is the Solid-OIDC one (no JSON-LD processing, so no network).
-  documentServer = http.createServer((req, res) => {
-    if (req.url !== '/app/id') return res.writeHead(404).end()
-    res.writeHead(200, { 'content-type': 'application/ld+json' }).end(
-      JSON.stringify({
-        '@context': ['https://www.w3.org/ns/solid/oidc-context.jsonld'],
-        client_id: clientIdDocument,
-        client_name: 'Client ID document app',
-        redirect_uris: [REDIRECT],
-        post_logout_redirect_uris: ['https://app.example/bye'],
-        grant_types: ['authorization_code', 'refresh_token'],
-        response_types: ['code'],
-        scope: 'openid webid offline_access',
-      }),
-    )
+  documentServer = await serveClientIdDocument({
+    name: 'Client ID document app',
+    redirectUris: [REDIRECT],
+    postLogoutRedirectUris: ['https://app.example/bye'],
   })
-  await new Promise((resolve) => documentServer.listen(0, '127.0.0.1', resolve))
-  clientIdDocument = `http://localhost:${documentServer.address().port}/app/id`
+  clientIdDocument = documentServer.url
 })
 test.after(async () => {
   await css?.stop()
@@ -63,20 +50,7 @@ async function logIn(session, extra = {}) {
 }
 
 /** A client CSS knows, registered as an app's developer would; used as a static client. */
-async function registerStaticClient({ confidential }) {
-  const response = await fetch(`${css.issuer}.oidc/reg`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      redirect_uris: [REDIRECT],
-      grant_types: ['authorization_code', 'refresh_token'],
-      id_token_signed_response_alg: 'ES256',
-      ...(confidential ? {} : { token_endpoint_auth_method: 'none' }),
-    }),
-  })
-  const { client_id: clientId, client_secret: clientSecret } = await response.json()
-  return { clientId, clientSecret }
-}
+const registerStaticClient = ({ confidential }) => registerCssClient(css, { redirectUri: REDIRECT, confidential })
 
 test('a Solid-OIDC Client ID document logs a user in; the session restores in another process', async () => {
   const storage = fileStorage(path.join(tmp, 'client-id.json'))

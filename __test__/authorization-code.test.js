@@ -5,6 +5,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const lib = require('..')
 const { startCss } = require('./support/servers.js')
+const { registerCssClient } = require('./support/css-clients.js')
 const { LIST_KEY, RECORD_PREFIX, asyncMapStorage, rejection } = require('./helpers.js')
 
 const { Session, getSessionFromStorage } = lib
@@ -122,12 +123,7 @@ test('forged redirects are refused with typed errors and change nothing', async 
 
 test('a static client logs a user in', async () => {
   // A client CSS knows: register it the way an app would, once, and then use it as static.
-  const registration = await fetch(`${css.issuer}.oidc/reg`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], id_token_signed_response_alg: 'ES256' }),
-  })
-  const { client_id: clientId, client_secret: clientSecret } = await registration.json()
+  const { clientId, clientSecret } = await registerCssClient(css, { redirectUri: REDIRECT })
   const storage = asyncMapStorage()
   const session = new Session({ storage }, 'ac-4')
   const redirectUrl = await logIn(session, { clientId, clientSecret })
@@ -163,12 +159,7 @@ test('logout revokes the refresh token, and an IdP logout hands over the end-ses
 test('Session.fromTokens, refreshTokens and logout(tokenSet) work on the set newTokens gave', async () => {
   // A public client, as a token set carries no secret (the reference's refreshTokens has the
   // same limit): registered once with CSS, then used as a static client without a secret.
-  const registration = await fetch(`${css.issuer}.oidc/reg`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'none', id_token_signed_response_alg: 'ES256' }),
-  })
-  const { client_id: clientId } = await registration.json()
+  const { clientId } = await registerCssClient(css, { redirectUri: REDIRECT, confidential: false })
   const session = new Session({ storage: asyncMapStorage() }, 'ac-6')
   let tokens
   session.events.on('newTokens', (t) => (tokens = t))

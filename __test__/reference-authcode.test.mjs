@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import * as ours from '../index.mjs'
 import helpers from './helpers.js'
 import servers from './support/servers.js'
+import cssClients from './support/css-clients.js'
 import { authcodeLogin } from './support/authcode-login.mjs'
 
 const reference = await import('@inrupt/solid-client-authn-node')
@@ -68,20 +69,7 @@ async function logoutAll(sessions) {
 }
 
 /** A static client CSS knows, registered the way an app would register it once. */
-async function registerStaticClient() {
-  const response = await fetch(`${css.issuer}.oidc/reg`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      redirect_uris: [REDIRECT],
-      grant_types: ['authorization_code', 'refresh_token'],
-      id_token_signed_response_alg: 'ES256',
-    }),
-  })
-  assert.equal(response.status, 201, 'CSS registered the static client')
-  const { client_id: clientId, client_secret: clientSecret } = await response.json()
-  return { clientId, clientSecret }
-}
+const registerStaticClient = () => cssClients.registerCssClient(css, { redirectUri: REDIRECT })
 
 test('a session the reference logged in is restored by us, and what we leave is restored by the reference', async () => {
   const storage = asyncMapStorage()

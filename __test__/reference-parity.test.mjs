@@ -7,11 +7,11 @@
 // `todo` subtest saying what differs. PARITY_DEBUG=1 prints every recorded step.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import http from 'node:http'
 import { EventEmitter } from 'node:events'
 import * as ours from '../index.mjs'
 import helpers from './helpers.js'
 import servers from './support/servers.js'
+import cssClients from './support/css-clients.js'
 import { authcodeLogin } from './support/authcode-login.mjs'
 
 const reference = await import('@inrupt/solid-client-authn-node')
@@ -30,22 +30,8 @@ test.before(async () => {
   // The reference takes only Solid-OIDC Client ID documents in fromAuthorizationRequestState, and
   // only those (or confidential clients) in a refresh-token login, so one is served here. CSS
   // fetches it over plain http because it is on localhost.
-  documentServer = http.createServer((req, res) => {
-    if (req.url !== '/app/id') return res.writeHead(404).end()
-    res.writeHead(200, { 'content-type': 'application/ld+json' }).end(
-      JSON.stringify({
-        '@context': ['https://www.w3.org/ns/solid/oidc-context.jsonld'],
-        client_id: clientIdDocument,
-        client_name: 'parity audit',
-        redirect_uris: [REDIRECT],
-        grant_types: ['authorization_code', 'refresh_token'],
-        response_types: ['code'],
-        scope: 'openid webid offline_access',
-      }),
-    )
-  })
-  await new Promise((resolve) => documentServer.listen(0, '127.0.0.1', resolve))
-  clientIdDocument = `http://localhost:${documentServer.address().port}/app/id`
+  documentServer = await cssClients.serveClientIdDocument({ name: 'parity audit', redirectUris: [REDIRECT] })
+  clientIdDocument = documentServer.url
 })
 test.after(async () => {
   await css?.stop()
@@ -349,18 +335,7 @@ async function drive(authorizationUrl) {
 
 /** A public client registered once with CSS (token_endpoint_auth_method none), used as static. */
 async function registerPublicClient() {
-  const response = await fetch(`${css.issuer}.oidc/reg`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      redirect_uris: [REDIRECT],
-      grant_types: ['authorization_code', 'refresh_token'],
-      id_token_signed_response_alg: 'ES256',
-      token_endpoint_auth_method: 'none',
-    }),
-  })
-  assert.equal(response.status, 201)
-  return (await response.json()).client_id
+  return (await cssClients.registerCssClient(css, { redirectUri: REDIRECT, confidential: false })).clientId
 }
 
 /** The `newTokens` payload of an authorization-code login made with `lib`: the input of a later flow. */
