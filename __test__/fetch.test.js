@@ -56,6 +56,8 @@ test('a same-origin redirect is followed with a fresh proof for the new URL', as
     assert.equal(response.status, 200)
     assert.equal(await response.text(), 'b')
     assert.equal(response.url, `${server.origin}/b`)
+    assert.equal(response.redirected, true)
+    assert.equal((await session.fetch(`${server.origin}/b`)).redirected, false)
     const [a, b] = server.seen
     for (const [hop, path] of [
       [a, '/a'],
@@ -80,6 +82,7 @@ test('a redirect to another origin is followed without the credentials', async (
   try {
     const response = await session.fetch(`${server.origin}/away`, { method: 'PUT', body: 'payload' })
     assert.equal(await response.text(), 'elsewhere')
+    assert.equal(response.redirected, true)
     assert.match(server.seen[0].authorization, /^DPoP /)
     assert.deepEqual(elsewhere.seen, [{ method: 'PUT', path: '/landing', authorization: undefined, dpop: undefined, body: 'payload' }])
   } finally {

@@ -70,7 +70,7 @@ async function followRedirects(credentials, response, { request, url, method, he
   const origin = new URL(url).origin
   for (let hop = 1; ; hop++) {
     const location = REDIRECTS.has(response.status) ? response.headers.get('location') : null
-    if (location === null) return response
+    if (location === null) return markRedirected(response)
     if (hop > 20) throw new TypeError('fetch failed: redirect count exceeded')
     await response.body?.cancel()
     const next = new URL(location, url).href
@@ -86,13 +86,24 @@ async function followRedirects(credentials, response, { request, url, method, he
     if (new URL(next).origin !== origin) {
       headers.delete('authorization')
       headers.delete('dpop')
-      return globalThis.fetch(next, { ...options, method, headers, redirect: 'follow' })
+      return markRedirected(await globalThis.fetch(next, { ...options, method, headers, redirect: 'follow' }))
     }
     response = await sendAuthenticated(credentials, next, options, method, url, headers, request)
   }
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308])
+
+/** A response reached through redirects says so, as fetch's own does (`redirected` is a getter of
+ * Response that a response fetched hop by hop has false). */
+function markRedirected(response) {
+  try {
+    Object.defineProperty(response, 'redirected', { value: true, enumerable: false, configurable: true })
+  } catch {
+    // A response object that cannot take the property (a stub's frozen one) keeps its own.
+  }
+  return response
+}
 
 /** Sends one hop with fresh credentials, and once more with the nonce a resource server asks for. */
 async function sendAuthenticated(credentials, target, options, method, url, headers, request) {
