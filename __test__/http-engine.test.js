@@ -162,6 +162,29 @@ test('a pending request keeps the process alive until it settles, and nothing do
   assert.ok(Date.now() - started < 5_000, 'and exited right after')
 })
 
+test('HTTP_PROXY is used only with NODE_USE_ENV_PROXY=1, as Node\'s fetch does', async () => {
+  const issuer = idp.issuer.replace(/\/$/, '/proxied/')
+  idp.answer = (req, res) => res.writeHead(200).end(JSON.stringify(documentFor(issuer)))
+  // A forward proxy that answers for the provider: it sees requests in absolute form.
+  const proxy = await localServer()
+  proxy.answer = (req, res) => res.writeHead(200).end(JSON.stringify(documentFor(issuer)))
+  const proxyUrl = `http://127.0.0.1:${new URL(proxy.issuer).port}`
+  const env = { HTTP_PROXY: proxyUrl, http_proxy: proxyUrl, HTTPS_PROXY: proxyUrl, https_proxy: proxyUrl, NO_PROXY: '', no_proxy: '', ALL_PROXY: '', all_proxy: '' }
+  try {
+    const direct = await discoverInChild(issuer, { ...env, NODE_USE_ENV_PROXY: '' })
+    assert.deepEqual(direct.out, { ok: issuer }, direct.stderr)
+    assert.deepEqual(proxy.requests, [], 'the proxy saw nothing')
+    const sent = idp.requests.length
+
+    const proxied = await discoverInChild(issuer, { ...env, NODE_USE_ENV_PROXY: '1' })
+    assert.deepEqual(proxied.out, { ok: issuer }, proxied.stderr)
+    assert.deepEqual(proxy.requests, [`GET ${issuer}.well-known/openid-configuration`])
+    assert.equal(idp.requests.length, sent, 'the provider was reached through the proxy only')
+  } finally {
+    proxy.close()
+  }
+})
+
 test('TLS trusts the system roots plus NODE_EXTRA_CA_CERTS, as Node does', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'authn-ca-'))
   const openssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' })
