@@ -12,6 +12,9 @@ const { Session, OAuthError, IdentityProviderError } = lib
 let css
 let op
 test.before(async () => {
+  // These tests check what the servers answer, not how fast (idp-faults.test.js checks the
+  // timeout): a loaded CI machine may stall for seconds, longer than the default 3.5 s.
+  lib.setIdentityProviderTimeout(15_000)
   ;[css, op] = await Promise.all([startCss(), startOp({ nonce: true, rsNonce: true })])
 })
 test.after(async () => {
