@@ -117,7 +117,9 @@ export declare class NotImplementedError extends Error {
  * `"ERR_STORAGE_FAILED"`; the thrown value is kept as `cause`), `get` resolved something other
  * than a string or `undefined` (also `"ERR_STORAGE_FAILED"`), or a call did not settle within the
  * storage timeout (`"ERR_STORAGE_TIMEOUT"`, see {@link setStorageTimeout}), or another operation on
- * the same storage object held a key this one needed for longer than that (`"ERR_STORAGE_LOCK_TIMEOUT"`).
+ * the same storage object held a key this one needed for longer than that (`"ERR_STORAGE_LOCK_TIMEOUT"`;
+ * also when another process held a session's refresh lease, or the session-list lease, far past
+ * its lifetime).
  *
  * Not part of `@inrupt/solid-client-authn-node`, which lets the storage's own error through.
  */
