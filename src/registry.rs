@@ -173,20 +173,23 @@ pub async fn session_ids(storage: &dyn Storage) -> Result<Vec<ListedId>> {
     }
 }
 
-/// The list lease, taken when the storage has `setIfAbsent` (see `lease::hold`), so that one
-/// read-modify-write of the list runs at a time in every process sharing the storage; without
-/// it only the in-process lock serialises them, and two processes changing the list at the same
-/// moment overwrite each other's change (an ID logged in elsewhere drops out of the list).
-/// Taken, it means the list must be read again: another process may have changed it meanwhile.
-async fn take_list_lease(storage: &dyn Storage) -> Result<Option<lease::Lease>> {
-    lease::hold(storage, lease::LIST_LEASE_KEY, lease::LIST_LEASE_TTL_MS).await
-}
-
-async fn give_back(storage: &dyn Storage, taken: Option<lease::Lease>) {
+/// Runs `change`, a read-modify-write of the list, under the list lease when the storage has
+/// `setIfAbsent` (see `lease::hold`), so that one such change runs at a time in every process
+/// sharing the storage; without it only the caller's in-process lock serialises them, and two
+/// processes changing the list at the same moment overwrite each other's change (an ID logged in
+/// elsewhere drops out of the list). `change` is told whether the lease was taken: then it must
+/// read the list again, since another process may have changed it meanwhile.
+async fn under_list_lease<T>(
+    storage: &dyn Storage,
+    change: impl AsyncFnOnce(bool) -> Result<T>,
+) -> Result<T> {
+    let taken = lease::hold(storage, lease::LIST_LEASE_KEY, lease::LIST_LEASE_TTL_MS).await?;
+    let result = change(taken.is_some()).await;
     if let Some(taken) = taken {
         // When this fails (the storage went away) the lease lapses by itself.
         let _ = lease::release(storage, taken).await;
     }
+    result
 }
 
 fn lists(ids: &[ListedId], id: &str) -> bool {
@@ -200,9 +203,8 @@ pub async fn register(storage: &dyn Storage, id: &str) -> Result<()> {
     if lists(&ids, id) {
         return Ok(());
     }
-    let taken = take_list_lease(storage).await?;
-    let result = async {
-        if taken.is_some() {
+    under_list_lease(storage, async |leased| {
+        if leased {
             ids = session_ids(storage).await?;
             if lists(&ids, id) {
                 return Ok(());
@@ -212,10 +214,8 @@ pub async fn register(storage: &dyn Storage, id: &str) -> Result<()> {
         storage
             .set(REGISTERED_SESSIONS_KEY, &serialize_ids(&ids))
             .await
-    }
-    .await;
-    give_back(storage, taken).await;
-    result
+    })
+    .await
 }
 
 /// Removes `id` from the list, if the list exists.
@@ -228,9 +228,8 @@ pub async fn unregister(storage: &dyn Storage, id: &str) -> Result<()> {
     if !lists(&ids, id) {
         return Ok(());
     }
-    let taken = take_list_lease(storage).await?;
-    let result = async {
-        if taken.is_some() {
+    under_list_lease(storage, async |leased| {
+        if leased {
             ids = session_ids(storage).await?;
         }
         let before = ids.len();
@@ -241,30 +240,25 @@ pub async fn unregister(storage: &dyn Storage, id: &str) -> Result<()> {
         storage
             .set(REGISTERED_SESSIONS_KEY, &serialize_ids(&ids))
             .await
-    }
-    .await;
-    give_back(storage, taken).await;
-    result
+    })
+    .await
 }
 
 /// Removes the `cleared` entries from the list, after their sessions were deleted. Without the
 /// list lease the list is emptied (`"[]"`, as the reference does). With it, the list is read
 /// again and what another process registered meanwhile stays.
 pub async fn remove_cleared(storage: &dyn Storage, cleared: &[ListedId]) -> Result<()> {
-    let taken = take_list_lease(storage).await?;
-    let result = async {
+    under_list_lease(storage, async |leased| {
         let mut left = Vec::new();
-        if taken.is_some() {
+        if leased {
             left = session_ids(storage).await?;
             left.retain(|entry| !cleared.contains(entry));
         }
         storage
             .set(REGISTERED_SESSIONS_KEY, &serialize_ids(&left))
             .await
-    }
-    .await;
-    give_back(storage, taken).await;
-    result
+    })
+    .await
 }
 
 #[cfg(test)]
