@@ -433,7 +433,8 @@ test('concurrent logins in a process that knows nothing of the provider yet fetc
   const fresh = await startFakeIdp()
   const down = await silentServer()
   try {
-    const sessions = Array.from({ length: 16 }, (_, i) => new Session({ storage: asyncMapStorage() }, `herd-${i}`))
+    // JS storages and native ones: the waiting is across operations of either kind.
+    const sessions = Array.from({ length: 16 }, (_, i) => new Session({ storage: i % 2 ? new lib.InMemoryStorage() : asyncMapStorage() }, `herd-${i}`))
     await Promise.all(sessions.map((session) => login(session, fresh.issuer)))
     assert.ok(sessions.every((session) => session.info.isLoggedIn))
     const gets = (path) => fresh.requests.filter((r) => r.method === 'GET' && r.path === path).length
