@@ -1,4 +1,6 @@
-//! Refresh leases: one refresh of a session at a time across every process sharing a storage.
+//! Leases: one refresh of a session, and one change of the session list, at a time across every
+//! process sharing a storage. The list lease (`hold`) is taken only with `setIfAbsent`; what
+//! follows is about refresh leases.
 //!
 //! Two processes that refresh one session at once both present its refresh token. A provider
 //! that rotates refresh tokens and detects reuse takes the second for a stolen token and revokes
