@@ -20,6 +20,7 @@ use crate::dpop::DpopKey;
 use crate::error::{Error, Result};
 use crate::http::Http;
 use crate::multi_session::{update_record, AUTHORIZATION_STATES_FIELD};
+use crate::random::url_safe_token;
 use crate::record::Record;
 use crate::refresh::{store_credentials, Restored};
 use crate::registration::{self, ClientFields};
@@ -51,14 +52,6 @@ pub struct AuthorizationRequest {
     pub code_verifier: Secret,
     pub issuer: String,
     pub client_id: String,
-}
-
-fn random_token() -> Result<String> {
-    let mut bytes = [0_u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| Error::InvalidRequest {
-        reason: format!("the system random number generator failed: {e}"),
-    })?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 fn is_url(text: &str) -> bool {
@@ -153,8 +146,8 @@ pub async fn start(
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
 
-    let state = random_token()?;
-    let code_verifier = Secret::new(random_token()?);
+    let state = url_safe_token::<32>()?;
+    let code_verifier = Secret::new(url_safe_token::<32>()?);
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(code_verifier.expose().as_bytes()));
     let mut url = reqwest::Url::parse(authorization_endpoint).map_err(|e| {
         Error::idp_response(

@@ -16,12 +16,11 @@
 //! out. Either way a lease lapses by itself, so a process that dies holding one delays the
 //! others by at most its lifetime.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::credentials::expiry_from_now;
 use crate::error::{Error, Result};
+use crate::random::url_safe_token;
 use crate::storage::Storage;
 
 /// The prefix of lease keys.
@@ -59,11 +58,7 @@ pub enum Attempt {
 }
 
 fn new_owner() -> Result<String> {
-    let mut bytes = [0_u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| Error::InvalidRequest {
-        reason: format!("the system random number generator failed: {e}"),
-    })?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
+    url_safe_token::<16>()
 }
 
 /// The owner of a stored lease that has not lapsed; `None` for no lease, a lapsed one, or one

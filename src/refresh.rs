@@ -250,15 +250,20 @@ async fn renew(
     let client_app_id = record.string("clientAppId")?.map(str::to_owned);
     let dpop = record.flag("dpop")?;
     let dpop_key = stored_key(&key, &record)?;
+    // Credentials that came with no new refresh token (the stored access token, or the
+    // client-credentials grant again): nothing for `newRefreshToken`.
+    let without_refresh_token = |credentials| {
+        Restore::Restored(Box::new(Restored {
+            credentials,
+            new_refresh_token: None,
+            keep_alive,
+            client_app_id: client_app_id.clone(),
+            not_stored: None,
+        }))
+    };
     if renewal.may_hand_back(record.string(ACCESS_TOKEN_FIELD)?) {
         if let Some(credentials) = reusable(&key, &record, &issuer, dpop_key.as_ref())? {
-            return Ok(Some(Restore::Restored(Box::new(Restored {
-                credentials,
-                new_refresh_token: None,
-                keep_alive,
-                client_app_id,
-                not_stored: None,
-            }))));
+            return Ok(Some(without_refresh_token(credentials)));
         }
     }
 
@@ -276,13 +281,7 @@ async fn renew(
         )
         .await?
         {
-            return Ok(Some(Restore::Restored(Box::new(Restored {
-                credentials: restored,
-                new_refresh_token: None,
-                keep_alive,
-                client_app_id,
-                not_stored: None,
-            }))));
+            return Ok(Some(without_refresh_token(restored)));
         }
         return Ok(Some(Restore::LoggedOut {
             web_id,
@@ -301,15 +300,7 @@ async fn renew(
                 dpop_key = stored_key(&key, &record)?;
                 lease = Some(taken);
             }
-            Turn::Stored(credentials) => {
-                return Ok(Some(Restore::Restored(Box::new(Restored {
-                    credentials,
-                    new_refresh_token: None,
-                    keep_alive,
-                    client_app_id,
-                    not_stored: None,
-                }))));
-            }
+            Turn::Stored(credentials) => return Ok(Some(without_refresh_token(credentials))),
             Turn::Gone => return Ok(None),
         }
     }
