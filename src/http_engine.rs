@@ -55,14 +55,6 @@ fn tls_config() -> Result<rustls::ClientConfig, String> {
         .with_no_client_auth())
 }
 
-/// Whether the process asks for `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` to be used. Node's
-/// `fetch`, which the reference makes its requests with, ignores them unless `NODE_USE_ENV_PROXY=1`
-/// (Node 24 and later honour it); so do these requests, so that switching packages does not change
-/// the route to the identity provider.
-fn env_proxy_wanted(value: Option<&std::ffi::OsStr>) -> bool {
-    value.is_some_and(|v| v == "1")
-}
-
 fn client() -> Result<&'static reqwest::Client, HttpFailure> {
     static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
     CLIENT
@@ -70,7 +62,12 @@ fn client() -> Result<&'static reqwest::Client, HttpFailure> {
             let builder = reqwest::Client::builder()
                 .use_preconfigured_tls(tls_config()?)
                 .redirect(reqwest::redirect::Policy::none());
-            let builder = if env_proxy_wanted(std::env::var_os("NODE_USE_ENV_PROXY").as_deref()) {
+            // Node's `fetch`, which the reference makes its requests with, ignores
+            // HTTP_PROXY, HTTPS_PROXY and NO_PROXY unless NODE_USE_ENV_PROXY=1 (Node 24 and later
+            // honour it); so do these requests, so that switching packages does not change the
+            // route to the identity provider.
+            let env_proxy = std::env::var_os("NODE_USE_ENV_PROXY").is_some_and(|v| v == "1");
+            let builder = if env_proxy {
                 builder
             } else {
                 builder.no_proxy()

@@ -443,7 +443,7 @@ mod tests {
     }
 
     #[test]
-    fn a_list_lease_that_never_lapses_gives_a_typed_error_and_changes_nothing() {
+    fn a_list_lease_that_never_lapses_gives_a_typed_error_naming_it() {
         let s = SharedWithAnother {
             inner: MemoryStorage::new(),
             elsewhere: "theirs",
@@ -453,7 +453,11 @@ mod tests {
         let e = block_on(lease::hold(&s, lease::LIST_LEASE_KEY, 10)).unwrap_err();
         assert!(matches!(e, Error::LeaseTimeout { .. }), "{e}");
         assert!(e.to_string().contains(lease::LIST_LEASE_KEY));
-        assert_eq!(s.inner.get_now(REGISTERED_SESSIONS_KEY), None);
+        assert_eq!(
+            s.inner.get_now(lease::LIST_LEASE_KEY).as_deref(),
+            Some("written without an expiry"),
+            "another's lease is not taken over"
+        );
     }
 
     #[test]
