@@ -55,6 +55,33 @@ test('a kept-alive session is refreshed before its token expires, and logout sto
   assert.equal(await tokenRequests(), after, 'no refresh after logout')
 })
 
+test('a due session\'s renewal refreshes its own stored token and takes a token stored since as it is', async () => {
+  // What the background refresh calls: SessionCredentials.renew, told which token the session holds.
+  const binding = require('../binding.js')
+  const { handleFor, runOn } = require('../lib/storage.js')
+  const RECORD = 'solidClientAuthenticationUser:renewed'
+  const storage = asyncMapStorage()
+  const options = { issuer: op.issuer, clientId: op.clientId, clientSecret: op.clientSecret, dpop: true }
+  const held = await runOn(handleFor(storage), storage, binding.logInWithClientCredentials, 'renewed', options)
+  const renew = () => runOn(handleFor(storage), storage, (h, parent, id) => held.renew(h, parent, id), 'renewed')
+
+  // The stored token is the session's own, with most of its life left: a restore from storage
+  // would hand it back, but the session's timer says it is due, so it is refreshed.
+  let before = await tokenRequests()
+  const refreshed = await renew()
+  assert.equal((await tokenRequests()) - before, 1, 'its own token is renewed with a request')
+  assert.notEqual(JSON.parse(storage.map.get(RECORD)).accessToken, undefined)
+
+  // The stored token is now another one (stored by that renewal, as another process would):
+  // handed back as it is, without a request.
+  before = await tokenRequests()
+  const stored = JSON.parse(storage.map.get(RECORD)).accessToken
+  const again = await renew()
+  assert.equal((await tokenRequests()) - before, 0, 'another\'s fresh token is used as it is')
+  assert.equal(again.credentials.expiresAt, refreshed.credentials.expiresAt)
+  assert.equal(JSON.parse(storage.map.get(RECORD)).accessToken, stored)
+})
+
 test('without keepAlive the session expires 5 s before its token does, as the reference', async () => {
   const session = new Session({ storage: asyncMapStorage(), keepAlive: false })
   // With 3-second tokens that is at once: listen before logging in.
