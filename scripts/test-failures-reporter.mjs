@@ -15,7 +15,7 @@ function describe(error) {
 export default async function* failuresReporter(source) {
   const failures = []
   for await (const event of source) {
-    if (event.type !== 'test:fail' || event.data.todo || event.data.skip) continue
+    if (event.type !== 'test:fail' || event.data.todo) continue
     const { name, file, details } = event.data
     failures.push({ name, file, error: describe(details?.error) })
   }
