@@ -58,7 +58,7 @@ test('a refresh whose record cannot be written keeps its tokens, and they are wr
   const e = await rejection(lib.getSessionFromStorage(id, { storage, onNewRefreshToken: (t) => heard.push(t) }))
   assert.ok(e instanceof lib.StorageError, String(e))
   assert.equal(e.code, 'ERR_STORAGE_FAILED')
-  assert.match(e.message, /read-only/)
+  assert.match(e.cause.message, /read-only/, "the storage's own error is the cause")
   assert.equal(storage.map.get(key), before, 'the old record is still there, untouched')
   assert.equal(heard.length, 1, 'the app heard of the new refresh token')
   assert.notEqual(heard[0], stored.refreshToken)

@@ -169,7 +169,8 @@ test('a storage whose method is a throwing accessor fails the call, not the proc
   broken = true
   const e = await rejection(session.logout())
   assert.ok(e instanceof StorageError, String(e))
-  assert.equal(e.message, 'storage.set("solidClientAuthn:registeredSessions") failed: accessor')
+  assert.equal(e.message, 'storage.set("solidClientAuthn:registeredSessions") failed: it threw an Error (kept as this error\'s cause)')
+  assert.equal(e.cause.message, 'accessor')
   broken = false
   assert.deepEqual(await within(1_000, session.logout()), { value: undefined })
 })
@@ -207,7 +208,8 @@ test('odd rejection values become a StorageError whose cause is the value, with 
     // Answering a revoked proxy fails as `await` fails on it (looking for `then` throws).
     const e = await rejection(lib.getSessionIdFromStorageAll({ get: () => revoked, set() {}, delete() {} }))
     assert.ok(e instanceof StorageError)
-    assert.match(e.message, /failed: .*revoked/)
+    assert.match(e.message, /failed: its answer could not be read: looking for its then method threw a TypeError/)
+    assert.match(e.cause.message, /revoked/)
     await new Promise((resolve) => setImmediate(resolve))
   } finally {
     process.off('unhandledRejection', onUnhandled)

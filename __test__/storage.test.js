@@ -81,23 +81,65 @@ test('null from get counts as absent (Redis clients answer null)', async () => {
 
 test('storage failures reject with a StorageError that says what failed', async () => {
   const cases = [
-    [() => { throw new Error('sync boom') }, 'sync boom'],
-    [async () => { throw new TypeError('disk full') }, 'disk full'],
-    [() => Promise.reject('plain string'), 'plain string'],
-    [() => { throw 42 }, '42 was thrown'],
-    [() => { throw { secret: 1 } }, 'a non-Error object was thrown'],
+    [() => { throw new Error('sync boom') }, 'it threw an Error'],
+    [async () => { throw new TypeError('disk full') }, 'it rejected with a TypeError'],
+    [() => Promise.reject('plain string'), 'it rejected with a string'],
+    [() => { throw 42 }, 'it threw a number'],
+    [() => { throw { secret: 1 } }, 'it threw a non-Error object'],
   ]
   for (const [get, expected] of cases) {
     const storage = { get, set: async () => {}, delete: async () => {} }
     const error = await rejection(getSessionIdFromStorageAll(storage))
     assert.ok(error instanceof StorageError, String(error))
     assert.equal(error.code, 'ERR_STORAGE_FAILED')
-    assert.equal(error.message, `storage.get("${LIST_KEY}") failed: ${expected}`)
+    assert.equal(error.message, `storage.get("${LIST_KEY}") failed: ${expected} (kept as this error's cause)`)
     assert.equal(error.key, LIST_KEY)
   }
   const original = new RangeError('original')
   const error = await rejection(getSessionIdFromStorageAll({ get: () => { throw original }, set() {}, delete() {} }))
   assert.equal(error.cause, original, 'the storage error is kept as the cause')
+})
+
+test("a storage's own message, which may quote the value it was given, is only in the cause", async () => {
+  // A store that rejects a write and quotes the value in its message (as a database driver might).
+  const inner = asyncMapStorage()
+  const quoting = {
+    ...inner,
+    async set(key, value) {
+      if (key.startsWith(RECORD_PREFIX)) throw new Error(`cannot write ${key}=${value}: quota exceeded`)
+      return inner.set(key, value)
+    },
+  }
+  const { execFile } = require('node:child_process')
+  const secret = 'SECRET-CLIENT-SECRET-quoted'
+  const session = new Session({ storage: quoting }, 'q')
+  const error = await rejection(session.login({ oidcIssuer: 'https://idp.invalid/', clientId: 'c', clientSecret: secret }))
+  assert.ok(error instanceof StorageError, String(error))
+  assert.equal(error.code, 'ERR_STORAGE_FAILED')
+  assert.equal(error.message, `storage.set("${RECORD_PREFIX}q") failed: it rejected with an Error (kept as this error's cause)`)
+  assert.ok(error.cause instanceof Error)
+  assert.match(error.cause.message, new RegExp(secret), 'the cause is the storage\'s own error, as it was')
+  assert.ok(!String(error.stack).includes(secret))
+  assert.ok(!require('node:util').inspect(error, { depth: 0 }).split('[cause]')[0].includes(secret))
+
+  // And the debug log says the same, without the storage's message.
+  const script = `
+    const lib = require(${JSON.stringify(require.resolve('..'))})
+    const map = new Map()
+    const storage = {
+      get: async (k) => map.get(k),
+      set: async (k, v) => { if (k.startsWith('${RECORD_PREFIX}')) throw new Error('cannot write ' + k + '=' + v); map.set(k, v) },
+      delete: async (k) => { map.delete(k) },
+    }
+    new lib.Session({ storage }, 'q').login({ oidcIssuer: 'https://idp.invalid/', clientId: 'c', clientSecret: '${secret}' }).catch(() => {})
+  `
+  const stderr = await new Promise((resolve, reject) =>
+    execFile(process.execPath, ['-e', script], { env: { ...process.env, NODE_DEBUG: 'solid-client-authn-native' }, timeout: 20_000 }, (e, _out, err) =>
+      e ? reject(new Error(err || e.message)) : resolve(err),
+    ),
+  )
+  assert.match(stderr, /storage\.set\("solidClientAuthenticationUser:q"\) failed: it rejected with an Error/)
+  assert.ok(!stderr.includes(secret), stderr)
 })
 
 test('a get that answers a non-string rejects with the type it got', async () => {

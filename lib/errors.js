@@ -132,7 +132,13 @@ function fromNative(error, ...thrown) {
   return rebuilt
 }
 
+/** The error of a write that failed inside an operation that succeeded (`notStored`), with its cause. */
+function notStoredError(notStored) {
+  return 'thrown' in notStored ? fromNative(notStored, notStored.thrown) : fromNative(notStored)
+}
+
 module.exports = {
+  notStoredError,
   ConfigurationError,
   NotImplementedError,
   StorageError,

@@ -3,7 +3,7 @@
 // native side; this file only sorts out arguments and builds Session objects.
 
 const native = require('../binding.js')
-const { fromNative, invalidArgument } = require('./errors.js')
+const { invalidArgument, notStoredError } = require('./errors.js')
 const { isStorage, handleFor, run, runOn, defaultStorage, checkWellFormed, InMemoryStorage } = require('./storage.js')
 const { Session, EVENTS, adopt, announceTokens, tokenSetInput, tokenSetOf } = require('./session.js')
 const { randomUUID } = require('node:crypto')
@@ -23,7 +23,7 @@ async function useRestored(session, restored) {
     const token = restored.newRefreshToken
     if (token !== null && token !== undefined) session.events.emit(EVENTS.NEW_REFRESH_TOKEN, token)
     await announceTokens(session, restored.credentials)
-    const error = fromNative(restored.notStored)
+    const error = notStoredError(restored.notStored)
     error.session = session
     throw error
   }

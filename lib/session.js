@@ -5,7 +5,7 @@
 const { EventEmitter } = require('node:events')
 const { randomUUID } = require('node:crypto')
 const native = require('../binding.js')
-const { ConfigurationError, fromNative, invalidArgument } = require('./errors.js')
+const { ConfigurationError, invalidArgument, notStoredError } = require('./errors.js')
 const { defaultStorage, isStorage, handleFor, run, checkWellFormed, InMemoryStorage } = require('./storage.js')
 const { renewOnce } = require('./restore.js')
 const { debug } = require('./debug.js')
@@ -515,7 +515,7 @@ class Session {
       this.events.emit(EVENTS.SESSION_EXTENDED, expiresAt ? Math.round((expiresAt - Date.now()) / 1000) : 600)
       if (restored.notStored != null) {
         // Refreshed, but not stored: this session holds the only good tokens until a write works.
-        const error = fromNative(restored.notStored)
+        const error = notStoredError(restored.notStored)
         this.events.emit(EVENTS.ERROR, error.code, error)
       }
     } catch (error) {

@@ -130,22 +130,30 @@ function handleFor(storage) {
   return handle
 }
 
-/** Says what was thrown, as text. Never throws, whatever the value does when looked at. */
-function describeThrown(value) {
+/**
+ * How a storage call failed, for the error message and the debug log: `how` ("it threw", "it
+ * rejected with") and what kind of value. Never the value's own text: a storage's message may
+ * quote the value it was given (a record with a refresh token and a private key). The value
+ * itself becomes the error's `cause`. Never throws, whatever the value does when looked at.
+ */
+function describeFailure(how, value) {
+  return `${how} ${kindOf(value)} (kept as this error's cause)`
+}
+
+function kindOf(value) {
   try {
-    if (typeof value === 'string') return value
-    if (value === null || (typeof value !== 'object' && typeof value !== 'function')) {
-      return `${typeof value === 'symbol' ? 'a symbol' : String(value)} was thrown`
-    }
-    const message = value.message
-    if (typeof message === 'string' && message !== '') return message
+    if (value === undefined || value === null) return String(value)
+    if (typeof value === 'string') return 'a string'
+    if (typeof value !== 'object' && typeof value !== 'function') return `a ${typeof value}`
     if (value instanceof Error) {
       const name = value.name
-      return typeof name === 'string' && name !== '' ? `${name} with no message` : 'an error with no message'
+      // A class name only: anything else a name holds is not ours to repeat.
+      if (typeof name === 'string' && /^[A-Za-z_$][\w$]{0,63}$/.test(name)) return `${/^[AEIOU]/.test(name) ? 'an' : 'a'} ${name}`
+      return 'an Error'
     }
-    return `a non-Error ${typeof value} was thrown`
+    return typeof value === 'function' ? 'a function' : 'a non-Error object'
   } catch {
-    return 'a value was thrown that throws when looked at'
+    return 'a value that throws when looked at'
   }
 }
 
@@ -288,11 +296,11 @@ function callAll(storage, requests, operationId, handle) {
   const settledLate = (i) => {
     if (lateWriteEnds !== null && lateWriteEnds[i] !== undefined) lateWriteEnds[i]()
   }
-  const fail = (i, error) => {
+  const fail = (i, how, error) => {
     if (settled[i]) return settledLate(i)
     settled[i] = 1
     thrown ??= { value: error }
-    const message = describeThrown(error)
+    const message = describeFailure(how, error)
     if (debug.enabled) debug('storage.%s(%j) failed: %s', requests[i].method, requests[i].key, message)
     report({ index: i, message })
     done()
@@ -322,10 +330,16 @@ function callAll(storage, requests, operationId, handle) {
   // Thenables of any kind are unwrapped as `await` would; anything else is the answer.
   const settle = (i, result) => {
     if (result === null || (typeof result !== 'object' && typeof result !== 'function')) return succeed(i, result)
-    if (typeof result.then !== 'function') return succeed(i, result)
+    let then
+    try {
+      then = result.then
+    } catch (error) {
+      return fail(i, 'its answer could not be read: looking for its then method threw', error)
+    }
+    if (typeof then !== 'function') return succeed(i, result)
     Promise.resolve(result).then(
       (value) => succeed(i, value),
-      (error) => fail(i, error),
+      (error) => fail(i, 'it rejected with', error),
     )
   }
   // Whatever the store does in these calls, synchronously, happens inside this operation: an
@@ -337,7 +351,7 @@ function callAll(storage, requests, operationId, handle) {
       try {
         settle(i, invoke(storage, requests[i], operationId, i))
       } catch (error) {
-        fail(i, error)
+        fail(i, 'it threw', error)
       }
     }
   } finally {
@@ -383,10 +397,16 @@ async function drive(id, storage, handle) {
       const answers = await callAll(storage, requests, id, handle)
       values = answers.values
       failures = answers.failures
-      thrown ??= answers.thrown
+      // The cause of a failure is what the storage threw in the batch that failed, not one an
+      // earlier batch threw and the operation got past (a best-effort delete, say).
+      if (answers.failures !== null) thrown = answers.thrown
     }
     finished = true
-    return native.finishOperation(id)
+    const outcome = native.finishOperation(id)
+    // An operation that succeeded though a write failed (a refreshed record it could not store)
+    // hands its error back in `notStored`; what the storage threw goes with it, as its cause.
+    if (thrown !== null && outcome?.notStored != null) outcome.notStored.thrown = thrown.value
+    return outcome
   } catch (error) {
     throw thrown === null ? fromNative(error) : fromNative(error, thrown.value)
   } finally {

@@ -38,7 +38,10 @@ impl fmt::Display for StorageMethod {
 /// Why a call into a storage did not give an answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StorageFailure {
-    /// The storage threw or rejected; the text is what it said.
+    /// The storage threw or rejected; the text says how and with what kind of value ("it threw
+    /// a `TypeError`"), never what the value says: a storage's own message may quote the value it
+    /// was given (a record with a refresh token and a private key). The JS side keeps the value
+    /// itself as the error's `cause`.
     Failed(String),
     /// The storage did not settle within the limit, in milliseconds.
     TimedOut(u64),
@@ -53,7 +56,8 @@ pub enum StorageFailure {
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
-    /// A storage method threw, rejected or answered with a value of the wrong type.
+    /// A storage method threw, rejected or answered with a value of the wrong type. `message`
+    /// says which, never what the storage's own error said (see `StorageFailure::Failed`).
     #[error("storage.{method}(\"{key}\") failed: {message}")]
     StorageCall {
         method: StorageMethod,
@@ -224,9 +228,12 @@ mod tests {
         let e = Error::from_failure(
             StorageMethod::Get,
             "k",
-            StorageFailure::Failed("disk full".into()),
+            StorageFailure::Failed("it threw a TypeError".into()),
         );
-        assert_eq!(e.to_string(), "storage.get(\"k\") failed: disk full");
+        assert_eq!(
+            e.to_string(),
+            "storage.get(\"k\") failed: it threw a TypeError"
+        );
         let e = Error::from_failure(StorageMethod::Set, "k", StorageFailure::TimedOut(50));
         assert_eq!(
             e.to_string(),

@@ -208,7 +208,8 @@ pub struct StorageRequest {
 #[napi(object, object_to_js = false)]
 pub struct StorageFailureReport {
     pub index: u32,
-    /// What the storage threw or rejected with, as text.
+    /// How the call failed: threw or rejected, and what kind of value ("it threw a `TypeError`").
+    /// Never the value's own message, which may quote what the storage was given.
     pub message: Option<String>,
     /// Set when the call did not settle within this many milliseconds.
     pub timed_out_ms: Option<f64>,
