@@ -296,8 +296,14 @@ async fn renew(
         let seen = record.string(ACCESS_TOKEN_FIELD)?.map(str::to_owned);
         match take_turn(storage, &key, id, &issuer, seen.as_deref()).await? {
             Turn::Refresh(taken, latest) => {
+                dpop_key = match stored_key(&key, &latest) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        crate::lease::release(storage, taken).await;
+                        return Err(e);
+                    }
+                };
                 record = latest;
-                dpop_key = stored_key(&key, &record)?;
                 lease = Some(taken);
             }
             Turn::Stored(credentials) => return Ok(Some(without_refresh_token(credentials))),
@@ -317,8 +323,7 @@ async fn renew(
     )
     .await;
     if let Some(lease) = lease {
-        // Best effort: a lease that cannot be given back lapses by itself.
-        let _ = crate::lease::release(storage, lease).await;
+        crate::lease::release(storage, lease).await;
     }
     let (credentials, not_stored) = outcome?;
     Ok(Some(Restore::Restored(Box::new(Restored {
@@ -379,17 +384,29 @@ async fn take_turn(
     loop {
         if let Attempt::Taken(taken) = lease::try_take(storage, id).await? {
             // Someone may have refreshed between this restore's first read and now.
-            let Some(record) = read().await? else {
-                let _ = lease::release(storage, taken).await;
-                return Ok(Turn::Gone);
+            let turn = match read().await {
+                Ok(None) => Ok(Turn::Gone),
+                Ok(Some(record)) => match stored_by_another(&record) {
+                    Ok(Some(credentials)) => Ok(Turn::Stored(credentials)),
+                    Ok(None) => return Ok(Turn::Refresh(taken, record)),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
             };
-            if let Some(credentials) = stored_by_another(&record)? {
-                let _ = lease::release(storage, taken).await;
-                return Ok(Turn::Stored(credentials));
-            }
-            return Ok(Turn::Refresh(taken, record));
+            // Not refreshing after all: the lease goes back whatever happened.
+            lease::release(storage, taken).await;
+            return turn;
         }
         loop {
+            // Checked on every round, also when the lease keeps turning out free but is not
+            // taken (a read-back that cannot be read, again and again).
+            let waited = now_ms().saturating_sub(started);
+            if waited > 2 * lease::LEASE_TTL_MS {
+                return Err(Error::RefreshLeaseTimeout {
+                    key: lease::lease_key(id),
+                    millis: waited,
+                });
+            }
             storage.pause(lease::POLL_MS).await?;
             let Some(record) = read().await? else {
                 return Ok(Turn::Gone);
@@ -399,13 +416,6 @@ async fn take_turn(
             }
             if !lease::is_held(storage, id).await? {
                 break;
-            }
-            let waited = now_ms().saturating_sub(started);
-            if waited > 2 * lease::LEASE_TTL_MS {
-                return Err(Error::RefreshLeaseTimeout {
-                    key: lease::lease_key(id),
-                    millis: waited,
-                });
             }
         }
     }

@@ -186,8 +186,7 @@ async fn under_list_lease<T>(
     let taken = lease::hold(storage, lease::LIST_LEASE_KEY, lease::LIST_LEASE_TTL_MS).await?;
     let result = change(taken.is_some()).await;
     if let Some(taken) = taken {
-        // When this fails (the storage went away) the lease lapses by itself.
-        let _ = lease::release(storage, taken).await;
+        lease::release(storage, taken).await;
     }
     result
 }

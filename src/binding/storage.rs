@@ -6,6 +6,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::lease::OwnLeases;
 use crate::registry::ListMemo;
 use crate::storage::{
     Family, HostQueue, HostStorage, KeyLocks, MemoryStorage, Storage, UnsavedRecords,
@@ -25,6 +26,7 @@ pub struct NativeStorage {
     /// Whether the JS store has the optional atomic `setIfAbsent(key, value, ttlMs)`.
     set_if_absent: bool,
     unsaved: Rc<UnsavedRecords>,
+    own_leases: Rc<OwnLeases>,
     list_memo: Rc<ListMemo>,
 }
 
@@ -37,6 +39,7 @@ impl NativeStorage {
             backend: Backend::Memory(Rc::new(MemoryStorage::new())),
             set_if_absent: false,
             unsaved: Rc::default(),
+            own_leases: Rc::default(),
             list_memo: Rc::default(),
         }
     }
@@ -49,6 +52,7 @@ impl NativeStorage {
             backend: Backend::Host(Arc::new(KeyLocks::new())),
             set_if_absent: set_if_absent == Some(true),
             unsaved: Rc::default(),
+            own_leases: Rc::default(),
             list_memo: Rc::default(),
         }
     }
@@ -114,7 +118,8 @@ impl NativeStorage {
             Backend::Host(locks) => Rc::new(
                 HostStorage::new(queue.clone(), locks.clone(), family)
                     .with_set_if_absent(self.set_if_absent)
-                    .with_unsaved(self.unsaved.clone()),
+                    .with_unsaved(self.unsaved.clone())
+                    .with_own_leases(self.own_leases.clone()),
             ),
         };
         (storage, queue)

@@ -124,6 +124,7 @@ pub struct HostStorage {
     /// Whether the JS store has the optional atomic `setIfAbsent`.
     atomic: bool,
     unsaved: Rc<UnsavedRecords>,
+    own_leases: Rc<crate::lease::OwnLeases>,
 }
 
 impl HostStorage {
@@ -136,7 +137,15 @@ impl HostStorage {
             family,
             atomic: false,
             unsaved: Rc::default(),
+            own_leases: Rc::default(),
         }
+    }
+
+    /// The leases this process left in the store (shared by its operations).
+    #[must_use]
+    pub fn with_own_leases(mut self, own_leases: Rc<crate::lease::OwnLeases>) -> Self {
+        self.own_leases = own_leases;
+        self
     }
 
     /// The store's records that could not be written yet (shared by its operations).
@@ -286,6 +295,10 @@ impl Storage for HostStorage {
 
     fn unsaved(&self) -> Option<&UnsavedRecords> {
         Some(&self.unsaved)
+    }
+
+    fn own_leases(&self) -> Option<Rc<crate::lease::OwnLeases>> {
+        Some(self.own_leases.clone())
     }
 
     async fn set_if_absent(&self, key: &str, value: &str, ttl_ms: u64) -> Result<Option<bool>> {

@@ -106,6 +106,12 @@ pub trait Storage {
         Ok(())
     }
 
+    /// The leases this process left in this store (see `crate::lease`); `None` for a store no
+    /// other process uses, where leases are never taken.
+    fn own_leases(&self) -> Option<std::rc::Rc<crate::lease::OwnLeases>> {
+        None
+    }
+
     /// Records this process could not write, by key, kept to be written first thing by the next
     /// operation on them; `None` for a store whose writes cannot fail.
     fn unsaved(&self) -> Option<&UnsavedRecords> {

@@ -1,0 +1,213 @@
+'use strict'
+// A storage fault at every storage call of the flows that take leases or write logged-in
+// records, against the fake identity provider (support/fake-idp.js). Public API only.
+//
+// - Refresh leases (src/lease.rs): whatever call fails, the next refresh of the session in the
+//   same process and storage does not wait on a lease this process left (the lease lasts 15 s),
+//   and a flow that resolved left no lease behind.
+// - Clear and login: clearSessionFromStorageAll while logins run leaves no logged-in record
+//   outside the session list.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const crypto = require('node:crypto')
+const lib = require('..')
+const { startFakeIdp, p256 } = require('./support/fake-idp.js')
+const { LIST_KEY, RECORD_PREFIX, loggedInRecord } = require('./helpers.js')
+
+const { Session, getSessionFromStorage, refreshSession, clearSessionFromStorageAll } = lib
+
+const LEASE_PREFIX = 'solidClientAuthn:refreshLease:'
+const CLIENT_ID = 'fault-client'
+const CLIENT_SECRET = 'SECRET-fault-client'
+// Well under the lease's 15 s: a refresh that waited on a left lease takes that long.
+const NO_WAIT_MS = 5_000
+
+let idp // tokens live 300 s
+let shortLived // tokens live 5 s, so that the background refresh comes soon
+test.before(async () => {
+  idp = await startFakeIdp()
+  shortLived = await startFakeIdp({ expiresIn: 5 })
+})
+test.after(async () => {
+  await Promise.all([idp?.close(), shortLived?.close()])
+})
+
+/**
+ * An IStorage over a Map that fails its `failAt`-th call (get, set, delete, setIfAbsent,
+ * counted from `arm`) with a rejection. `atomic`: it has setIfAbsent, with expiry, as Redis.
+ */
+function faultyStorage(atomic) {
+  const map = new Map()
+  const expiry = new Map()
+  let calls = 0
+  let failAt = null
+  // Lease keys just written, whose next read answers garbage (when `corruptReadBack`).
+  const written = new Set()
+  const step = (method, key) => {
+    calls += 1
+    if (calls === failAt) throw new Error(`injected fault at call ${calls}: ${method} ${key}`)
+  }
+  const storage = {
+    map,
+    arm(n) {
+      calls = 0
+      failAt = n
+    },
+    get calls() {
+      return calls
+    },
+    leases: () => [...map.keys()].filter((k) => k.startsWith(LEASE_PREFIX)),
+    corruptReadBack: false,
+    async get(key) {
+      step('get', key)
+      if (written.delete(key)) return '{"owner":'
+      if (expiry.has(key) && expiry.get(key) <= Date.now()) return undefined
+      return map.get(key)
+    },
+    async set(key, value) {
+      step('set', key)
+      if (storage.corruptReadBack && key.startsWith(LEASE_PREFIX)) {
+        storage.corruptReadBack = false
+        written.add(key)
+      }
+      expiry.delete(key)
+      map.set(key, value)
+    },
+    async delete(key) {
+      step('delete', key)
+      expiry.delete(key)
+      map.delete(key)
+    },
+  }
+  if (atomic) {
+    storage.setIfAbsent = async (key, value, ttlMs) => {
+      step('setIfAbsent', key)
+      if (map.has(key) && !(expiry.has(key) && expiry.get(key) <= Date.now())) return false
+      map.set(key, value)
+      expiry.set(key, Date.now() + ttlMs)
+      return true
+    }
+  }
+  return storage
+}
+
+/** A storage holding one DPoP session of `provider` that must refresh to be restored. */
+async function storedSession(id, atomic, provider = idp, keepAlive = 'false') {
+  const { publicJwk, privateJwk } = p256()
+  const record = loggedInRecord({
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    clientType: 'static',
+    clientName: CLIENT_ID,
+    issuer: provider.issuer,
+    refreshToken: `SECRET-RT-seed-${crypto.randomBytes(6).toString('hex')}`,
+    webId: provider.webId,
+    keepAlive,
+    publicKey: JSON.stringify({ ...publicJwk, alg: 'ES256' }),
+    privateKey: JSON.stringify(privateJwk),
+  })
+  delete record.redirectUrl
+  const storage = faultyStorage(atomic)
+  storage.map.set(LIST_KEY, JSON.stringify([id]))
+  storage.map.set(RECORD_PREFIX + id, JSON.stringify(record))
+  return storage
+}
+
+/** How long the next refresh of session `id` takes; it must succeed and leave no lease. */
+async function nextRefresh(storage, id) {
+  const started = performance.now()
+  await refreshSession(new Session({ storage, keepAlive: false }, id), { storage })
+  const took = performance.now() - started
+  assert.deepEqual(storage.leases(), [], 'the next refresh gave its lease back')
+  return took
+}
+
+const FLOWS = {
+  'getSessionFromStorage with an expired token': (storage, id) => getSessionFromStorage(id, { storage }),
+  refreshSession: (storage, id) => refreshSession(new Session({ storage, keepAlive: false }, id), { storage }),
+  'login({ refreshToken })': (storage, id) =>
+    new Session({ storage, keepAlive: false }, id).login({
+      oidcIssuer: idp.issuer,
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      refreshToken: `SECRET-RT-given-${crypto.randomBytes(6).toString('hex')}`,
+    }),
+}
+
+for (const atomic of [false, true]) {
+  const kind = atomic ? 'a storage with setIfAbsent' : 'a plain IStorage'
+  for (const [name, flow] of Object.entries(FLOWS)) {
+    test(`${name} on ${kind}: a fault at any storage call leaves no lease the next refresh waits on`, async () => {
+      const clean = await storedSession('clean', atomic)
+      clean.arm(null)
+      await flow(clean, 'clean')
+      const total = clean.calls
+      assert.deepEqual(clean.leases(), [])
+      for (let n = 1; n <= total + 1; n++) {
+        const id = `fault-${n}`
+        const storage = await storedSession(id, atomic)
+        storage.arm(n)
+        const outcome = await flow(storage, id).then(
+          () => 'resolved',
+          (e) => e,
+        )
+        storage.arm(null)
+        const at = `fault at call ${n} of ${total} (${outcome === 'resolved' ? 'resolved' : outcome.message})`
+        if (outcome === 'resolved') assert.deepEqual(storage.leases(), [], `${at}: no lease left`)
+        const took = await nextRefresh(storage, id)
+        assert.ok(took < NO_WAIT_MS, `${at}: the next refresh took ${Math.round(took)} ms`)
+      }
+    })
+  }
+
+  if (!atomic) {
+    test('a lease read back as garbage: the refresh does not wait on its own lease', async () => {
+      const storage = await storedSession('garbled', false)
+      storage.corruptReadBack = true
+      const started = performance.now()
+      const session = await getSessionFromStorage('garbled', { storage })
+      const took = performance.now() - started
+      assert.equal(session.info.isLoggedIn, true)
+      assert.equal(storage.corruptReadBack, false, 'the read-back was garbled')
+      assert.ok(took < NO_WAIT_MS, `the refresh took ${Math.round(took)} ms`)
+      assert.deepEqual(storage.leases(), [])
+    })
+  }
+
+  test(`the background refresh on ${kind}: a fault at any storage call leaves no lease the next refresh waits on`, async () => {
+    // Each case waits for the background refresh (a fifth of the 5 s lifetime before it ends),
+    // so the cases run side by side, each on its own storage and session.
+    const run = async (n) => {
+      const id = `background-${n}`
+      const storage = await storedSession(id, atomic, shortLived, 'true')
+      const session = await getSessionFromStorage(id, { storage })
+      assert.equal(session.info.isLoggedIn, true)
+      const settled = new Promise((resolve) => {
+        session.events.once('sessionExtended', () => resolve('resolved'))
+        session.events.once('error', (_code, e) => resolve(e))
+      })
+      storage.arm(n)
+      const outcome = await settled
+      const calls = storage.calls
+      storage.arm(null)
+      session.events.on('error', () => {})
+      await session.logout({ logoutType: 'app' }).catch(() => {})
+      return { n, calls, outcome, storage, id }
+    }
+    const clean = await run(null)
+    assert.equal(clean.outcome, 'resolved')
+    const total = clean.calls
+    assert.ok(total >= 3, `the background refresh made ${total} storage calls`)
+    const cases = await Promise.all(Array.from({ length: total + 1 }, (_, i) => run(i + 1)))
+    for (const { n, outcome, storage, id } of cases) {
+      const at = `fault at call ${n} of ${total} (${outcome === 'resolved' ? 'resolved' : outcome.message})`
+      if (outcome === 'resolved') assert.deepEqual(storage.leases(), [], `${at}: no lease left`)
+      // The logout removed the record: seed it again, as it was before the logout.
+      storage.map.set(LIST_KEY, JSON.stringify([id]))
+      const fresh = await storedSession(id, atomic, shortLived)
+      storage.map.set(RECORD_PREFIX + id, fresh.map.get(RECORD_PREFIX + id))
+      const took = await nextRefresh(storage, id)
+      assert.ok(took < NO_WAIT_MS, `${at}: the next refresh took ${Math.round(took)} ms`)
+    }
+  })
+}
