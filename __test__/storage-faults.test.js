@@ -211,3 +211,63 @@ for (const atomic of [false, true]) {
     }
   })
 }
+
+// ---------------------------------------------------------------------------------------------
+// Clear and login
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A Map storage whose calls each take a random moment, as a database's would. */
+function slowStorage(atomic) {
+  const storage = faultyStorage(atomic)
+  for (const method of ['get', 'set', 'delete', 'setIfAbsent']) {
+    const inner = storage[method]
+    if (inner === undefined) continue
+    storage[method] = async (...args) => {
+      await pause(Math.random() * 3)
+      return inner(...args)
+    }
+  }
+  return storage
+}
+
+/** The IDs of records holding a token or a key that the session list does not name. */
+function unlistedLoggedIn(storage) {
+  const listed = new Set(JSON.parse(storage.map.get(LIST_KEY) ?? '[]'))
+  return [...storage.map.entries()]
+    .filter(([key, value]) => key.startsWith(RECORD_PREFIX) && /"(accessToken|idToken|privateKey)"/.test(value))
+    .map(([key]) => key.slice(RECORD_PREFIX.length))
+    .filter((id) => !listed.has(id))
+}
+
+for (const atomic of [false, true]) {
+  const kind = atomic ? 'a storage with setIfAbsent' : 'a plain IStorage'
+  test(`clearSessionFromStorageAll while 100 logins run on ${kind}: every logged-in record left is listed`, async () => {
+    for (const listedBeforeClear of [1, 30, 70]) {
+      const storage = slowStorage(atomic)
+      const logins = Array.from({ length: 100 }, (_, i) =>
+        new Session({ storage, keepAlive: false }, `race-${listedBeforeClear}-${i}`).login({
+          oidcIssuer: idp.issuer,
+          clientId: CLIENT_ID,
+          clientSecret: CLIENT_SECRET,
+        }),
+      )
+      while (JSON.parse(storage.map.get(LIST_KEY) ?? '[]').length < listedBeforeClear) await pause(1)
+      await clearSessionFromStorageAll(storage)
+      const outcomes = await Promise.allSettled(logins)
+      assert.deepEqual(
+        outcomes.filter((o) => o.status === 'rejected').map((o) => o.reason.message),
+        [],
+        'every login went through',
+      )
+      assert.deepEqual(unlistedLoggedIn(storage), [], `clear after ${listedBeforeClear} logins listed: no logged-in record outside the list`)
+      // So a later clear finds them all.
+      await clearSessionFromStorageAll(storage)
+      assert.deepEqual(
+        [...storage.map.keys()].filter((k) => k.startsWith(RECORD_PREFIX)),
+        [],
+        'nothing left after the next clear',
+      )
+    }
+  })
+}

@@ -474,7 +474,9 @@ test('a storm of hostile storage behaviours leaves nothing held and every call s
       assert.ok(e instanceof StorageError || e instanceof StorageCorruptedError, String(e))
     }
   }
-  assert.ok(calls > 300)
+  // Most of the 300 operations made calls; a clear may give up waiting for a record's lock held
+  // by an operation stuck on a call that never settles before it makes any.
+  assert.ok(calls > 250, `${calls} calls`)
   // Let the re-entrant calls started along the way finish too.
   await new Promise((resolve) => setTimeout(resolve, 300))
   assert.equal(binding.runningOperations(), 0)

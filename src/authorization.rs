@@ -374,7 +374,7 @@ pub async fn finish(
     let callback = Callback::parse(callback)?;
     let session_id = session_for_state(storage, &callback.state).await?;
     let key = record_key(&session_id);
-    let _guard = storage.locks().lock(&key).await?;
+    let guard = storage.locks().lock(&key).await?;
     let mut record = match storage.get(&key).await? {
         Some(raw) if !raw.is_empty() => Record::parse(&key, &raw)?,
         _ => {
@@ -446,6 +446,10 @@ pub async fn finish(
     }
     storage.set(&key, &record.to_json()).await?;
     storage.delete(&record_key(&callback.state)).await?;
+    // A clear that ran meanwhile must not leave the record outside the list (taken after the
+    // record's lock is let go: a clear holds the list's lock while it waits for the record's).
+    drop(guard);
+    crate::registry::confirm_registered(storage, &session_id).await?;
     Ok(Finished {
         session_id,
         restored: Restored {

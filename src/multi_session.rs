@@ -1,4 +1,5 @@
-//! The storage side of the multi-session API: load one session, forget one, clear them all.
+//! The storage side of the multi-session API: load one session, forget one, clear them all, and
+//! store what a login gave so that a clear running meanwhile cannot leave it outside the list.
 
 use std::collections::HashSet;
 
@@ -94,8 +95,21 @@ async fn delete_sessions(
     ids: &[String],
     scan: bool,
 ) -> Result<Vec<Option<Record>>> {
+    let record_keys: Vec<String> = ids.iter().map(|id| record_key(id)).collect();
+    // A login or refresh of one of them in this process that read its record writes it back
+    // before the record is deleted, not after (which would leave it outside the list).
+    let mut held = Vec::with_capacity(record_keys.len());
+    for key in &record_keys {
+        held.push(storage.locks().lock(key).await?);
+    }
+    // A refreshed record waiting to be written must not bring a session back.
+    if let Some(unsaved) = storage.unsaved() {
+        for key in &record_keys {
+            unsaved.forget(key);
+        }
+    }
     let read = join_all(ids.iter().map(|id| read_record(storage, id))).await;
-    let mut doomed: Vec<String> = ids.iter().map(|id| record_key(id)).collect();
+    let mut doomed = record_keys.clone();
     let mut records = Vec::with_capacity(read.len());
     for record in read {
         match record {
@@ -159,10 +173,10 @@ pub async fn remember_static_client(
 /// lists and its entry in the registered list.
 /// Returns the record as it was, for a caller with more to do (revoking its refresh token).
 pub async fn forget_session(storage: &dyn Storage, id: &str) -> Result<Option<Record>> {
-    // A refreshed record still waiting to be written must not bring the session back.
-    if let Some(unsaved) = storage.unsaved() {
-        unsaved.forget(&crate::storage::record_key(id));
-    }
+    // A login of this same session running meanwhile may write its record between the delete
+    // and the list's update, and end unlisted; holding the list's lock across both would order
+    // them, at the cost of every logout waiting on every other's deletes. A logout and a login
+    // of one session at once is the app's own race; clears and logins are ordered.
     let mut records = delete_sessions(storage, std::slice::from_ref(&id.to_owned()), false).await?;
     registry::unregister(storage, id).await?;
     Ok(records.pop().flatten())
@@ -171,30 +185,50 @@ pub async fn forget_session(storage: &dyn Storage, id: &str) -> Result<Option<Re
 /// Removes every registered session and leaves the list empty (`"[]"`, as the reference does),
 /// but for sessions another process registered meanwhile when the storage has `setIfAbsent`.
 /// The deletes go out together.
+///
+/// A login that runs meanwhile ends listed, or leaves no record: logins confirm their entry in
+/// the list after writing their record (`registry::confirm_registered`), ordered with this clear
+/// by the list's lock in this process, and with `setIfAbsent` by the list lease, held from the
+/// first read of the list to its rewrite.
 pub async fn clear_all_sessions(storage: &dyn Storage) -> Result<()> {
     let _guard = storage.locks().lock(REGISTERED_SESSIONS_KEY).await?;
-    let Some(raw) = storage.get(REGISTERED_SESSIONS_KEY).await? else {
-        return Ok(());
-    };
-    let listed = registry::parse_ids(&raw)?;
-    let mut ids = Vec::new();
-    let mut unpaired = Vec::new();
-    for entry in &listed {
-        match entry {
-            ListedId::Id(id) => ids.push(id.clone()),
-            ListedId::Unpaired(literal) => unpaired.push(literal.clone()),
+    registry::under_list_lease(storage, async |leased| {
+        let Some(raw) = storage.get(REGISTERED_SESSIONS_KEY).await? else {
+            return Ok(());
+        };
+        let listed = registry::parse_ids(&raw)?;
+        let mut ids = Vec::new();
+        let mut unpaired = Vec::new();
+        for entry in &listed {
+            match entry {
+                ListedId::Id(id) => ids.push(id.clone()),
+                ListedId::Unpaired(literal) => unpaired.push(literal.clone()),
+            }
         }
-    }
-    delete_sessions(storage, &ids, true).await?;
-    // The records of IDs a Rust string cannot hold are deleted by their JSON-escaped keys.
-    // Their state mappings are left alone: reading the record would need the same escape.
-    let escaped_keys = unpaired.iter().map(|literal| escaped_record_key(literal));
-    for result in
-        join_all(escaped_keys.map(|k| async move { storage.delete_escaped(&k).await })).await
-    {
-        result?;
-    }
-    registry::remove_cleared(storage, &listed).await
+        delete_sessions(storage, &ids, true).await?;
+        // The records of IDs a Rust string cannot hold are deleted by their JSON-escaped keys.
+        // Their state mappings are left alone: reading the record would need the same escape.
+        let escaped_keys = unpaired.iter().map(|literal| escaped_record_key(literal));
+        for result in
+            join_all(escaped_keys.map(|k| async move { storage.delete_escaped(&k).await })).await
+        {
+            result?;
+        }
+        registry::remove_cleared(storage, &listed, leased).await
+    })
+    .await
+}
+
+/// Writes what a login gave into the session record (`change`), then makes sure the session is
+/// listed: a clear that ran while the login did must not leave a logged-in record that no list
+/// names, and that no later clear would find.
+pub async fn store_login(
+    storage: &dyn Storage,
+    id: &str,
+    change: impl FnOnce(&mut Record),
+) -> Result<()> {
+    update_record(storage, id, change).await?;
+    registry::confirm_registered(storage, id).await
 }
 
 /// The record key of an ID given as a JSON string literal, as a JSON string literal.
@@ -341,5 +375,256 @@ mod tests {
         assert_eq!(rounds, 4);
         assert_eq!(map.len(), 1);
         assert_eq!(map[REGISTERED_SESSIONS_KEY], "[]");
+    }
+
+    /// Logins, refreshes and clears run interleaved at every storage call, in the orders a
+    /// scheduler driven by proptest picks: however they interleave, every session record left
+    /// is in the session list.
+    mod clear_and_login {
+        use super::super::*;
+        use crate::error::Result;
+        use crate::storage::{Family, KeyLocks, Locker, MemoryStorage};
+        use proptest::prelude::*;
+        use std::future::Future;
+        use std::pin::Pin;
+        use std::task::{Context, Poll, Waker};
+
+        /// Gives the scheduler a turn once.
+        #[derive(Default)]
+        struct Turn(bool);
+
+        impl Future for Turn {
+            type Output = ();
+            fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+                if self.0 {
+                    Poll::Ready(())
+                } else {
+                    self.0 = true;
+                    Poll::Pending
+                }
+            }
+        }
+
+        /// One operation's handle on a store shared by every operation: each call gives the
+        /// scheduler a turn first. Operations of one process share `locks`; an operation of its
+        /// own process has locks of its own.
+        struct Handle<'a> {
+            map: &'a MemoryStorage,
+            locks: &'a KeyLocks,
+            family: Family,
+            atomic: bool,
+        }
+
+        #[async_trait::async_trait(?Send)]
+        impl Storage for Handle<'_> {
+            async fn get(&self, key: &str) -> Result<Option<String>> {
+                Turn::default().await;
+                Ok(self.map.get_now(key))
+            }
+            async fn set(&self, key: &str, value: &str) -> Result<()> {
+                Turn::default().await;
+                self.map.set_now(key, value);
+                Ok(())
+            }
+            async fn delete(&self, key: &str) -> Result<()> {
+                Turn::default().await;
+                self.map.delete_now(key);
+                Ok(())
+            }
+            fn locks(&self) -> Locker<'_> {
+                Locker::new(self.locks, self.family, None)
+            }
+            async fn set_if_absent(&self, key: &str, value: &str, _: u64) -> Result<Option<bool>> {
+                if !self.atomic {
+                    return Ok(None);
+                }
+                Turn::default().await;
+                if self.map.get_now(key).is_some() {
+                    return Ok(Some(false));
+                }
+                self.map.set_now(key, value);
+                Ok(Some(true))
+            }
+        }
+
+        /// A client-credentials login's storage calls: the client stored and registered, the
+        /// grant (a turn), the logged-in record written.
+        async fn login(storage: &dyn Storage, id: &str) -> Result<()> {
+            remember_static_client(storage, id, "client", "SECRET-client").await?;
+            Turn::default().await;
+            store_login(storage, id, |record| {
+                record.set("clientId", "client");
+                record.set("clientSecret", "SECRET-client");
+                record.set("accessToken", "SECRET-access-token");
+                record.set("privateKey", "SECRET-key");
+            })
+            .await
+        }
+
+        /// A refresh's storage calls: the record read and written back under its lock, with
+        /// the token request (a turn) between.
+        async fn refresh(storage: &dyn Storage, id: &str) -> Result<()> {
+            let key = record_key(id);
+            let _guard = storage.locks().lock(&key).await?;
+            let Some(raw) = storage.get(&key).await? else {
+                return Ok(());
+            };
+            let mut record = Record::parse(&key, &raw)?;
+            Turn::default().await;
+            record.set("accessToken", "SECRET-refreshed");
+            storage.set(&key, &record.to_json()).await
+        }
+
+        type Running<'a> = Pin<Box<dyn Future<Output = Result<()>> + 'a>>;
+
+        #[derive(Clone, Copy, Debug)]
+        enum Op {
+            Login(u8),
+            Refresh(u8),
+            Clear,
+            Logout(u8),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            // Logins of new sessions, logouts of the stored ones (a logout and a login of one
+            // session at once is not ordered, see `forget_session`), refreshes of any.
+            prop_oneof![
+                (2..4_u8).prop_map(Op::Login),
+                (0..4_u8).prop_map(Op::Refresh),
+                Just(Op::Clear),
+                (0..2_u8).prop_map(Op::Logout),
+            ]
+        }
+
+        /// Runs `ops` interleaved, each step polling the operation `picks` names (round robin
+        /// once they run out), until all have ended.
+        fn run(ops: &[Op], picks: &[u16], atomic: bool, processes: bool) -> MemoryStorage {
+            let map = MemoryStorage::new();
+            // Sessions stored before: listed, logged in.
+            map.set_now(REGISTERED_SESSIONS_KEY, r#"["s0","s1"]"#);
+            for id in ["s0", "s1"] {
+                map.set_now(
+                    &record_key(id),
+                    r#"{"issuer":"i","accessToken":"SECRET-old"}"#,
+                );
+            }
+            let shared = KeyLocks::new();
+            let own: Vec<KeyLocks> = ops.iter().map(|_| KeyLocks::new()).collect();
+            let handles: Vec<Handle<'_>> = (0..ops.len())
+                .map(|i| Handle {
+                    map: &map,
+                    locks: if processes { &own[i] } else { &shared },
+                    family: u32::try_from(i + 1).unwrap(),
+                    atomic,
+                })
+                .collect();
+            let ids: Vec<String> = (0..4).map(|i| format!("s{i}")).collect();
+            let mut futures: Vec<Option<Running<'_>>> = ops
+                .iter()
+                .zip(&handles)
+                .map(|(op, h)| {
+                    let f: Running<'_> = match *op {
+                        Op::Login(i) => Box::pin(login(h, &ids[usize::from(i)])),
+                        Op::Refresh(i) => Box::pin(refresh(h, &ids[usize::from(i)])),
+                        Op::Clear => Box::pin(clear_all_sessions(h)),
+                        Op::Logout(i) => {
+                            let id: &str = &ids[usize::from(i)];
+                            Box::pin(async move { forget_session(h, id).await.map(drop) })
+                        }
+                    };
+                    Some(f)
+                })
+                .collect();
+            let mut cx = Context::from_waker(Waker::noop());
+            for step in 0..100_000_usize {
+                let live: Vec<usize> = (0..futures.len())
+                    .filter(|&i| futures[i].is_some())
+                    .collect();
+                if live.is_empty() {
+                    drop(futures);
+                    drop(handles);
+                    return map;
+                }
+                let pick = picks.get(step).map_or(step, |&p| usize::from(p));
+                let i = live[pick % live.len()];
+                if let Some(future) = &mut futures[i] {
+                    if let Poll::Ready(result) = future.as_mut().poll(&mut cx) {
+                        result.unwrap_or_else(|e| panic!("{:?} failed: {e}", ops[i]));
+                        futures[i] = None;
+                    }
+                }
+            }
+            panic!("the operations never ended: a deadlock")
+        }
+
+        /// The IDs of session records outside the list.
+        fn unlisted(map: &MemoryStorage) -> Vec<String> {
+            let listed = registry::parse_ids(
+                &map.get_now(REGISTERED_SESSIONS_KEY)
+                    .unwrap_or_else(|| "[]".into()),
+            )
+            .unwrap();
+            map.keys_with_prefix(USER_RECORD_PREFIX)
+                .unwrap()
+                .into_iter()
+                .map(|k| k[USER_RECORD_PREFIX.len()..].to_owned())
+                .filter(|id| !listed.contains(&registry::ListedId::Id(id.clone())))
+                .collect()
+        }
+
+        fn config() -> ProptestConfig {
+            ProptestConfig {
+                failure_persistence: Some(Box::new(
+                    proptest::test_runner::FileFailurePersistence::Direct(
+                        "target/proptest-regressions/clear_and_login.txt",
+                    ),
+                )),
+                ..ProptestConfig::default()
+            }
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            /// One process, with and without `setIfAbsent`: its locks order them.
+            #[test]
+            fn in_one_process_no_record_is_left_outside_the_list(
+                ops in proptest::collection::vec(op(), 1..7),
+                picks in proptest::collection::vec(any::<u16>(), 0..400),
+                atomic in any::<bool>(),
+            ) {
+                let map = run(&ops, &picks, atomic, false);
+                prop_assert_eq!(unlisted(&map), Vec::<String>::new(), "{:?}", ops);
+            }
+
+            /// Each login and clear a process of its own, with `setIfAbsent`: the list lease
+            /// orders them. (A refresh or a logout in another process is not ordered with a
+            /// clear; without `setIfAbsent` nothing is, across processes.)
+            #[test]
+            fn across_processes_with_set_if_absent_no_login_is_left_outside_the_list(
+                ops in proptest::collection::vec(
+                    prop_oneof![(0..4_u8).prop_map(Op::Login), Just(Op::Clear)],
+                    1..7,
+                ),
+                picks in proptest::collection::vec(any::<u16>(), 0..400),
+            ) {
+                let map = run(&ops, &picks, true, true);
+                prop_assert_eq!(unlisted(&map), Vec::<String>::new(), "{:?}", ops);
+            }
+        }
+
+        #[test]
+        fn a_clear_between_a_login_s_grant_and_its_record_used_to_leave_the_record_unlisted() {
+            // login registers and stores its client; clear runs whole; login writes its record.
+            let ops = [Op::Login(2), Op::Clear];
+            let mut picks = vec![0_u16; 5];
+            picks.extend([1_u16; 40]);
+            let map = run(&ops, &picks, false, false);
+            assert_eq!(unlisted(&map), Vec::<String>::new());
+            assert!(
+                map.get_now(&record_key("s2")).is_some(),
+                "the login is kept"
+            );
+        }
     }
 }

@@ -179,7 +179,7 @@ pub async fn session_ids(storage: &dyn Storage) -> Result<Vec<ListedId>> {
 /// processes changing the list at the same moment overwrite each other's change (an ID logged in
 /// elsewhere drops out of the list). `change` is told whether the lease was taken: then it must
 /// read the list again, since another process may have changed it meanwhile.
-async fn under_list_lease<T>(
+pub(crate) async fn under_list_lease<T>(
     storage: &dyn Storage,
     change: impl AsyncFnOnce(bool) -> Result<T>,
 ) -> Result<T> {
@@ -243,21 +243,42 @@ pub async fn unregister(storage: &dyn Storage, id: &str) -> Result<()> {
     .await
 }
 
-/// Removes the `cleared` entries from the list, after their sessions were deleted. Without the
-/// list lease the list is emptied (`"[]"`, as the reference does). With it, the list is read
-/// again and what another process registered meanwhile stays.
-pub async fn remove_cleared(storage: &dyn Storage, cleared: &[ListedId]) -> Result<()> {
-    under_list_lease(storage, async |leased| {
-        let mut left = Vec::new();
-        if leased {
-            left = session_ids(storage).await?;
-            left.retain(|entry| !cleared.contains(entry));
+/// Makes sure `id` is listed once a login has written its logged-in record: a clear that ran
+/// while the login did may have taken it off the list (and deleted the record, which the login
+/// then wrote again). Ordered with clears as they are ordered with each other: by this process's
+/// lock on the list, and with `setIfAbsent` by the list lease, which a clear holds throughout.
+pub async fn confirm_registered(storage: &dyn Storage, id: &str) -> Result<()> {
+    let _guard = storage.locks().lock(REGISTERED_SESSIONS_KEY).await?;
+    under_list_lease(storage, async |_| {
+        let mut ids = session_ids(storage).await?;
+        if lists(&ids, id) {
+            return Ok(());
         }
+        ids.push(ListedId::Id(id.to_owned()));
         storage
-            .set(REGISTERED_SESSIONS_KEY, &serialize_ids(&left))
+            .set(REGISTERED_SESSIONS_KEY, &serialize_ids(&ids))
             .await
     })
     .await
+}
+
+/// Removes the `cleared` entries from the list, after their sessions were deleted; the caller
+/// holds the list lease if `leased`. Without it the list is emptied (`"[]"`, as the reference
+/// does). With it, the list is read again and what another process registered meanwhile stays
+/// (the lease may have lapsed during a long clear).
+pub async fn remove_cleared(
+    storage: &dyn Storage,
+    cleared: &[ListedId],
+    leased: bool,
+) -> Result<()> {
+    let mut left = Vec::new();
+    if leased {
+        left = session_ids(storage).await?;
+        left.retain(|entry| !cleared.contains(entry));
+    }
+    storage
+        .set(REGISTERED_SESSIONS_KEY, &serialize_ids(&left))
+        .await
 }
 
 #[cfg(test)]
@@ -431,7 +452,11 @@ mod tests {
 
             // Clearing removes what it cleared, not what was registered after it read the list.
             s.inner.set_now(REGISTERED_SESSIONS_KEY, r#"["a","b"]"#);
-            remove_cleared(&s, &plain(&["a", "b"])).await.unwrap();
+            under_list_lease(&s, async |leased| {
+                remove_cleared(&s, &plain(&["a", "b"]), leased).await
+            })
+            .await
+            .unwrap();
             assert_eq!(session_ids(&s).await.unwrap(), plain(&["theirs"]));
             assert_eq!(s.inner.len(), 1, "the list alone");
 

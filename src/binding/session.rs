@@ -271,6 +271,8 @@ pub fn log_in_with_refresh_token(
         let r =
             crate::refresh::log_in_with_refresh_token(&*http, &*s, &caches, &session_id, &login)
                 .await?;
+        // A clear that ran meanwhile must not leave the record it wrote outside the list.
+        crate::registry::confirm_registered(&*s, &session_id).await?;
         Ok(RestoredSession::from(r))
     })
 }
@@ -311,7 +313,12 @@ pub fn log_in_with_client_credentials(
         )
         .await?;
         let inner = client_credentials::log_in(&*http, &*s, &caches, &login).await?;
-        multi_session::update_record(&*s, &session_id, |record| {
+        // The client again, for a record a clear deleted meanwhile: written again whole.
+        multi_session::store_login(&*s, &session_id, |record| {
+            record.set("clientId", login.client_id.as_str());
+            record.set("clientType", "static");
+            record.set("clientSecret", login.client_secret.expose());
+            record.set("clientName", login.client_id.as_str());
             crate::refresh::store_client_credentials_login(record, &inner);
         })
         .await?;
