@@ -114,7 +114,8 @@ export declare class NotImplementedError extends Error {
 
 /**
  * An application-supplied {@link IStorage} failed: one of its methods threw or rejected (`code`
- * `"ERR_STORAGE_FAILED"`; the thrown value is kept as `cause`), `get` resolved something other
+ * `"ERR_STORAGE_FAILED"`; the message says which method, key and how, and the thrown value is
+ * kept only as `cause`, since a storage's own message may quote the value it was given), `get` resolved something other
  * than a string or `undefined` (also `"ERR_STORAGE_FAILED"`), or a call did not settle within the
  * storage timeout (`"ERR_STORAGE_TIMEOUT"`, see {@link setStorageTimeout}), or another operation on
  * the same storage object held a key this one needed for longer than that (`"ERR_STORAGE_LOCK_TIMEOUT"`;
