@@ -80,6 +80,20 @@ class RedirectError extends Error {
   }
 }
 
+// Text from outside (a URL from a request, a session id from a cookie) as a message or a log line
+// may quote it: at most QUOTE_MAX_CHARS characters, control characters (and the ones that end or
+// reorder a line) escaped. The native side does the same for its messages (src/quote.rs).
+const QUOTE_MAX_CHARS = 200
+const NEEDS_ESCAPE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+
+function quote(text) {
+  const value = String(text)
+  // The first QUOTE_MAX_CHARS code points, without splitting a surrogate pair.
+  const head = Array.from(value.slice(0, QUOTE_MAX_CHARS * 2)).slice(0, QUOTE_MAX_CHARS).join('')
+  const shown = head.replace(NEEDS_ESCAPE, (c) => `\\u{${c.codePointAt(0).toString(16)}}`)
+  return head.length === value.length ? shown : `${shown}… (${value.length - head.length} more characters)`
+}
+
 function invalidArgument(message) {
   const error = new TypeError(message)
   error.code = 'ERR_INVALID_ARG_TYPE'
@@ -142,4 +156,5 @@ module.exports = {
   RedirectError,
   invalidArgument,
   fromNative,
+  quote,
 }

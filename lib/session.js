@@ -5,7 +5,7 @@
 const { EventEmitter } = require('node:events')
 const { randomUUID } = require('node:crypto')
 const native = require('../binding.js')
-const { ConfigurationError, fromNative, invalidArgument } = require('./errors.js')
+const { ConfigurationError, fromNative, invalidArgument, quote } = require('./errors.js')
 const { defaultStorage, isStorage, handleFor, run, checkWellFormed, InMemoryStorage } = require('./storage.js')
 const { renewOnce } = require('./restore.js')
 const { debug } = require('./debug.js')
@@ -309,7 +309,7 @@ class Session {
       try {
         parsed = new URL(url)
       } catch (e) {
-        throw new Error(`[${url}] is not a valid URL, and cannot be used as a redirect URL: ${e}`)
+        throw new Error(`[${quote(url)}] is not a valid URL, and cannot be used as a redirect URL: ${e}`)
       }
       const params = parsed.searchParams
       if (!params.has('state') || !(params.has('code') || params.has('error'))) {
@@ -494,7 +494,7 @@ class Session {
     this.#timer = undefined
     awaited.delete(this)
     if (debug.enabled) {
-      debug('session %j: background refresh, the access token expires in %d s', this.info.sessionId, Math.round(((credentials.expiresAt ?? 0) - Date.now()) / 1000))
+      debug('session %s: background refresh, the access token expires in %d s', quote(JSON.stringify(this.info.sessionId)), Math.round(((credentials.expiresAt ?? 0) - Date.now()) / 1000))
     }
     try {
       const storage = this.#storages.main
@@ -520,7 +520,7 @@ class Session {
       }
     } catch (error) {
       if (this.#credentials !== credentials) return
-      if (debug.enabled) debug('session %j: background refresh failed: %s', this.info.sessionId, error?.message)
+      if (debug.enabled) debug('session %s: background refresh failed: %s', quote(JSON.stringify(this.info.sessionId)), quote(error?.message))
       this.events.emit(EVENTS.ERROR, typeof error?.error === 'string' ? error.error : (error?.code ?? 'error'), error)
       // Again after 1 s, 2 s, 4 s … (at most a minute), while the token has time left; then the
       // session expires with it.

@@ -186,16 +186,11 @@ pub async fn request_with_key(
 fn oauth_error(url: &str, response: &HttpResponse) -> Error {
     if let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&response.body) {
         if let Some(Value::String(error)) = fields.get("error") {
-            // Keep the provider's words, but not an unbounded amount of them.
             let description = match fields.get("error_description") {
-                Some(Value::String(d)) => Some(d.chars().take(300).collect()),
+                Some(Value::String(d)) => Some(d.as_str()),
                 _ => None,
             };
-            return Error::OAuth {
-                url: url.to_owned(),
-                error: error.chars().take(100).collect(),
-                description,
-            };
+            return Error::oauth(url, error, description);
         }
     }
     Error::idp_response(
