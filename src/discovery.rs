@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::http::{Http, HttpRequest};
+use crate::http::{carries_userinfo, Http, HttpRequest};
 use crate::single_flight::SingleFlight;
 
 /// How long discovered metadata is used before it is fetched again.
@@ -117,7 +117,36 @@ pub fn parse(issuer: &str, url: &str, body: &[u8]) -> Result<(IssuerMetadata, Ma
             ),
         ));
     }
+    if let Some(name) = metadata.endpoint_with_userinfo() {
+        return Err(Error::idp_response(
+            url,
+            format!("the discovery document's {name} includes a user name or password"),
+        ));
+    }
     Ok((metadata, fields))
+}
+
+impl IssuerMetadata {
+    /// The first endpoint whose URL carries credentials (they would be sent as Basic
+    /// authentication), by its member name.
+    fn endpoint_with_userinfo(&self) -> Option<&'static str> {
+        let endpoints = [
+            ("token_endpoint", Some(&self.token_endpoint)),
+            ("jwks_uri", Some(&self.jwks_uri)),
+            (
+                "authorization_endpoint",
+                self.authorization_endpoint.as_ref(),
+            ),
+            ("registration_endpoint", self.registration_endpoint.as_ref()),
+            ("end_session_endpoint", self.end_session_endpoint.as_ref()),
+            ("revocation_endpoint", self.revocation_endpoint.as_ref()),
+            ("userinfo_endpoint", self.userinfo_endpoint.as_ref()),
+        ];
+        endpoints
+            .into_iter()
+            .find(|(_, url)| url.is_some_and(|u| carries_userinfo(u)))
+            .map(|(name, _)| name)
+    }
 }
 
 /// The `issuerConfig:<issuer>` record as the reference writes it: camel-cased names, in its
@@ -201,6 +230,11 @@ impl DiscoveryCache {
 
     /// The metadata of `issuer`: from the cache, or fetched (once for concurrent callers).
     pub async fn discover(&self, http: &dyn Http, issuer: &str) -> Result<Discovered> {
+        if carries_userinfo(issuer) {
+            return Err(Error::Configuration {
+                reason: "The issuer URL includes a user name or password: an identity provider's URL cannot carry credentials (fetch refuses such a URL too)".to_owned(),
+            });
+        }
         if let Some(found) = self.cached(issuer) {
             return Ok(found);
         }
@@ -354,5 +388,46 @@ mod tests {
             assert!(message.contains(expected), "{message}");
             assert!(!message.contains("secret"));
         }
+    }
+
+    #[test]
+    fn credentials_in_the_issuer_or_an_endpoint_are_refused_and_never_sent() {
+        let cache = DiscoveryCache::default();
+        let http = Fixed {
+            status: 200,
+            body: DOC,
+            calls: Cell::new(0),
+        };
+        for issuer in [
+            "http://user:pass@localhost:3000",
+            "http://user@localhost:3000",
+        ] {
+            let Err(error) = block_on(cache.discover(&http, issuer)) else {
+                panic!("{issuer} must be refused")
+            };
+            assert!(matches!(error, Error::Configuration { .. }), "{error}");
+            assert!(!error.to_string().contains("hunter2"), "{error}");
+        }
+        assert_eq!(http.calls.get(), 0);
+
+        let body = DOC.replace(
+            "\"jwks_uri\":\"http://localhost:3000/",
+            "\"jwks_uri\":\"http://user:secret@localhost:3000/",
+        );
+        let http = Fixed {
+            status: 200,
+            body: body.leak(),
+            calls: Cell::new(0),
+        };
+        let Err(error) = block_on(cache.discover(&http, "http://localhost:3000")) else {
+            panic!("a jwks_uri with credentials must be refused")
+        };
+        let message = error.to_string();
+        assert!(matches!(error, Error::IdpResponse { .. }), "{message}");
+        assert!(
+            message.contains("jwks_uri includes a user name or password"),
+            "{message}"
+        );
+        assert!(!message.contains("secret"), "{message}");
     }
 }

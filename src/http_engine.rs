@@ -103,6 +103,12 @@ pub async fn send(request: HttpRequest) -> Result<HttpResponse, HttpFailure> {
             request.url
         )));
     }
+    // reqwest would send them as Basic authentication.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(HttpFailure::Invalid(
+            "the URL includes a user name or password, which are never sent".to_owned(),
+        ));
+    }
     let mut builder = client
         .request(method, url)
         .timeout(Duration::from_millis(millis));
@@ -148,4 +154,25 @@ pub async fn send(request: HttpRequest) -> Result<HttpResponse, HttpFailure> {
         headers,
         body,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::block_on;
+
+    #[test]
+    fn a_url_with_credentials_is_never_requested() {
+        for url in [
+            "http://alice:hunter2@127.0.0.1:9/x",
+            "http://alice@127.0.0.1:9/x",
+        ] {
+            let outcome = block_on(send(HttpRequest::get(url)));
+            let Err(HttpFailure::Invalid(reason)) = outcome else {
+                panic!("{url}: {outcome:?}")
+            };
+            assert!(reason.contains("user name or password"), "{reason}");
+            assert!(!reason.contains("hunter2"), "{reason}");
+        }
+    }
 }
