@@ -45,3 +45,69 @@ test("a discovery document naming an endpoint with a user name or password is re
     }
   }
 })
+
+// setBlockPrivateNetworks (issue 13, finding 9).
+
+test('by default a provider on a loopback address is contacted like any other', async () => {
+  const idp = await startFakeIdp()
+  try {
+    const session = new Session({ storage: asyncMapStorage() })
+    await session.login({ oidcIssuer: idp.issuer, clientId: 'edge-client', clientSecret: 'edge-secret' })
+    assert.equal(session.info.isLoggedIn, true)
+  } finally {
+    await idp.close()
+  }
+})
+
+test('with private networks blocked, a provider on 127.0.0.1, localhost or another loopback spelling is refused before any request', async () => {
+  const idp = await startFakeIdp()
+  const port = new URL(idp.issuer).port
+  lib.setBlockPrivateNetworks(true)
+  try {
+    for (const host of ['127.0.0.1', 'localhost', '[::1]', '[::ffff:127.0.0.1]', '0x7f.1', '127.1']) {
+      await assert.rejects(login(`http://${host}:${port}/`), (error) => {
+        assert.ok(error instanceof IdentityProviderError, `${host}: ${error}`)
+        assert.equal(error.code, 'ERR_IDP_BLOCKED_ADDRESS', `${host}: ${error.message}`)
+        assert.match(error.message, /loopback address/)
+        assert.match(error.message, /private networks are blocked/)
+        return true
+      })
+    }
+    assert.deepEqual(idp.requests, [])
+  } finally {
+    lib.setBlockPrivateNetworks(false)
+    await idp.close()
+  }
+})
+
+test('with private networks blocked, a session logged in before is not refreshed against a private provider', async () => {
+  const idp = await startFakeIdp()
+  const storage = asyncMapStorage()
+  try {
+    const session = new Session({ storage, keepAlive: false })
+    await session.login({ oidcIssuer: idp.issuer, clientId: 'edge-client', clientSecret: 'edge-secret' })
+    const before = idp.requests.length
+    lib.setBlockPrivateNetworks(true)
+    // Discovery and keys are cached from the login; the token request is still refused.
+    await assert.rejects(lib.refreshSession(session, { storage }), (error) => error.code === 'ERR_IDP_BLOCKED_ADDRESS')
+    assert.equal(idp.requests.length, before)
+  } finally {
+    lib.setBlockPrivateNetworks(false)
+    await idp.close()
+  }
+})
+
+test('turned off again, private providers work again; the setting takes only booleans', async () => {
+  const idp = await startFakeIdp()
+  try {
+    lib.setBlockPrivateNetworks(true)
+    lib.setBlockPrivateNetworks(false)
+    await login(`http://localhost:${new URL(idp.issuer).port}/`).catch((error) => assert.notEqual(error.code, 'ERR_IDP_BLOCKED_ADDRESS'))
+    await login(idp.issuer)
+    assert.ok(idp.requests.length > 0)
+    for (const value of ['true', 1, undefined, null]) assert.throws(() => lib.setBlockPrivateNetworks(value), TypeError)
+  } finally {
+    lib.setBlockPrivateNetworks(false)
+    await idp.close()
+  }
+})

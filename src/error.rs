@@ -76,6 +76,17 @@ pub enum Error {
     /// that could not be made.
     #[error("the identity provider could not be reached at {url}: {reason}")]
     IdpUnreachable { url: String, reason: String },
+    /// The identity provider was not contacted: private networks are blocked
+    /// (`setBlockPrivateNetworks`) and its host is, or resolves to, an address off the public
+    /// internet.
+    #[error("the identity provider at {url} was not contacted: {host} {} {kind}, and requests to private networks are blocked", if *.resolved { "resolves to" } else { "is" })]
+    IdpBlockedAddress {
+        url: String,
+        host: String,
+        /// Whether `host` is a name that resolved to the address, rather than the address.
+        resolved: bool,
+        kind: &'static str,
+    },
     /// The identity provider did not answer within the limit.
     #[error("the identity provider did not answer {url} within {millis} ms")]
     IdpTimeout { url: String, millis: u64 },
@@ -159,6 +170,16 @@ impl Error {
                 url: url.to_owned(),
                 millis,
             },
+            HttpFailure::Blocked {
+                host,
+                resolved,
+                kind,
+            } => Error::IdpBlockedAddress {
+                url: url.to_owned(),
+                host,
+                resolved,
+                kind,
+            },
             HttpFailure::Unreachable(reason) | HttpFailure::Invalid(reason) => {
                 Error::IdpUnreachable {
                     url: url.to_owned(),
@@ -192,6 +213,7 @@ impl Error {
             | Error::RefreshLeaseTimeout { key, .. }
             | Error::LeaseTimeout { key, .. } => Some(key),
             Error::IdpUnreachable { .. }
+            | Error::IdpBlockedAddress { .. }
             | Error::IdpTimeout { .. }
             | Error::IdpResponse { .. }
             | Error::OAuth { .. }

@@ -141,6 +141,13 @@ pub enum HttpFailure {
     TimedOut(u64),
     /// The request could not be made at all (a URL that is not http or https, say).
     Invalid(String),
+    /// Not made: private networks are blocked, and the host is (`resolved` false), or resolves
+    /// to, an address off the public internet. `kind` says which ("a loopback address").
+    Blocked {
+        host: String,
+        resolved: bool,
+        kind: &'static str,
+    },
 }
 
 /// Makes requests for an operation.
