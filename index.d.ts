@@ -668,6 +668,13 @@ export declare class Session {
    * The `fetch` of the platform, with the session's credentials added when it is logged in (and a
    * DPoP proof for DPoP tokens). When logged out it is a plain `fetch`.
    *
+   * Redirects are followed as `fetch` follows them (only to http(s) URLs, the signal honoured on
+   * every hop, a body held in memory sent again on a 307 or 308), each hop with a fresh proof; the
+   * credentials never go to another origin. No error it rejects with carries the credentials: a
+   * token that cannot be sent as a header (a provider issued one with a line break, say) rejects
+   * with a `TypeError` whose `code` is `"ERR_INVALID_CREDENTIALS_HEADER"` and which quotes
+   * nothing of it.
+   *
    * A property rather than a method, so it can be destructured or passed around on its own.
    */
   fetch: typeof fetch;
