@@ -349,3 +349,24 @@ test('whatever fails in session.fetch, its error carries neither the token nor t
     globalThis.fetch = original
   }
 })
+
+test("a resource server's nonce is kept for its origin however the URL spells it", async () => {
+  let asked = false
+  const server = await resourceServer({
+    '/nonce': (res) => {
+      if (asked) return res.writeHead(200).end('ok')
+      asked = true
+      res.writeHead(401, { 'dpop-nonce': 'rs-nonce-spelling', 'www-authenticate': 'DPoP error="use_dpop_nonce"' }).end()
+    },
+    '/other': (res) => res.writeHead(200).end('other'),
+  })
+  try {
+    assert.equal((await session.fetch(`${server.origin}/nonce`)).status, 200)
+    const port = new URL(server.origin).port
+    const response = await session.fetch(`http://127.0.0.1:000${port}/other`)
+    assert.equal(response.status, 200)
+    assert.equal(decodeJwt(server.seen.at(-1).dpop).claims.nonce, 'rs-nonce-spelling')
+  } finally {
+    close(server)
+  }
+})
