@@ -111,3 +111,34 @@ test('turned off again, private providers work again; the setting takes only boo
     await idp.close()
   }
 })
+
+test('with private networks blocked and NODE_USE_ENV_PROXY=1, a proxy on a private address carries requests, and a private provider is still refused', async () => {
+  const http = require('node:http')
+  const path = require('node:path')
+  const { execFile } = require('node:child_process')
+  const seen = []
+  const proxy = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`)
+    res.writeHead(404).end()
+  })
+  await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+  // Named `localhost`, so that the guard's resolver sees the proxy's name and must let it through.
+  const proxyUrl = `http://localhost:${proxy.address().port}`
+  const env = { ...process.env, NODE_USE_ENV_PROXY: '1', HTTP_PROXY: proxyUrl, http_proxy: proxyUrl, HTTPS_PROXY: proxyUrl, https_proxy: proxyUrl, NO_PROXY: '', no_proxy: '', ALL_PROXY: '', all_proxy: '' }
+  const script = `
+    const lib = require(${JSON.stringify(path.join(__dirname, '..'))})
+    lib.setBlockPrivateNetworks(true)
+    const login = (issuer) => new lib.Session().login({ oidcIssuer: issuer, clientId: 'c', clientSecret: 's' }).then(() => 'ok', (e) => e.code)
+    ;(async () => console.log(JSON.stringify([await login('http://provider.invalid/'), await login('http://localhost:1/'), await login('http://10.1.2.3/')])))()
+  `
+  try {
+    const out = await new Promise((resolve, reject) =>
+      execFile(process.execPath, ['-e', script], { env, timeout: 20_000 }, (error, stdout, stderr) => (error ? reject(new Error(stderr)) : resolve(JSON.parse(stdout)))),
+    )
+    assert.deepEqual(out, ['ERR_IDP_RESPONSE', 'ERR_IDP_BLOCKED_ADDRESS', 'ERR_IDP_BLOCKED_ADDRESS'])
+    assert.deepEqual(seen, ['GET http://provider.invalid/.well-known/openid-configuration'])
+  } finally {
+    proxy.closeAllConnections()
+    proxy.close()
+  }
+})

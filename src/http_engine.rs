@@ -214,14 +214,19 @@ async fn check_host(url: &reqwest::Url) -> Result<(), HttpFailure> {
             .map_or(Ok(()), |kind| {
                 Err(blocked(&format!("[{address}]"), false, kind))
             }),
-        Some(url::Host::Domain(name)) if env_proxy() => match resolve_public(name, true).await {
-            Err(e) => match e.downcast::<BlockedAddress>() {
-                Ok(found) => Err(blocked(&found.host, true, found.kind)),
-                // A name that does not resolve here may resolve at the proxy.
-                Err(_) => Ok(()),
-            },
-            Ok(_) => Ok(()),
-        },
+        Some(url::Host::Domain(name)) if env_proxy() => {
+            let millis = timeout_ms();
+            let resolving = resolve_public(name, true);
+            match tokio::time::timeout(Duration::from_millis(millis), resolving).await {
+                Err(_) => Err(HttpFailure::TimedOut(millis)),
+                Ok(Err(e)) => match e.downcast::<BlockedAddress>() {
+                    Ok(found) => Err(blocked(&found.host, true, found.kind)),
+                    // A name that does not resolve here may resolve at the proxy.
+                    Err(_) => Ok(()),
+                },
+                Ok(Ok(_)) => Ok(()),
+            }
+        }
         _ => Ok(()),
     }
 }
