@@ -205,7 +205,7 @@ const NO_BODY = Object.freeze({ replayable: true, again: async () => undefined }
  * What a request's body is, for sending it more than once. A body held in memory (a string,
  * buffer, URLSearchParams, FormData or Blob, given in `init` or in the Request) is sent again,
  * as fetch does on a 307 or 308; a stream cannot be, and fetch refuses it too. A Request's body
- * can be read once, so one held in memory is copied (`clone`) before the first hop sends it.
+ * can be read once, so one held in memory is copied before the first hop sends it.
  */
 function bodyOf(request, init) {
   const given = init?.body ?? null
@@ -214,26 +214,26 @@ function bodyOf(request, init) {
     return streamed ? { replayable: false } : { replayable: true, again: async () => given }
   }
   if (request === undefined || request.body === null || request.bodyUsed) return NO_BODY
-  if (streamedRequest(request)) return { replayable: false }
-  const spare = request.clone()
+  const copy = inMemoryCopy(request)
+  if (copy === undefined) return { replayable: false }
   let bytes
-  return { replayable: true, again: async () => (bytes ??= await spare.arrayBuffer()) }
+  return { replayable: true, again: async () => (bytes ??= await copy.arrayBuffer()) }
 }
 
 /**
- * Whether a Request's body came from a stream rather than from something held in memory. Fetch
- * knows (the body's "source") but does not say; it does refuse a `no-cors` Request whose body is
- * a stream, before it touches the body, so a copy is put to that test.
+ * A Request with the same body as `request`, to read that body from later, when the body is held
+ * in memory; undefined when it is a stream. Fetch knows which (the body's "source") but does not
+ * say. It does refuse to make a `no-cors` Request from one whose body is a stream, before it
+ * touches the body, so that refusal is the test; when it does not refuse, what it makes is the
+ * copy.
  */
-function streamedRequest(request) {
+function inMemoryCopy(request) {
   const probe = request.clone()
   try {
-    new Request(probe, { mode: 'no-cors', method: 'POST', cache: 'default' })
-    return false
+    return new Request(probe, { mode: 'no-cors', method: 'POST', cache: 'default' })
   } catch {
-    return true
-  } finally {
     probe.body?.cancel().catch(() => {})
+    return undefined
   }
 }
 
