@@ -40,9 +40,10 @@ class StorageCorruptedError extends Error {
 }
 
 /**
- * The identity provider could not be reached (`ERR_IDP_UNREACHABLE`), did not answer in time
- * (`ERR_IDP_TIMEOUT`), or answered something unusable (`ERR_IDP_RESPONSE`). The message says
- * which URL and what was wrong, and never quotes what the provider sent.
+ * The identity provider could not be reached (`ERR_IDP_UNREACHABLE`), was not contacted because
+ * its address is on a private network and those are blocked (`ERR_IDP_BLOCKED_ADDRESS`), did not
+ * answer in time (`ERR_IDP_TIMEOUT`), or answered something unusable (`ERR_IDP_RESPONSE`). The
+ * message says which URL and what was wrong, and never quotes what the provider sent.
  */
 class IdentityProviderError extends Error {
   constructor(message, code) {
@@ -118,6 +119,7 @@ function fromNative(error, ...thrown) {
       rebuilt = new StorageCorruptedError(error.message)
       break
     case 'ERR_IDP_UNREACHABLE':
+    case 'ERR_IDP_BLOCKED_ADDRESS':
     case 'ERR_IDP_TIMEOUT':
     case 'ERR_IDP_RESPONSE':
     case 'ERR_INVALID_TOKEN':

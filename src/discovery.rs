@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::http::{Http, HttpRequest};
+use crate::http::{carries_userinfo, Http, HttpRequest};
 use crate::quote;
 use crate::single_flight::SingleFlight;
 
@@ -253,6 +253,11 @@ impl DiscoveryCache {
 
     /// The metadata of `issuer`: from the cache, or fetched (once for concurrent callers).
     pub async fn discover(&self, http: &dyn Http, issuer: &str) -> Result<Discovered> {
+        if carries_userinfo(issuer) {
+            return Err(Error::Configuration {
+                reason: "The issuer URL includes a user name or password: an identity provider's URL cannot carry credentials (fetch refuses such a URL too)".to_owned(),
+            });
+        }
         if let Some(found) = self.cached(issuer) {
             return Ok(found);
         }
@@ -468,5 +473,46 @@ mod tests {
             "{message}"
         );
         assert!(!message.contains('\u{1b}') && !message.contains('\n'));
+    }
+
+    #[test]
+    fn credentials_in_the_issuer_or_an_endpoint_are_refused_and_never_sent() {
+        let cache = DiscoveryCache::default();
+        let http = Fixed {
+            status: 200,
+            body: DOC,
+            calls: Cell::new(0),
+        };
+        for issuer in [
+            "http://user:pass@localhost:3000",
+            "http://user@localhost:3000",
+        ] {
+            let Err(error) = block_on(cache.discover(&http, issuer)) else {
+                panic!("{issuer} must be refused")
+            };
+            assert!(matches!(error, Error::Configuration { .. }), "{error}");
+            assert!(!error.to_string().contains("hunter2"), "{error}");
+        }
+        assert_eq!(http.calls.get(), 0);
+
+        let body = DOC.replace(
+            "\"jwks_uri\":\"http://localhost:3000/",
+            "\"jwks_uri\":\"http://user:secret@localhost:3000/",
+        );
+        let http = Fixed {
+            status: 200,
+            body: body.leak(),
+            calls: Cell::new(0),
+        };
+        let Err(error) = block_on(cache.discover(&http, "http://localhost:3000")) else {
+            panic!("a jwks_uri with credentials must be refused")
+        };
+        let message = error.to_string();
+        assert!(matches!(error, Error::IdpResponse { .. }), "{message}");
+        assert!(
+            message.contains("jwks_uri carries a user name or password"),
+            "{message}"
+        );
+        assert!(!message.contains("secret"), "{message}");
     }
 }

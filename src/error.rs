@@ -80,6 +80,17 @@ pub enum Error {
     /// that could not be made.
     #[error("the identity provider could not be reached at {}: {}", quote::text(.url), quote::reason(.reason))]
     IdpUnreachable { url: String, reason: String },
+    /// The identity provider was not contacted: private networks are blocked
+    /// (`setBlockPrivateNetworks`) and its host is, or resolves to, an address off the public
+    /// internet.
+    #[error("the identity provider at {url} was not contacted: {host} {} {kind}, and requests to private networks are blocked", if *.resolved { "resolves to" } else { "is" })]
+    IdpBlockedAddress {
+        url: String,
+        host: String,
+        /// Whether `host` is a name that resolved to the address, rather than the address.
+        resolved: bool,
+        kind: &'static str,
+    },
     /// The identity provider did not answer within the limit.
     #[error("the identity provider did not answer {} within {millis} ms", quote::text(.url))]
     IdpTimeout { url: String, millis: u64 },
@@ -168,6 +179,16 @@ impl Error {
                 url: url.to_owned(),
                 millis,
             },
+            HttpFailure::Blocked {
+                host,
+                resolved,
+                kind,
+            } => Error::IdpBlockedAddress {
+                url: url.to_owned(),
+                host,
+                resolved,
+                kind,
+            },
             HttpFailure::Unreachable(reason) | HttpFailure::Invalid(reason) => {
                 Error::IdpUnreachable {
                     url: url.to_owned(),
@@ -212,6 +233,7 @@ impl Error {
             | Error::RefreshLeaseTimeout { key, .. }
             | Error::LeaseTimeout { key, .. } => Some(key),
             Error::IdpUnreachable { .. }
+            | Error::IdpBlockedAddress { .. }
             | Error::IdpTimeout { .. }
             | Error::IdpResponse { .. }
             | Error::OAuth { .. }

@@ -23,6 +23,7 @@ pub fn code_of(error: &CoreError) -> &'static str {
         | CoreError::RefreshLeaseTimeout { .. }
         | CoreError::LeaseTimeout { .. } => "ERR_STORAGE_LOCK_TIMEOUT",
         CoreError::IdpUnreachable { .. } => "ERR_IDP_UNREACHABLE",
+        CoreError::IdpBlockedAddress { .. } => "ERR_IDP_BLOCKED_ADDRESS",
         CoreError::IdpTimeout { .. } => "ERR_IDP_TIMEOUT",
         CoreError::IdpResponse { .. } => "ERR_IDP_RESPONSE",
         CoreError::OAuth { .. } => "ERR_OAUTH",

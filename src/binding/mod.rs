@@ -154,6 +154,13 @@ pub fn set_idp_timeout(millis: u32) {
     crate::http_engine::set_timeout_ms(u64::from(millis));
 }
 
+/// Whether requests to identity providers on private, loopback, link-local and other non-public
+/// addresses are refused (process-wide; off by default).
+#[napi(catch_unwind)]
+pub fn set_block_private_networks(block: bool) {
+    crate::http_engine::set_block_private_networks(block);
+}
+
 /// How many requests to identity providers this process has started (for tests and benchmarks).
 #[napi(catch_unwind)]
 #[allow(
