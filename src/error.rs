@@ -83,7 +83,7 @@ pub enum Error {
     /// The identity provider was not contacted: private networks are blocked
     /// (`setBlockPrivateNetworks`) and its host is, or resolves to, an address off the public
     /// internet.
-    #[error("the identity provider at {url} was not contacted: {host} {} {kind}, and requests to private networks are blocked", if *.resolved { "resolves to" } else { "is" })]
+    #[error("the identity provider at {} was not contacted: {} {} {kind}, and requests to private networks are blocked", quote::text(.url), quote::text(.host), if *.resolved { "resolves to" } else { "is" })]
     IdpBlockedAddress {
         url: String,
         host: String,
