@@ -19,6 +19,7 @@ pub mod jwt;
 pub mod lease;
 pub mod logout;
 pub mod multi_session;
+pub mod panics;
 pub mod random;
 pub mod record;
 pub mod refresh;
