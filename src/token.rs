@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use base64::Engine as _;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::http::{Http, HttpRequest, HttpResponse};
@@ -276,56 +276,53 @@ fn lifetime(value: Option<Value>) -> Result<Option<u64>, &'static str> {
         .ok_or("has an expires_in that is not a finite, non-negative number of seconds")
 }
 
+/// A token member of a token response: none when absent or empty, refused when it is not a
+/// string that can go into a header (the reason, to follow "the token response").
+fn take_token(fields: &mut Map<String, Value>, name: &str) -> Result<Option<Secret>, String> {
+    match fields.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) if is_header_safe_token(&s) => Ok(Some(Secret::new(s))),
+        Some(Value::String(_)) => Err(format!(
+            "has a {name} that is not a valid HTTP header value (it holds a space, a control or a non-ASCII character)"
+        )),
+        Some(_) => Err(format!("has a {name} that is not a string")),
+    }
+}
+
 fn parse_token_response(url: &str, body: &[u8]) -> Result<TokenResponse, Refused> {
     let bad = |reason: &str| Error::idp_response(url, format!("the token response {reason}"));
     let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(body) else {
         return Err(bad("is not a JSON object").into());
     };
-    let take_token = |fields: &mut serde_json::Map<String, Value>,
-                      name: &str|
-     -> Result<Option<Secret>> {
-        match fields.remove(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(Value::String(s)) if is_header_safe_token(&s) => Ok(Some(Secret::new(s))),
-            Some(Value::String(_)) => Err(bad(&format!(
-                "has a {name} that is not a valid HTTP header value (it holds a space, a control or a non-ASCII character)"
-            ))),
-            Some(_) => Err(bad(&format!("has a {name} that is not a string"))),
-        }
-    };
     // First, so that whatever else is wrong, a rotated refresh token is handed back.
-    let refresh_token = take_token(&mut fields, "refresh_token")?;
-    let rest = (|| {
-        let access_token =
-            take_token(&mut fields, "access_token")?.ok_or_else(|| bad("has no access_token"))?;
-        let id_token = take_token(&mut fields, "id_token")?;
-        let token_type = match fields.remove("token_type") {
-            Some(Value::String(t)) if t.eq_ignore_ascii_case("dpop") => TokenType::DPoP,
-            Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => TokenType::Bearer,
-            None | Some(Value::Null) => return Err(bad("has no token_type")),
-            Some(Value::String(t)) if t.is_empty() => return Err(bad("has no token_type")),
-            Some(Value::String(_)) => {
-                return Err(bad("has a token_type other than DPoP or Bearer"))
-            }
-            Some(_) => return Err(bad("has a token_type that is not a string")),
-        };
-        let expires_in = lifetime(fields.remove("expires_in")).map_err(bad)?;
-        Ok((access_token, token_type, expires_in, id_token))
-    })();
-    match rest {
-        Ok((access_token, token_type, expires_in, id_token)) => Ok(TokenResponse {
-            access_token,
-            token_type,
-            expires_in,
-            refresh_token,
-            id_token,
-        }),
-        Err(error) => Err(Refused {
-            error,
-            new_refresh_token: refresh_token,
-        }),
-    }
+    let refresh_token = take_token(&mut fields, "refresh_token").map_err(|r| bad(&r))?;
+    let refused = |reason: &str| Refused {
+        error: bad(reason),
+        new_refresh_token: refresh_token.clone(),
+    };
+    let access_token = take_token(&mut fields, "access_token")
+        .map_err(|r| refused(&r))?
+        .ok_or_else(|| refused("has no access_token"))?;
+    let id_token = take_token(&mut fields, "id_token").map_err(|r| refused(&r))?;
+    let token_type = match fields.remove("token_type") {
+        Some(Value::String(t)) if t.eq_ignore_ascii_case("dpop") => TokenType::DPoP,
+        Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => TokenType::Bearer,
+        None | Some(Value::Null) => return Err(refused("has no token_type")),
+        Some(Value::String(t)) if t.is_empty() => return Err(refused("has no token_type")),
+        Some(Value::String(_)) => {
+            return Err(refused("has a token_type other than DPoP or Bearer"))
+        }
+        Some(_) => return Err(refused("has a token_type that is not a string")),
+    };
+    let expires_in = lifetime(fields.remove("expires_in")).map_err(refused)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type,
+        expires_in,
+        refresh_token,
+        id_token,
+    })
 }
 
 #[cfg(test)]
