@@ -304,6 +304,12 @@ const EXPIRY_MARGIN_MS = 5_000
 /** The first and the longest wait before a failed background refresh is tried again. */
 const RETRY_FIRST_MS = 1_000
 const RETRY_MAX_MS = 60_000
+/**
+ * A token with less than this to live when its timer is set is not refreshed in the background:
+ * the session expires with it. A provider that issues tokens expiring at once (`expires_in: 0`)
+ * would otherwise be asked for a new one every second, forever.
+ */
+const MIN_REFRESHABLE_MS = 2_000
 
 /** The events the background timers emit. */
 const TIMER_EVENTS = new Set([EVENTS.SESSION_EXTENDED, EVENTS.SESSION_EXPIRED, EVENTS.ERROR, EVENTS.TIMEOUT_SET])
@@ -553,7 +559,7 @@ class Session {
     const expiresAt = this.#credentials?.expiresAt
     if (expiresAt === undefined || expiresAt === null) return
     const left = expiresAt - Date.now()
-    const refresh = this.#keepAlive && this.#renewable
+    const refresh = this.#keepAlive && this.#renewable && left >= MIN_REFRESHABLE_MS
     // A minute before expiry, or a fifth of the lifetime when that is shorter; never a tight loop.
     // Without a refresh, the session expires 5 s before its token does, as in the reference.
     const delay = refresh ? Math.max(1_000, left - Math.min(60_000, left / 5)) : Math.max(0, left - EXPIRY_MARGIN_MS)

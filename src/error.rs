@@ -127,6 +127,10 @@ pub enum Error {
     /// Another process held a session's refresh lease for too long without storing new tokens.
     #[error("gave up waiting for the refresh lease \"{}\" after {millis} ms: another process kept refreshing this session and stored no new access token", quote::text(.key))]
     RefreshLeaseTimeout { key: String, millis: u64 },
+    /// A bug: the package panicked. The operation was stopped where it was; the reason says
+    /// where in the code, never what values it had.
+    #[error("internal error in solid-client-authn-native (please report it): {reason}")]
+    Internal { reason: String },
     /// A lease that should lapse by itself was still held long after its lifetime.
     #[error("gave up waiting for the lease \"{}\" after {millis} ms: it should have lapsed by itself long before (was it written without an expiry?); delete it from the storage", quote::text(.key))]
     LeaseTimeout { key: String, millis: u64 },
@@ -240,7 +244,8 @@ impl Error {
             | Error::InvalidToken { .. }
             | Error::InvalidRequest { .. }
             | Error::InvalidRedirect { .. }
-            | Error::Configuration { .. } => None,
+            | Error::Configuration { .. }
+            | Error::Internal { .. } => None,
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod jwt;
 pub mod lease;
 pub mod logout;
 pub mod multi_session;
+pub mod panics;
 pub mod quote;
 pub mod random;
 pub mod record;

@@ -31,6 +31,7 @@ pub fn code_of(error: &CoreError) -> &'static str {
         CoreError::InvalidRequest { .. } => "ERR_INVALID_REQUEST",
         CoreError::InvalidRedirect { .. } => "ERR_INVALID_REDIRECT",
         CoreError::Configuration { .. } => "ERR_CONFIGURATION",
+        CoreError::Internal { .. } => "ERR_INTERNAL",
     }
 }
 

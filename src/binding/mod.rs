@@ -29,6 +29,14 @@ use crate::registry::ListAnswer;
 use crate::stored_session::StoredSession;
 use operation::{start, Outcome};
 
+/// Panics print nothing and become typed errors (see `crate::panics`). Not in this crate's own
+/// tests, whose failures need the default hook's messages.
+#[cfg(not(test))]
+#[napi_derive::module_init]
+fn quiet_panics() {
+    crate::panics::install_quiet_hook();
+}
+
 /// A changed session list: its text, for JSON.parse, and its generation.
 #[napi(object, object_from_js = false)]
 pub struct SessionListText {
