@@ -89,6 +89,36 @@ export declare function setStorageTimeout(ms: number): void;
  */
 export declare function setIdentityProviderTimeout(ms: number): void;
 
+/**
+ * Refuses requests to identity providers on private networks: when `true`, a provider whose
+ * host is, or resolves to, an address off the public internet is never contacted, and the
+ * operation rejects with an {@link IdentityProviderError} whose `code` is
+ * `"ERR_IDP_BLOCKED_ADDRESS"` (the message names the host and the kind of address). Blocked:
+ * loopback (`127.0.0.0/8`, `::1`, so also `localhost`), private networks (`10/8`, `172.16/12`,
+ * `192.168/16`, IPv6 unique-local `fc00::/7`), link-local (`169.254/16`, where cloud metadata
+ * services answer, and `fe80::/10`), unspecified (`0.0.0.0`, `::`), carrier-grade NAT, multicast,
+ * reserved, documentation and benchmarking ranges, and IPv6 forms that carry such an IPv4
+ * address (`::ffff:127.0.0.1`, NAT64, 6to4).
+ *
+ * Turn it on in a server that lets its users name their own identity provider (as Solid does), so
+ * that a user cannot make the server send requests into its own network. Default `false`, so that
+ * a provider on `localhost` works in development and tests. Applies process-wide, to every
+ * request made after the call: logins, restores, refreshes and logout revocations. The check is
+ * made on the addresses the name resolves to when the connection is made, so a name that
+ * resolves to a private address is refused whatever it looks like, and redirects are never
+ * followed (a provider's redirect is an answer, not a new request). With `NODE_USE_ENV_PROXY=1`
+ * the provider's name is checked as it resolves here; the proxy resolves it again, so a proxy
+ * should enforce its own egress rules.
+ *
+ * Requests made by `session.fetch` are the application's and are not affected.
+ *
+ * Not part of `@inrupt/solid-client-authn-node`.
+ *
+ * @param block `true` to refuse such providers, `false` to allow them again.
+ * @throws {TypeError} If `block` is not a boolean.
+ */
+export declare function setBlockPrivateNetworks(block: boolean): void;
+
 // ---------------------------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------------------------
@@ -156,7 +186,9 @@ export declare class StorageCorruptedError extends Error {
 }
 
 /**
- * The identity provider could not be reached (`"ERR_IDP_UNREACHABLE"`), did not answer within
+ * The identity provider could not be reached (`"ERR_IDP_UNREACHABLE"`), was not contacted
+ * because its address is on a private network (`"ERR_IDP_BLOCKED_ADDRESS"`, see
+ * {@link setBlockPrivateNetworks}), did not answer within
  * the limit of {@link setIdentityProviderTimeout} (`"ERR_IDP_TIMEOUT"`), or answered something
  * the protocol does not allow (`"ERR_IDP_RESPONSE"`). The message names the URL and what was
  * wrong; it never quotes what the provider sent.
@@ -165,8 +197,12 @@ export declare class StorageCorruptedError extends Error {
  */
 export declare class IdentityProviderError extends Error {
   constructor(message: string, code: IdentityProviderError["code"]);
-  /** `"ERR_INVALID_TOKEN"`: a token it issued does not verify or lacks what it must hold. */
-  readonly code: "ERR_IDP_UNREACHABLE" | "ERR_IDP_TIMEOUT" | "ERR_IDP_RESPONSE" | "ERR_INVALID_TOKEN";
+  /**
+   * `"ERR_INVALID_TOKEN"`: a token it issued does not verify or lacks what it must hold.
+   * `"ERR_IDP_BLOCKED_ADDRESS"`: not contacted, its address is off the public internet and
+   * {@link setBlockPrivateNetworks} is on.
+   */
+  readonly code: "ERR_IDP_UNREACHABLE" | "ERR_IDP_BLOCKED_ADDRESS" | "ERR_IDP_TIMEOUT" | "ERR_IDP_RESPONSE" | "ERR_INVALID_TOKEN";
 }
 
 /**
@@ -632,6 +668,13 @@ export declare class Session {
   /**
    * The `fetch` of the platform, with the session's credentials added when it is logged in (and a
    * DPoP proof for DPoP tokens). When logged out it is a plain `fetch`.
+   *
+   * Redirects are followed as `fetch` follows them (only to http(s) URLs, the signal honoured on
+   * every hop, a body held in memory sent again on a 307 or 308), each hop with a fresh proof; the
+   * credentials never go to another origin. No error it rejects with carries the credentials: a
+   * token that cannot be sent as a header (a provider issued one with a line break, say) rejects
+   * with a `TypeError` whose `code` is `"ERR_INVALID_CREDENTIALS_HEADER"` and which quotes
+   * nothing of it.
    *
    * A property rather than a method, so it can be destructured or passed around on its own.
    */

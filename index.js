@@ -5,6 +5,7 @@
 const { Session, EVENTS } = require('./lib/session.js')
 const multiSession = require('./lib/multi-session.js')
 const { InMemoryStorage, setStorageTimeout, setIdentityProviderTimeout } = require('./lib/storage.js')
+const { setBlockPrivateNetworks } = require('./lib/network.js')
 const errors = require('./lib/errors.js')
 
 module.exports = {
@@ -26,4 +27,5 @@ module.exports = {
   RedirectError: errors.RedirectError,
   setStorageTimeout,
   setIdentityProviderTimeout,
+  setBlockPrivateNetworks,
 }

@@ -21,4 +21,5 @@ export const {
   RedirectError,
   setStorageTimeout,
   setIdentityProviderTimeout,
+  setBlockPrivateNetworks,
 } = api

@@ -126,3 +126,247 @@ test("manual and error redirect modes are the caller's", async () => {
     close(server)
   }
 })
+
+// Redirects as fetch follows them (issue 13, finding 5).
+
+test('a redirect to a data: URL is a network error, as in fetch', async () => {
+  const server = await resourceServer({ '/a': (res) => res.writeHead(302, { location: 'data:text/plain,from-the-redirect' }).end() })
+  try {
+    await assert.rejects(globalThis.fetch(`${server.origin}/a`), TypeError)
+    await assert.rejects(session.fetch(`${server.origin}/a`), (error) => {
+      assert.ok(error instanceof TypeError)
+      assert.match(error.cause?.message ?? '', /HTTP\(S\) scheme/)
+      return true
+    })
+  } finally {
+    close(server)
+  }
+})
+
+/** A server whose `/slow` answers after 3 s, reached by a same-origin redirect from `/a`. */
+async function slowServer() {
+  const timers = new Set()
+  const server = await resourceServer({
+    '/a': (res) => res.writeHead(302, { location: '/slow' }).end(),
+    '/slow': (res) => timers.add(setTimeout(() => res.writeHead(200).end('late'), 3_000)),
+  })
+  server.timers = timers
+  return server
+}
+
+test("a Request's own signal is honoured on every hop of a redirect", async () => {
+  const server = await slowServer()
+  try {
+    const started = Date.now()
+    const request = new Request(`${server.origin}/a`, { signal: AbortSignal.timeout(200) })
+    await assert.rejects(session.fetch(request), (error) => error.name === 'TimeoutError' || error.name === 'AbortError')
+    assert.ok(Date.now() - started < 2_000, `aborted after ${Date.now() - started} ms`)
+    assert.deepEqual(server.seen.map((r) => r.path), ['/a', '/slow'])
+  } finally {
+    for (const timer of server.timers) clearTimeout(timer)
+    close(server)
+  }
+})
+
+test("init's signal is honoured on every hop of a redirect", async () => {
+  const server = await slowServer()
+  try {
+    const started = Date.now()
+    await assert.rejects(session.fetch(`${server.origin}/a`, { signal: AbortSignal.timeout(200) }), (error) => error.name === 'TimeoutError' || error.name === 'AbortError')
+    assert.ok(Date.now() - started < 2_000, `aborted after ${Date.now() - started} ms`)
+  } finally {
+    for (const timer of server.timers) clearTimeout(timer)
+    close(server)
+  }
+})
+
+test('a Request with a body held in memory is sent again on a 307 or 308, as fetch does', async () => {
+  const server = await resourceServer({
+    '/307': (res) => res.writeHead(307, { location: '/308' }).end(),
+    '/308': (res) => res.writeHead(308, { location: '/done' }).end(),
+    '/done': (res) => res.writeHead(200).end('done'),
+  })
+  const form = new FormData()
+  form.append('field', 'value')
+  const bodies = {
+    string: 'a string',
+    buffer: Buffer.from('a buffer'),
+    params: new URLSearchParams('a=b&c=d'),
+    blob: new Blob(['a blob']),
+    form,
+  }
+  try {
+    for (const [kind, body] of Object.entries(bodies)) {
+      server.seen.length = 0
+      const request = new Request(`${server.origin}/307`, { method: 'PUT', body })
+      const expected = await request.clone().text()
+      const response = await session.fetch(request)
+      assert.equal(await response.text(), 'done', kind)
+      assert.deepEqual(server.seen.map((r) => [r.method, r.path, r.body]), [
+        ['PUT', '/307', expected],
+        ['PUT', '/308', expected],
+        ['PUT', '/done', expected],
+      ], kind)
+      for (const hop of server.seen) assert.equal(decodeJwt(hop.dpop).claims.htm, 'PUT')
+    }
+  } finally {
+    close(server)
+  }
+})
+
+test('an init body held in memory is sent again on a 307, and a Request from a stream is refused as fetch refuses it', async () => {
+  const server = await resourceServer({
+    '/307': (res) => res.writeHead(307, { location: '/done' }).end(),
+    '/done': (res) => res.writeHead(200).end('done'),
+  })
+  try {
+    const response = await session.fetch(`${server.origin}/307`, { method: 'POST', body: new Blob(['blob body']) })
+    assert.equal(await response.text(), 'done')
+    assert.deepEqual(server.seen.map((r) => r.body), ['blob body', 'blob body'])
+    const streamed = () =>
+      new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('streamed'))
+          controller.close()
+        },
+      })
+    const request = () => new Request(`${server.origin}/307`, { method: 'POST', body: streamed(), duplex: 'half' })
+    await assert.rejects(globalThis.fetch(request()), TypeError)
+    await assert.rejects(session.fetch(request()), TypeError)
+  } finally {
+    close(server)
+  }
+})
+
+test('a Request with a body held in memory is sent again to another origin on a 307, without the credentials', async () => {
+  const elsewhere = await resourceServer({ '/landing': (res) => res.writeHead(200).end('elsewhere') })
+  const server = await resourceServer({ '/away': (res) => res.writeHead(307, { location: `${elsewhere.origin}/landing` }).end() })
+  try {
+    const response = await session.fetch(new Request(`${server.origin}/away`, { method: 'PUT', body: 'payload' }))
+    assert.equal(await response.text(), 'elsewhere')
+    assert.deepEqual(elsewhere.seen, [{ method: 'PUT', path: '/landing', authorization: undefined, dpop: undefined, body: 'payload' }])
+  } finally {
+    close(server)
+    close(elsewhere)
+  }
+})
+
+test('a Request with a body held in memory is sent again with the nonce a resource server asks for', async () => {
+  let asked = false
+  const server = await resourceServer({
+    '/nonce': (res) => {
+      if (asked) return res.writeHead(200).end('ok')
+      asked = true
+      res.writeHead(401, { 'dpop-nonce': 'rs-nonce-1', 'www-authenticate': 'DPoP error="use_dpop_nonce"' }).end()
+    },
+  })
+  try {
+    const response = await session.fetch(new Request(`${server.origin}/nonce`, { method: 'PATCH', body: 'patch body' }))
+    assert.equal(response.status, 200)
+    assert.deepEqual(server.seen.map((r) => [r.method, r.body]), [
+      ['PATCH', 'patch body'],
+      ['PATCH', 'patch body'],
+    ])
+    assert.equal(decodeJwt(server.seen[1].dpop).claims.nonce, 'rs-nonce-1')
+  } finally {
+    close(server)
+  }
+})
+
+// No error of session.fetch carries the credentials (issue 13, finding 3).
+
+/** Everything an error shows: message, stack and its causes, as text. */
+function everythingIn(error) {
+  const parts = []
+  for (let at = error, depth = 0; at != null && depth < 10; at = at.cause, depth++) {
+    parts.push(String(at.message), String(at.stack), require('node:util').inspect(at, { depth: 5 }))
+  }
+  return parts.join('\n')
+}
+
+test('a token that is not a valid header value makes session.fetch reject without quoting it', async () => {
+  const tokens = await new Promise((resolve, reject) => {
+    const fresh = new Session({ storage: asyncMapStorage() })
+    fresh.events.on('newTokens', resolve)
+    fresh.login({ oidcIssuer: idp.issuer, clientId: 'fetch-client', clientSecret: 'fetch-secret' }).catch(reject)
+  })
+  const server = await resourceServer({ '/r': (res) => res.writeHead(200).end('r') })
+  const secret = `${tokens.accessToken}\r\nX-Injected: yes`
+  try {
+    // A provider's token with CR LF: whether it is refused where it enters or kept, no error quotes it.
+    const held = await Session.fromTokens({ ...tokens, accessToken: secret }).catch((error) => error)
+    if (held instanceof Error) {
+      assert.ok(!everythingIn(held).includes(tokens.accessToken))
+      return
+    }
+    assert.equal(held.info.isLoggedIn, true)
+    const error = await held.fetch(`${server.origin}/r`).then(
+      () => assert.fail('the fetch must fail'),
+      (e) => e,
+    )
+    assert.ok(error instanceof TypeError)
+    assert.match(error.message, /credentials could not be sent/)
+    assert.equal(error.cause, undefined)
+    assert.ok(!everythingIn(error).includes(tokens.accessToken), everythingIn(error))
+    assert.deepEqual(server.seen, [])
+  } finally {
+    close(server)
+  }
+})
+
+test('whatever fails in session.fetch, its error carries neither the token nor the proof', async () => {
+  const { authenticatedFetch } = require('../lib/session.js')
+  const token = 'eyJhbGciOiJFUzI1NiJ9.c2VjcmV0LXRva2Vu.c2lnbmF0dXJl'
+  const proof = 'eyJ0eXAiOiJkcG9wK2p3dCJ9.cHJvb2YtY2xhaW1z.cHJvb2Ytc2ln'
+  const credentials = (authorization, dpop) => ({ tokenType: 'DPoP', headersFor: () => ({ authorization, dpop }), rememberNonce() {} })
+  const bad = [
+    [`DPoP ${token}\r\nX: 1`, proof],
+    [`DPoP ${token}\0`, proof],
+    [`DPoP ${token}`, `${proof}\n`],
+  ]
+  for (const [authorization, dpop] of bad) {
+    const error = await authenticatedFetch(credentials(authorization, dpop), 'http://127.0.0.1:9/r').then(
+      () => assert.fail('the fetch must fail'),
+      (e) => e,
+    )
+    assert.ok(error instanceof TypeError)
+    const shown = everythingIn(error)
+    assert.ok(!shown.includes(token.slice(0, 30)) && !shown.includes(proof.slice(0, 30)), shown)
+  }
+  // A fetch (a stub, an interceptor) that reports the headers it was given.
+  const original = globalThis.fetch
+  globalThis.fetch = async (_input, init) => {
+    throw new TypeError('fetch failed', { cause: new Error(`refused headers ${JSON.stringify([...init.headers])}`) })
+  }
+  try {
+    const error = await authenticatedFetch(credentials(`DPoP ${token}`, proof), 'http://127.0.0.1:9/r').then(
+      () => assert.fail('the fetch must fail'),
+      (e) => e,
+    )
+    const shown = everythingIn(error)
+    assert.ok(!shown.includes(token) && !shown.includes(proof), shown)
+  } finally {
+    globalThis.fetch = original
+  }
+})
+
+test("a resource server's nonce is kept for its origin however the URL spells it", async () => {
+  let asked = false
+  const server = await resourceServer({
+    '/nonce': (res) => {
+      if (asked) return res.writeHead(200).end('ok')
+      asked = true
+      res.writeHead(401, { 'dpop-nonce': 'rs-nonce-spelling', 'www-authenticate': 'DPoP error="use_dpop_nonce"' }).end()
+    },
+    '/other': (res) => res.writeHead(200).end('other'),
+  })
+  try {
+    assert.equal((await session.fetch(`${server.origin}/nonce`)).status, 200)
+    const port = new URL(server.origin).port
+    const response = await session.fetch(`http://127.0.0.1:000${port}/other`)
+    assert.equal(response.status, 200)
+    assert.equal(decodeJwt(server.seen.at(-1).dpop).claims.nonce, 'rs-nonce-spelling')
+  } finally {
+    close(server)
+  }
+})

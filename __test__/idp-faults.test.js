@@ -118,9 +118,18 @@ const FAULTS = [
     code: 'ERR_OAUTH',
     oauth: { error: 'temporarily_unavailable', errorDescription: 'try again later' },
   },
-  { name: 'a token response without access_token', answer: ['no-access-token'], code: 'ERR_IDP_RESPONSE' },
-  { name: 'token_type MAC', answer: ['token-type', { tokenType: 'MAC' }], code: 'ERR_IDP_RESPONSE' },
+  // These two answers hold a new refresh token: a refresh stores it (the old one may be spent),
+  // and nothing else of the answer.
+  { name: 'a token response without access_token', answer: ['no-access-token'], code: 'ERR_IDP_RESPONSE', keepsRefreshToken: true },
+  { name: 'token_type MAC', answer: ['token-type', { tokenType: 'MAC' }], code: 'ERR_IDP_RESPONSE', keepsRefreshToken: true },
 ]
+
+/** `before` (a storage's map) with the refresh token of the record under `key` replaced. */
+function withRefreshToken(before, key, refreshToken) {
+  const after = new Map(before)
+  after.set(key, JSON.stringify({ ...JSON.parse(before.get(key)), refreshToken }))
+  return after
+}
 
 /** Sets the provider up for `fault` and returns it. */
 function arrange(fault) {
@@ -272,15 +281,19 @@ for (const fault of FAULTS) {
       const warm = await storedSession('rt-warm', refused)
       await rejection(getSessionFromStorage('rt-warm', { storage: warm.storage }))
     }
-    const { storage, refreshToken, privateJwk } = await storedSession('rt-fault', provider)
+    const { storage, refreshToken, privateJwk, key } = await storedSession('rt-fault', provider)
     const before = new Map(storage.map)
     const heard = []
     const e = await rejection(getSessionFromStorage('rt-fault', { storage, onNewRefreshToken: (t) => heard.push(t) }))
     assertTyped(e, fault)
     assertNoLeak(e, secrets([refreshToken, privateJwk.d]))
-    assert.deepEqual(storage.map, before, 'every key and value as it was')
+    if (fault.keepsRefreshToken) {
+      assert.deepEqual(storage.map, withRefreshToken(before, key, idp.lastTokenResponse.refresh_token), 'the new refresh token, and nothing else, stored')
+    } else {
+      assert.deepEqual(storage.map, before, 'every key and value as it was')
+    }
     assert.deepEqual(
-      storage.calls.filter(([method, key]) => method !== 'get' && !key.startsWith(LEASE_PREFIX)),
+      storage.calls.filter(([method, k]) => method !== 'get' && !k.startsWith(LEASE_PREFIX) && !(fault.keepsRefreshToken && k === key)),
       [],
       'nothing written or deleted but the refresh lease, taken and given back',
     )
@@ -403,7 +416,11 @@ for (const bad of BAD_TOKENS) {
     assert.ok(r instanceof IdentityProviderError, util.inspect(r))
     assert.equal(r.code, 'ERR_INVALID_TOKEN', r.message)
     assertNoLeak(r, secrets([stored.refreshToken, stored.privateJwk.d]))
-    assert.deepEqual(stored.storage.map, before, 'the rotated refresh token of a refused answer is not stored')
+    // The provider rotated the refresh token before its answer was refused: the old one is spent,
+    // so the new one is stored (and nothing else of the answer).
+    const rotated = idp.lastTokenResponse.refresh_token
+    assert.ok(idp.spentRefreshTokens.includes(stored.refreshToken))
+    assert.deepEqual(stored.storage.map, withRefreshToken(before, stored.key, rotated), 'the rotated refresh token of a refused answer is stored')
     assert.deepEqual(heard, [])
   })
 }

@@ -40,9 +40,10 @@ class StorageCorruptedError extends Error {
 }
 
 /**
- * The identity provider could not be reached (`ERR_IDP_UNREACHABLE`), did not answer in time
- * (`ERR_IDP_TIMEOUT`), or answered something unusable (`ERR_IDP_RESPONSE`). The message says
- * which URL and what was wrong, and never quotes what the provider sent.
+ * The identity provider could not be reached (`ERR_IDP_UNREACHABLE`), was not contacted because
+ * its address is on a private network and those are blocked (`ERR_IDP_BLOCKED_ADDRESS`), did not
+ * answer in time (`ERR_IDP_TIMEOUT`), or answered something unusable (`ERR_IDP_RESPONSE`). The
+ * message says which URL and what was wrong, and never quotes what the provider sent.
  */
 class IdentityProviderError extends Error {
   constructor(message, code) {
@@ -80,6 +81,20 @@ class RedirectError extends Error {
   }
 }
 
+// Text from outside (a URL from a request, a session id from a cookie) as a message or a log line
+// may quote it: at most QUOTE_MAX_CHARS characters, control characters (and the ones that end or
+// reorder a line) escaped. The native side does the same for its messages (src/quote.rs).
+const QUOTE_MAX_CHARS = 200
+const NEEDS_ESCAPE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+
+function quote(text) {
+  const value = String(text)
+  // The first QUOTE_MAX_CHARS code points, without splitting a surrogate pair.
+  const head = Array.from(value.slice(0, QUOTE_MAX_CHARS * 2)).slice(0, QUOTE_MAX_CHARS).join('')
+  const shown = head.replace(NEEDS_ESCAPE, (c) => `\\u{${c.codePointAt(0).toString(16)}}`)
+  return head.length === value.length ? shown : `${shown}… (${value.length - head.length} more characters)`
+}
+
 function invalidArgument(message) {
   const error = new TypeError(message)
   error.code = 'ERR_INVALID_ARG_TYPE'
@@ -104,6 +119,7 @@ function fromNative(error, ...thrown) {
       rebuilt = new StorageCorruptedError(error.message)
       break
     case 'ERR_IDP_UNREACHABLE':
+    case 'ERR_IDP_BLOCKED_ADDRESS':
     case 'ERR_IDP_TIMEOUT':
     case 'ERR_IDP_RESPONSE':
     case 'ERR_INVALID_TOKEN':
@@ -148,4 +164,5 @@ module.exports = {
   RedirectError,
   invalidArgument,
   fromNative,
+  quote,
 }

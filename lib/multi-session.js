@@ -3,7 +3,7 @@
 // native side; this file only sorts out arguments and builds Session objects.
 
 const native = require('../binding.js')
-const { invalidArgument, notStoredError } = require('./errors.js')
+const { invalidArgument, notStoredError, quote } = require('./errors.js')
 const { isStorage, handleFor, run, runOn, defaultStorage, checkWellFormed, InMemoryStorage } = require('./storage.js')
 const { Session, EVENTS, adopt, announceTokens, tokenSetInput, tokenSetOf } = require('./session.js')
 const { randomUUID } = require('node:crypto')
@@ -28,7 +28,7 @@ async function useRestored(session, restored) {
     throw error
   }
   if (debug.enabled) {
-    debug('session %j restored: %s', session.info.sessionId, restored.newRefreshToken == null ? 'its stored access token is still good' : 'refreshed')
+    debug('session %s restored: %s', quote(JSON.stringify(session.info.sessionId)), restored.newRefreshToken == null ? 'its stored access token is still good' : 'refreshed')
   }
   const token = restored.newRefreshToken
   // Only when this restore refreshed: a stored access token used as is is nothing new.

@@ -5,7 +5,7 @@
 const { EventEmitter } = require('node:events')
 const { randomUUID } = require('node:crypto')
 const native = require('../binding.js')
-const { ConfigurationError, invalidArgument, notStoredError } = require('./errors.js')
+const { ConfigurationError, invalidArgument, notStoredError, quote } = require('./errors.js')
 const { defaultStorage, isStorage, handleFor, run, checkWellFormed, InMemoryStorage } = require('./storage.js')
 const { renewOnce } = require('./restore.js')
 const { debug } = require('./debug.js')
@@ -47,10 +47,11 @@ function pickStorages(options) {
 }
 
 /**
- * One request with the session's credentials. A Request input keeps its method, headers and body.
- * Redirects (when the caller follows them, as by default) are followed here, so that each hop
- * gets a proof for its own URL, and the credentials never go to an origin other than the one
- * the caller asked for: from the first hop elsewhere on, the request is a plain one.
+ * One request with the session's credentials. A Request input keeps its method, headers, body
+ * and signal. Redirects (when the caller follows them, as by default) are followed here, as fetch
+ * follows them, so that each hop gets a proof for its own URL, and the credentials never go to
+ * an origin other than the one the caller asked for: from the first hop elsewhere on, the
+ * request is a plain one.
  */
 async function authenticatedFetch(credentials, input, init) {
   const request = input instanceof Request ? input : undefined
@@ -58,37 +59,52 @@ async function authenticatedFetch(credentials, input, init) {
   const method = String(init?.method ?? request?.method ?? 'GET').toUpperCase()
   const headers = new Headers(request?.headers)
   if (init?.headers !== undefined) for (const [name, value] of new Headers(init.headers)) headers.set(name, value)
-  const follow = (init?.redirect ?? request?.redirect ?? 'follow') === 'follow'
-  const options = follow ? { ...init, redirect: 'manual' } : { ...init }
-  const response = await sendAuthenticated(credentials, input, options, method, url, headers, request)
+  const redirect = init?.redirect ?? request?.redirect ?? 'follow'
+  const follow = redirect === 'follow'
+  // Every hop after the first is sent by URL, so what the Request carried goes with it.
+  const options = { ...init, redirect: follow ? 'manual' : redirect }
+  const signal = init?.signal !== undefined ? init.signal : request?.signal
+  if (signal != null) options.signal = signal
+  const body = bodyOf(request, init)
+  const response = await sendAuthenticated(credentials, input, options, method, url, headers, body)
   if (!follow || !REDIRECTS.has(response.status) || !response.headers.has('location')) return response
-  return followRedirects(credentials, response, { request, url, method, headers, options })
+  return followRedirects(credentials, response, { url, method, headers, options, body })
 }
 
 /** The rest of a request whose first answer was a redirect the caller wants followed. */
-async function followRedirects(credentials, response, { request, url, method, headers, options }) {
+async function followRedirects(credentials, response, { url, method, headers, options, body }) {
   const origin = new URL(url).origin
   for (let hop = 1; ; hop++) {
     const location = REDIRECTS.has(response.status) ? response.headers.get('location') : null
     if (location === null) return markRedirected(response)
     if (hop > 20) throw new TypeError('fetch failed: redirect count exceeded')
     await response.body?.cancel()
-    const next = new URL(location, url).href
+    let next
+    try {
+      next = new URL(location, url)
+    } catch (error) {
+      throw new TypeError('fetch failed', { cause: error })
+    }
+    // As fetch: a redirect may only lead to http(s); a `data:` or `file:` target is a network error.
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+      throw new TypeError('fetch failed', { cause: new Error('URL scheme must be a HTTP(S) scheme') })
+    }
     // As the fetch standard has it: 303 (but HEAD), and 301/302 for POST, become a GET without a body.
     if ((response.status === 303 && method !== 'HEAD') || ((response.status === 301 || response.status === 302) && method === 'POST')) {
       method = 'GET'
       for (const name of ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location']) headers.delete(name)
-      options = { ...options, body: undefined }
-    } else if (!replayable(request, options)) {
+      body = NO_BODY
+    } else if (!body.replayable) {
       throw new TypeError(`fetch failed: cannot follow a ${response.status} redirect with a body that was a stream`)
     }
-    url = next
-    if (new URL(next).origin !== origin) {
+    url = next.href
+    const hopOptions = { ...options, body: await body.again() }
+    if (next.origin !== origin) {
       headers.delete('authorization')
       headers.delete('dpop')
-      return markRedirected(await globalThis.fetch(next, { ...options, method, headers, redirect: 'follow' }))
+      return markRedirected(await globalThis.fetch(url, { ...hopOptions, method, headers, redirect: 'follow' }))
     }
-    response = await sendAuthenticated(credentials, next, options, method, url, headers, request)
+    response = await sendAuthenticated(credentials, url, hopOptions, method, url, headers, body)
   }
 }
 
@@ -105,32 +121,120 @@ function markRedirected(response) {
   return response
 }
 
-/** Sends one hop with fresh credentials, and once more with the nonce a resource server asks for. */
-async function sendAuthenticated(credentials, target, options, method, url, headers, request) {
-  const send = () => {
+/**
+ * Sends one hop with fresh credentials, and once more with the nonce a resource server asks for.
+ * `target` is what the first attempt sends (the caller's Request, on the first hop); a second
+ * attempt goes by URL, with the body sent again.
+ */
+async function sendAuthenticated(credentials, target, options, method, url, headers, body) {
+  const send = async (to, init) => {
     const auth = credentials.headersFor(method, url)
-    headers.set('authorization', auth.authorization)
-    if (auth.dpop != null) headers.set('dpop', auth.dpop)
-    else headers.delete('dpop')
-    return globalThis.fetch(target, { ...options, method, headers })
+    presentCredentials(headers, auth)
+    try {
+      return await globalThis.fetch(to, { ...init, method, headers })
+    } catch (error) {
+      throw carriesCredentials(error, auth) ? credentialsNotSent('the request failed with an error that quoted them') : error
+    }
   }
-  const response = await send()
+  const response = await send(target, options)
   // A resource server that wants a DPoP nonce (RFC 9449 §9) says so in a 401; the nonce is kept
   // for its origin, and the request is sent once more when its body can be sent again.
   if (response.status !== 401 || credentials.tokenType !== 'DPoP') return response
   const nonce = response.headers.get('dpop-nonce')
   if (nonce === null || !/use_dpop_nonce/.test(response.headers.get('www-authenticate') ?? '')) return response
   credentials.rememberNonce(url, nonce)
-  if (!replayable(request, options)) return response
+  if (!body.replayable) return response
   await response.body?.cancel()
-  return send()
+  return send(url, { ...options, body: await body.again() })
 }
 
-/** Whether a request's body can be sent twice: no body, or one held in memory (not a stream). */
-function replayable(request, init) {
-  const body = init !== undefined && 'body' in init ? init.body : request?.body
-  if (body === undefined || body === null) return true
-  return !(body instanceof ReadableStream) && typeof body[Symbol.asyncIterator] !== 'function'
+/**
+ * Puts the credentials into `headers`. A token that is not a valid header value (a provider
+ * issued one with CR LF, say) makes `Headers` throw an error quoting it; ours says only that the
+ * credentials could not be sent, and has no `cause`.
+ */
+function presentCredentials(headers, auth) {
+  try {
+    headers.set('authorization', auth.authorization)
+    if (auth.dpop != null) headers.set('dpop', auth.dpop)
+    else headers.delete('dpop')
+  } catch {
+    throw credentialsNotSent('the access token or its DPoP proof is not a valid HTTP header value')
+  }
+}
+
+/** The error for credentials that could not be sent, saying why but never what they are. */
+function credentialsNotSent(why) {
+  const error = new TypeError(`session.fetch: the session's credentials could not be sent: ${why}`)
+  error.code = 'ERR_INVALID_CREDENTIALS_HEADER'
+  return error
+}
+
+/**
+ * Whether an error (its message, stack or causes) quotes the credentials: a fetch stub or
+ * interceptor may report the headers it was given. A token with control characters may be quoted
+ * in pieces, so each piece of eight characters or more counts.
+ */
+function carriesCredentials(error, auth) {
+  const secrets = [auth.authorization, auth.dpop]
+    .filter((value) => typeof value === 'string')
+    .flatMap((value) => value.split(/[\s\x00-\x1f\x7f"\\]+/))
+    .filter((piece) => piece.length >= 8 && piece !== 'DPoP' && piece !== 'Bearer')
+  const seen = new Set()
+  let at = error
+  for (let depth = 0; at != null && depth < 8 && !seen.has(at); depth++) {
+    seen.add(at)
+    if (typeof at === 'string') return secrets.some((secret) => at.includes(secret))
+    if (typeof at !== 'object' && typeof at !== 'function') return false
+    try {
+      const texts = [at.message, at.stack].filter((text) => typeof text === 'string')
+      if (texts.some((text) => secrets.some((secret) => text.includes(secret)))) return true
+      at = at.cause
+    } catch {
+      // An error whose properties throw when read quotes nothing we can see.
+      return false
+    }
+  }
+  return false
+}
+
+/** No body: nothing to send again. */
+const NO_BODY = Object.freeze({ replayable: true, again: async () => undefined })
+
+/**
+ * What a request's body is, for sending it more than once. A body held in memory (a string,
+ * buffer, URLSearchParams, FormData or Blob, given in `init` or in the Request) is sent again,
+ * as fetch does on a 307 or 308; a stream cannot be, and fetch refuses it too. A Request's body
+ * can be read once, so one held in memory is copied before the first hop sends it.
+ */
+function bodyOf(request, init) {
+  const given = init?.body ?? null
+  if (given !== null) {
+    const streamed = given instanceof ReadableStream || typeof given[Symbol.asyncIterator] === 'function'
+    return streamed ? { replayable: false } : { replayable: true, again: async () => given }
+  }
+  if (request === undefined || request.body === null || request.bodyUsed) return NO_BODY
+  const copy = inMemoryCopy(request)
+  if (copy === undefined) return { replayable: false }
+  let bytes
+  return { replayable: true, again: async () => (bytes ??= await copy.arrayBuffer()) }
+}
+
+/**
+ * A Request with the same body as `request`, to read that body from later, when the body is held
+ * in memory; undefined when it is a stream. Fetch knows which (the body's "source") but does not
+ * say. It does refuse to make a `no-cors` Request from one whose body is a stream, before it
+ * touches the body, so that refusal is the test; when it does not refuse, what it makes is the
+ * copy.
+ */
+function inMemoryCopy(request) {
+  const probe = request.clone()
+  try {
+    return new Request(probe, { mode: 'no-cors', method: 'POST', cache: 'default' })
+  } catch {
+    probe.body?.cancel().catch(() => {})
+    return undefined
+  }
 }
 
 /**
@@ -200,6 +304,12 @@ const EXPIRY_MARGIN_MS = 5_000
 /** The first and the longest wait before a failed background refresh is tried again. */
 const RETRY_FIRST_MS = 1_000
 const RETRY_MAX_MS = 60_000
+/**
+ * A token with less than this to live when its timer is set is not refreshed in the background:
+ * the session expires with it. A provider that issues tokens expiring at once (`expires_in: 0`)
+ * would otherwise be asked for a new one every second, forever.
+ */
+const MIN_REFRESHABLE_MS = 2_000
 
 /** The events the background timers emit. */
 const TIMER_EVENTS = new Set([EVENTS.SESSION_EXTENDED, EVENTS.SESSION_EXPIRED, EVENTS.ERROR, EVENTS.TIMEOUT_SET])
@@ -309,7 +419,7 @@ class Session {
       try {
         parsed = new URL(url)
       } catch (e) {
-        throw new Error(`[${url}] is not a valid URL, and cannot be used as a redirect URL: ${e}`)
+        throw new Error(`[${quote(url)}] is not a valid URL, and cannot be used as a redirect URL: ${e}`)
       }
       const params = parsed.searchParams
       if (!params.has('state') || !(params.has('code') || params.has('error'))) {
@@ -449,7 +559,7 @@ class Session {
     const expiresAt = this.#credentials?.expiresAt
     if (expiresAt === undefined || expiresAt === null) return
     const left = expiresAt - Date.now()
-    const refresh = this.#keepAlive && this.#renewable
+    const refresh = this.#keepAlive && this.#renewable && left >= MIN_REFRESHABLE_MS
     // A minute before expiry, or a fifth of the lifetime when that is shorter; never a tight loop.
     // Without a refresh, the session expires 5 s before its token does, as in the reference.
     const delay = refresh ? Math.max(1_000, left - Math.min(60_000, left / 5)) : Math.max(0, left - EXPIRY_MARGIN_MS)
@@ -494,7 +604,7 @@ class Session {
     this.#timer = undefined
     awaited.delete(this)
     if (debug.enabled) {
-      debug('session %j: background refresh, the access token expires in %d s', this.info.sessionId, Math.round(((credentials.expiresAt ?? 0) - Date.now()) / 1000))
+      debug('session %s: background refresh, the access token expires in %d s', quote(JSON.stringify(this.info.sessionId)), Math.round(((credentials.expiresAt ?? 0) - Date.now()) / 1000))
     }
     try {
       const storage = this.#storages.main
@@ -520,7 +630,7 @@ class Session {
       }
     } catch (error) {
       if (this.#credentials !== credentials) return
-      if (debug.enabled) debug('session %j: background refresh failed: %s', this.info.sessionId, error?.message)
+      if (debug.enabled) debug('session %s: background refresh failed: %s', quote(JSON.stringify(this.info.sessionId)), quote(error?.message))
       this.events.emit(EVENTS.ERROR, typeof error?.error === 'string' ? error.error : (error?.code ?? 'error'), error)
       // Again after 1 s, 2 s, 4 s … (at most a minute), while the token has time left; then the
       // session expires with it.
@@ -599,4 +709,4 @@ class Session {
   }
 }
 
-module.exports = { Session, EVENTS, adopt, announceTokens, tokenSetInput, tokenSetOf }
+module.exports = { Session, EVENTS, adopt, announceTokens, tokenSetInput, tokenSetOf, authenticatedFetch }

@@ -392,11 +392,11 @@ pub async fn finish(
         .map(str::to_owned)
         .ok_or_else(|| Error::corrupted(&key, "it has no issuer"))?;
     if let Some(error) = callback.param("error") {
-        return Err(Error::OAuth {
-            url: issuer.clone(),
-            error,
-            description: callback.param("error_description"),
-        });
+        return Err(Error::oauth(
+            &issuer,
+            &error,
+            callback.param("error_description").as_deref(),
+        ));
     }
     let code = callback
         .param("code")

@@ -36,7 +36,13 @@ pub async fn verified_claims(
 ) -> Result<Map<String, Value>> {
     let decoded = jwt::decode(token).map_err(invalid)?;
     let keys = jwks.keys(http, &metadata.jwks_uri, decoded.kid()).await?;
-    let claims = decoded.verify(&keys).map_err(invalid)?;
+    let claims = decoded.verify(&keys).map_err(|e| match e {
+        // The provider's key set is at fault, not the token: name where the set is.
+        jwt::JwtError::MultipleMatchingKeys { .. } => {
+            Error::idp_response(&metadata.jwks_uri, e.to_string())
+        }
+        e => invalid(e),
+    })?;
     jwt::check_claims(
         &claims,
         &metadata.issuer,
@@ -90,8 +96,10 @@ pub async fn web_id_from_grant(
 }
 
 /// The credentials a grant gave: the token response checked for its WebID, its access token
-/// bound to `key` when the provider issued a DPoP token (one for a request made without a key
-/// cannot be presented, so it is refused).
+/// bound to `key` when the provider issued a DPoP token. The token type must be the one asked
+/// for: a DPoP token for a request made without a key cannot be presented, and a Bearer token
+/// for a DPoP request would silently downgrade the session to a token anyone who sees it can
+/// use, which the caller did not choose.
 pub async fn credentials_from_grant(
     http: &dyn Http,
     jwks: &JwksCache,
@@ -100,14 +108,21 @@ pub async fn credentials_from_grant(
     key: Option<crate::dpop::DpopKey>,
     client_id: String,
 ) -> Result<crate::credentials::Credentials> {
-    let dpop_key = match tokens.token_type {
-        crate::stored_session::TokenType::Bearer => None,
-        crate::stored_session::TokenType::DPoP => Some(key.ok_or_else(|| {
-            Error::idp_response(
+    let dpop_key = match (tokens.token_type, key) {
+        (crate::stored_session::TokenType::Bearer, None) => None,
+        (crate::stored_session::TokenType::DPoP, Some(key)) => Some(key),
+        (crate::stored_session::TokenType::DPoP, None) => {
+            return Err(Error::idp_response(
                 &metadata.token_endpoint,
                 "the token response has token_type DPoP for a Bearer request",
-            )
-        })?),
+            ))
+        }
+        (crate::stored_session::TokenType::Bearer, Some(_)) => {
+            return Err(Error::idp_response(
+                &metadata.token_endpoint,
+                "the token response has token_type Bearer for a DPoP request (log in with tokenType \"Bearer\" to accept Bearer tokens)",
+            ))
+        }
     };
     let web_id = web_id_from_grant(http, jwks, metadata, &tokens, &client_id).await?;
     Ok(crate::credentials::Credentials {
@@ -124,17 +139,35 @@ pub async fn credentials_from_grant(
 }
 
 /// The WebID a token names: its `webid` claim, or else a `sub` that is an IRI (Solid-OIDC §5).
+/// Either must be an absolute http(s) IRI: a WebID is dereferenced to read a profile, and it
+/// becomes `info.webId`, which apps show and link to (a `javascript:` one would be a script).
 pub fn web_id(claims: &Map<String, Value>) -> Result<String> {
-    if let Some(Value::String(web_id)) = claims.get("webid") {
-        return Ok(web_id.clone());
+    match claims.get("webid") {
+        Some(Value::String(web_id)) if is_http_iri(web_id) => return Ok(web_id.clone()),
+        Some(Value::String(_)) => {
+            return Err(invalid("its webid claim is not an absolute http(s) IRI"))
+        }
+        // As in the reference, a webid that is not a string is no webid: `sub` is read instead.
+        _ => {}
     }
     match claims.get("sub") {
-        Some(Value::String(sub)) if reqwest::Url::parse(sub).is_ok() => Ok(sub.clone()),
+        Some(Value::String(sub)) if is_http_iri(sub) => Ok(sub.clone()),
         Some(Value::String(_)) => Err(invalid(
-            "it has no webid claim, and its sub claim is not an IRI",
+            "it has no webid claim, and its sub claim is not an absolute http(s) IRI",
         )),
         _ => Err(invalid("it has neither a webid claim nor a sub claim")),
     }
+}
+
+/// Whether `text` is an absolute http or https IRI with a host, without the spaces and control
+/// characters a URL parser would silently drop.
+fn is_http_iri(text: &str) -> bool {
+    !text.is_empty()
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+        && url::Url::parse(text).is_ok_and(|url| {
+            matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some_and(|h| !h.is_empty())
+        })
 }
 
 #[cfg(test)]
@@ -158,7 +191,40 @@ mod tests {
         assert!(web_id(&claims(r#"{"sub":"alice"}"#))
             .unwrap_err()
             .to_string()
-            .contains("not an IRI"));
+            .contains("not an absolute http(s) IRI"));
         assert!(web_id(&claims("{}")).is_err());
+    }
+
+    #[test]
+    fn a_webid_that_is_not_an_http_iri_is_refused_not_replaced_by_sub() {
+        for bad in [
+            r#""""#,
+            r#""javascript:alert(1)""#,
+            r#""data:text/html,<script>1</script>""#,
+            r#""urn:uuid:1""#,
+            r#""/alice#me""#,
+            r#"" https://w/#me""#,
+            r#""https://w/\n#me""#,
+        ] {
+            let error = web_id(&claims(&format!(
+                r#"{{"webid":{bad},"sub":"https://w/#me"}}"#
+            )))
+            .unwrap_err();
+            assert!(matches!(error, Error::InvalidToken { .. }), "{bad}");
+            assert!(!error.to_string().contains("alert"), "{error}");
+        }
+        assert_eq!(
+            web_id(&claims(r#"{"webid":42,"sub":"https://w/#me"}"#)).unwrap(),
+            "https://w/#me"
+        );
+        let error = web_id(&claims(r#"{"sub":"javascript:alert(1)"}"#)).unwrap_err();
+        assert!(matches!(error, Error::InvalidToken { .. }));
+        assert_eq!(
+            web_id(&claims(
+                r#"{"webid":"http://localhost:3000/alice/profile/card#me"}"#
+            ))
+            .unwrap(),
+            "http://localhost:3000/alice/profile/card#me"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! What a logged-in session holds: its tokens and DPoP key, and the headers that present them.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::dpop::DpopKey;
 use crate::error::Result;
@@ -41,11 +41,14 @@ pub struct AuthHeaders {
     pub dpop: Option<String>,
 }
 
-/// Milliseconds since the epoch, `seconds` from now.
+/// Milliseconds since the epoch, `seconds` from now. Saturates rather than overflows: the
+/// lifetimes given here are cut to a year where they enter, but this must not panic whatever it
+/// is given.
 pub fn expiry_from_now(seconds: u64) -> u64 {
-    let at = SystemTime::now() + Duration::from_secs(seconds);
-    at.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    now_ms.saturating_add(seconds.saturating_mul(1000))
 }
 
 impl Credentials {
@@ -78,5 +81,18 @@ impl Credentials {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expiry_saturates_instead_of_panicking() {
+        assert_eq!(expiry_from_now(u64::MAX), u64::MAX);
+        assert_eq!(expiry_from_now(1 << 63), u64::MAX);
+        let in_an_hour = expiry_from_now(3600);
+        assert!(in_an_hour > expiry_from_now(0) + 3_590_000);
     }
 }

@@ -14,7 +14,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::http::{Http, HttpRequest};
+use crate::http::{carries_userinfo, Http, HttpRequest};
+use crate::quote;
 use crate::single_flight::SingleFlight;
 
 /// How long discovered metadata is used before it is fetched again.
@@ -112,12 +113,63 @@ pub fn parse(issuer: &str, url: &str, body: &[u8]) -> Result<(IssuerMetadata, Ma
         return Err(Error::idp_response(
             url,
             format!(
-                "the discovery document is for the issuer {}, not {issuer}",
-                metadata.issuer
+                "the discovery document is for the issuer {}, not {}",
+                quote::text(&metadata.issuer),
+                quote::text(issuer)
             ),
         ));
     }
+    check_endpoints(url, &metadata)?;
     Ok((metadata, fields))
+}
+
+/// Every endpoint the document names must be one this crate can send a request to: an http or
+/// https URL, without a `user:password@` (fetch refuses such URLs, and the password would be sent
+/// as Basic authentication). Checked here, once, so that a bad one is the provider's fault in the
+/// error rather than a failure of whatever request first uses it.
+fn check_endpoints(url: &str, metadata: &IssuerMetadata) -> Result<()> {
+    let endpoints = [
+        ("token_endpoint", Some(&metadata.token_endpoint)),
+        ("jwks_uri", Some(&metadata.jwks_uri)),
+        (
+            "authorization_endpoint",
+            metadata.authorization_endpoint.as_ref(),
+        ),
+        (
+            "registration_endpoint",
+            metadata.registration_endpoint.as_ref(),
+        ),
+        (
+            "end_session_endpoint",
+            metadata.end_session_endpoint.as_ref(),
+        ),
+        ("revocation_endpoint", metadata.revocation_endpoint.as_ref()),
+        ("userinfo_endpoint", metadata.userinfo_endpoint.as_ref()),
+    ];
+    for (name, endpoint) in endpoints {
+        let Some(endpoint) = endpoint else { continue };
+        // A URL parser drops tabs and line breaks; a provider that sends them is not to be
+        // second-guessed about which URL it meant.
+        let problem = match url::Url::parse(endpoint) {
+            _ if endpoint.chars().any(char::is_control) => "holds control characters",
+            Err(_) => "is not a URL",
+            Ok(parsed) if !matches!(parsed.scheme(), "http" | "https") => {
+                "is not an http or https URL"
+            }
+            Ok(parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+                "carries a user name or password"
+            }
+            Ok(_) => continue,
+        };
+        return Err(Error::idp_response(
+            url,
+            format!(
+                "the discovery document's {name} {problem}: {}",
+                quote::text(endpoint)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The `issuerConfig:<issuer>` record as the reference writes it: camel-cased names, in its
@@ -201,6 +253,11 @@ impl DiscoveryCache {
 
     /// The metadata of `issuer`: from the cache, or fetched (once for concurrent callers).
     pub async fn discover(&self, http: &dyn Http, issuer: &str) -> Result<Discovered> {
+        if carries_userinfo(issuer) {
+            return Err(Error::Configuration {
+                reason: "The issuer URL includes a user name or password: an identity provider's URL cannot carry credentials (fetch refuses such a URL too)".to_owned(),
+            });
+        }
         if let Some(found) = self.cached(issuer) {
             return Ok(found);
         }
@@ -354,5 +411,108 @@ mod tests {
             assert!(message.contains(expected), "{message}");
             assert!(!message.contains("secret"));
         }
+    }
+
+    fn document_with(member: &str, value: &str) -> Vec<u8> {
+        let mut fields: Map<String, Value> = serde_json::from_str(DOC).unwrap();
+        fields.insert(member.to_owned(), Value::from(value));
+        Value::Object(fields).to_string().into_bytes()
+    }
+
+    #[test]
+    fn endpoints_that_no_request_can_go_to_are_the_providers_fault() {
+        let url = "http://localhost:3000/.well-known/openid-configuration";
+        let cases = [
+            ("token_endpoint", "data:text/plain,x", "token_endpoint is not an http or https URL"),
+            ("token_endpoint", "/relative/token", "token_endpoint is not a URL"),
+            (
+                "jwks_uri",
+                "https://user:pass@idp.example/jwks",
+                "jwks_uri carries a user name or password: https://[redacted]@idp.example/jwks",
+            ),
+            (
+                "token_endpoint",
+                "http://localhost:3000/token\r\nX-Injected: 1",
+                "token_endpoint holds control characters: http://localhost:3000/token\\u{d}\\u{a}X-Injected: 1",
+            ),
+            (
+                "end_session_endpoint",
+                "javascript:alert(1)",
+                "end_session_endpoint is not an http or https URL",
+            ),
+        ];
+        for (member, value, expected) in cases {
+            let Err(error) = parse("http://localhost:3000", url, &document_with(member, value))
+            else {
+                panic!("{member} {value} must be refused")
+            };
+            let message = error.to_string();
+            assert!(matches!(error, Error::IdpResponse { .. }), "{message}");
+            assert!(message.contains(expected), "{message}");
+            assert!(
+                !message.contains('\n') && !message.contains(":pass@"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_hostile_issuer_is_quoted_short_and_escaped() {
+        let issuer = format!("http://evil/\u{1b}[2J\n{}", "x".repeat(4_000_000));
+        let url = "http://localhost:3000/.well-known/openid-configuration";
+        let error = parse(
+            "http://localhost:3000",
+            url,
+            &document_with("issuer", &issuer),
+        )
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(message.len() < 600, "{} bytes", message.len());
+        assert!(
+            message.contains("http://evil/\\u{1b}[2J\\u{a}xxx"),
+            "{message}"
+        );
+        assert!(!message.contains('\u{1b}') && !message.contains('\n'));
+    }
+
+    #[test]
+    fn credentials_in_the_issuer_or_an_endpoint_are_refused_and_never_sent() {
+        let cache = DiscoveryCache::default();
+        let http = Fixed {
+            status: 200,
+            body: DOC,
+            calls: Cell::new(0),
+        };
+        for issuer in [
+            "http://user:pass@localhost:3000",
+            "http://user@localhost:3000",
+        ] {
+            let Err(error) = block_on(cache.discover(&http, issuer)) else {
+                panic!("{issuer} must be refused")
+            };
+            assert!(matches!(error, Error::Configuration { .. }), "{error}");
+            assert!(!error.to_string().contains("hunter2"), "{error}");
+        }
+        assert_eq!(http.calls.get(), 0);
+
+        let body = DOC.replace(
+            "\"jwks_uri\":\"http://localhost:3000/",
+            "\"jwks_uri\":\"http://user:secret@localhost:3000/",
+        );
+        let http = Fixed {
+            status: 200,
+            body: body.leak(),
+            calls: Cell::new(0),
+        };
+        let Err(error) = block_on(cache.discover(&http, "http://localhost:3000")) else {
+            panic!("a jwks_uri with credentials must be refused")
+        };
+        let message = error.to_string();
+        assert!(matches!(error, Error::IdpResponse { .. }), "{message}");
+        assert!(
+            message.contains("jwks_uri carries a user name or password"),
+            "{message}"
+        );
+        assert!(!message.contains("secret"), "{message}");
     }
 }

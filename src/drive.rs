@@ -7,6 +7,7 @@
 //! finishes in its first poll.
 
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,10 +99,22 @@ impl<T> Driven<T> {
         let mut cx = Context::from_waker(&waker);
         loop {
             self.wake.woken.store(false, Ordering::Release);
-            if let Poll::Ready(result) = future.as_mut().poll(&mut cx) {
+            // A panic is a bug; it ends this operation with a typed error, not the process or
+            // the other operations (see `crate::panics`).
+            let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
+            let output = match polled {
+                Ok(Poll::Ready(result)) => Some(result),
+                Ok(Poll::Pending) => None,
+                Err(payload) => Some(Err(crate::panics::caught(payload))),
+            };
+            if let Some(result) = output {
                 self.output = Some(result);
-                // Drop the future now: it may hold key locks' borrows and storage handles.
-                self.future = None;
+                // Drop the future now: it may hold key locks' borrows and storage handles. One
+                // that panicked may panic again as it is dropped; that is caught too.
+                let future = self.future.take();
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(future))) {
+                    std::mem::forget(payload);
+                }
                 return Step::Done;
             }
             if self.queue.has_calls() {
@@ -147,6 +160,49 @@ mod tests {
 
     fn quiet() -> Arc<WakeSignal> {
         WakeSignal::new(|| {})
+    }
+
+    #[test]
+    fn a_panic_ends_the_operation_with_a_typed_error() {
+        let queue = HostQueue::new();
+        let storage = Rc::new(HostStorage::new(
+            queue.clone(),
+            Arc::new(KeyLocks::new()),
+            1,
+        ));
+        let s = storage.clone();
+        let mut op = Driven::new(
+            async move {
+                let _guard = s.locks().lock("k").await?;
+                let seconds: u64 = s.get("k").await?.map_or(0, |v| v.len() as u64);
+                // What `expires_in` of 2^63 once did.
+                let _ = std::time::SystemTime::now()
+                    + std::time::Duration::from_secs(u64::MAX - seconds);
+                Ok(())
+            },
+            queue,
+            quiet(),
+        );
+        let Step::Calls(calls) = op.poll([]) else {
+            panic!("expected a call")
+        };
+        let answers = calls
+            .into_iter()
+            .map(|(t, _)| (t, HostAnswer::Storage(Ok(None))));
+        assert!(matches!(op.poll(answers), Step::Done));
+        let error = op.take_output().unwrap().unwrap_err();
+        assert!(
+            matches!(error, crate::error::Error::Internal { .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().starts_with("internal error"), "{error}");
+        // Its lock was released with it.
+        let mut again = Driven::new(
+            async move { storage.locks().lock("k").await.map(drop) },
+            HostQueue::new(),
+            quiet(),
+        );
+        assert!(matches!(again.poll([]), Step::Done));
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! Errors of the protocol core.
 //!
 //! Messages name the storage key and what was wrong with it, never the stored value: session
-//! records hold refresh tokens and private keys.
+//! records hold refresh tokens and private keys. Every field that can hold text from outside (a
+//! key, a URL, a provider's words, a reason quoting them) goes through [`quote`] when a message
+//! is made, so no message is unbounded, breaks a log line, or shows a URL's password.
 
 use std::fmt;
+
+use crate::quote;
 
 /// Which storage method a failed call was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,14 +62,14 @@ pub enum StorageFailure {
 pub enum Error {
     /// A storage method threw, rejected or answered with a value of the wrong type. `message`
     /// says which, never what the storage's own error said (see `StorageFailure::Failed`).
-    #[error("storage.{method}(\"{key}\") failed: {message}")]
+    #[error("storage.{method}(\"{}\") failed: {}", quote::text(.key), quote::reason(.message))]
     StorageCall {
         method: StorageMethod,
         key: String,
         message: String,
     },
     /// A storage method did not settle in time.
-    #[error("storage.{method}(\"{key}\") did not settle within {millis} ms{}", deadlock_hint(*.blocking_others))]
+    #[error("storage.{method}(\"{}\") did not settle within {millis} ms{}", quote::text(.key), deadlock_hint(*.blocking_others))]
     StorageTimeout {
         method: StorageMethod,
         key: String,
@@ -74,52 +78,72 @@ pub enum Error {
         blocking_others: bool,
     },
     /// Data under a storage key is not what the reference layout says it must be.
-    #[error("the data stored under \"{key}\" is corrupted: {reason}")]
+    #[error("the data stored under \"{}\" is corrupted: {}", quote::text(.key), quote::reason(.reason))]
     CorruptedData { key: String, reason: String },
     /// No response came from the identity provider: no connection, a broken one, or a request
     /// that could not be made.
-    #[error("the identity provider could not be reached at {url}: {reason}")]
+    #[error("the identity provider could not be reached at {}: {}", quote::text(.url), quote::reason(.reason))]
     IdpUnreachable { url: String, reason: String },
+    /// The identity provider was not contacted: private networks are blocked
+    /// (`setBlockPrivateNetworks`) and its host is, or resolves to, an address off the public
+    /// internet.
+    #[error("the identity provider at {} was not contacted: {} {} {kind}, and requests to private networks are blocked", quote::text(.url), quote::text(.host), if *.resolved { "resolves to" } else { "is" })]
+    IdpBlockedAddress {
+        url: String,
+        host: String,
+        /// Whether `host` is a name that resolved to the address, rather than the address.
+        resolved: bool,
+        kind: &'static str,
+    },
     /// The identity provider did not answer within the limit.
-    #[error("the identity provider did not answer {url} within {millis} ms")]
+    #[error("the identity provider did not answer {} within {millis} ms", quote::text(.url))]
     IdpTimeout { url: String, millis: u64 },
     /// The identity provider answered, but not as the protocol says it must. The reason never
     /// quotes the body: it may hold tokens.
-    #[error("the identity provider's answer from {url} is not usable: {reason}")]
+    #[error("the identity provider's answer from {} is not usable: {}", quote::text(.url), quote::reason(.reason))]
     IdpResponse { url: String, reason: String },
     /// The identity provider refused a request with an OAuth error (RFC 6749 §5.2). `error` and
     /// the provider's own `description` are kept; neither is ours to rewrite.
-    #[error("the identity provider refused the request to {url}: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    #[error("the identity provider refused the request to {}: {}{}", quote::text(.url), quote::text(.error), description.as_deref().map(|d| format!(" ({})", quote::text(d))).unwrap_or_default())]
     OAuth {
         url: String,
         error: String,
         description: Option<String>,
     },
     /// A token the identity provider issued does not hold what it must, or does not verify.
-    #[error("the identity provider's token is not acceptable: {reason}")]
+    #[error("the identity provider's token is not acceptable: {}", quote::reason(.reason))]
     InvalidToken { reason: String },
     /// A request could not be prepared on our side (a proof for a URL that is not http or
     /// https, say).
-    #[error("the request could not be prepared: {reason}")]
+    #[error("the request could not be prepared: {}", quote::reason(.reason))]
     InvalidRequest { reason: String },
     /// A redirect back from the identity provider that cannot finish a login: an unknown or
     /// used `state`, an `iss` that is not the issuer, or no `code`.
-    #[error("the redirect cannot finish a login: {reason}")]
+    #[error("the redirect cannot finish a login: {}", quote::reason(.reason))]
     InvalidRedirect { reason: String },
     /// The identity provider cannot serve the login asked for (no registration endpoint, no
     /// signing algorithm in common, ...).
-    #[error("{reason}")]
+    #[error("{}", quote::reason(.reason))]
     Configuration { reason: String },
     /// Another operation on the same store held a key this one needed for too long.
-    #[error("gave up waiting for the lock on \"{key}\" after {millis} ms: another operation on this storage held it all that time (a storage method that calls back into this package on the same storage after an await can cause this)")]
+    #[error("gave up waiting for the lock on \"{}\" after {millis} ms: another operation on this storage held it all that time (a storage method that calls back into this package on the same storage after an await can cause this)", quote::text(.key))]
     LockWaitTimeout { key: String, millis: u64 },
     /// Another process held a session's refresh lease for too long without storing new tokens.
-    #[error("gave up waiting for the refresh lease \"{key}\" after {millis} ms: another process kept refreshing this session and stored no new access token")]
+    #[error("gave up waiting for the refresh lease \"{}\" after {millis} ms: another process kept refreshing this session and stored no new access token", quote::text(.key))]
     RefreshLeaseTimeout { key: String, millis: u64 },
+    /// A bug: the package panicked. The operation was stopped where it was; the reason says
+    /// where in the code, never what values it had.
+    #[error("internal error in solid-client-authn-native (please report it): {reason}")]
+    Internal { reason: String },
     /// A lease that should lapse by itself was still held long after its lifetime.
-    #[error("gave up waiting for the lease \"{key}\" after {millis} ms: it should have lapsed by itself long before (was it written without an expiry?); delete it from the storage")]
+    #[error("gave up waiting for the lease \"{}\" after {millis} ms: it should have lapsed by itself long before (was it written without an expiry?); delete it from the storage", quote::text(.key))]
     LeaseTimeout { key: String, millis: u64 },
 }
+
+/// How much of an OAuth `error` code is kept: the registered ones are short.
+const OAUTH_ERROR_MAX_CHARS: usize = 100;
+/// How much of an `error_description` is kept: a sentence or two.
+const OAUTH_DESCRIPTION_MAX_CHARS: usize = 300;
 
 fn deadlock_hint(blocking_others: bool) -> &'static str {
     if blocking_others {
@@ -163,12 +187,33 @@ impl Error {
                 url: url.to_owned(),
                 millis,
             },
+            HttpFailure::Blocked {
+                host,
+                resolved,
+                kind,
+            } => Error::IdpBlockedAddress {
+                url: url.to_owned(),
+                host,
+                resolved,
+                kind,
+            },
             HttpFailure::Unreachable(reason) | HttpFailure::Invalid(reason) => {
                 Error::IdpUnreachable {
                     url: url.to_owned(),
                     reason,
                 }
             }
+        }
+    }
+
+    /// A refusal in the provider's words, kept (they become `error` and `errorDescription` in
+    /// JS) but not in an unbounded amount: any user can send a redirect with a description of a
+    /// megabyte for their own login.
+    pub(crate) fn oauth(url: &str, error: &str, description: Option<&str>) -> Self {
+        Error::OAuth {
+            url: url.to_owned(),
+            error: error.chars().take(OAUTH_ERROR_MAX_CHARS).collect(),
+            description: description.map(|d| d.chars().take(OAUTH_DESCRIPTION_MAX_CHARS).collect()),
         }
     }
 
@@ -196,13 +241,15 @@ impl Error {
             | Error::RefreshLeaseTimeout { key, .. }
             | Error::LeaseTimeout { key, .. } => Some(key),
             Error::IdpUnreachable { .. }
+            | Error::IdpBlockedAddress { .. }
             | Error::IdpTimeout { .. }
             | Error::IdpResponse { .. }
             | Error::OAuth { .. }
             | Error::InvalidToken { .. }
             | Error::InvalidRequest { .. }
             | Error::InvalidRedirect { .. }
-            | Error::Configuration { .. } => None,
+            | Error::Configuration { .. }
+            | Error::Internal { .. } => None,
         }
     }
 }

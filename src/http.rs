@@ -96,6 +96,13 @@ fn form_encode(text: &str) -> String {
     out
 }
 
+/// Whether a URL carries a user name or password (`https://user:pass@idp.example/`). Such
+/// credentials would be sent as Basic authentication to whoever the URL names, so, as fetch
+/// refuses such a URL, no request is made to one.
+pub fn carries_userinfo(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+}
+
 /// A response, whatever its status.
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpResponse {
@@ -134,6 +141,13 @@ pub enum HttpFailure {
     TimedOut(u64),
     /// The request could not be made at all (a URL that is not http or https, say).
     Invalid(String),
+    /// Not made: private networks are blocked, and the host is (`resolved` false), or resolves
+    /// to, an address off the public internet. `kind` says which ("a loopback address").
+    Blocked {
+        host: String,
+        resolved: bool,
+        kind: &'static str,
+    },
 }
 
 /// Makes requests for an operation.

@@ -51,10 +51,9 @@ impl JwksCache {
                 ),
             ));
         }
-        let keys =
-            Rc::new(JwkSet::parse(&response.body).map_err(|e| {
-                Error::idp_response(uri, format!("the key set is not usable: {e}"))
-            })?);
+        let keys = Rc::new(
+            JwkSet::parse(&response.body).map_err(|e| Error::idp_response(uri, e.to_string()))?,
+        );
         self.entries
             .borrow_mut()
             .insert(uri.to_owned(), (keys.clone(), Instant::now()));
@@ -126,6 +125,26 @@ mod tests {
         let keys = block_on(cache.keys(&http, "https://idp/jwks", Some("k2"))).unwrap();
         assert!(keys.has_kid("k2"));
         assert_eq!(http.fetches.get(), 2);
+    }
+
+    #[test]
+    fn a_set_of_thousands_of_copies_of_a_key_is_refused_typed() {
+        let http = KeySet {
+            kids: std::cell::RefCell::new(vec!["k"; 12_000]),
+            fetches: Cell::new(0),
+        };
+        let cache = JwksCache::default();
+        let e = block_on(cache.keys(&http, "https://idp/jwks", Some("k"))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the identity provider's answer from https://idp/jwks is not usable: the JSON Web Key Set is not usable: it holds more than 100 keys"
+        );
+        // Under the bound, the set is read once and kept; the token's check then refuses it.
+        http.kids.borrow_mut().truncate(3);
+        let keys = block_on(cache.keys(&http, "https://idp/jwks", Some("k"))).unwrap();
+        block_on(cache.keys(&http, "https://idp/jwks", Some("k"))).unwrap();
+        assert_eq!(http.fetches.get(), 2);
+        assert!(keys.has_kid("k"));
     }
 
     #[test]

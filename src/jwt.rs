@@ -5,6 +5,7 @@
 //! form. Errors describe what is wrong and never quote a token or a signature; values taken from
 //! a token's header (an `alg`, a `kid`) are shortened before they reach a message.
 
+use std::cell::Cell;
 use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,6 +13,10 @@ use base64::Engine as _;
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 use ring::signature::{RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
+use serde::de::{
+    DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
+use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
 /// The smallest RSA modulus accepted, in bits (RFC 7518 §3.3 requires 2048).
@@ -20,6 +25,11 @@ const RSA_MIN_BITS: usize = 2048;
 const RSA_MAX_BITS: usize = 8192;
 /// Longest text taken from a token's header that an error message repeats.
 const QUOTE_MAX_CHARS: usize = 64;
+/// The most entries a key set may hold. Providers publish a handful (one per algorithm, two
+/// while they rotate); the bound keeps reading a set, done on the JS thread, a matter of
+/// milliseconds whatever a provider sends. A set with more is refused, not cut short: which keys
+/// to keep would be a guess.
+pub const MAX_KEYS: usize = 100;
 
 /// Why a token or a key set was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +62,13 @@ pub enum JwtError {
     /// The token has no `kid`, and the set has no key for its algorithm.
     #[error("the JSON Web Key Set has no key for {0}")]
     NoSuitableKey(&'static str),
+    /// More than one key of the set fits the token's header (its `kid`, or without one its
+    /// algorithm): the set is ambiguous, and trying each key in turn is work a provider could
+    /// multiply at will. The reference refuses such a set too (`JWKSMultipleMatchingKeys`).
+    #[error(
+        "the JSON Web Key Set has {count} keys that fit this JWT ({what}), where one is expected"
+    )]
+    MultipleMatchingKeys { count: usize, what: String },
     /// The signature does not verify with the key (or, without `kid`, with any key).
     #[error("the JWT signature does not verify")]
     BadSignature,
@@ -212,18 +229,26 @@ struct SkippedKey {
 impl JwkSet {
     /// Parses `{"keys":[...]}`. Keys that cannot verify ES256 or RS256 signatures (another
     /// `kty` or curve, `use` other than `sig`, an RSA modulus under 2048 bits, malformed
-    /// members) are skipped, not errors: a set may hold keys for other purposes.
+    /// members) are skipped, not errors: a set may hold keys for other purposes. A set of more
+    /// than [`MAX_KEYS`] entries is refused as soon as the entry after the last allowed is met,
+    /// so the rest of the body is never read.
     pub fn parse(body: &[u8]) -> Result<Self, JwtError> {
-        let Ok(Value::Object(mut set)) = serde_json::from_slice::<Value>(body) else {
-            return Err(JwtError::InvalidKeySet("it is not a JSON object"));
-        };
-        let Some(Value::Array(entries)) = set.remove("keys") else {
-            return Err(JwtError::InvalidKeySet("it has no \"keys\" array"));
-        };
+        let problem = Cell::new(None);
+        let mut reader = serde_json::Deserializer::from_slice(body);
+        let entries = SetSeed { problem: &problem }
+            .deserialize(&mut reader)
+            .and_then(|entries| reader.end().map(|()| entries))
+            .map_err(|e| {
+                let reason = match problem.get() {
+                    Some(reason) if !e.is_syntax() && !e.is_eof() => reason,
+                    _ => "it is not a JSON object",
+                };
+                JwtError::InvalidKeySet(reason)
+            })?;
         let mut keys = Vec::new();
         let mut skipped = Vec::new();
         for entry in entries {
-            let Value::Object(members) = entry else {
+            let Ok(Value::Object(members)) = serde_json::from_str::<Value>(entry.get()) else {
                 skipped.push(SkippedKey {
                     kid: None,
                     reason: "it is not a JSON object".to_owned(),
@@ -249,14 +274,20 @@ impl JwkSet {
             || self.skipped.iter().any(|k| k.kid.as_deref() == Some(kid))
     }
 
-    /// The keys a token with this `kid` (if any) and algorithm may be verified with.
-    fn candidates(&self, kid: Option<&str>, alg: Algorithm) -> Result<Vec<&Jwk>, JwtError> {
+    /// The one key a token with this `kid` (if any) and algorithm may be verified with. Like
+    /// the reference, a set where several keys fit is refused rather than each key tried: a
+    /// token then costs one signature check, whatever the set holds.
+    fn candidate(&self, kid: Option<&str>, alg: Algorithm) -> Result<&Jwk, JwtError> {
         let Some(kid) = kid else {
-            let fitting: Vec<&Jwk> = self.keys.iter().filter(|k| k.fits(alg)).collect();
-            if fitting.is_empty() {
-                return Err(JwtError::NoSuitableKey(alg.name()));
-            }
-            return Ok(fitting);
+            let mut fitting = self.keys.iter().filter(|k| k.fits(alg));
+            return match (fitting.next(), fitting.count()) {
+                (None, _) => Err(JwtError::NoSuitableKey(alg.name())),
+                (Some(key), 0) => Ok(key),
+                (Some(_), more) => Err(JwtError::MultipleMatchingKeys {
+                    count: more + 1,
+                    what: format!("no kid, algorithm {}", alg.name()),
+                }),
+            };
         };
         let named: Vec<&Jwk> = self
             .keys
@@ -274,15 +305,103 @@ impl JwkSet {
             });
         }
         let fitting: Vec<&Jwk> = named.into_iter().filter(|k| k.fits(alg)).collect();
-        if fitting.is_empty() {
-            return Err(JwtError::UnusableKey {
+        match fitting[..] {
+            [] => Err(JwtError::UnusableKey {
                 kid: shorten(kid),
                 reason: format!("it is not a key for {}", alg.name()),
-            });
+            }),
+            [key] => Ok(key),
+            _ => Err(JwtError::MultipleMatchingKeys {
+                count: fitting.len(),
+                what: format!("kid \"{}\", algorithm {}", shorten(kid), alg.name()),
+            }),
         }
-        Ok(fitting)
     }
 }
+
+/// Reads the top level of a key set: its `keys` array, each entry left as raw text, and at most
+/// [`MAX_KEYS`] of them. Other members are skipped unread. When the body is JSON but not a key
+/// set, `problem` says why.
+struct SetSeed<'p> {
+    problem: &'p Cell<Option<&'static str>>,
+}
+
+impl<'de> DeserializeSeed<'de> for SetSeed<'_> {
+    type Value = Vec<&'de RawValue>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SetSeed<'_> {
+    type Value = Vec<&'de RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON Web Key Set")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<Self::Value, A::Error> {
+        let mut keys = None;
+        while let Some(name) = members.next_key::<String>()? {
+            if name == "keys" {
+                // As `JSON.parse` has it, the last of repeated members counts.
+                keys = Some(members.next_value_seed(KeysSeed {
+                    problem: self.problem,
+                })?);
+            } else {
+                members.next_value::<IgnoredAny>()?;
+            }
+        }
+        keys.ok_or_else(|| {
+            self.problem.set(Some(NO_KEYS_ARRAY));
+            A::Error::custom(NO_KEYS_ARRAY)
+        })
+    }
+}
+
+const NO_KEYS_ARRAY: &str = "it has no \"keys\" array";
+
+/// The entries of the `keys` array, refused past [`MAX_KEYS`].
+struct KeysSeed<'p> {
+    problem: &'p Cell<Option<&'static str>>,
+}
+
+impl<'de> DeserializeSeed<'de> for KeysSeed<'_> {
+    type Value = Vec<&'de RawValue>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        // Whatever fails here but the syntax is a "keys" that is not an array (or too long).
+        self.problem.set(Some(NO_KEYS_ARRAY));
+        let entries = deserializer.deserialize_seq(KeysSeed {
+            problem: self.problem,
+        })?;
+        self.problem.set(None);
+        Ok(entries)
+    }
+}
+
+impl<'de> Visitor<'de> for KeysSeed<'_> {
+    type Value = Vec<&'de RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of JSON Web Keys")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut entries: A) -> Result<Self::Value, A::Error> {
+        let mut kept = Vec::new();
+        while let Some(entry) = entries.next_element::<&'de RawValue>()? {
+            if kept.len() == MAX_KEYS {
+                self.problem.set(Some(TOO_MANY_KEYS));
+                return Err(A::Error::custom(TOO_MANY_KEYS));
+            }
+            kept.push(entry);
+        }
+        Ok(kept)
+    }
+}
+
+const TOO_MANY_KEYS: &str = "it holds more than 100 keys";
 
 /// The algorithm restriction and public material of one JWK, or why it cannot be used.
 fn parse_jwk(members: &Map<String, Value>) -> Result<(Option<Algorithm>, KeyMaterial), String> {
@@ -393,8 +512,8 @@ impl UnverifiedJwt {
         self.header.get("kid").and_then(Value::as_str)
     }
 
-    /// Checks the signature with the key of the set that matches `kid` (or, without `kid`,
-    /// with each key of the right type until one verifies), and gives the claims.
+    /// Checks the signature with the one key of the set that fits the token (its `kid`, or
+    /// without one its algorithm), and gives the claims.
     ///
     /// Only ES256 (P-256) and RS256 (RSA PKCS#1 v1.5 with SHA-256, 2048 bits or more) are
     /// accepted; `none`, HMAC and anything else are refused, so a token cannot choose a weaker
@@ -419,13 +538,8 @@ impl UnverifiedJwt {
             Some(_) => return Err(JwtError::InvalidHeader("its \"kid\" is not a string")),
         };
 
-        let candidates = keys.candidates(kid, alg)?;
-
-        let message = self.signing_input.as_bytes();
-        if candidates
-            .iter()
-            .any(|key| key.verifies(message, &self.signature))
-        {
+        let key = keys.candidate(kid, alg)?;
+        if key.verifies(self.signing_input.as_bytes(), &self.signature) {
             Ok(self.claims)
         } else {
             Err(JwtError::BadSignature)
@@ -817,6 +931,116 @@ mod tests {
             decode(ES256_NO_KID).unwrap().verify(&set).unwrap_err(),
             JwtError::NoSuitableKey("ES256")
         );
+    }
+
+    /// The ES256 key "es-1" of `JWKS`, with `kid` (or none) and `alg`.
+    fn es1(kid: Option<&str>) -> Value {
+        let set: Value = serde_json::from_str(JWKS).unwrap();
+        let mut key = set["keys"][2].clone();
+        let members = key.as_object_mut().unwrap();
+        members.remove("kid");
+        if let Some(kid) = kid {
+            members.insert("kid".into(), kid.into());
+        }
+        key
+    }
+
+    fn set_of(keys: &[Value]) -> JwkSet {
+        JwkSet::parse(json!({ "keys": keys }).to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_set_where_several_keys_fit_the_token_is_refused_without_trying_them() {
+        // Two copies of the signing key: even the right signature is refused, as the reference
+        // does, since which key to use is ambiguous.
+        let twice = set_of(&[es1(Some("es-1")), es1(Some("es-1"))]);
+        let error = decode(ES256).unwrap().verify(&twice).unwrap_err();
+        assert_eq!(
+            error,
+            JwtError::MultipleMatchingKeys {
+                count: 2,
+                what: "kid \"es-1\", algorithm ES256".into()
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "the JSON Web Key Set has 2 keys that fit this JWT (kid \"es-1\", algorithm ES256), where one is expected"
+        );
+        let no_kids = set_of(&[es1(None), es1(None), es1(None)]);
+        assert_eq!(
+            decode(ES256_NO_KID).unwrap().verify(&no_kids).unwrap_err(),
+            JwtError::MultipleMatchingKeys {
+                count: 3,
+                what: "no kid, algorithm ES256".into()
+            }
+        );
+        // Keys that do not fit the header are not candidates: one EC key beside RSA keys of the
+        // same kid, or beside keys without a kid for a token that names one.
+        let mut rsa: Value = serde_json::from_str(JWKS).unwrap();
+        let mut rsa = rsa["keys"][3].take();
+        rsa["kid"] = "es-1".into();
+        let mixed = set_of(&[rsa.clone(), es1(Some("es-1")), rsa, es1(None)]);
+        assert_eq!(
+            decode(ES256).unwrap().verify(&mixed).unwrap(),
+            expected_claims()
+        );
+        let one = set_of(&[es1(None)]);
+        assert_eq!(
+            decode(ES256_NO_KID).unwrap().verify(&one).unwrap(),
+            expected_claims()
+        );
+    }
+
+    #[test]
+    fn a_set_of_more_than_max_keys_is_refused_unread_past_the_limit() {
+        let keys = vec![es1(Some("es-1")); MAX_KEYS];
+        assert_eq!(set_of(&keys).keys.len(), MAX_KEYS);
+        let mut body = json!({ "keys": vec![es1(None); MAX_KEYS + 1] }).to_string();
+        assert_eq!(
+            JwkSet::parse(body.as_bytes()).unwrap_err(),
+            JwtError::InvalidKeySet("it holds more than 100 keys")
+        );
+        assert!(TOO_MANY_KEYS.contains(&MAX_KEYS.to_string()));
+        // Past the limit nothing is read: not even the syntax error that ends this body.
+        body.truncate(body.len() - 2);
+        body.push_str(",{oops");
+        assert_eq!(
+            JwkSet::parse(body.as_bytes()).unwrap_err(),
+            JwtError::InvalidKeySet("it holds more than 100 keys")
+        );
+        // The 1.5 MB set of the probe (12,000 copies of one key) is refused in a moment.
+        let hostile = json!({ "keys": vec![es1(Some("k")); 12_000] }).to_string();
+        let started = std::time::Instant::now();
+        assert!(JwkSet::parse(hostile.as_bytes()).is_err());
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(250),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn members_beside_keys_are_skipped_and_the_last_keys_member_counts() {
+        let body = format!(
+            r#"{{"keys":[1,2],"other":{{"deep":[[[{{}}]]]}},"keys":[{}]}}"#,
+            es1(Some("es-1"))
+        );
+        let set = JwkSet::parse(body.as_bytes()).unwrap();
+        assert_eq!(set.keys.len(), 1);
+        assert!(set.skipped.is_empty());
+        for (body, reason) in [
+            (r#"{"keys":{}}"#, NO_KEYS_ARRAY),
+            (r#"{"keys":[],"x":}"#, "it is not a JSON object"),
+            (r#"{"keys":[]} trailing"#, "it is not a JSON object"),
+            ("[]", "it is not a JSON object"),
+            (r#"{"other":[]}"#, NO_KEYS_ARRAY),
+        ] {
+            assert_eq!(
+                JwkSet::parse(body.as_bytes()).unwrap_err(),
+                JwtError::InvalidKeySet(reason),
+                "{body}"
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Everything but `binding` is plain Rust with no napi types: the protocol core. `binding`
 //! converts types at the edge and holds no protocol logic.
 
+pub mod addresses;
 pub mod authorization;
 pub mod claims;
 pub mod client_credentials;
@@ -19,6 +20,8 @@ pub mod jwt;
 pub mod lease;
 pub mod logout;
 pub mod multi_session;
+pub mod panics;
+pub mod quote;
 pub mod random;
 pub mod record;
 pub mod refresh;

@@ -2,8 +2,10 @@
 //! else through the refresh-token grant (RFC 6749 §6), persisting what the provider returned
 //! before anyone learns of it.
 //!
-//! Nothing is written unless the refresh succeeded: a provider that is down or refuses the
-//! token leaves the record byte for byte as it was, refresh token included.
+//! Nothing is written unless the provider answered: one that is down or refuses the token
+//! leaves the record byte for byte as it was, refresh token included. An answer that holds a new
+//! refresh token has that token stored even when the rest of it is refused (the old one may be
+//! spent).
 
 use crate::claims;
 use crate::client_credentials::Caches;
@@ -105,6 +107,10 @@ fn reusable(
     let Ok(expires_at_ms) = expires_at.parse::<u64>() else {
         return Ok(None);
     };
+    // One stored by an earlier version, or another program, that no request could carry.
+    if !token::is_header_safe_token(token) {
+        return Ok(None);
+    }
     if expires_at_ms < now_ms().saturating_add(min_remaining_ms(record, expires_at_ms)) {
         return Ok(None);
     }
@@ -450,9 +456,15 @@ async fn refresh_and_store(
     .await
     {
         Ok(refreshed) => refreshed,
-        Err(e) => {
-            crate::registration::forget_if_refused(storage, &record, &e).await;
-            return Err(e);
+        Err(token::Refused {
+            error,
+            new_refresh_token,
+        }) => {
+            crate::registration::forget_if_refused(storage, &record, &error).await;
+            if let Some(new_refresh_token) = new_refresh_token {
+                keep_refresh_token(storage, key, record, &new_refresh_token).await;
+            }
+            return Err(error);
         }
     };
     let issuer_config = refreshed.issuer_config.clone();
@@ -478,6 +490,26 @@ async fn refresh_and_store(
         let _ = storage.set(&issuer_config_key(issuer), config).await;
     }
     Ok((credentials, None))
+}
+
+/// Stores the refresh token of an answer that was refused for something else (a bad ID token,
+/// lifetime or token type): a provider that rotates refresh tokens has spent the old one, so
+/// this is the only one left. Nothing else of the answer is stored. A write that fails leaves the
+/// record to the next operation on the session, as a refresh whose record cannot be written
+/// does; the caller gets the refusal either way, which says more than the write's failure.
+async fn keep_refresh_token(
+    storage: &dyn Storage,
+    key: &str,
+    mut record: Record,
+    new_refresh_token: &Secret,
+) {
+    record.set("refreshToken", new_refresh_token.expose());
+    let json = record.to_json();
+    if storage.set(key, &json).await.is_err() {
+        if let Some(unsaved) = storage.unsaved() {
+            unsaved.keep(key, json);
+        }
+    }
 }
 
 /// A session of a static client with a secret, no redirect URL and no refresh token logs in
@@ -608,7 +640,7 @@ async fn refresh_grant(
     stored_key: Option<DpopKey>,
     dpop: bool,
     given_refresh_token: Option<&Secret>,
-) -> Result<Refreshed> {
+) -> Result<Refreshed, token::Refused> {
     let stored_refresh_token = record.string("refreshToken")?.map(Secret::new);
     let refresh_token = given_refresh_token
         .cloned()
@@ -626,7 +658,7 @@ async fn refresh_grant(
     let metadata = &found.metadata;
     // The reference makes a key when none is stored, and forgets it; this one is kept.
     let new_key = if dpop && stored_key.is_none() {
-        Some(DpopKey::generate()?)
+        Some(DpopKey::generate().map_err(Error::from)?)
     } else {
         None
     };
@@ -649,9 +681,14 @@ async fn refresh_grant(
         &caches.token_nonces,
     )
     .await?;
+    let new_refresh_token = tokens.refresh_token.clone();
     let mut credentials =
         claims::credentials_from_grant(http, &caches.jwks, metadata, tokens, dpop_key, client_id)
-            .await?;
+            .await
+            .map_err(|error| token::Refused {
+                error,
+                new_refresh_token,
+            })?;
     // A provider that does not rotate sends no refresh token: the one it took stays good.
     credentials.refresh_token = credentials.refresh_token.or(Some(refresh_token));
     Ok(Refreshed {

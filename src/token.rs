@@ -2,10 +2,10 @@
 //! DPoP proof, and one retry when the provider asks for a DPoP nonce (RFC 9449 §8).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine as _;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::http::{Http, HttpRequest, HttpResponse};
@@ -53,44 +53,134 @@ impl<'a> ClientAuth<'a> {
 pub struct TokenResponse {
     pub access_token: Secret,
     pub token_type: TokenType,
-    /// Seconds, as the provider said.
+    /// Seconds, as the provider said, at most [`MAX_LIFETIME_SECONDS`].
     pub expires_in: Option<u64>,
     pub refresh_token: Option<Secret>,
     pub id_token: Option<Secret>,
 }
 
-/// The latest `DPoP-Nonce` each origin sent, for one Node environment.
-#[derive(Default, Debug)]
-pub struct NonceCache {
-    by_origin: RefCell<HashMap<String, String>>,
+/// The longest access-token lifetime taken as said: a year. A longer one (up to the 2^64 s a
+/// provider may write) is cut to it, since it changes nothing but the date a JS `Date` must
+/// hold; the session is refreshed or expires long before either way.
+pub const MAX_LIFETIME_SECONDS: u64 = 365 * 24 * 60 * 60;
+
+/// A token request that failed, with the new refresh token its answer held, if any: a provider
+/// that rotates refresh tokens has spent the old one once it answers, so that token must be kept
+/// whatever else in the answer was wrong. Converts into the error for callers with nothing to
+/// keep.
+#[derive(Debug)]
+pub struct Refused {
+    pub error: Error,
+    pub new_refresh_token: Option<Secret>,
 }
 
-/// The scheme, host and port of a URL: `https://idp.example:8443`.
-pub fn origin_of(url: &str) -> &str {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let end = url[after_scheme..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| after_scheme + i);
-    &url[..end]
+impl From<Error> for Refused {
+    fn from(error: Error) -> Self {
+        Self {
+            error,
+            new_refresh_token: None,
+        }
+    }
+}
+
+impl From<Refused> for Error {
+    fn from(refused: Refused) -> Self {
+        refused.error
+    }
+}
+
+/// Whether a token can be sent as it is in an HTTP header (`Authorization: DPoP <token>`), and
+/// so be stored at all: visible ASCII only. A control character (CR, LF, NUL) would make every
+/// request with it fail, in an error that quotes the header, token and all; a space would
+/// change what the header says.
+pub fn is_header_safe_token(token: &str) -> bool {
+    token.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// The latest `DPoP-Nonce` each origin sent, for one Node environment.
+///
+/// Any server `session.fetch` reaches can send one, so what is kept is bounded: one entry per
+/// origin as the URL standard spells it (`http://A:0080` and `http://a` are one), at most
+/// `MAX_ORIGINS` of them (the one set longest ago goes first), and no nonce longer than
+/// `MAX_NONCE_BYTES`.
+#[derive(Default, Debug)]
+pub struct NonceCache {
+    entries: RefCell<NonceEntries>,
+}
+
+#[derive(Default, Debug)]
+struct NonceEntries {
+    /// Per origin: its nonce, and when it was set (a count, the key of `by_age`).
+    by_origin: HashMap<String, (String, u64)>,
+    /// The origins by when their nonce was set, oldest first.
+    by_age: BTreeMap<u64, String>,
+    sets: u64,
+}
+
+/// How many origins' nonces are kept: far more than the servers one process talks to at a time.
+pub const MAX_ORIGINS: usize = 4096;
+/// A longer nonce is not kept (RFC 9449 nonces are short opaque strings, tens of characters).
+pub const MAX_NONCE_BYTES: usize = 512;
+/// An origin longer than this (a host name beyond what DNS allows) keeps no nonce.
+const MAX_ORIGIN_BYTES: usize = 300;
+
+/// The origin of a URL as the URL standard serialises it: scheme, lower-cased host and port,
+/// the scheme's default port left out (`https://idp.example:8443`). `None` for a URL that does
+/// not parse or has no such origin (`data:`, `file:`).
+pub fn origin_of(url: &str) -> Option<String> {
+    let origin = url::Url::parse(url).ok()?.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
 }
 
 impl NonceCache {
     pub fn get(&self, url: &str) -> Option<String> {
-        self.by_origin.borrow().get(origin_of(url)).cloned()
+        let origin = origin_of(url)?;
+        let entries = self.entries.borrow();
+        entries
+            .by_origin
+            .get(&origin)
+            .map(|(nonce, _)| nonce.clone())
     }
 
+    /// Keeps `nonce` as the latest for the origin of `url`. One that is too long to keep still
+    /// replaces what was kept: the origin's earlier nonce is stale now.
     pub fn set(&self, url: &str, nonce: &str) {
-        self.by_origin
-            .borrow_mut()
-            .insert(origin_of(url).to_owned(), nonce.to_owned());
+        let Some(origin) = origin_of(url).filter(|o| o.len() <= MAX_ORIGIN_BYTES) else {
+            return;
+        };
+        let mut entries = self.entries.borrow_mut();
+        let entries = &mut *entries;
+        if let Some((_, set_at)) = entries.by_origin.remove(&origin) {
+            entries.by_age.remove(&set_at);
+        }
+        if nonce.len() > MAX_NONCE_BYTES {
+            return;
+        }
+        while entries.by_origin.len() >= MAX_ORIGINS {
+            let Some((_, oldest)) = entries.by_age.pop_first() else {
+                break;
+            };
+            entries.by_origin.remove(&oldest);
+        }
+        entries.sets += 1;
+        let set_at = entries.sets;
+        entries.by_age.insert(set_at, origin.clone());
+        entries.by_origin.insert(origin, (nonce.to_owned(), set_at));
     }
 
     pub fn remember(&self, url: &str, response: &HttpResponse) {
         if let Some(nonce) = response.header("dpop-nonce") {
-            self.by_origin
-                .borrow_mut()
-                .insert(origin_of(url).to_owned(), nonce.to_owned());
+            self.set(url, nonce);
         }
+    }
+
+    /// How many origins have a nonce kept.
+    pub fn len(&self) -> usize {
+        self.entries.borrow().by_origin.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -121,7 +211,7 @@ pub async fn request(
     auth: &ClientAuth<'_>,
     proof: Option<ProofSigner<'_>>,
     nonces: &NonceCache,
-) -> Result<TokenResponse> {
+) -> Result<TokenResponse, Refused> {
     let mut form: Vec<(&str, &str)> = grant.to_vec();
     let mut authorization = None;
     match auth {
@@ -161,7 +251,7 @@ pub async fn request(
             nonce = fresh_nonce;
             continue;
         }
-        return Err(error);
+        return Err(error.into());
     }
 }
 
@@ -173,7 +263,7 @@ pub async fn request_with_key(
     auth: &ClientAuth<'_>,
     key: Option<&crate::dpop::DpopKey>,
     nonces: &NonceCache,
-) -> Result<TokenResponse> {
+) -> Result<TokenResponse, Refused> {
     let Some(key) = key else {
         return request(http, endpoint, grant, auth, None, nonces).await;
     };
@@ -186,16 +276,11 @@ pub async fn request_with_key(
 fn oauth_error(url: &str, response: &HttpResponse) -> Error {
     if let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&response.body) {
         if let Some(Value::String(error)) = fields.get("error") {
-            // Keep the provider's words, but not an unbounded amount of them.
             let description = match fields.get("error_description") {
-                Some(Value::String(d)) => Some(d.chars().take(300).collect()),
+                Some(Value::String(d)) => Some(d.as_str()),
                 _ => None,
             };
-            return Error::OAuth {
-                url: url.to_owned(),
-                error: error.chars().take(100).collect(),
-                description,
-            };
+            return Error::oauth(url, error, description);
         }
     }
     Error::idp_response(
@@ -207,50 +292,83 @@ fn oauth_error(url: &str, response: &HttpResponse) -> Error {
     )
 }
 
-/// A fractional lifetime in whole seconds; `None` for one that is negative or not finite.
+/// A lifetime in whole seconds, at most [`MAX_LIFETIME_SECONDS`]; `None` for one that is
+/// negative or not finite.
 #[allow(
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss,
-    reason = "the value is finite, non-negative and clamped below 2^40 before the cast"
+    clippy::cast_precision_loss,
+    reason = "the value is finite, non-negative and clamped to a year before the cast"
 )]
 fn whole_seconds(seconds: f64) -> Option<u64> {
-    (seconds.is_finite() && seconds >= 0.0).then(|| seconds.min(1e12).round() as u64)
+    (seconds.is_finite() && seconds >= 0.0)
+        .then(|| seconds.min(MAX_LIFETIME_SECONDS as f64).round() as u64)
 }
 
-fn parse_token_response(url: &str, body: &[u8]) -> Result<TokenResponse> {
+/// `expires_in` as the provider wrote it (a number, or a numeric string as some send): `None`
+/// when absent, an error when it is not a lifetime.
+fn lifetime(value: Option<Value>) -> Result<Option<u64>, &'static str> {
+    let seconds = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(whole) => return Ok(Some(whole.min(MAX_LIFETIME_SECONDS))),
+            None => n.as_f64(),
+        },
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        Some(_) => return Err("has an expires_in that is not a number"),
+    };
+    seconds
+        .and_then(whole_seconds)
+        .map(Some)
+        .ok_or("has an expires_in that is not a finite, non-negative number of seconds")
+}
+
+/// A token member of a token response: none when absent or empty, refused when it is not a
+/// string that can go into a header (the reason, to follow "the token response").
+fn take_token(fields: &mut Map<String, Value>, name: &str) -> Result<Option<Secret>, String> {
+    match fields.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) if is_header_safe_token(&s) => Ok(Some(Secret::new(s))),
+        Some(Value::String(_)) => Err(format!(
+            "has a {name} that is not a valid HTTP header value (it holds a space, a control or a non-ASCII character)"
+        )),
+        Some(_) => Err(format!("has a {name} that is not a string")),
+    }
+}
+
+fn parse_token_response(url: &str, body: &[u8]) -> Result<TokenResponse, Refused> {
     let bad = |reason: &str| Error::idp_response(url, format!("the token response {reason}"));
     let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(body) else {
-        return Err(bad("is not a JSON object"));
+        return Err(bad("is not a JSON object").into());
     };
-    let mut take_string = |name: &str| -> Result<Option<String>> {
-        match fields.remove(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(bad(&format!("has a {name} that is not a string"))),
+    // First, so that whatever else is wrong, a rotated refresh token is handed back.
+    let refresh_token = take_token(&mut fields, "refresh_token").map_err(|r| bad(&r))?;
+    let refused = |reason: &str| Refused {
+        error: bad(reason),
+        new_refresh_token: refresh_token.clone(),
+    };
+    let access_token = take_token(&mut fields, "access_token")
+        .map_err(|r| refused(&r))?
+        .ok_or_else(|| refused("has no access_token"))?;
+    let id_token = take_token(&mut fields, "id_token").map_err(|r| refused(&r))?;
+    let token_type = match fields.remove("token_type") {
+        Some(Value::String(t)) if t.eq_ignore_ascii_case("dpop") => TokenType::DPoP,
+        Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => TokenType::Bearer,
+        None | Some(Value::Null) => return Err(refused("has no token_type")),
+        Some(Value::String(t)) if t.is_empty() => return Err(refused("has no token_type")),
+        Some(Value::String(_)) => {
+            return Err(refused("has a token_type other than DPoP or Bearer"))
         }
+        Some(_) => return Err(refused("has a token_type that is not a string")),
     };
-    let access_token = take_string("access_token")?.ok_or_else(|| bad("has no access_token"))?;
-    let token_type = match take_string("token_type")?.map(|t| t.to_ascii_lowercase()) {
-        Some(t) if t == "dpop" => TokenType::DPoP,
-        Some(t) if t == "bearer" => TokenType::Bearer,
-        Some(_) => return Err(bad("has a token_type other than DPoP or Bearer")),
-        None => return Err(bad("has no token_type")),
-    };
-    let refresh_token = take_string("refresh_token")?;
-    let id_token = take_string("id_token")?;
-    let expires_in = match fields.remove("expires_in") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().and_then(whole_seconds)),
-        Some(Value::String(s)) => s.parse().ok(),
-        Some(_) => return Err(bad("has an expires_in that is not a number")),
-    };
+    let expires_in = lifetime(fields.remove("expires_in")).map_err(refused)?;
     Ok(TokenResponse {
-        access_token: Secret::new(access_token),
+        access_token,
         token_type,
         expires_in,
-        refresh_token: refresh_token.map(Secret::new),
-        id_token: id_token.map(Secret::new),
+        refresh_token,
+        id_token,
     })
 }
 
@@ -321,6 +439,7 @@ mod tests {
             Some(&sign),
             &nonces,
         ))
+        .map_err(Error::from)
         .unwrap();
         assert_eq!(tokens.access_token.expose(), "AT-SECRET");
         assert_eq!(tokens.token_type, TokenType::DPoP);
@@ -371,6 +490,7 @@ mod tests {
             None,
             &NonceCache::default(),
         ))
+        .map_err(Error::from)
         .unwrap();
         assert_eq!(
             http.seen.borrow()[0].body.as_deref(),
@@ -400,6 +520,7 @@ mod tests {
             Some(&sign),
             &nonces,
         ))
+        .map_err(Error::from)
         .unwrap();
         let proofs: Vec<String> = http
             .seen
@@ -430,6 +551,7 @@ mod tests {
             Some(&sign),
             &NonceCache::default(),
         ))
+        .map_err(Error::from)
         .unwrap_err();
         assert!(matches!(e, Error::OAuth { ref error, .. } if error == "use_dpop_nonce"));
     }
@@ -447,6 +569,7 @@ mod tests {
                 None,
                 &NonceCache::default(),
             ))
+            .map_err(Error::from)
             .unwrap_err()
         };
         let e = run(
@@ -491,12 +614,175 @@ mod tests {
         }
     }
 
+    fn parse(body: &str) -> Result<TokenResponse, Refused> {
+        parse_token_response("https://idp/token", body.as_bytes())
+    }
+
     #[test]
-    fn origins() {
-        assert_eq!(
-            origin_of("https://idp.example:8443/a/b?c#d"),
-            "https://idp.example:8443"
-        );
-        assert_eq!(origin_of("http://localhost:3000"), "http://localhost:3000");
+    fn lifetimes_are_cut_to_a_year_and_nonsense_is_refused_without_a_panic() {
+        let with = |expires_in: &str| {
+            parse(&format!(
+                r#"{{"access_token":"AT","token_type":"DPoP","expires_in":{expires_in}}}"#
+            ))
+        };
+        for (written, seconds) in [
+            ("600", Some(600)),
+            ("0", Some(0)),
+            ("599.6", Some(600)),
+            (r#""3600""#, Some(3600)),
+            (r#"" 60 ""#, Some(60)),
+            ("null", None),
+            ("9223372036854775808", Some(MAX_LIFETIME_SECONDS)),
+            ("18446744073709551615", Some(MAX_LIFETIME_SECONDS)),
+            ("1e300", Some(MAX_LIFETIME_SECONDS)),
+            ("3e17", Some(MAX_LIFETIME_SECONDS)),
+            (r#""9223372036854775808""#, Some(MAX_LIFETIME_SECONDS)),
+            (r#""99999999999999999999999""#, Some(MAX_LIFETIME_SECONDS)),
+        ] {
+            assert_eq!(with(written).unwrap().expires_in, seconds, "{written}");
+        }
+        for written in [
+            "-1",
+            "-0.5",
+            r#""-1""#,
+            r#""soon""#,
+            r#""NaN""#,
+            r#""inf""#,
+            r#""""#,
+            "[]",
+            "true",
+        ] {
+            let refused = with(written).unwrap_err();
+            assert!(
+                matches!(refused.error, Error::IdpResponse { ref reason, .. } if reason.contains("expires_in")),
+                "{written}: {:?}",
+                refused.error
+            );
+        }
+        // Far beyond any Date, the expiry stays a number a JS Date holds.
+        let tokens = with("3e17").unwrap();
+        let at = crate::credentials::expiry_from_now(tokens.expires_in.unwrap());
+        assert!(at < 8_640_000_000_000_000, "{at}");
+    }
+
+    #[test]
+    fn tokens_that_are_not_header_values_are_refused_unquoted() {
+        for bad in [
+            "AT\r\nX-Injected: 1",
+            "AT\0",
+            "A T",
+            "AT\t",
+            "\u{e9}t\u{e9}",
+            "AT\u{7f}",
+        ] {
+            for name in ["access_token", "id_token", "refresh_token"] {
+                let mut fields = serde_json::json!({"access_token": "AT", "token_type": "DPoP", "expires_in": 60});
+                fields[name] = Value::String(bad.to_owned());
+                let refused = parse(&fields.to_string()).unwrap_err();
+                let message = refused.error.to_string();
+                assert!(
+                    matches!(refused.error, Error::IdpResponse { .. }) && message.contains(name),
+                    "{name} {bad:?}: {message}"
+                );
+                assert!(
+                    message.contains("not a valid HTTP header value"),
+                    "{message}"
+                );
+                assert!(!message.contains("AT"), "{message}");
+                assert!(
+                    refused.new_refresh_token.is_none(),
+                    "a bad refresh token is not one to keep"
+                );
+            }
+        }
+        assert!(is_header_safe_token("eyJhbGciOiJFUzI1NiJ9.e30.sig-_~+/="));
+        assert!(!is_header_safe_token("a b"));
+    }
+
+    #[test]
+    fn a_new_refresh_token_is_handed_back_whatever_else_is_wrong() {
+        for body in [
+            r#"{"refresh_token":"RT-NEW","token_type":"DPoP"}"#,
+            r#"{"refresh_token":"RT-NEW","access_token":"A\nT","token_type":"DPoP"}"#,
+            r#"{"refresh_token":"RT-NEW","access_token":"AT","token_type":"MAC"}"#,
+            r#"{"refresh_token":"RT-NEW","access_token":"AT","token_type":"DPoP","expires_in":-5}"#,
+            r#"{"refresh_token":"RT-NEW","access_token":"AT","token_type":"DPoP","id_token":7}"#,
+        ] {
+            let refused = parse(body).unwrap_err();
+            assert!(matches!(refused.error, Error::IdpResponse { .. }), "{body}");
+            assert_eq!(
+                refused.new_refresh_token.as_ref().map(Secret::expose),
+                Some("RT-NEW"),
+                "{body}"
+            );
+            assert!(!refused.error.to_string().contains("RT-NEW"));
+        }
+    }
+
+    #[test]
+    fn origins_are_normalised() {
+        let cases = [
+            (
+                "https://idp.example:8443/a/b?c#d",
+                "https://idp.example:8443",
+            ),
+            ("http://localhost:3000", "http://localhost:3000"),
+            ("http://LocalHost:0003000/x", "http://localhost:3000"),
+            ("https://IDP.example:443/", "https://idp.example"),
+            ("HTTP://idp.example:80", "http://idp.example"),
+            ("http://[::1]:8080/", "http://[::1]:8080"),
+            ("http://127.000.000.001:8080/", "http://127.0.0.1:8080"),
+        ];
+        for (url, origin) in cases {
+            assert_eq!(origin_of(url).as_deref(), Some(origin), "{url}");
+        }
+        assert_eq!(origin_of("data:text/plain,x"), None);
+        assert_eq!(origin_of("not a url"), None);
+    }
+
+    #[test]
+    fn a_nonce_is_kept_once_per_origin_however_it_is_spelled() {
+        let nonces = NonceCache::default();
+        for zeros in 0..3000 {
+            let port = format!("{}3000", "0".repeat(zeros));
+            nonces.set(&format!("http://LOCALHOST:{port}/r{zeros}"), "n");
+        }
+        assert_eq!(nonces.len(), 1);
+        assert_eq!(nonces.get("http://localhost:3000/").as_deref(), Some("n"));
+        nonces.set("http://localhost:3000/x", "m");
+        assert_eq!(nonces.get("http://localhost:03000/y").as_deref(), Some("m"));
+        // No origin, no nonce.
+        nonces.set("data:text/plain,x", "n");
+        assert_eq!(nonces.len(), 1);
+    }
+
+    #[test]
+    fn nonces_are_bounded_in_number_and_length() {
+        let nonces = NonceCache::default();
+        for port in 1..=MAX_ORIGINS + 100 {
+            nonces.set(&format!("http://rs.example:{port}/"), "n");
+        }
+        assert_eq!(nonces.len(), MAX_ORIGINS);
+        // The earliest set went first; the latest are kept.
+        assert_eq!(nonces.get("http://rs.example:1/"), None);
+        assert_eq!(nonces.get("http://rs.example:100/"), None);
+        let last = format!("http://rs.example:{}/", MAX_ORIGINS + 100);
+        assert_eq!(nonces.get(&last).as_deref(), Some("n"));
+        // Setting again makes an origin the newest.
+        let early = "http://rs.example:101/";
+        nonces.set(early, "again");
+        nonces.set("http://another.example/", "n");
+        assert_eq!(nonces.get(early).as_deref(), Some("again"));
+        assert_eq!(nonces.get("http://rs.example:102/"), None);
+        assert_eq!(nonces.len(), MAX_ORIGINS);
+
+        // Too long to keep: the origin's earlier nonce goes too.
+        nonces.set(&last, &"x".repeat(MAX_NONCE_BYTES + 1));
+        assert_eq!(nonces.get(&last), None);
+        nonces.set(&last, &"x".repeat(MAX_NONCE_BYTES));
+        assert_eq!(nonces.get(&last).map(|n| n.len()), Some(MAX_NONCE_BYTES));
+        let long_host = format!("http://{}.example/", "a".repeat(400));
+        nonces.set(&long_host, "n");
+        assert_eq!(nonces.get(&long_host), None);
     }
 }

@@ -21,6 +21,11 @@
 //   idp.answer('oauth-error', { status: 400, error: 'invalid_grant', description: '…' })
 //   idp.answer('no-access-token')              // a JSON token response without access_token
 //   idp.answer('token-type', { tokenType: 'MAC' })
+//   idp.answer('normal', { response: { expires_in: -1 } })      // fields of the token response replaced
+//                                              // (undefined deletes one), after the tokens are made
+//   idp.serveKeySet(body)                      // the JWKS endpoint answers `body` (text, or a value to
+//                                              // serialise once) until serveKeySet() with no argument
+//   idp.spentRefreshTokens                     // every refresh token presented to the token endpoint
 //   idp.requests                               // [{ method, path, headers, body }]
 //   idp.tokenRequests()                        // the POSTs to the token endpoint, form parsed
 //   idp.issued                                 // every token string (and code) it handed out
@@ -103,10 +108,12 @@ async function startFakeIdp(options = {}) {
   const hanging = new Set()
   let rotation = 0
   let answer = { kind: 'normal', options: {} }
+  let keySetBody // the JWKS endpoint's answer when a test replaced it (text)
 
   const idp = {
     requests: [],
     issued: [],
+    spentRefreshTokens: [],
     webId,
     kid: KID,
     publicJwk: signing.publicJwk,
@@ -119,6 +126,9 @@ async function startFakeIdp(options = {}) {
     const json = (status, value, headers = {}) =>
       res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers }).end(JSON.stringify(value))
     if (req.method === 'GET' && path === '/.well-known/openid-configuration') return json(200, idp.discovery)
+    if (req.method === 'GET' && path === '/jwks' && keySetBody !== undefined) {
+      return res.writeHead(200, { 'content-type': 'application/json' }).end(keySetBody)
+    }
     if (req.method === 'GET' && path === '/jwks') return json(200, { keys: [{ ...signing.publicJwk, kid: KID, alg: 'ES256', use: 'sig' }] })
     if (req.method === 'GET' && path === '/auth') return authorization(req, res)
     if (req.method === 'POST' && path === '/token') return token(req, res, body, json)
@@ -172,6 +182,7 @@ async function startFakeIdp(options = {}) {
   function token(req, res, body, json) {
     const { kind, options: o } = answer
     const form = new URLSearchParams(body)
+    if (form.get('grant_type') === 'refresh_token') idp.spentRefreshTokens.push(form.get('refresh_token'))
     // Only the answers that would issue tokens redeem a code; a fault answers as it always does.
     if (['normal', 'no-access-token', 'token-type'].includes(kind) && form.get('grant_type') === 'authorization_code') {
       const refusal = codeRefusal(req, form)
@@ -236,6 +247,15 @@ async function startFakeIdp(options = {}) {
     claims_supported: ['sub', 'webid', 'iss', 'aud', 'exp', 'iat'],
   }
 
+  /**
+   * Makes the JWKS endpoint answer `body` (text as is; anything else serialised here, once, so
+   * that serving a large set costs the test's event loop nothing per request); with no argument,
+   * the provider's own set again.
+   */
+  idp.serveKeySet = (body) => {
+    keySetBody = body === undefined || typeof body === 'string' ? body : JSON.stringify(body)
+  }
+
   /** Sets how the token endpoint answers from now on. */
   idp.answer = (kind, opts = {}) => {
     answer = { kind, options: opts }
@@ -265,7 +285,8 @@ async function startFakeIdp(options = {}) {
    * `o.idTokenKid` sign the ID token differently (a `null` kid leaves it out of the header);
    * `o.idToken === null` leaves the ID token out; `o.rawIdToken` sends that string as the ID
    * token; `o.tamperIdToken` is given the signed ID token and what it returns is sent instead
-   * (both count as issued).
+   * (both count as issued); `o.response` replaces fields of the response once it is made
+   * (undefined deletes one; string values count as issued).
    */
   idp.tokenResponse = (req, form, o = {}) => {
     const now = Math.floor(Date.now() / 1000)
@@ -299,7 +320,11 @@ async function startFakeIdp(options = {}) {
         response.id_token = o.tamperIdToken(response.id_token)
       }
     }
-    idp.issued.push(...[response.access_token, response.refresh_token, response.id_token].filter(Boolean))
+    for (const [name, value] of Object.entries(o.response ?? {})) {
+      if (value === undefined) delete response[name]
+      else response[name] = value
+    }
+    idp.issued.push(...[response.access_token, response.refresh_token, response.id_token].filter((t) => typeof t === 'string' && t !== ''))
     idp.lastTokenResponse = response
     return response
   }

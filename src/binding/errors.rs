@@ -23,6 +23,7 @@ pub fn code_of(error: &CoreError) -> &'static str {
         | CoreError::RefreshLeaseTimeout { .. }
         | CoreError::LeaseTimeout { .. } => "ERR_STORAGE_LOCK_TIMEOUT",
         CoreError::IdpUnreachable { .. } => "ERR_IDP_UNREACHABLE",
+        CoreError::IdpBlockedAddress { .. } => "ERR_IDP_BLOCKED_ADDRESS",
         CoreError::IdpTimeout { .. } => "ERR_IDP_TIMEOUT",
         CoreError::IdpResponse { .. } => "ERR_IDP_RESPONSE",
         CoreError::OAuth { .. } => "ERR_OAUTH",
@@ -30,6 +31,7 @@ pub fn code_of(error: &CoreError) -> &'static str {
         CoreError::InvalidRequest { .. } => "ERR_INVALID_REQUEST",
         CoreError::InvalidRedirect { .. } => "ERR_INVALID_REDIRECT",
         CoreError::Configuration { .. } => "ERR_CONFIGURATION",
+        CoreError::Internal { .. } => "ERR_INTERNAL",
     }
 }
 

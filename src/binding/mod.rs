@@ -29,6 +29,14 @@ use crate::registry::ListAnswer;
 use crate::stored_session::StoredSession;
 use operation::{start, Outcome};
 
+/// Panics print nothing and become typed errors (see `crate::panics`). Not in this crate's own
+/// tests, whose failures need the default hook's messages.
+#[cfg(not(test))]
+#[napi_derive::module_init]
+fn quiet_panics() {
+    crate::panics::install_quiet_hook();
+}
+
 /// A changed session list: its text, for JSON.parse, and its generation.
 #[napi(object, object_from_js = false)]
 pub struct SessionListText {
@@ -152,6 +160,13 @@ pub fn discover_issuer(
 #[napi(catch_unwind)]
 pub fn set_idp_timeout(millis: u32) {
     crate::http_engine::set_timeout_ms(u64::from(millis));
+}
+
+/// Whether requests to identity providers on private, loopback, link-local and other non-public
+/// addresses are refused (process-wide; off by default).
+#[napi(catch_unwind)]
+pub fn set_block_private_networks(block: bool) {
+    crate::http_engine::set_block_private_networks(block);
 }
 
 /// How many requests to identity providers this process has started (for tests and benchmarks).

@@ -19,7 +19,8 @@
 //   static client-credentials client  id=harness-cc  secret=harness-cc-secret  -> webid http://localhost:PORT/alice/profile/card#me
 //   dynamic registration (/reg), authorization code + PKCE, refresh tokens (offline_access)
 //   devInteractions: /interaction/:uid HTML forms; login accepts any "login" value as the
-//     account id = WebID (no password check); a headless driver GETs each form and POSTs it back
+//     account id (no password check), whose WebID is that value when it is an http(s) IRI, else
+//     http://localhost:PORT/<login>/profile/card#me; a headless driver GETs each form and POSTs it back
 //   GET /alice/profile/card  WebID document (text/turtle) naming this issuer as solid:oidcIssuer
 //   GET /private             200 only with a valid access token (DPoP proof checked when scheme is DPoP)
 //   GET /__stats             request counts: token (by grant type), grant errors, discovery, jwks, registration
@@ -50,6 +51,9 @@ const WEBID = `${ISSUER}alice/profile/card#me`;
 const opVersion = JSON.parse(fs.readFileSync(new URL('./node_modules/oidc-provider/package.json', import.meta.url), 'utf8')).version;
 
 const ccClients = { 'harness-cc': WEBID };
+// The WebID of a devInteractions login: the login itself when it is an http(s) IRI, else the
+// profile of that name here ("alice" -> WEBID). A WebID must be an http(s) IRI.
+const webIdOf = (account) => (/^https?:\/\//.test(account) ? account : `${ISSUER}${encodeURIComponent(account)}/profile/card#me`);
 const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const signingJwk = { ...privateKey.export({ format: 'jwk' }), alg: 'ES256', use: 'sig', kid: 'harness-es256' };
 
@@ -64,7 +68,7 @@ const configuration = {
   scopes: PLAIN ? ['openid', 'profile', 'offline_access'] : ['openid', 'profile', 'offline_access', 'webid'],
   claims: PLAIN ? { openid: ['sub'] } : { openid: ['sub', 'azp'], webid: ['webid'] },
   async findAccount(ctx, sub) {
-    return { accountId: sub, async claims() { return PLAIN ? { sub } : { sub, webid: sub, azp: ctx.oidc.client?.clientId }; } };
+    return { accountId: sub, async claims() { return PLAIN ? { sub } : { sub, webid: webIdOf(sub), azp: ctx.oidc.client?.clientId }; } };
   },
   features: {
     devInteractions: { enabled: true },
@@ -90,7 +94,7 @@ const configuration = {
   },
   ...(PLAIN ? {} : {
     async extraTokenClaims(ctx, token) {
-      if (token.kind === 'AccessToken') return { webid: token.accountId, client_id: token.clientId };
+      if (token.kind === 'AccessToken') return { webid: webIdOf(token.accountId), client_id: token.clientId };
       const webid = ccClients[token.client?.clientId];
       return webid ? { webid, client_id: token.client.clientId } : undefined;
     },
