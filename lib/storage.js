@@ -5,7 +5,7 @@
 // answers between Rust and the store or the engine, on the JS thread.
 
 const native = require('../binding.js')
-const { fromNative, invalidArgument } = require('./errors.js')
+const { fromNative, invalidArgument, quote } = require('./errors.js')
 const { debug } = require('./debug.js')
 
 let storageTimeoutMs = 10_000
@@ -208,7 +208,7 @@ function invoke(storage, request, operationId, index) {
     if (!debug.enabled) return sent
     const started = performance.now()
     return sent.then((status) => {
-      debug('%s %s: %s in %d ms', request.value, request.key, status === 0 ? 'no response' : `HTTP ${status}`, Math.round(performance.now() - started))
+      debug('%s %s: %s in %d ms', request.value, quote(request.key), status === 0 ? 'no response' : `HTTP ${status}`, Math.round(performance.now() - started))
       return status
     })
   }
@@ -276,7 +276,7 @@ function callAll(storage, requests, operationId, handle) {
       if (!settled[i] && timed(method)) {
         settled[i] = 1
         report({ index: i, timedOutMs: limit })
-        if (debug.enabled) debug('storage.%s(%j) did not settle within %d ms', method, requests[i].key, limit)
+        if (debug.enabled) debug('storage.%s(%s) did not settle within %d ms', method, quote(JSON.stringify(requests[i].key)), limit)
         if (method !== 'get') beginLateWrite(i)
         done()
       }
@@ -301,7 +301,7 @@ function callAll(storage, requests, operationId, handle) {
     settled[i] = 1
     thrown ??= { value: error }
     const message = describeFailure(how, error)
-    if (debug.enabled) debug('storage.%s(%j) failed: %s', requests[i].method, requests[i].key, message)
+    if (debug.enabled) debug('storage.%s(%s) failed: %s', requests[i].method, quote(JSON.stringify(requests[i].key)), message)
     report({ index: i, message })
     done()
   }
