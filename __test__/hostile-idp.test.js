@@ -255,6 +255,30 @@ test('expires_in 2^63 prints nothing on stderr and rejects nothing, in a process
   assert.equal(stderr, '')
 })
 
+test('a panic in a native entry point is ERR_INTERNAL, quoting nothing, printing nothing (debug builds carry the trigger)', async () => {
+  const script = `
+    const native = require(${JSON.stringify(path.join(__dirname, '..', 'binding.js'))})
+    const { panicked } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'errors.js'))})
+    if (typeof native.panicForTesting !== 'function') { process.stdout.write('no trigger'); process.exit(0) }
+    try {
+      native.panicForTesting('SECRET-in-a-panic-message')
+    } catch (e) {
+      const typed = panicked(e)
+      process.stdout.write(JSON.stringify({ code: typed.code, message: typed.message, again: panicked(e) === e }))
+    }
+  `
+  const { stdout, stderr } = await new Promise((resolve, reject) =>
+    execFile(process.execPath, ['-e', script], { timeout: 60_000 }, (error, out, err) => (error ? reject(error) : resolve({ stdout: out, stderr: err }))),
+  )
+  assert.equal(stderr, '')
+  if (stdout === 'no trigger') return
+  const seen = JSON.parse(stdout)
+  assert.equal(seen.code, 'ERR_INTERNAL')
+  assert.match(seen.message, /^internal error in solid-client-authn-native \(please report it\): it panicked at src.binding.mod\.rs:\d+$/)
+  // The place is taken once: the same error a second time is napi's own, left as it is.
+  assert.equal(seen.again, true)
+})
+
 // A rotating provider that answers a refresh with a good new refresh token and something else
 // wrong has spent the old one: the new one must be stored, or the session is lost for good.
 const WRONG_BESIDE_A_GOOD_REFRESH_TOKEN = [

@@ -3,6 +3,8 @@
 // errors are ours. Native errors arrive as plain Errors with a `code` and are rebuilt here as
 // the class that code stands for.
 
+const native = require('../binding.js')
+
 class ConfigurationError extends Error {
   constructor(message) {
     super(message)
@@ -95,6 +97,20 @@ function quote(text) {
   return head.length === value.length ? shown : `${shown}… (${value.length - head.length} more characters)`
 }
 
+/**
+ * `error`, or the typed error (`code` `ERR_INTERNAL`) for it when it is what napi made of a panic
+ * in a native entry point: napi's message is the panic's own, which may quote a value. The native
+ * side remembers where the panic happened; its message says only that.
+ */
+function panicked(error) {
+  if (error?.code !== 'GenericFailure') return error
+  const message = native.takePanicError()
+  if (message == null) return error
+  const internal = new Error(message)
+  internal.code = 'ERR_INTERNAL'
+  return internal
+}
+
 function invalidArgument(message) {
   const error = new TypeError(message)
   error.code = 'ERR_INVALID_ARG_TYPE'
@@ -141,7 +157,7 @@ function fromNative(error, ...thrown) {
       rebuilt.code = error.code
       break
     default:
-      return error
+      return panicked(error)
   }
   // The storage key the error is about (never the value stored under it).
   if (typeof error.key === 'string') rebuilt.key = error.key
@@ -164,5 +180,6 @@ module.exports = {
   RedirectError,
   invalidArgument,
   fromNative,
+  panicked,
   quote,
 }

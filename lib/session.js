@@ -5,7 +5,7 @@
 const { EventEmitter } = require('node:events')
 const { randomUUID } = require('node:crypto')
 const native = require('../binding.js')
-const { ConfigurationError, invalidArgument, notStoredError, quote } = require('./errors.js')
+const { ConfigurationError, invalidArgument, notStoredError, panicked, quote } = require('./errors.js')
 const { defaultStorage, isStorage, handleFor, run, checkWellFormed, InMemoryStorage } = require('./storage.js')
 const { renewOnce } = require('./restore.js')
 const { debug } = require('./debug.js')
@@ -128,7 +128,12 @@ function markRedirected(response) {
  */
 async function sendAuthenticated(credentials, target, options, method, url, headers, body) {
   const send = async (to, init) => {
-    const auth = credentials.headersFor(method, url)
+    let auth
+    try {
+      auth = credentials.headersFor(method, url)
+    } catch (error) {
+      throw panicked(error)
+    }
     presentCredentials(headers, auth)
     try {
       return await globalThis.fetch(to, { ...init, method, headers })
@@ -672,7 +677,14 @@ class Session {
     const webId = tokens.webId ?? verifiedWebId
     if (webId !== undefined) session.info.webId = webId
     if (expired || verifiedWebId === undefined || typeof tokens.accessToken !== 'string') return session
-    adopt(session, native.SessionCredentials.fromTokenSet(await tokenSetInput(tokens, webId)), false)
+    const input = await tokenSetInput(tokens, webId)
+    let credentials
+    try {
+      credentials = native.SessionCredentials.fromTokenSet(input)
+    } catch (error) {
+      throw panicked(error)
+    }
+    adopt(session, credentials, false)
     return session
   }
 

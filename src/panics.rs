@@ -33,10 +33,21 @@ pub fn install_quiet_hook() {
 /// formatted from a value, and dropping it could itself panic, so it is forgotten.
 pub fn caught(payload: Box<dyn std::any::Any + Send>) -> crate::error::Error {
     std::mem::forget(payload);
-    let place = LAST_PLACE
+    internal(take_place())
+}
+
+/// Where the last panic on this thread happened, if one happened since the last call: for the
+/// napi entry points, whose own `catch_unwind` makes an error of the panic's message, which the
+/// JS side then replaces with the typed one.
+pub fn take_place() -> Option<String> {
+    LAST_PLACE
         .try_with(|last| last.try_borrow_mut().ok().and_then(|mut last| last.take()))
         .ok()
-        .flatten();
+        .flatten()
+}
+
+/// The typed error for a panic at `place`.
+pub fn internal(place: Option<String>) -> crate::error::Error {
     crate::error::Error::Internal {
         reason: match place {
             Some(place) => format!("it panicked at {place}"),

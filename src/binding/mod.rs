@@ -169,6 +169,25 @@ pub fn set_block_private_networks(block: bool) {
     crate::http_engine::set_block_private_networks(block);
 }
 
+/// The message of the typed error for the last panic on this thread that a napi entry point
+/// caught (napi makes an error of the panic's own message, which may quote a value), or nothing
+/// when no panic happened since the last call.
+#[napi(catch_unwind)]
+pub fn take_panic_error() -> Option<String> {
+    crate::panics::take_place().map(|place| crate::panics::internal(Some(place)).to_string())
+}
+
+/// Panics, for the tests of what a panic in an entry point becomes; debug builds only.
+///
+/// # Panics
+///
+/// Always, with `message`.
+#[cfg(debug_assertions)]
+#[napi(catch_unwind)]
+pub fn panic_for_testing(message: String) {
+    panic!("{message}");
+}
+
 /// How many requests to identity providers this process has started (for tests and benchmarks).
 #[napi(catch_unwind)]
 #[allow(
