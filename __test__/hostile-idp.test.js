@@ -9,12 +9,11 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const util = require('node:util')
 const path = require('node:path')
-const crypto = require('node:crypto')
 const { execFile } = require('node:child_process')
 const { monitorEventLoopDelay } = require('node:perf_hooks')
 const lib = require('..')
-const { startFakeIdp, p256, GARBAGE_MARK } = require('./support/fake-idp.js')
-const { RECORD_PREFIX, asyncMapStorage, loggedInRecord, seed, rejection } = require('./helpers.js')
+const { startFakeIdp, sessionRecord, GARBAGE_MARK } = require('./support/fake-idp.js')
+const { RECORD_PREFIX, asyncMapStorage, seed, rejection } = require('./helpers.js')
 
 const { Session, getSessionFromStorage, IdentityProviderError, EVENTS } = lib
 
@@ -131,21 +130,7 @@ const BAD_TOKEN_TEXTS = [
 
 /** A storage holding one DPoP session of the fake provider whose access token has expired. */
 async function storedSession(id, provider = idp) {
-  const { publicJwk, privateJwk } = p256()
-  const refreshToken = `SECRET-RT-seed-${crypto.randomBytes(6).toString('hex')}`
-  const record = loggedInRecord({
-    clientId: CLIENT_ID,
-    clientSecret: CLIENT_SECRET,
-    clientType: 'static',
-    clientName: CLIENT_ID,
-    issuer: provider.issuer,
-    refreshToken,
-    webId: provider.webId,
-    keepAlive: 'false',
-    publicKey: JSON.stringify({ ...publicJwk, alg: 'ES256' }),
-    privateKey: JSON.stringify(privateJwk),
-  })
-  delete record.redirectUrl
+  const { record, refreshToken, privateJwk } = sessionRecord(provider, { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, keepAlive: 'false' })
   const storage = asyncMapStorage()
   await seed(storage, { [id]: record })
   return { storage, refreshToken, privateJwk, key: RECORD_PREFIX + id }

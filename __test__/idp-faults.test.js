@@ -7,8 +7,8 @@ const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
 const util = require('node:util')
 const lib = require('..')
-const { startFakeIdp, decodeJwt, verifiesWithOwnJwk, p256, closedPort, GARBAGE_MARK } = require('./support/fake-idp.js')
-const { LIST_KEY, RECORD_PREFIX, asyncMapStorage, loggedInRecord, seed, rejection } = require('./helpers.js')
+const { startFakeIdp, decodeJwt, verifiesWithOwnJwk, closedPort, sessionRecord, GARBAGE_MARK } = require('./support/fake-idp.js')
+const { LIST_KEY, RECORD_PREFIX, asyncMapStorage, seed, rejection } = require('./helpers.js')
 // The refresh lease a restore takes on a shared storage, and gives back (src/lease.rs).
 const LEASE_PREFIX = 'solidClientAuthn:refreshLease:'
 
@@ -217,21 +217,7 @@ for (const fault of FAULTS) {
 
 /** A storage holding one DPoP session of `provider` in the reference's layout, with a real key. */
 async function storedSession(id, provider = idp, overrides = {}) {
-  const { publicJwk, privateJwk } = p256()
-  const refreshToken = `SECRET-RT-seed-${crypto.randomBytes(6).toString('hex')}`
-  const record = loggedInRecord({
-    clientId: CLIENT_ID,
-    clientSecret: CLIENT_SECRET,
-    clientType: 'static',
-    clientName: CLIENT_ID,
-    issuer: provider.issuer,
-    refreshToken,
-    webId: provider.webId,
-    publicKey: JSON.stringify({ ...publicJwk, alg: 'ES256' }),
-    privateKey: JSON.stringify(privateJwk),
-    ...overrides,
-  })
-  delete record.redirectUrl
+  const { record, refreshToken, publicJwk, privateJwk } = sessionRecord(provider, { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, ...overrides })
   const storage = asyncMapStorage()
   await seed(storage, { [id]: record })
   storage.calls.length = 0

@@ -11,8 +11,8 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
 const lib = require('..')
-const { startFakeIdp, p256 } = require('./support/fake-idp.js')
-const { LIST_KEY, RECORD_PREFIX, loggedInRecord } = require('./helpers.js')
+const { startFakeIdp, sessionRecord } = require('./support/fake-idp.js')
+const { LIST_KEY, RECORD_PREFIX } = require('./helpers.js')
 
 const { Session, getSessionFromStorage, refreshSession, clearSessionFromStorageAll } = lib
 
@@ -93,20 +93,7 @@ function faultyStorage(atomic) {
 
 /** A storage holding one DPoP session of `provider` that must refresh to be restored. */
 async function storedSession(id, atomic, provider = idp, keepAlive = 'false') {
-  const { publicJwk, privateJwk } = p256()
-  const record = loggedInRecord({
-    clientId: CLIENT_ID,
-    clientSecret: CLIENT_SECRET,
-    clientType: 'static',
-    clientName: CLIENT_ID,
-    issuer: provider.issuer,
-    refreshToken: `SECRET-RT-seed-${crypto.randomBytes(6).toString('hex')}`,
-    webId: provider.webId,
-    keepAlive,
-    publicKey: JSON.stringify({ ...publicJwk, alg: 'ES256' }),
-    privateKey: JSON.stringify(privateJwk),
-  })
-  delete record.redirectUrl
+  const { record } = sessionRecord(provider, { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, keepAlive })
   const storage = faultyStorage(atomic)
   storage.map.set(LIST_KEY, JSON.stringify([id]))
   storage.map.set(RECORD_PREFIX + id, JSON.stringify(record))

@@ -357,6 +357,32 @@ function thumbprint(proof) {
 }
 
 /** A port that nothing listens on (it was free a moment ago). */
+/**
+ * The record of a DPoP session of `provider` logged in with a static client, as the reference
+ * lays it out, with a real key pair and a fresh refresh token (its access token expired, so a
+ * restore must refresh): { record, refreshToken, publicJwk, privateJwk }. `overrides` replace
+ * fields.
+ */
+function sessionRecord(provider, { clientId, clientSecret, ...overrides }) {
+  const { loggedInRecord } = require('../helpers.js')
+  const { publicJwk, privateJwk } = p256()
+  const refreshToken = `SECRET-RT-seed-${crypto.randomBytes(6).toString('hex')}`
+  const record = loggedInRecord({
+    clientId,
+    clientSecret,
+    clientType: 'static',
+    clientName: clientId,
+    issuer: provider.issuer,
+    refreshToken,
+    webId: provider.webId,
+    publicKey: JSON.stringify({ ...publicJwk, alg: 'ES256' }),
+    privateKey: JSON.stringify(privateJwk),
+    ...overrides,
+  })
+  delete record.redirectUrl
+  return { record, refreshToken: record.refreshToken, publicJwk, privateJwk }
+}
+
 async function closedPort() {
   const server = http.createServer()
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -365,4 +391,4 @@ async function closedPort() {
   return port
 }
 
-module.exports = { startFakeIdp, signJwt, decodeJwt, verifiesWithOwnJwk, p256, basicCredentials, closedPort, GARBAGE_MARK }
+module.exports = { startFakeIdp, signJwt, decodeJwt, verifiesWithOwnJwk, p256, basicCredentials, closedPort, sessionRecord, GARBAGE_MARK }
