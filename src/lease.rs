@@ -24,8 +24,6 @@
 //! takes its own left lease over instead of waiting on it. Other processes wait on it as on any
 //! lease: for the tokens the refresh stored, or for it to lapse.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use serde_json::{json, Value};
@@ -33,7 +31,7 @@ use serde_json::{json, Value};
 use crate::credentials::expiry_from_now;
 use crate::error::{Error, Result};
 use crate::random::url_safe_token;
-use crate::storage::Storage;
+use crate::storage::{OwnLeases, Storage};
 
 /// The prefix of lease keys.
 pub const LEASE_PREFIX: &str = "solidClientAuthn:refreshLease:";
@@ -52,8 +50,6 @@ pub const LIST_LEASE_TTL_MS: u64 = 5_000;
 /// A lease is deleted without reading it first only while it has at least this long to live:
 /// until then it cannot have lapsed and been taken by another process.
 const BLIND_DELETE_MARGIN_MS: u64 = 1_000;
-/// How many left leases are remembered per key (each lapses within its lifetime anyway).
-const LEFT_PER_KEY: usize = 8;
 
 pub fn lease_key(session_id: &str) -> String {
     format!("{LEASE_PREFIX}{session_id}")
@@ -61,53 +57,6 @@ pub fn lease_key(session_id: &str) -> String {
 
 fn now_ms() -> u64 {
     expiry_from_now(0)
-}
-
-/// The leases this process wrote to one store and left there (a flow that could not delete its
-/// lease, or was dropped mid-way): by key, each owner and when it lapses. A lease found in the
-/// store under one of these owners is this process's own, held by nobody: it is taken over, not
-/// waited on. Per store object, like the key locks.
-#[derive(Default)]
-pub struct OwnLeases(RefCell<HashMap<String, Vec<(String, u64)>>>);
-
-impl std::fmt::Debug for OwnLeases {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("OwnLeases")
-            .field(&self.0.borrow().keys().collect::<Vec<_>>())
-            .finish()
-    }
-}
-
-impl OwnLeases {
-    fn left(&self, key: &str, owner: &str, until: u64) {
-        let now = now_ms();
-        let mut all = self.0.borrow_mut();
-        // Lapsed ones are nobody's any more: forget them, so that the record stays small.
-        all.retain(|_, owners| {
-            owners.retain(|(_, lapses)| *lapses > now);
-            !owners.is_empty()
-        });
-        let owners = all.entry(key.to_owned()).or_default();
-        if owners.len() >= LEFT_PER_KEY {
-            owners.remove(0);
-        }
-        owners.push((owner.to_owned(), until));
-    }
-
-    fn is_left(&self, key: &str, owner: &str) -> bool {
-        self.0
-            .borrow()
-            .get(key)
-            .is_some_and(|owners| owners.iter().any(|(o, _)| o == owner))
-    }
-
-    fn any_left(&self, key: &str) -> bool {
-        self.0.borrow().contains_key(key)
-    }
-
-    fn forget(&self, key: &str) {
-        self.0.borrow_mut().remove(key);
-    }
 }
 
 /// A lease this process wrote (and may hold). Dropped without being given back (`release`) or
@@ -148,7 +97,7 @@ impl Drop for Lease {
     fn drop(&mut self) {
         if !self.settled {
             if let Some(own) = &self.own {
-                own.left(&self.key, &self.owner, self.until);
+                own.left(&self.key, &self.owner, self.until, now_ms());
             }
         }
     }
@@ -419,7 +368,7 @@ mod tests {
         atomic: bool,
         calls: std::cell::Cell<usize>,
         /// Calls (numbered from 1) that fail.
-        faults: RefCell<Vec<usize>>,
+        faults: std::cell::RefCell<Vec<usize>>,
         /// Whether a failing write is made all the same (a timeout whose write landed).
         write_then_fail: std::cell::Cell<bool>,
         /// A call to `get` that answers garbage.
@@ -434,7 +383,7 @@ mod tests {
                 own: Rc::default(),
                 atomic,
                 calls: std::cell::Cell::new(0),
-                faults: RefCell::new(Vec::new()),
+                faults: std::cell::RefCell::new(Vec::new()),
                 write_then_fail: std::cell::Cell::new(false),
                 corrupt_at: std::cell::Cell::new(None),
             }
@@ -594,7 +543,7 @@ mod tests {
             assert!(block_on(is_held(&b, "s")).unwrap(), "held again, by A");
             block_on(release(&a, again));
             assert!(!block_on(is_held(&b, "s")).unwrap());
-            assert!(a.own.0.borrow().is_empty(), "nothing left to remember");
+            assert!(a.own.is_empty(), "nothing left to remember");
         }
     }
 

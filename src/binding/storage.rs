@@ -6,10 +6,9 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::lease::OwnLeases;
 use crate::registry::ListMemo;
 use crate::storage::{
-    Family, HostQueue, HostStorage, KeyLocks, MemoryStorage, Storage, UnsavedRecords,
+    Family, HostQueue, HostStorage, KeyLocks, MemoryStorage, OwnLeases, Storage, UnsavedRecords,
 };
 
 enum Backend {

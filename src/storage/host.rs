@@ -124,7 +124,7 @@ pub struct HostStorage {
     /// Whether the JS store has the optional atomic `setIfAbsent`.
     atomic: bool,
     unsaved: Rc<UnsavedRecords>,
-    own_leases: Rc<crate::lease::OwnLeases>,
+    own_leases: Rc<super::OwnLeases>,
 }
 
 impl HostStorage {
@@ -143,7 +143,7 @@ impl HostStorage {
 
     /// The leases this process left in the store (shared by its operations).
     #[must_use]
-    pub fn with_own_leases(mut self, own_leases: Rc<crate::lease::OwnLeases>) -> Self {
+    pub fn with_own_leases(mut self, own_leases: Rc<super::OwnLeases>) -> Self {
         self.own_leases = own_leases;
         self
     }
@@ -297,7 +297,7 @@ impl Storage for HostStorage {
         Some(&self.unsaved)
     }
 
-    fn own_leases(&self) -> Option<Rc<crate::lease::OwnLeases>> {
+    fn own_leases(&self) -> Option<Rc<super::OwnLeases>> {
         Some(self.own_leases.clone())
     }
 

@@ -4,10 +4,12 @@
 pub mod host;
 mod locks;
 mod memory;
+mod own_leases;
 
 pub use host::{HostAnswer, HostCall, HostHttp, HostQueue, HostStorage, StorageCall, Ticket};
 pub use locks::{Family, GiveUp, KeyGuard, KeyLocks, Locker};
 pub use memory::MemoryStorage;
+pub use own_leases::OwnLeases;
 
 use crate::error::Result;
 
@@ -108,7 +110,7 @@ pub trait Storage {
 
     /// The leases this process left in this store (see `crate::lease`); `None` for a store no
     /// other process uses, where leases are never taken.
-    fn own_leases(&self) -> Option<std::rc::Rc<crate::lease::OwnLeases>> {
+    fn own_leases(&self) -> Option<std::rc::Rc<OwnLeases>> {
         None
     }
 
