@@ -85,7 +85,7 @@ class RedirectError extends Error {
 
 // Text from outside (a URL from a request, a session id from a cookie) as a message or a log line
 // may quote it: at most QUOTE_MAX_CHARS characters, control characters (and the ones that end or
-// reorder a line) escaped. The native side does the same for its messages (src/quote.rs).
+// reorder a line) escaped. The native side does the same for its messages (crates/core/src/quote.rs).
 const QUOTE_MAX_CHARS = 200
 const NEEDS_ESCAPE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
 

@@ -57,8 +57,9 @@ pub enum StorageFailure {
     UnpairedSurrogate,
 }
 
+// Not `non_exhaustive`: the binding crate maps every variant to a JS error code, and a new
+// variant must make it say which.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Error {
     /// A storage method threw, rejected or answered with a value of the wrong type. `message`
     /// says which, never what the storage's own error said (see `StorageFailure::Failed`).
@@ -154,7 +155,7 @@ fn deadlock_hint(blocking_others: bool) -> &'static str {
 }
 
 impl Error {
-    pub(crate) fn from_failure(method: StorageMethod, key: &str, failure: StorageFailure) -> Self {
+    pub fn from_failure(method: StorageMethod, key: &str, failure: StorageFailure) -> Self {
         match failure {
             StorageFailure::Failed(message) => Error::StorageCall {
                 method,
@@ -180,7 +181,7 @@ impl Error {
     }
 
     /// The error for a request to the identity provider that got no response.
-    pub(crate) fn from_http_failure(url: &str, failure: crate::http::HttpFailure) -> Self {
+    pub fn from_http_failure(url: &str, failure: crate::http::HttpFailure) -> Self {
         use crate::http::HttpFailure;
         match failure {
             HttpFailure::TimedOut(millis) => Error::IdpTimeout {
@@ -209,7 +210,7 @@ impl Error {
     /// A refusal in the provider's words, kept (they become `error` and `errorDescription` in
     /// JS) but not in an unbounded amount: any user can send a redirect with a description of a
     /// megabyte for their own login.
-    pub(crate) fn oauth(url: &str, error: &str, description: Option<&str>) -> Self {
+    pub fn oauth(url: &str, error: &str, description: Option<&str>) -> Self {
         Error::OAuth {
             url: url.to_owned(),
             error: error.chars().take(OAUTH_ERROR_MAX_CHARS).collect(),
@@ -217,14 +218,14 @@ impl Error {
         }
     }
 
-    pub(crate) fn idp_response(url: &str, reason: impl Into<String>) -> Self {
+    pub fn idp_response(url: &str, reason: impl Into<String>) -> Self {
         Error::IdpResponse {
             url: url.to_owned(),
             reason: reason.into(),
         }
     }
 
-    pub(crate) fn corrupted(key: &str, reason: impl Into<String>) -> Self {
+    pub fn corrupted(key: &str, reason: impl Into<String>) -> Self {
         Error::CorruptedData {
             key: key.to_owned(),
             reason: reason.into(),

@@ -65,7 +65,7 @@ impl std::fmt::Debug for Record {
 }
 
 /// Describes a JSON value's type for error messages, without its content.
-pub(crate) fn json_type_name(value: &Value) -> &'static str {
+pub fn json_type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -77,7 +77,7 @@ pub(crate) fn json_type_name(value: &Value) -> &'static str {
 }
 
 /// Why a stored text is not JSON, without quoting any of it.
-pub(crate) fn syntax_reason(error: &serde_json::Error) -> String {
+pub fn syntax_reason(error: &serde_json::Error) -> String {
     format!(
         "it is not valid JSON (syntax error at line {}, column {})",
         error.line(),
