@@ -12,8 +12,8 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
+use crate::caches::Caches;
 use crate::claims;
-use crate::client_credentials::Caches;
 use crate::credentials::Credentials;
 use crate::discovery::IssuerMetadata;
 use crate::dpop::DpopKey;

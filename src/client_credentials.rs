@@ -1,18 +1,16 @@
 //! The client-credentials grant (RFC 6749 §4.4), as Solid servers use it: a confidential client
 //! logs itself in as the WebID its credentials belong to.
 
-use std::rc::Rc;
-
+use crate::caches::Caches;
 use crate::claims;
 use crate::credentials::Credentials;
-use crate::discovery::{DiscoveryCache, IssuerMetadata};
+use crate::discovery::IssuerMetadata;
 use crate::dpop::DpopKey;
 use crate::error::Result;
 use crate::http::Http;
-use crate::jwks::JwksCache;
 use crate::secret::Secret;
 use crate::storage::{issuer_config_key, Storage};
-use crate::token::{self, ClientAuth, NonceCache};
+use crate::token::{self, ClientAuth};
 
 /// The scopes the reference asks for.
 pub const SCOPES: &str = "openid offline_access webid";
@@ -24,14 +22,6 @@ pub struct ClientCredentialsLogin {
     pub client_secret: Secret,
     /// Ask for a DPoP-bound token (the default) rather than a Bearer one.
     pub dpop: bool,
-}
-
-/// The per-environment caches a login uses.
-#[derive(Clone, Default)]
-pub struct Caches {
-    pub discovery: Rc<DiscoveryCache>,
-    pub jwks: Rc<JwksCache>,
-    pub token_nonces: Rc<NonceCache>,
 }
 
 /// Logs the client in. Discovery is stored as the reference stores it, on every login; what a

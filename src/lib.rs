@@ -7,6 +7,7 @@
 //! edge, and `http_engine` makes the core's requests with reqwest.
 
 pub mod authorization;
+pub mod caches;
 pub mod claims;
 pub mod client_credentials;
 pub mod credentials;

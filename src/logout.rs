@@ -2,7 +2,7 @@
 //! (RFC 7009) when the provider has a revocation endpoint. The reference never revokes: a
 //! refresh token it "logged out" stays usable until it expires.
 
-use crate::client_credentials::Caches;
+use crate::caches::Caches;
 use crate::error::Result;
 use crate::http::{Http, HttpRequest};
 use crate::multi_session::forget_session;

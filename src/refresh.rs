@@ -7,8 +7,8 @@
 //! refresh token has that token stored even when the rest of it is refused (the old one may be
 //! spent).
 
+use crate::caches::Caches;
 use crate::claims;
-use crate::client_credentials::Caches;
 use crate::credentials::{expiry_from_now, Credentials};
 use crate::dpop::DpopKey;
 use crate::error::{Error, Result};

@@ -1,0 +1,18 @@
+//! What an operation keeps between calls, per Node environment (one per thread, so workers are
+//! apart): discovered provider metadata, providers' key sets, and the DPoP nonces token
+//! endpoints sent. Every grant, the restore and logout take it; it is its own module so that none
+//! of them has to import another for it.
+
+use std::rc::Rc;
+
+use crate::discovery::DiscoveryCache;
+use crate::jwks::JwksCache;
+use crate::token::NonceCache;
+
+/// The per-environment caches an operation uses; cloning shares them.
+#[derive(Clone, Default)]
+pub struct Caches {
+    pub discovery: Rc<DiscoveryCache>,
+    pub jwks: Rc<JwksCache>,
+    pub token_nonces: Rc<NonceCache>,
+}
