@@ -162,14 +162,19 @@ mod tests {
         WakeSignal::new(|| {})
     }
 
-    #[test]
-    fn a_panic_ends_the_operation_with_a_typed_error() {
-        let queue = HostQueue::new();
-        let storage = Rc::new(HostStorage::new(
+    /// A host store over `queue` whose locks no other store shares.
+    fn lone_store(queue: &Rc<HostQueue>) -> Rc<HostStorage> {
+        Rc::new(HostStorage::new(
             queue.clone(),
             Arc::new(KeyLocks::new()),
             1,
-        ));
+        ))
+    }
+
+    #[test]
+    fn a_panic_ends_the_operation_with_a_typed_error() {
+        let queue = HostQueue::new();
+        let storage = lone_store(&queue);
         let s = storage.clone();
         let mut op = Driven::new(
             async move {
@@ -208,11 +213,7 @@ mod tests {
     #[test]
     fn concurrent_calls_are_handed_out_together() {
         let queue = HostQueue::new();
-        let storage = Rc::new(HostStorage::new(
-            queue.clone(),
-            Arc::new(KeyLocks::new()),
-            1,
-        ));
+        let storage = lone_store(&queue);
         let s = storage.clone();
         let mut op = Driven::new(
             async move {

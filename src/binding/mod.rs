@@ -9,6 +9,7 @@ mod errors;
 mod operation;
 mod session;
 mod storage;
+mod wakes;
 
 pub use operation::{
     cancel_operation, finish_operation, resume_operation, running_operations, send_http,

@@ -20,6 +20,7 @@ use napi_derive::napi;
 
 use super::errors::throw;
 use super::storage::NativeStorage;
+use super::wakes;
 use crate::drive::{Driven, Step, WakeSignal};
 use crate::error::{Result as CoreResult, StorageFailure};
 use crate::http::{Http, HttpFailure, HttpRequest};
@@ -97,10 +98,6 @@ enum Outstanding {
 thread_local! {
     static OPERATIONS: RefCell<HashMap<u32, Operation>> = RefCell::new(HashMap::new());
     static NEXT_ID: Cell<u32> = const { Cell::new(1) };
-    /// Operations whose wake signal fired since the last JS call returned.
-    static READY: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
-    /// The JS callbacks of operations that wait for a wake.
-    static WAITING: RefCell<HashMap<u32, FunctionRef<(), ()>>> = RefCell::new(HashMap::new());
 }
 
 fn next_id() -> u32 {
@@ -111,20 +108,6 @@ fn next_id() -> u32 {
         next.set(if id >= i32::MAX as u32 { 1 } else { id + 1 });
         id
     })
-}
-
-/// Calls the JS callbacks of waiting operations that were woken. Wakes come from lock releases
-/// inside some operation's poll or drop, so every entry point calls this before returning to JS.
-/// Best effort: a callback that cannot be called leaves its operation to its lock-wait timer,
-/// which resumes it all the same.
-pub(super) fn notify_woken(env: Env) {
-    let ready = READY.with(|r| std::mem::take(&mut *r.borrow_mut()));
-    for id in ready {
-        let callback = WAITING.with(|w| w.borrow_mut().remove(&id));
-        if let Some(callback) = callback {
-            let _ = callback.borrow_back(&env).and_then(|f| f.call(()));
-        }
-    }
 }
 
 /// Takes an operation out of the table for the length of `f`, so that nothing `f` does can
@@ -158,7 +141,7 @@ where
         .unwrap_or(id);
     let (store, queue) = storage.for_operation(family);
     let http: Rc<dyn Http> = Rc::new(HostHttp::new(queue.clone()));
-    let wake = WakeSignal::new(move || READY.with(|r| r.borrow_mut().push(id)));
+    let wake = WakeSignal::new(move || wakes::woken(id));
     let future = make(store, http);
     let output = async move { future.await.map(OpOutput::new) };
     let mut driven = Driven::new(output, queue, wake);
@@ -183,7 +166,7 @@ where
             Ok(Outcome::Pending(id))
         }
     };
-    notify_woken(env);
+    wakes::notify_woken(env);
     outcome
 }
 
@@ -305,7 +288,7 @@ pub fn resume_operation(
         let step = if let Some(calls) = op.first_calls.take() {
             Step::Calls(calls)
         } else if let Some(ms) = gave_up_waiting_ms {
-            WAITING.with(|w| w.borrow_mut().remove(&id));
+            wakes::stop_waiting(id);
             op.driven.give_up_waiting(millis_from_js(ms))
         } else {
             let mut failures: HashMap<u32, StorageFailureReport> = failures
@@ -348,7 +331,7 @@ pub fn resume_operation(
         };
         op.hand_out(step)
     });
-    notify_woken(env);
+    wakes::notify_woken(env);
     next
 }
 
@@ -395,7 +378,7 @@ pub fn wait_for_operation(id: u32, callback: Function<(), ()>) -> Result<bool> {
         return Ok(true);
     }
     let callback = callback.create_ref()?;
-    WAITING.with(|w| w.borrow_mut().insert(id, callback));
+    wakes::wait(id, callback);
     Ok(false)
 }
 
@@ -403,7 +386,7 @@ pub fn wait_for_operation(id: u32, callback: Function<(), ()>) -> Result<bool> {
 #[napi(catch_unwind, ts_args_type = "id: number", ts_return_type = "any")]
 pub fn finish_operation(env: Env, id: u32) -> Result<OpOutput> {
     let op = OPERATIONS.with(|ops| ops.borrow_mut().remove(&id));
-    WAITING.with(|w| w.borrow_mut().remove(&id));
+    wakes::stop_waiting(id);
     let output = op.and_then(|mut op| op.driven.take_output());
     let result = match output {
         Some(Ok(output)) => Ok(output),
@@ -412,7 +395,7 @@ pub fn finish_operation(env: Env, id: u32) -> Result<OpOutput> {
             "operation {id} has not finished"
         ))),
     };
-    notify_woken(env);
+    wakes::notify_woken(env);
     result
 }
 
@@ -420,9 +403,9 @@ pub fn finish_operation(env: Env, id: u32) -> Result<OpOutput> {
 #[napi(catch_unwind, ts_args_type = "id: number")]
 pub fn cancel_operation(env: Env, id: u32) {
     let op = OPERATIONS.with(|ops| ops.borrow_mut().remove(&id));
-    WAITING.with(|w| w.borrow_mut().remove(&id));
+    wakes::stop_waiting(id);
     drop(op);
-    notify_woken(env);
+    wakes::notify_woken(env);
 }
 
 /// How many operations are in the table: for tests that check that none is left behind.

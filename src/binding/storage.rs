@@ -83,7 +83,7 @@ impl NativeStorage {
         if let Backend::Host(locks) = &self.backend {
             locks.end_late_write(&key);
         }
-        super::operation::notify_woken(env);
+        super::wakes::notify_woken(env);
     }
 
     #[napi(catch_unwind)]
