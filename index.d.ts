@@ -226,9 +226,12 @@ export declare class OAuthError extends Error {
   constructor(message: string, code: OAuthError["code"], error: string, errorDescription?: string);
   /** `"ERR_OAUTH_INVALID_CLIENT"`: wrong client credentials; `"ERR_OAUTH_INVALID_GRANT"`: a grant (a refresh token, a code) it no longer accepts. */
   readonly code: "ERR_OAUTH" | "ERR_OAUTH_INVALID_CLIENT" | "ERR_OAUTH_INVALID_GRANT";
-  /** The OAuth `error` the provider sent, e.g. `"invalid_client"`. */
+  /** The OAuth `error` the provider sent, e.g. `"invalid_client"` (at most 100 characters of it). */
   readonly error: string;
-  /** The provider's `error_description`, if it sent one. */
+  /**
+   * The provider's `error_description`, if it sent one: its first 300 characters, as sent (the
+   * message quotes it escaped). Anyone can send a redirect with one, so escape it before showing it.
+   */
   readonly errorDescription?: string;
 }
 
