@@ -2,7 +2,7 @@
 // Many processes, one Redis: four processes restore and use the same sessions concurrently for
 // over five access-token lifetimes, against an oidc-provider that rotates refresh tokens and
 // revokes the whole grant when a used one comes back. Without coordination two processes refresh
-// a session at once and the second revokes it; with the refresh lease (src/lease.rs) one process
+// a session at once and the second revokes it; with the refresh lease (crates/core/src/storage/lease.rs) one process
 // refreshes and the others use what it stores. Run with the optional atomic setIfAbsent
 // (Redis SET NX PX) and with a plain IStorage.
 const test = require('node:test')

@@ -9,7 +9,7 @@ const util = require('node:util')
 const lib = require('..')
 const { startFakeIdp, decodeJwt, verifiesWithOwnJwk, closedPort, sessionRecord, GARBAGE_MARK } = require('./support/fake-idp.js')
 const { LIST_KEY, RECORD_PREFIX, asyncMapStorage, seed, rejection } = require('./helpers.js')
-// The refresh lease a restore takes on a shared storage, and gives back (src/lease.rs).
+// The refresh lease a restore takes on a shared storage, and gives back (crates/core/src/storage/lease.rs).
 const LEASE_PREFIX = 'solidClientAuthn:refreshLease:'
 
 const { Session, getSessionFromStorage, setIdentityProviderTimeout, IdentityProviderError, OAuthError } = lib

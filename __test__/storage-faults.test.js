@@ -2,7 +2,7 @@
 // A storage fault at every storage call of the flows that take leases or write logged-in
 // records, against the fake identity provider (support/fake-idp.js). Public API only.
 //
-// - Refresh leases (src/lease.rs): whatever call fails, the next refresh of the session in the
+// - Refresh leases (crates/core/src/storage/lease.rs): whatever call fails, the next refresh of the session in the
 //   same process and storage does not wait on a lease this process left (the lease lasts 15 s),
 //   and a flow that resolved left no lease behind.
 // - Clear and login: clearSessionFromStorageAll while logins run leaves no logged-in record

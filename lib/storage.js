@@ -343,7 +343,7 @@ function callAll(storage, requests, operationId, handle) {
     )
   }
   // Whatever the store does in these calls, synchronously, happens inside this operation: an
-  // operation it starts on the same store joins this one's family (see src/storage/locks.rs).
+  // operation it starts on the same store joins this one's family (see crates/core/src/storage/locks.rs).
   const outer = invoking
   invoking = operationId
   try {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A long property-test campaign over the parsers of outside input (the properties in src/fuzz.rs).
+# A long property-test campaign over the parsers of outside input (the properties in crates/core/src/fuzz.rs).
 #
 # `cargo test` runs those properties with 256 cases each. This runs the same ones with many more
 # cases, in the `fuzz` profile (optimised, but with overflow checks and debug assertions, and
@@ -47,7 +47,7 @@ export PROPTEST_MAX_LOCAL_REJECTS=100000000
 export PROPTEST_MAX_GLOBAL_REJECTS=100000000
 
 echo "fuzz-campaign: building the tests (profile fuzz)"
-if ! cargo test --profile fuzz --lib --no-run; then
+if ! cargo test --profile fuzz -p solid-client-authn-core --lib --no-run; then
   echo "fuzz-campaign: the build failed" >&2
   exit 2
 fi
@@ -65,13 +65,13 @@ while (( $(date +%s) < deadline )); do
   round=$(( round + 1 ))
   seed=$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')
   remaining=$(( deadline - $(date +%s) ))
-  command="PROPTEST_RNG_SEED=$seed PROPTEST_CASES=$cases cargo test --profile fuzz --lib $filter -- --test-threads=$threads"
+  command="PROPTEST_RNG_SEED=$seed PROPTEST_CASES=$cases cargo test --profile fuzz -p solid-client-authn-core --lib $filter -- --test-threads=$threads"
   echo
   echo "fuzz-campaign: round $round (at most ${remaining}s left): $command"
   round_start=$(date +%s)
   status=0
   PROPTEST_RNG_SEED=$seed timeout --kill-after=10 "$remaining" \
-    cargo test --profile fuzz --lib "$filter" -- --test-threads="$threads" >"$log" 2>&1 || status=$?
+    cargo test --profile fuzz -p solid-client-authn-core --lib "$filter" -- --test-threads="$threads" >"$log" 2>&1 || status=$?
   took=$(( $(date +%s) - round_start ))
   passed=$(grep -c '\.\.\. ok$' "$log" || true)
   if (( status == 0 )); then

@@ -25,8 +25,8 @@ pub use storage::NativeStorage;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::multi_session;
-use crate::registry::ListAnswer;
+use crate::storage::multi_session;
+use crate::storage::registry::ListAnswer;
 use crate::stored_session::StoredSession;
 use operation::{start, Outcome};
 
@@ -45,9 +45,12 @@ pub struct SessionListText {
     pub json: String,
 }
 
-impl ToNapiValue for ListAnswer {
+/// The session list's answer as JS receives it.
+struct ListReply(ListAnswer);
+
+impl ToNapiValue for ListReply {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
-        match val {
+        match val.0 {
             // Never a number: a number is what a starting function returns for a pending
             // operation.
             ListAnswer::Unchanged => unsafe { bool::to_napi_value(env, true) },
@@ -108,7 +111,7 @@ pub fn list_session_ids(
     let memo = storage.list_memo();
     start(env, storage, parent, move |s, _| async move {
         let text = s.get(crate::storage::REGISTERED_SESSIONS_KEY).await?;
-        memo.answer(text, known_generation)
+        memo.answer(text, known_generation).map(ListReply)
     })
 }
 

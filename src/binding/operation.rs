@@ -21,10 +21,11 @@ use napi_derive::napi;
 use super::errors::throw;
 use super::storage::NativeStorage;
 use super::wakes;
-use crate::drive::{Driven, Step, WakeSignal};
 use crate::error::{Result as CoreResult, StorageFailure};
+use crate::host::drive::{Driven, Step, WakeSignal};
+use crate::host::{HostAnswer, HostCall, HostHttp, Ticket};
 use crate::http::{Http, HttpFailure, HttpRequest};
-use crate::storage::{Family, HostAnswer, HostCall, HostHttp, Storage, Ticket};
+use crate::storage::{Family, Storage};
 
 /// The value an operation ends with, converted to a JS value only when JS takes it. Each
 /// operation ends with a value of its own type; this erases it.

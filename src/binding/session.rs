@@ -8,13 +8,13 @@ use napi_derive::napi;
 use super::errors::throw;
 use super::operation::{start, Outcome};
 use super::storage::NativeStorage;
-use crate::caches::Caches;
-use crate::client_credentials::{self, ClientCredentialsLogin};
-use crate::credentials::Credentials;
-use crate::multi_session;
+use crate::grants::client_credentials::{self, ClientCredentialsLogin};
+use crate::protocol::caches::Caches;
+use crate::protocol::credentials::Credentials;
+use crate::protocol::token::NonceCache;
 use crate::refresh::Renewal;
 use crate::secret::Secret;
-use crate::token::NonceCache;
+use crate::storage::multi_session;
 
 thread_local! {
     /// Per Node environment (each has its own thread): discovered metadata, key sets, and the
@@ -132,7 +132,7 @@ impl SessionCredentials {
             public_jwk: c
                 .dpop_key
                 .as_ref()
-                .map(crate::dpop::DpopKey::public_jwk_json),
+                .map(crate::protocol::dpop::DpopKey::public_jwk_json),
             private_jwk: c
                 .dpop_key
                 .as_ref()
@@ -273,7 +273,7 @@ pub fn log_in_with_refresh_token(
             crate::refresh::log_in_with_refresh_token(&*http, &*s, &caches, &session_id, &login)
                 .await?;
         // A clear that ran meanwhile must not leave the record it wrote outside the list.
-        crate::registry::confirm_registered(&*s, &session_id).await?;
+        crate::storage::registry::confirm_registered(&*s, &session_id).await?;
         Ok(RestoredSession::from(r))
     })
 }
@@ -363,7 +363,7 @@ pub fn start_authorization(
     with_code_verifier: bool,
 ) -> Result<Outcome> {
     let caches = caches();
-    let login = crate::authorization::AuthorizationLogin {
+    let login = crate::grants::authorization_code::AuthorizationLogin {
         issuer: options.issuer,
         redirect_url: options.redirect_url,
         client_id: options.client_id,
@@ -376,7 +376,8 @@ pub fn start_authorization(
     };
     start(env, storage, parent, move |s, http| async move {
         let request =
-            crate::authorization::start(&*http, &*s, &caches, &session_id, &login).await?;
+            crate::grants::authorization_code::start(&*http, &*s, &caches, &session_id, &login)
+                .await?;
         Ok(AuthorizationRequestInfo {
             url: request.url,
             state: request.state,
@@ -409,7 +410,7 @@ pub fn resume_authorization(
     request: ResumedAuthorization,
 ) -> Result<Outcome> {
     let caches = caches();
-    let request = crate::authorization::ResumedRequest {
+    let request = crate::grants::authorization_code::ResumedRequest {
         state: request.state,
         code_verifier: Secret::new(request.code_verifier),
         issuer: request.issuer,
@@ -419,7 +420,7 @@ pub fn resume_authorization(
         client_secret: request.client_secret.map(Secret::new),
     };
     start(env, storage, parent, move |s, http| async move {
-        crate::authorization::resume(&*http, &*s, &caches, &session_id, &request).await
+        crate::grants::authorization_code::resume(&*http, &*s, &caches, &session_id, &request).await
     })
 }
 
@@ -442,7 +443,8 @@ pub fn finish_authorization(
     let caches = caches();
     start(env, storage, parent, move |s, http| async move {
         let finished =
-            crate::authorization::finish(&*http, &*s, &caches, &url, require_iss).await?;
+            crate::grants::authorization_code::finish(&*http, &*s, &caches, &url, require_iss)
+                .await?;
         Ok(FinishedLogin {
             session_id: finished.session_id,
             restored: RestoredSession::from(finished.restored),
@@ -501,7 +503,7 @@ impl SessionCredentials {
     pub fn from_token_set(env: Env, tokens: TokenSetParts) -> Result<Self> {
         let dpop_key = match (&tokens.public_jwk, &tokens.private_jwk) {
             (Some(public), Some(private)) => Some(
-                crate::dpop::DpopKey::from_stored(public, private)
+                crate::protocol::dpop::DpopKey::from_stored(public, private)
                     .map_err(|e| throw(env, &e.into()))?,
             ),
             _ => None,
@@ -570,7 +572,7 @@ pub fn check_id_token(
     let id_token = Secret::new(id_token);
     start(env, storage, parent, move |_, http| async move {
         let found = caches.discovery.discover(&*http, &issuer).await?;
-        let claims = crate::claims::verified_id_token_claims(
+        let claims = crate::protocol::claims::verified_id_token_claims(
             &*http,
             &caches.jwks,
             &found.metadata,
@@ -579,7 +581,7 @@ pub fn check_id_token(
         )
         .await?;
         Ok(CheckedIdToken {
-            web_id: crate::claims::web_id(&claims)?,
+            web_id: crate::protocol::claims::web_id(&claims)?,
             end_session_endpoint: found.metadata.end_session_endpoint.clone(),
         })
     })

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::registry::ListMemo;
-use crate::storage::{
-    Family, HostQueue, HostStorage, KeyLocks, MemoryStorage, OwnLeases, Storage, UnsavedRecords,
-};
+use crate::host::{HostQueue, HostStorage};
+use crate::storage::registry::ListMemo;
+use crate::storage::{Family, KeyLocks, MemoryStorage, OwnLeases, Storage, UnsavedRecords};
 
 enum Backend {
     /// The native store: operations on it finish without leaving Rust.

@@ -257,8 +257,8 @@ impl Error {
 
 /// A DPoP key or proof that could not be made: our side, so the request was never sent. The
 /// message never holds key material (`DpopError` is built not to).
-impl From<crate::dpop::DpopError> for Error {
-    fn from(e: crate::dpop::DpopError) -> Self {
+impl From<crate::protocol::dpop::DpopError> for Error {
+    fn from(e: crate::protocol::dpop::DpopError) -> Self {
         Error::InvalidRequest {
             reason: e.to_string(),
         }

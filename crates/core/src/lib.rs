@@ -1,22 +1,39 @@
-//! The protocol core of solid-client-authn-native, as far as it has moved here: plain Rust with
-//! no napi, no HTTP client and no runtime, so that the compiler keeps the boundary that the
-//! binding crate (the repository root) must not cross the other way.
+//! The protocol core of solid-client-authn-native: plain Rust with no napi, no HTTP client and
+//! no runtime, so that the compiler keeps the boundary that the binding crate (the repository
+//! root) must not cross the other way.
 //!
-//! Today this holds the ground floors: the errors and how outside text is quoted in them
-//! (`error`, `quote`), the HTTP seam (`http`: requests described, made by the embedder), JWTs and
-//! key sets (`jwt`), DPoP keys and proofs (`dpop`), stored session records (`record`,
-//! `surrogates`), secrets (`secret`), random strings (`random`), one request at a time per key
-//! (`single_flight`), and which network addresses are private (`addresses`). The grants, the
-//! restore, the storage layer and the host queue are still in the root crate.
+//! - `protocol`: the leaves (discovery, key sets, JWTs, DPoP, token requests, registration).
+//! - `grants`: the flows that log a session in.
+//! - `refresh`: the restore of a stored session and the refresh-token grant.
+//! - `logout`: revocation and forgetting a session.
+//! - `storage`: the key-value layer, its key locks, the refresh lease, the session list and the
+//!   multi-session functions.
+//! - `host`: the queue of calls the embedder makes (storage, HTTP, sleep) and the driver.
+//! - `http`: the seam: requests described here, made by the embedder.
+//! - the ground: errors and how outside text is quoted in them, secrets, random strings,
+//!   records, one request at a time per key, private addresses, panics as errors.
 
 pub mod addresses;
-pub mod dpop;
 pub mod error;
+pub mod grants;
+pub mod host;
 pub mod http;
-pub mod jwt;
+pub mod join;
+pub mod logout;
+pub mod panics;
+pub mod protocol;
 pub mod quote;
 pub mod random;
 pub mod record;
+pub mod refresh;
 pub mod secret;
 pub mod single_flight;
+pub mod storage;
+pub mod stored_session;
 pub mod surrogates;
+
+#[cfg(test)]
+mod fuzz;
+/// Helpers for tests, here and in the binding crate's (the `testing` feature).
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

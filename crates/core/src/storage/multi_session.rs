@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::join::join_all;
 use crate::record::Record;
-use crate::registry::{self, ListedId};
+use crate::storage::registry::{self, ListedId};
 use crate::storage::{record_key, Storage, REGISTERED_SESSIONS_KEY, USER_RECORD_PREFIX};
 use crate::stored_session::StoredSession;
 
@@ -243,8 +243,9 @@ fn escaped_record_key(id_literal: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drive::{Driven, WakeSignal};
-    use crate::storage::{HostQueue, HostStorage, KeyLocks, MemoryStorage};
+    use crate::host::drive::{Driven, WakeSignal};
+    use crate::host::{HostQueue, HostStorage};
+    use crate::storage::{KeyLocks, MemoryStorage};
     use crate::testing::{block_on, drive_with_map};
     use std::collections::HashMap;
     use std::rc::Rc;

@@ -7,16 +7,16 @@
 //! refresh token has that token stored even when the rest of it is refused (the old one may be
 //! spent).
 
-use crate::caches::Caches;
-use crate::claims;
-use crate::credentials::{expiry_from_now, Credentials};
-use crate::dpop::DpopKey;
 use crate::error::{Error, Result};
 use crate::http::Http;
+use crate::protocol::caches::Caches;
+use crate::protocol::claims;
+use crate::protocol::credentials::{expiry_from_now, Credentials};
+use crate::protocol::dpop::DpopKey;
+use crate::protocol::token::{self, ClientAuth};
 use crate::record::Record;
 use crate::secret::Secret;
 use crate::storage::{issuer_config_key, record_key, Storage};
-use crate::token::{self, ClientAuth};
 
 /// Record fields of our own, beside the reference's (which carries unknown fields through its
 /// merges): the latest access token, its type, and when it expires (milliseconds since the
@@ -199,8 +199,8 @@ pub async fn log_in_with_refresh_token(
     id: &str,
     login: &RefreshTokenLogin,
 ) -> Result<Restored> {
-    crate::registry::register(storage, id).await?;
-    crate::multi_session::update_record(storage, id, |record| {
+    crate::storage::registry::register(storage, id).await?;
+    crate::storage::multi_session::update_record(storage, id, |record| {
         record.set("issuer", login.issuer.as_str());
         record.set("dpop", if login.dpop { "true" } else { "false" });
         record.set("clientId", login.client_id.as_str());
@@ -295,7 +295,7 @@ async fn renew(
             keep_alive,
         }));
     }
-    // Across processes: one refresh of this session at a time (see `crate::lease`).
+    // Across processes: one refresh of this session at a time (see `crate::storage::lease`).
     let mut lease = None;
     let mut dpop_key = dpop_key;
     if given_refresh_token.is_none() && storage.is_shared() {
@@ -305,7 +305,7 @@ async fn renew(
                 dpop_key = match stored_key(&key, &latest) {
                     Ok(found) => found,
                     Err(e) => {
-                        crate::lease::release(storage, taken).await;
+                        crate::storage::lease::release(storage, taken).await;
                         return Err(e);
                     }
                 };
@@ -329,7 +329,7 @@ async fn renew(
     )
     .await;
     if let Some(lease) = lease {
-        crate::lease::release(storage, lease).await;
+        crate::storage::lease::release(storage, lease).await;
     }
     let (credentials, not_stored) = outcome?;
     Ok(Some(Restore::Restored(Box::new(Restored {
@@ -356,7 +356,7 @@ async fn write_unsaved(storage: &dyn Storage, key: &str) -> Result<()> {
 /// What waiting for the refresh lease gave.
 enum Turn {
     /// This process refreshes: the lease, and the record as it is now.
-    Refresh(crate::lease::Lease, Record),
+    Refresh(crate::storage::lease::Lease, Record),
     /// Another process refreshed meanwhile: the tokens it stored.
     Stored(Credentials),
     /// The session is gone from storage (logged out elsewhere).
@@ -373,7 +373,7 @@ async fn take_turn(
     issuer: &str,
     seen: Option<&str>,
 ) -> Result<Turn> {
-    use crate::lease::{self, Attempt};
+    use crate::storage::lease::{self, Attempt};
     let started = now_ms();
     let read = || async {
         match storage.get(key).await? {
@@ -460,7 +460,7 @@ async fn refresh_and_store(
             error,
             new_refresh_token,
         }) => {
-            crate::registration::forget_if_refused(storage, &record, &error).await;
+            crate::protocol::registration::forget_if_refused(storage, &record, &error).await;
             if let Some(new_refresh_token) = new_refresh_token {
                 keep_refresh_token(storage, key, record, &new_refresh_token).await;
             }
@@ -543,7 +543,7 @@ async fn client_credentials_again(
         (true, Some(k)) => Some(k),
         (true, None) => Some(DpopKey::generate()?),
     };
-    let credentials = crate::client_credentials::grant(
+    let credentials = crate::grants::client_credentials::grant(
         http,
         caches,
         &found.metadata,

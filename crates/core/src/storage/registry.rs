@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
-use crate::lease;
+use crate::storage::lease;
 use crate::storage::{Storage, REGISTERED_SESSIONS_KEY};
 use crate::surrogates::only_unpaired_surrogates_in_string;
 

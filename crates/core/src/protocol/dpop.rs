@@ -494,7 +494,7 @@ fn stored_field(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt;
+    use crate::protocol::jwt;
 
     /// A P-256 key made by Node's `crypto.generateKeyPairSync("ec", {namedCurve: "P-256"})`,
     /// exported as a JWK; its thumbprint was computed by Node over the canonical JSON.

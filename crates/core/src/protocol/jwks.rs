@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::http::{Http, HttpRequest};
-use crate::jwt::JwkSet;
+use crate::protocol::jwt::JwkSet;
 use crate::single_flight::SingleFlight;
 
 /// How long a key set is used before it is fetched again.

@@ -3,7 +3,7 @@
 //! stderr, and a message made from a value could hold a token.
 //!
 //! The hook records where the panic happened (file and line, never the message) for the error
-//! that the `catch_unwind` around each poll of an operation makes of it (`crate::drive`); the
+//! that the `catch_unwind` around each poll of an operation makes of it (`crate::host::drive`); the
 //! napi entry points' own `catch_unwind` covers the rest.
 
 use std::cell::RefCell;

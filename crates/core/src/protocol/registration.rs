@@ -11,10 +11,10 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::claims;
-use crate::discovery::IssuerMetadata;
 use crate::error::{Error, Result};
 use crate::http::{Http, HttpRequest};
+use crate::protocol::claims;
+use crate::protocol::discovery::IssuerMetadata;
 use crate::storage::Storage;
 
 /// The ID-token algorithms a dynamically registered client asks for, in order of preference.

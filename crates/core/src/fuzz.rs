@@ -42,9 +42,11 @@ mod gen {
         let base = ProptestConfig::default();
         ProptestConfig {
             cases: (base.cases / weight).max(1),
-            failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-                "target/proptest-regressions/fuzz.txt",
-            ))),
+            // The workspace's target folder: tests run in the crate's own folder.
+            failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../target/proptest-regressions/fuzz.txt"
+            )))),
             ..base
         }
     }
@@ -680,7 +682,7 @@ mod record {
 mod session_list {
     use super::*;
     use crate::error::Error;
-    use crate::registry::{check_ids, parse_ids, serialize_ids, ListedId};
+    use crate::storage::registry::{check_ids, parse_ids, serialize_ids, ListedId};
     use crate::storage::REGISTERED_SESSIONS_KEY;
 
     /// A list of JavaScript strings, as `JSON.stringify` writes it.
@@ -845,9 +847,11 @@ mod surrogates {
 mod token_response {
     use super::*;
     use crate::error::Error;
+    use crate::protocol::token::{
+        origin_of, request, ClientAuth, NonceCache, ProofSigner, MAX_NONCE_BYTES,
+    };
     use crate::stored_session::TokenType;
     use crate::testing::block_on;
-    use crate::token::{origin_of, request, ClientAuth, NonceCache, ProofSigner, MAX_NONCE_BYTES};
 
     const ENDPOINT: &str = "https://idp.example:8443/token";
     const ODD_VALUES: &[&str] = &[
@@ -1109,7 +1113,7 @@ mod token_response {
                     prop_assert_eq!(tokens.token_type, expected);
                     if let Some(Value::Number(n)) = fields.get("expires_in") {
                         if let Some(n) = n.as_u64() {
-                            let cut = n.min(crate::token::MAX_LIFETIME_SECONDS);
+                            let cut = n.min(crate::protocol::token::MAX_LIFETIME_SECONDS);
                             prop_assert_eq!(tokens.expires_in, Some(cut));
                         }
                     }
@@ -1172,7 +1176,7 @@ mod jwt {
     use serde_json::Map;
 
     use super::*;
-    use crate::jwt::{check_claims, decode, JwkSet, JwtError};
+    use crate::protocol::jwt::{check_claims, decode, JwkSet, JwtError};
 
     /// An ES256 key that signs any header and claims.
     pub struct Es256 {
@@ -1550,7 +1554,7 @@ mod jwt {
             if let Err(e) = checked {
                 prop_assert!(e.to_string().len() < 400, "{e}");
             }
-            match crate::claims::web_id(&claims) {
+            match crate::protocol::claims::web_id(&claims) {
                 Ok(web_id) => {
                     let named = claims.values().any(|v| v.as_str() == Some(web_id.as_str()));
                     prop_assert!(named, "{}", web_id);
@@ -1632,8 +1636,8 @@ mod jwks {
     use super::jwt::{es256, odd_jwk};
     use super::*;
     use crate::error::Error;
-    use crate::jwks::JwksCache;
-    use crate::jwt::{JwkSet, JwtError};
+    use crate::protocol::jwks::JwksCache;
+    use crate::protocol::jwt::{JwkSet, JwtError};
     use crate::testing::block_on;
 
     fn set_text() -> BoxedStrategy<String> {
@@ -1725,8 +1729,8 @@ mod dpop {
     use proptest::sample::Index;
 
     use super::*;
-    use crate::dpop::{access_token_hash, htu, DpopError, DpopKey};
-    use crate::jwt::{decode, JwkSet};
+    use crate::protocol::dpop::{access_token_hash, htu, DpopError, DpopKey};
+    use crate::protocol::jwt::{decode, JwkSet};
 
     /// A key made once, its two stored members, and its `d`.
     fn stored() -> &'static (DpopKey, String, String, String) {
@@ -1946,8 +1950,8 @@ mod dpop {
 /// The redirect back from a login (`authorization::Callback`).
 mod redirect {
     use super::*;
-    use crate::authorization::Callback;
     use crate::error::Error;
+    use crate::grants::authorization_code::Callback;
 
     /// The authorization code: secret, so no message may quote it.
     const CODE: &str = "CoDe9fXq4LrW2mZt7Hb";
@@ -2076,8 +2080,8 @@ mod redirect {
 /// Discovery documents (`discovery::parse`) and the `issuerConfig` record written from them.
 mod discovery {
     use super::*;
-    use crate::discovery::{issuer_config_record, parse};
     use crate::error::Error;
+    use crate::protocol::discovery::{issuer_config_record, parse};
 
     const ISSUER: &str = "https://idp.example/";
     const URL: &str = "https://idp.example/.well-known/openid-configuration";

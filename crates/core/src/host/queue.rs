@@ -3,7 +3,7 @@
 //! A store implemented in JS can only be called on the JS thread, and a trip from a Rust thread
 //! to the JS thread and back costs ~100 µs. So an operation on such a store does not call it:
 //! it queues the calls it needs, suspends, and whoever drives the operation makes the calls on
-//! its own thread and hands the answers back (see `crate::drive`). Calls issued together (for
+//! its own thread and hands the answers back (see `crate::host::drive`). Calls issued together (for
 //! example by `join_all`) are handed out together, so the host can run them concurrently.
 //!
 //! HTTP requests go through the same queue: one kind of call among others, so that a storage
@@ -17,9 +17,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::{Family, GiveUp, KeyLocks, Locker, Storage, UnsavedRecords};
 use crate::error::{Error, Result, StorageFailure, StorageMethod};
 use crate::http::{Http, HttpFailure, HttpRequest, HttpResponse};
+use crate::storage::{Family, GiveUp, KeyLocks, Locker, OwnLeases, Storage, UnsavedRecords};
 
 /// Identifies one queued call so that its answer finds its way back.
 pub type Ticket = u64;
@@ -124,7 +124,7 @@ pub struct HostStorage {
     /// Whether the JS store has the optional atomic `setIfAbsent`.
     atomic: bool,
     unsaved: Rc<UnsavedRecords>,
-    own_leases: Rc<super::OwnLeases>,
+    own_leases: Rc<OwnLeases>,
 }
 
 impl HostStorage {
@@ -143,7 +143,7 @@ impl HostStorage {
 
     /// The leases this process left in the store (shared by its operations).
     #[must_use]
-    pub fn with_own_leases(mut self, own_leases: Rc<super::OwnLeases>) -> Self {
+    pub fn with_own_leases(mut self, own_leases: Rc<OwnLeases>) -> Self {
         self.own_leases = own_leases;
         self
     }
@@ -297,7 +297,7 @@ impl Storage for HostStorage {
         Some(&self.unsaved)
     }
 
-    fn own_leases(&self) -> Option<Rc<super::OwnLeases>> {
+    fn own_leases(&self) -> Option<Rc<OwnLeases>> {
         Some(self.own_leases.clone())
     }
 

@@ -1,16 +1,16 @@
 //! The client-credentials grant (RFC 6749 §4.4), as Solid servers use it: a confidential client
 //! logs itself in as the WebID its credentials belong to.
 
-use crate::caches::Caches;
-use crate::claims;
-use crate::credentials::Credentials;
-use crate::discovery::IssuerMetadata;
-use crate::dpop::DpopKey;
 use crate::error::Result;
 use crate::http::Http;
+use crate::protocol::caches::Caches;
+use crate::protocol::claims;
+use crate::protocol::credentials::Credentials;
+use crate::protocol::discovery::IssuerMetadata;
+use crate::protocol::dpop::DpopKey;
+use crate::protocol::token::{self, ClientAuth};
 use crate::secret::Secret;
 use crate::storage::{issuer_config_key, Storage};
-use crate::token::{self, ClientAuth};
 
 /// The scopes the reference asks for.
 pub const SCOPES: &str = "openid offline_access webid";

@@ -1,4 +1,4 @@
-//! The leases this process left in one store (see `crate::lease`): kept with the store object,
+//! The leases this process left in one store (see `crate::storage::lease`): kept with the store object,
 //! as its key locks are, so that a process recognises its own left lease and takes it over
 //! instead of waiting for it to lapse.
 

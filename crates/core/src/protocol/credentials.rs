@@ -2,11 +2,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::dpop::DpopKey;
 use crate::error::Result;
+use crate::protocol::dpop::DpopKey;
+use crate::protocol::token::NonceCache;
 use crate::secret::Secret;
 use crate::stored_session::TokenType;
-use crate::token::NonceCache;
 
 /// A session's credentials. Never printed: Debug shows what kind they are, not what they hold.
 pub struct Credentials {
@@ -73,7 +73,7 @@ impl Credentials {
                 let nonce = nonces.get(url);
                 let ath = self
                     .ath
-                    .get_or_init(|| crate::dpop::access_token_hash(token));
+                    .get_or_init(|| crate::protocol::dpop::access_token_hash(token));
                 let proof = key.proof_with_ath(method, url, ath, nonce.as_deref())?;
                 Ok(AuthHeaders {
                     authorization: Secret::new(format!("DPoP {token}")),

@@ -28,8 +28,8 @@ use std::rc::Rc;
 
 use serde_json::{json, Value};
 
-use crate::credentials::expiry_from_now;
 use crate::error::{Error, Result};
+use crate::protocol::credentials::expiry_from_now;
 use crate::random::url_safe_token;
 use crate::storage::{OwnLeases, Storage};
 

@@ -4,11 +4,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-use crate::discovery::IssuerMetadata;
 use crate::error::{Error, Result};
 use crate::http::Http;
-use crate::jwks::JwksCache;
-use crate::jwt;
+use crate::protocol::discovery::IssuerMetadata;
+use crate::protocol::jwks::JwksCache;
+use crate::protocol::jwt;
 
 /// How far the provider's clock may be from ours.
 pub const CLOCK_SKEW_SECONDS: u64 = 60;
@@ -81,7 +81,7 @@ pub async fn web_id_from_grant(
     http: &dyn Http,
     jwks: &JwksCache,
     metadata: &IssuerMetadata,
-    tokens: &crate::token::TokenResponse,
+    tokens: &crate::protocol::token::TokenResponse,
     client_id: &str,
 ) -> Result<String> {
     let claims = match &tokens.id_token {
@@ -104,10 +104,10 @@ pub async fn credentials_from_grant(
     http: &dyn Http,
     jwks: &JwksCache,
     metadata: &IssuerMetadata,
-    tokens: crate::token::TokenResponse,
-    key: Option<crate::dpop::DpopKey>,
+    tokens: crate::protocol::token::TokenResponse,
+    key: Option<crate::protocol::dpop::DpopKey>,
     client_id: String,
-) -> Result<crate::credentials::Credentials> {
+) -> Result<crate::protocol::credentials::Credentials> {
     let dpop_key = match (tokens.token_type, key) {
         (crate::stored_session::TokenType::Bearer, None) => None,
         (crate::stored_session::TokenType::DPoP, Some(key)) => Some(key),
@@ -125,8 +125,10 @@ pub async fn credentials_from_grant(
         }
     };
     let web_id = web_id_from_grant(http, jwks, metadata, &tokens, &client_id).await?;
-    Ok(crate::credentials::Credentials {
-        expires_at_ms: tokens.expires_in.map(crate::credentials::expiry_from_now),
+    Ok(crate::protocol::credentials::Credentials {
+        expires_at_ms: tokens
+            .expires_in
+            .map(crate::protocol::credentials::expiry_from_now),
         refresh_token: tokens.refresh_token,
         access_token: tokens.access_token,
         dpop_key,

@@ -1,12 +1,13 @@
 //! The storage layer: an async key-value trait, the keys of the reference layout, and the
 //! per-key write serialisation that every read-modify-write goes through.
 
-pub mod host;
+pub mod lease;
 mod locks;
 mod memory;
+pub mod multi_session;
 mod own_leases;
+pub mod registry;
 
-pub use host::{HostAnswer, HostCall, HostHttp, HostQueue, HostStorage, StorageCall, Ticket};
 pub use locks::{Family, GiveUp, KeyGuard, KeyLocks, Locker};
 pub use memory::MemoryStorage;
 pub use own_leases::OwnLeases;
@@ -108,7 +109,7 @@ pub trait Storage {
         Ok(())
     }
 
-    /// The leases this process left in this store (see `crate::lease`); `None` for a store no
+    /// The leases this process left in this store (see `crate::storage::lease`); `None` for a store no
     /// other process uses, where leases are never taken.
     fn own_leases(&self) -> Option<std::rc::Rc<OwnLeases>> {
         None

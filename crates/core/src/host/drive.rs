@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use crate::error::Result;
-use crate::storage::{HostAnswer, HostCall, HostQueue, Ticket};
+use crate::host::{HostAnswer, HostCall, HostQueue, Ticket};
 
 /// Tells an operation's owner that it can make progress again.
 pub struct WakeSignal {
@@ -156,7 +156,8 @@ impl<T> Driven<T> {
 mod tests {
     use super::*;
     use crate::error::{StorageFailure, StorageMethod};
-    use crate::storage::{HostStorage, KeyLocks, Storage};
+    use crate::host::HostStorage;
+    use crate::storage::{KeyLocks, Storage};
 
     fn quiet() -> Arc<WakeSignal> {
         WakeSignal::new(|| {})

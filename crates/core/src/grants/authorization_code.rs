@@ -12,21 +12,21 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::caches::Caches;
-use crate::claims;
-use crate::credentials::Credentials;
-use crate::discovery::IssuerMetadata;
-use crate::dpop::DpopKey;
 use crate::error::{Error, Result};
 use crate::http::Http;
-use crate::multi_session::{update_record, AUTHORIZATION_STATES_FIELD};
+use crate::protocol::caches::Caches;
+use crate::protocol::claims;
+use crate::protocol::credentials::Credentials;
+use crate::protocol::discovery::IssuerMetadata;
+use crate::protocol::dpop::DpopKey;
+use crate::protocol::registration::{self, ClientFields};
+use crate::protocol::token::{self, ClientAuth};
 use crate::random::url_safe_token;
 use crate::record::Record;
 use crate::refresh::{store_credentials, Restored};
-use crate::registration::{self, ClientFields};
 use crate::secret::Secret;
+use crate::storage::multi_session::{update_record, AUTHORIZATION_STATES_FIELD};
 use crate::storage::{issuer_config_key, record_key, Storage};
-use crate::token::{self, ClientAuth};
 
 /// The scopes every login asks for.
 const DEFAULT_SCOPES: [&str; 3] = ["openid", "offline_access", "webid"];
@@ -55,7 +55,7 @@ pub struct AuthorizationRequest {
 }
 
 fn is_url(text: &str) -> bool {
-    reqwest::Url::parse(text).is_ok()
+    url::Url::parse(text).is_ok()
 }
 
 /// The scopes: the defaults, then the caller's (one word each), without repeats.
@@ -125,7 +125,7 @@ pub async fn start(
     session_id: &str,
     login: &AuthorizationLogin,
 ) -> Result<AuthorizationRequest> {
-    crate::registry::register(storage, session_id).await?;
+    crate::storage::registry::register(storage, session_id).await?;
     let found = caches.discovery.discover(http, &login.issuer).await?;
     storage
         .set(&issuer_config_key(&login.issuer), &found.record)
@@ -149,7 +149,7 @@ pub async fn start(
     let state = url_safe_token::<32>()?;
     let code_verifier = Secret::new(url_safe_token::<32>()?);
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(code_verifier.expose().as_bytes()));
-    let mut url = reqwest::Url::parse(authorization_endpoint).map_err(|e| {
+    let mut url = url::Url::parse(authorization_endpoint).map_err(|e| {
         Error::idp_response(
             authorization_endpoint,
             format!("the authorization endpoint is not a URL: {e}"),
@@ -243,7 +243,7 @@ pub async fn resume(
             reason: "the authorization request state has an empty state".to_owned(),
         });
     }
-    crate::registry::register(storage, session_id).await?;
+    crate::storage::registry::register(storage, session_id).await?;
     storage
         .set(
             &record_key(&request.state),
@@ -283,13 +283,13 @@ pub struct Finished {
 
 /// The parameters of a redirect back from the provider.
 pub(crate) struct Callback {
-    url: reqwest::Url,
+    url: url::Url,
     pub(crate) state: String,
 }
 
 impl Callback {
     pub(crate) fn parse(callback: &str) -> Result<Self> {
-        let url = reqwest::Url::parse(callback)
+        let url = url::Url::parse(callback)
             .map_err(|e| invalid_redirect(format!("it is not a URL ({e})")))?;
         let state = url
             .query_pairs()
@@ -449,7 +449,7 @@ pub async fn finish(
     // A clear that ran meanwhile must not leave the record outside the list (taken after the
     // record's lock is let go: a clear holds the list's lock while it waits for the record's).
     drop(guard);
-    crate::registry::confirm_registered(storage, &session_id).await?;
+    crate::storage::registry::confirm_registered(storage, &session_id).await?;
     Ok(Finished {
         session_id,
         restored: Restored {

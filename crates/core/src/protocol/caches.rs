@@ -5,9 +5,9 @@
 
 use std::rc::Rc;
 
-use crate::discovery::DiscoveryCache;
-use crate::jwks::JwksCache;
-use crate::token::NonceCache;
+use crate::protocol::discovery::DiscoveryCache;
+use crate::protocol::jwks::JwksCache;
+use crate::protocol::token::NonceCache;
 
 /// The per-environment caches an operation uses; cloning shares them.
 #[derive(Clone, Default)]

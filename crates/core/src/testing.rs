@@ -1,13 +1,16 @@
 //! Helpers for unit tests: a minimal executor and a host that answers from a map.
 
+// Test helpers: a panic is how they fail a test, and the maps are the tests' own.
+#![allow(clippy::missing_panics_doc, clippy::implicit_hasher)]
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use crate::drive::{Driven, Step};
 use crate::error::{Result, StorageMethod};
-use crate::storage::{HostAnswer, HostCall};
+use crate::host::drive::{Driven, Step};
+use crate::host::{HostAnswer, HostCall};
 
 /// Runs a future that never waits on anything outside itself (the native store).
 pub fn block_on<F: Future>(future: F) -> F::Output {

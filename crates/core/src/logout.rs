@@ -2,13 +2,13 @@
 //! (RFC 7009) when the provider has a revocation endpoint. The reference never revokes: a
 //! refresh token it "logged out" stays usable until it expires.
 
-use crate::caches::Caches;
 use crate::error::Result;
 use crate::http::{Http, HttpRequest};
-use crate::multi_session::forget_session;
+use crate::protocol::caches::Caches;
+use crate::protocol::token::ClientAuth;
 use crate::secret::Secret;
+use crate::storage::multi_session::forget_session;
 use crate::storage::Storage;
-use crate::token::ClientAuth;
 
 /// What a logout found that an IdP logout needs.
 #[derive(Debug, Default)]
@@ -72,7 +72,7 @@ pub async fn log_out(
     let mut request_auth = None;
     match &auth {
         ClientAuth::Basic { client_id, secret } => {
-            request_auth = Some(crate::token::basic_credentials(client_id, secret));
+            request_auth = Some(crate::protocol::token::basic_credentials(client_id, secret));
         }
         ClientAuth::Post { client_id, secret } => {
             form.push(("client_id", client_id));

@@ -261,7 +261,7 @@ pub async fn request_with_key(
     endpoint: &str,
     grant: &[(&str, &str)],
     auth: &ClientAuth<'_>,
-    key: Option<&crate::dpop::DpopKey>,
+    key: Option<&crate::protocol::dpop::DpopKey>,
     nonces: &NonceCache,
 ) -> Result<TokenResponse, Refused> {
     let Some(key) = key else {
@@ -663,7 +663,7 @@ mod tests {
         }
         // Far beyond any Date, the expiry stays a number a JS Date holds.
         let tokens = with("3e17").unwrap();
-        let at = crate::credentials::expiry_from_now(tokens.expires_in.unwrap());
+        let at = crate::protocol::credentials::expiry_from_now(tokens.expires_in.unwrap());
         assert!(at < 8_640_000_000_000_000, "{at}");
     }
 
