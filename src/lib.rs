@@ -12,7 +12,7 @@ pub mod http_engine;
 // so that `crate::error` and the like read the same from the binding.
 pub use solid_client_authn_core::{
     addresses, error, grants, host, http, join, logout, panics, protocol, quote, random, record,
-    refresh, secret, single_flight, storage, stored_session, surrogates,
+    restore, secret, session, single_flight, storage, stored_session, surrogates,
 };
 
 pub mod binding;

@@ -12,9 +12,8 @@ use crate::grants::client_credentials::{self, ClientCredentialsLogin};
 use crate::protocol::caches::Caches;
 use crate::protocol::credentials::Credentials;
 use crate::protocol::token::NonceCache;
-use crate::refresh::Renewal;
+use crate::restore::Renewal;
 use crate::secret::Secret;
-use crate::storage::multi_session;
 
 thread_local! {
     /// Per Node environment (each has its own thread): discovered metadata, key sets, and the
@@ -173,8 +172,8 @@ pub struct NotStored {
     pub key: Option<String>,
 }
 
-impl From<crate::refresh::Restored> for RestoredSession {
-    fn from(r: crate::refresh::Restored) -> Self {
+impl From<crate::session::Restored> for RestoredSession {
+    fn from(r: crate::session::Restored) -> Self {
         Self {
             credentials: Some(SessionCredentials {
                 inner: r.credentials,
@@ -192,11 +191,11 @@ impl From<crate::refresh::Restored> for RestoredSession {
     }
 }
 
-impl From<crate::refresh::Restore> for RestoredSession {
-    fn from(r: crate::refresh::Restore) -> Self {
+impl From<crate::restore::Restore> for RestoredSession {
+    fn from(r: crate::restore::Restore) -> Self {
         match r {
-            crate::refresh::Restore::Restored(restored) => (*restored).into(),
-            crate::refresh::Restore::LoggedOut {
+            crate::restore::Restore::Restored(restored) => (*restored).into(),
+            crate::restore::Restore::LoggedOut {
                 web_id,
                 client_app_id,
                 keep_alive,
@@ -231,7 +230,7 @@ pub fn restore_session(
         } else {
             Renewal::IfDue
         };
-        let restored = crate::refresh::restore(&*http, &*s, &caches, &session_id, renewal).await?;
+        let restored = crate::restore::restore(&*http, &*s, &caches, &session_id, renewal).await?;
         Ok(restored.map(RestoredSession::from))
     })
 }
@@ -260,7 +259,7 @@ pub fn log_in_with_refresh_token(
     options: RefreshTokenOptions,
 ) -> Result<Outcome> {
     let caches = caches();
-    let login = crate::refresh::RefreshTokenLogin {
+    let login = crate::grants::refresh_token::RefreshTokenLogin {
         issuer: options.issuer,
         client_id: options.client_id,
         client_secret: options.client_secret.map(Secret::new),
@@ -270,10 +269,7 @@ pub fn log_in_with_refresh_token(
     };
     start(env, storage, parent, move |s, http| async move {
         let r =
-            crate::refresh::log_in_with_refresh_token(&*http, &*s, &caches, &session_id, &login)
-                .await?;
-        // A clear that ran meanwhile must not leave the record it wrote outside the list.
-        crate::storage::registry::confirm_registered(&*s, &session_id).await?;
+            crate::grants::refresh_token::log_in(&*http, &*s, &caches, &session_id, &login).await?;
         Ok(RestoredSession::from(r))
     })
 }
@@ -306,23 +302,8 @@ pub fn log_in_with_client_credentials(
         dpop: options.dpop,
     };
     start(env, storage, parent, move |s, http| async move {
-        multi_session::remember_static_client(
-            &*s,
-            &session_id,
-            &login.client_id,
-            login.client_secret.expose(),
-        )
-        .await?;
-        let inner = client_credentials::log_in(&*http, &*s, &caches, &login).await?;
-        // The client again, for a record a clear deleted meanwhile: written again whole.
-        multi_session::store_login(&*s, &session_id, |record| {
-            record.set("clientId", login.client_id.as_str());
-            record.set("clientType", "static");
-            record.set("clientSecret", login.client_secret.expose());
-            record.set("clientName", login.client_id.as_str());
-            crate::refresh::store_client_credentials_login(record, &inner);
-        })
-        .await?;
+        let inner =
+            client_credentials::log_in_session(&*http, &*s, &caches, &session_id, &login).await?;
         Ok(SessionCredentials { inner })
     })
 }
@@ -543,7 +524,7 @@ impl SessionCredentials {
         let renewal = Renewal::Replacing(self.inner.access_token.clone());
         start(env, storage, parent, move |s, http| async move {
             let restored =
-                crate::refresh::restore(&*http, &*s, &caches, &session_id, renewal).await?;
+                crate::restore::restore(&*http, &*s, &caches, &session_id, renewal).await?;
             Ok(restored.map(RestoredSession::from))
         })
     }

@@ -758,7 +758,6 @@ mod session_list {
 mod stored_session {
     use super::*;
     use crate::error::Error;
-    use crate::record::Record;
     use crate::stored_session::StoredSession;
 
     const KEY: &str = "solidClientAuthenticationUser:s-1";
@@ -780,7 +779,7 @@ mod stored_session {
         fn the_fast_path_agrees_with_the_record_path(raw in json_input(FIELDS)) {
             let fast = StoredSession::parse("s-1", KEY, &raw);
             let by_record =
-                Record::parse(KEY, &raw).and_then(|r| StoredSession::from_record("s-1", &r));
+                crate::session::SessionRecord::parse(KEY, &raw).and_then(|r| StoredSession::from_record("s-1", &r));
             prop_assert_eq!(&fast, &by_record, "{}", raw);
             match fast {
                 Ok(session) => {

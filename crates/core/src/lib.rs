@@ -4,7 +4,9 @@
 //!
 //! - `protocol`: the leaves (discovery, key sets, JWTs, DPoP, token requests, registration).
 //! - `grants`: the flows that log a session in.
-//! - `refresh`: the restore of a stored session and the refresh-token grant.
+//! - `session`: the stored session record (every field name in one place) and what a login
+//!   gives.
+//! - `restore`: restoring a stored session (the refresh-timing rule, one refresh at a time).
 //! - `logout`: revocation and forgetting a session.
 //! - `storage`: the key-value layer, its key locks, the refresh lease, the session list and the
 //!   multi-session functions.
@@ -25,8 +27,9 @@ pub mod protocol;
 pub mod quote;
 pub mod random;
 pub mod record;
-pub mod refresh;
+pub mod restore;
 pub mod secret;
+pub mod session;
 pub mod single_flight;
 pub mod storage;
 pub mod stored_session;

@@ -7,6 +7,7 @@ use crate::http::{Http, HttpRequest};
 use crate::protocol::caches::Caches;
 use crate::protocol::token::ClientAuth;
 use crate::secret::Secret;
+use crate::session::SessionRecord;
 use crate::storage::multi_session::forget_session;
 use crate::storage::Storage;
 
@@ -33,15 +34,16 @@ pub async fn log_out(
 ) -> Result<LoggedOut> {
     // A corrupted record is deleted all the same; there is just nothing to revoke.
     let record = forget_session(storage, id).await?;
-    let field = |name: &str| {
+    let field = |read: fn(&SessionRecord) -> Result<Option<&str>>| {
         record
             .as_ref()
-            .and_then(|r| r.string(name).ok().flatten().map(str::to_owned))
+            .and_then(|r| read(r).ok().flatten().map(str::to_owned))
     };
-    if field("refreshToken").is_none() && !end_session {
+    if field(SessionRecord::refresh_token).is_none() && !end_session {
         return Ok(LoggedOut::default());
     }
-    let Some(issuer) = field("issuer").or_else(|| fallback_issuer.map(str::to_owned)) else {
+    let Some(issuer) = field(SessionRecord::issuer).or_else(|| fallback_issuer.map(str::to_owned))
+    else {
         return Ok(LoggedOut::default());
     };
     let Ok(found) = caches.discovery.discover(http, &issuer).await else {
@@ -54,12 +56,12 @@ pub async fn log_out(
     };
     let (Some(endpoint), Some(token), Some(client_id)) = (
         &metadata.revocation_endpoint,
-        field("refreshToken").map(Secret::new),
-        field("clientId"),
+        field(SessionRecord::refresh_token).map(Secret::new),
+        field(SessionRecord::client_id),
     ) else {
         return Ok(outcome);
     };
-    let secret = field("clientSecret").map(Secret::new);
+    let secret = field(SessionRecord::client_secret).map(Secret::new);
     let auth = ClientAuth::for_provider(
         &metadata.token_endpoint_auth_methods_supported,
         &client_id,

@@ -14,39 +14,6 @@ pub struct Record {
     fields: Map<String, Value>,
 }
 
-/// The field names a record of this package or of the reference holds; any other name is
-/// stored data like the values, and is not printed.
-const KNOWN_FIELDS: &[&str] = &[
-    "accessToken",
-    "accessTokenExpiresAt",
-    "accessTokenIssuedAt",
-    "accessTokenType",
-    "authorizationStates",
-    "clientAppId",
-    "clientAppSecret",
-    "clientExpiresAt",
-    "clientId",
-    "clientName",
-    "clientSecret",
-    "clientType",
-    "codeVerifier",
-    "dpop",
-    "expirationDate",
-    "expiresAt",
-    "idToken",
-    "idTokenSignedResponseAlg",
-    "isLoggedIn",
-    "issuer",
-    "keepAlive",
-    "privateKey",
-    "publicKey",
-    "redirectUrl",
-    "refreshToken",
-    "sessionId",
-    "tokenType",
-    "webId",
-];
-
 impl std::fmt::Debug for Record {
     // Records hold refresh tokens and private keys: print the names of known fields only.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -54,7 +21,7 @@ impl std::fmt::Debug for Record {
             .fields
             .keys()
             .map(String::as_str)
-            .filter(|name| KNOWN_FIELDS.contains(name))
+            .filter(|name| crate::session::field::ALL.contains(name))
             .collect();
         f.debug_struct("Record")
             .field("key", &self.key)
@@ -86,6 +53,19 @@ pub fn syntax_reason(error: &serde_json::Error) -> String {
 }
 
 impl Record {
+    /// A record with no fields, to be stored under `key`.
+    pub fn empty(key: &str) -> Self {
+        Self {
+            key: key.to_owned(),
+            fields: Map::new(),
+        }
+    }
+
+    /// The key the record is stored under.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     /// Parses the text stored under `key`. Anything but a JSON object is corrupted data.
     pub fn parse(key: &str, raw: &str) -> Result<Self> {
         let value: Value = serde_json::from_str(raw).map_err(|e| {

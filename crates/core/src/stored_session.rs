@@ -6,8 +6,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::Result;
-use crate::record::Record;
+pub use crate::protocol::token_type::TokenType;
 use crate::secret::Secret;
+use crate::session::SessionRecord;
 
 /// The fields a restore reads, borrowed from the stored text; every other field is skipped
 /// without being built. Restores are the hot path: one per request in a multi-user server.
@@ -116,21 +117,6 @@ impl<'de> serde::de::Visitor<'de> for ReadsAsValue {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TokenType {
-    DPoP,
-    Bearer,
-}
-
-impl TokenType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenType::DPoP => "DPoP",
-            TokenType::Bearer => "Bearer",
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredSession {
     pub session_id: String,
@@ -151,7 +137,7 @@ impl StoredSession {
         if let Some(found) = Self::parse_fast(id, raw) {
             return Ok(found);
         }
-        let record = Record::parse(key, raw)?;
+        let record = SessionRecord::parse(key, raw)?;
         Self::from_record(id, &record)
     }
 
@@ -187,22 +173,22 @@ impl StoredSession {
 
     /// `None` when the record has no issuer: the reference cannot log such a session in again
     /// (client-credentials sessions store none), so it treats it as unknown.
-    pub fn from_record(session_id: &str, record: &Record) -> Result<Option<Self>> {
-        let Some(issuer) = record.string("issuer")? else {
+    pub fn from_record(session_id: &str, record: &SessionRecord) -> Result<Option<Self>> {
+        let Some(issuer) = record.issuer()? else {
             return Ok(None);
         };
         Ok(Some(Self {
             session_id: session_id.to_owned(),
             issuer: issuer.to_owned(),
-            web_id: record.string("webId")?.map(str::to_owned),
-            client_app_id: record.string("clientAppId")?.map(str::to_owned),
-            refresh_token: record.string("refreshToken")?.map(Secret::new),
-            token_type: if record.flag("dpop")? {
+            web_id: record.web_id()?.map(str::to_owned),
+            client_app_id: record.client_app_id()?.map(str::to_owned),
+            refresh_token: record.refresh_token()?.map(Secret::new),
+            token_type: if record.dpop()? {
                 TokenType::DPoP
             } else {
                 TokenType::Bearer
             },
-            keep_alive: record.flag("keepAlive")?,
+            keep_alive: record.keep_alive()?,
         }))
     }
 }
@@ -214,7 +200,7 @@ mod tests {
     #[test]
     fn reads_the_worked_example_record() {
         let raw = r#"{"clientId":"https://app.example/id","clientType":"solid-oidc","clientName":"https://app.example/id","issuer":"https://idp.example/","redirectUrl":"https://app.example/cb","dpop":"true","keepAlive":"true","refreshToken":"rt-1","webId":"https://alice.example/profile/card#me","isLoggedIn":"true"}"#;
-        let record = Record::parse("solidClientAuthenticationUser:s-2", raw).unwrap();
+        let record = SessionRecord::parse("solidClientAuthenticationUser:s-2", raw).unwrap();
         let s = StoredSession::from_record("s-2", &record).unwrap().unwrap();
         assert_eq!(s.issuer, "https://idp.example/");
         assert_eq!(
@@ -256,14 +242,14 @@ mod tests {
         let cases = cases.iter().copied().chain([deep.as_str()]);
         for raw in cases {
             let by_record =
-                Record::parse("k", raw).and_then(|r| StoredSession::from_record("s", &r));
+                SessionRecord::parse("k", raw).and_then(|r| StoredSession::from_record("s", &r));
             assert_eq!(StoredSession::parse("s", "k", raw), by_record, "{raw}");
         }
     }
 
     #[test]
     fn no_issuer_means_no_session() {
-        let record = Record::parse(
+        let record = SessionRecord::parse(
             "k",
             r#"{"clientId":"app-7","clientType":"static","clientSecret":"sec"}"#,
         )
@@ -273,7 +259,7 @@ mod tests {
 
     #[test]
     fn defaults_follow_the_reference() {
-        let record = Record::parse("k", r#"{"issuer":"https://idp/","webId":""}"#).unwrap();
+        let record = SessionRecord::parse("k", r#"{"issuer":"https://idp/","webId":""}"#).unwrap();
         let s = StoredSession::from_record("s", &record).unwrap().unwrap();
         assert_eq!(s.web_id, None);
         assert_eq!(s.token_type, TokenType::Bearer);

@@ -9,7 +9,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
@@ -22,10 +22,9 @@ use crate::protocol::dpop::DpopKey;
 use crate::protocol::registration::{self, ClientFields};
 use crate::protocol::token::{self, ClientAuth};
 use crate::random::url_safe_token;
-use crate::record::Record;
-use crate::refresh::{store_credentials, Restored};
 use crate::secret::Secret;
-use crate::storage::multi_session::{update_record, AUTHORIZATION_STATES_FIELD};
+use crate::session::{field, state_record, Restored, SessionRecord};
+use crate::storage::multi_session::update_record;
 use crate::storage::{issuer_config_key, record_key, Storage};
 
 /// The scopes every login asks for.
@@ -80,25 +79,25 @@ async fn client_fields(
     match &login.client_id {
         Some(id) if solid_oidc && is_url(id) => {
             let mut fields = vec![
-                ("clientId", id.clone()),
-                ("clientType", "solid-oidc".to_owned()),
+                (field::CLIENT_ID, id.clone()),
+                (field::CLIENT_TYPE, "solid-oidc".to_owned()),
             ];
             fields.push((
-                "clientName",
+                field::CLIENT_NAME,
                 login.client_name.clone().unwrap_or_else(|| id.clone()),
             ));
             Ok(fields)
         }
         Some(id) if !is_url(id) => {
             let mut fields = vec![
-                ("clientId", id.clone()),
-                ("clientType", "static".to_owned()),
+                (field::CLIENT_ID, id.clone()),
+                (field::CLIENT_TYPE, "static".to_owned()),
             ];
             if let Some(secret) = &login.client_secret {
-                fields.push(("clientSecret", secret.expose().to_owned()));
+                fields.push((field::CLIENT_SECRET, secret.expose().to_owned()));
             }
             fields.push((
-                "clientName",
+                field::CLIENT_NAME,
                 login.client_name.clone().unwrap_or_else(|| id.clone()),
             ));
             Ok(fields)
@@ -142,7 +141,7 @@ pub async fn start(
     let client = client_fields(http, storage, metadata, login).await?;
     let client_id = client
         .iter()
-        .find(|(k, _)| *k == "clientId")
+        .find(|(k, _)| *k == field::CLIENT_ID)
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
 
@@ -168,28 +167,20 @@ pub async fn start(
     let url = url.to_string().replace('+', "%20");
 
     storage
-        .set(
-            &record_key(&state),
-            &json!({ "sessionId": session_id }).to_string(),
-        )
+        .set(&record_key(&state), &state_record(session_id))
         .await?;
     update_record(storage, session_id, |record| {
-        for (field, value) in &client {
-            record.set(field, value.as_str());
+        for (name, value) in &client {
+            record.set_field(name, value.as_str());
         }
-        record.set("codeVerifier", code_verifier.expose());
-        record.set("issuer", metadata.issuer.as_str());
-        record.set("redirectUrl", login.redirect_url.as_str());
-        record.set("dpop", if login.dpop { "true" } else { "false" });
-        record.set("keepAlive", if login.keep_alive { "true" } else { "false" });
-        let mut states: Vec<String> = record
-            .string(AUTHORIZATION_STATES_FIELD)
-            .ok()
-            .flatten()
-            .and_then(|raw| serde_json::from_str(raw).ok())
-            .unwrap_or_default();
+        record.set_code_verifier(code_verifier.expose());
+        record.set_issuer(metadata.issuer.as_str());
+        record.set_redirect_url(login.redirect_url.as_str());
+        record.set_dpop(login.dpop);
+        record.set_keep_alive(login.keep_alive);
+        let mut states = record.authorization_states();
         states.push(state.clone());
-        record.set(AUTHORIZATION_STATES_FIELD, Value::from(states).to_string());
+        record.set_authorization_states(states);
     })
     .await?;
     Ok(AuthorizationRequest {
@@ -245,26 +236,20 @@ pub async fn resume(
     }
     crate::storage::registry::register(storage, session_id).await?;
     storage
-        .set(
-            &record_key(&request.state),
-            &json!({ "sessionId": session_id }).to_string(),
-        )
+        .set(&record_key(&request.state), &state_record(session_id))
         .await?;
     update_record(storage, session_id, |record| {
-        record.set("codeVerifier", request.code_verifier.expose());
-        record.set("issuer", found.metadata.issuer.as_str());
-        record.set("redirectUrl", request.redirect_url.as_str());
-        record.set("dpop", if request.dpop { "true" } else { "false" });
-        record.set("keepAlive", "false");
-        record.set("clientId", request.client_id.as_str());
-        record.set("clientType", client_type);
+        record.set_code_verifier(request.code_verifier.expose());
+        record.set_issuer(found.metadata.issuer.as_str());
+        record.set_redirect_url(request.redirect_url.as_str());
+        record.set_dpop(request.dpop);
+        record.set_keep_alive(false);
+        record.set_client_id(request.client_id.as_str());
+        record.set_client_type(client_type);
         if let Some(secret) = &request.client_secret {
-            record.set("clientSecret", secret.expose());
+            record.set_client_secret(secret.expose());
         }
-        record.set(
-            AUTHORIZATION_STATES_FIELD,
-            Value::from(vec![request.state.clone()]).to_string(),
-        );
+        record.set_authorization_states(vec![request.state.clone()]);
     })
     .await
 }
@@ -334,7 +319,7 @@ async fn session_for_state(storage: &dyn Storage, state: &str) -> Result<String>
         ));
     };
     match serde_json::from_str::<Value>(&raw) {
-        Ok(Value::Object(fields)) => match fields.get("sessionId") {
+        Ok(Value::Object(fields)) => match fields.get(field::SESSION_ID) {
             Some(Value::String(id)) => Ok(id.clone()),
             _ => Err(Error::corrupted(&state_key, "it has no sessionId")),
         },
@@ -343,23 +328,10 @@ async fn session_for_state(storage: &dyn Storage, state: &str) -> Result<String>
 }
 
 /// Removes `state` from the record's list of states in flight.
-fn forget_state(record: &mut Record, state: &str) -> Result<()> {
-    let remaining: Vec<String> = record
-        .string(AUTHORIZATION_STATES_FIELD)?
-        .and_then(|raw| serde_json::from_str::<Vec<String>>(raw).ok())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|s| s != state)
-        .collect();
-    if remaining.is_empty() {
-        record.remove(AUTHORIZATION_STATES_FIELD);
-    } else {
-        record.set(
-            AUTHORIZATION_STATES_FIELD,
-            Value::from(remaining).to_string(),
-        );
-    }
-    Ok(())
+fn forget_state(record: &mut SessionRecord, state: &str) {
+    let mut states = record.authorization_states();
+    states.retain(|s| s != state);
+    record.set_authorization_states(states);
 }
 
 /// Finishes a login from the URL the provider redirected the user to. A state nobody issued,
@@ -375,20 +347,17 @@ pub async fn finish(
     let session_id = session_for_state(storage, &callback.state).await?;
     let key = record_key(&session_id);
     let guard = storage.locks().lock(&key).await?;
-    let mut record = match storage.get(&key).await? {
-        Some(raw) if !raw.is_empty() => Record::parse(&key, &raw)?,
-        _ => {
-            return Err(invalid_redirect(
-                "the session it is for is not in storage any more",
-            ))
-        }
+    let Some(mut record) = SessionRecord::read(storage, &key).await? else {
+        return Err(invalid_redirect(
+            "the session it is for is not in storage any more",
+        ));
     };
     let verifier = record
-        .string("codeVerifier")?
+        .code_verifier()?
         .map(Secret::new)
         .ok_or_else(|| invalid_redirect("the login it answers has been finished already"))?;
     let issuer = record
-        .string("issuer")?
+        .issuer()?
         .map(str::to_owned)
         .ok_or_else(|| Error::corrupted(&key, "it has no issuer"))?;
     if let Some(error) = callback.param("error") {
@@ -414,13 +383,12 @@ pub async fn finish(
         }
         _ => {}
     }
-    let keep_alive = record.string("keepAlive")? != Some("false");
+    let keep_alive = record.keep_alive_unless_off()?;
     let found = caches.discovery.discover(http, &issuer).await?;
     let exchanged = exchange(
         http,
         caches,
         &found.metadata,
-        &key,
         &record,
         &code,
         &verifier,
@@ -436,15 +404,15 @@ pub async fn finish(
     };
 
     // Stored before anyone hears of the tokens; the verifier and the state are used up.
-    store_credentials(&mut record, &credentials, key_pair.as_ref());
-    record.remove("codeVerifier");
-    forget_state(&mut record, &callback.state)?;
+    record.store_credentials(&credentials, key_pair.as_ref());
+    record.remove_code_verifier();
+    forget_state(&mut record, &callback.state);
     if found.fetched {
         storage
             .set(&issuer_config_key(&issuer), &found.record)
             .await?;
     }
-    storage.set(&key, &record.to_json()).await?;
+    record.write(storage).await?;
     storage.delete(&record_key(&callback.state)).await?;
     // A clear that ran meanwhile must not leave the record outside the list (taken after the
     // record's lock is let go: a clear holds the list's lock while it waits for the record's).
@@ -472,18 +440,17 @@ async fn exchange(
     http: &dyn Http,
     caches: &Caches,
     metadata: &IssuerMetadata,
-    key: &str,
-    record: &Record,
+    record: &SessionRecord,
     code: &str,
     verifier: &Secret,
     redirect_uri: &str,
 ) -> Result<(Credentials, Option<DpopKey>)> {
     let client_id = record
-        .string("clientId")?
+        .client_id()?
         .map(str::to_owned)
-        .ok_or_else(|| Error::corrupted(key, "it has no clientId"))?;
-    let client_secret = record.string("clientSecret")?.map(Secret::new);
-    let key_pair = if record.flag("dpop")? {
+        .ok_or_else(|| Error::corrupted(record.key(), "it has no clientId"))?;
+    let client_secret = record.client_secret()?.map(Secret::new);
+    let key_pair = if record.dpop()? {
         Some(DpopKey::generate()?)
     } else {
         None

@@ -10,6 +10,8 @@ use crate::protocol::discovery::IssuerMetadata;
 use crate::protocol::dpop::DpopKey;
 use crate::protocol::token::{self, ClientAuth};
 use crate::secret::Secret;
+use crate::session::SessionRecord;
+use crate::storage::multi_session::{remember_static_client, store_login};
 use crate::storage::{issuer_config_key, Storage};
 
 /// The scopes the reference asks for.
@@ -24,9 +26,69 @@ pub struct ClientCredentialsLogin {
     pub dpop: bool,
 }
 
-/// Logs the client in. Discovery is stored as the reference stores it, on every login; what a
-/// later restore needs to log the client in again is stored by the caller
-/// (`refresh::store_client_credentials_login`).
+/// Logs session `id` in as the client: stores the client as the reference does (the session
+/// listed, the client in its record), makes the grant, and stores what a later restore needs to
+/// log the client in again.
+pub async fn log_in_session(
+    http: &dyn Http,
+    storage: &dyn Storage,
+    caches: &Caches,
+    id: &str,
+    login: &ClientCredentialsLogin,
+) -> Result<Credentials> {
+    let client_id = login.client_id.as_str();
+    let secret = login.client_secret.expose();
+    remember_static_client(storage, id, client_id, secret).await?;
+    let credentials = log_in(http, storage, caches, login).await?;
+    // The client again, for a record a clear deleted meanwhile: written again whole.
+    store_login(storage, id, |record| {
+        record.store_static_client(client_id, secret);
+        record.store_client_credentials_login(&credentials);
+    })
+    .await?;
+    Ok(credentials)
+}
+
+/// A restore of a session of a static client with a secret, no redirect URL and no refresh
+/// token: the client logs in again. `None` for any other session. The record is written only
+/// once the grant has succeeded, so a restore that fails leaves storage as it was.
+pub async fn log_in_again(
+    http: &dyn Http,
+    storage: &dyn Storage,
+    caches: &Caches,
+    record: &mut SessionRecord,
+    issuer: &str,
+    stored_key: Option<DpopKey>,
+    dpop: bool,
+) -> Result<Option<Credentials>> {
+    let (Some("static"), Some(client_id), Some(secret), None) = (
+        record.client_type()?,
+        record.client_id()?,
+        record.client_secret()?,
+        record.redirect_url()?,
+    ) else {
+        return Ok(None);
+    };
+    let (client_id, secret) = (client_id.to_owned(), Secret::new(secret));
+    let found = caches.discovery.discover(http, issuer).await?;
+    let dpop_key = match (dpop, stored_key) {
+        (false, _) => None,
+        (true, Some(k)) => Some(k),
+        (true, None) => Some(DpopKey::generate()?),
+    };
+    let credentials = grant(http, caches, &found.metadata, &client_id, &secret, dpop_key).await?;
+    if found.fetched {
+        storage
+            .set(&issuer_config_key(issuer), &found.record)
+            .await?;
+    }
+    record.store_client_credentials_login(&credentials);
+    record.write(storage).await?;
+    Ok(Some(credentials))
+}
+
+/// Discovers the issuer, stores discovery as the reference stores it (on every login), and
+/// makes the grant.
 pub async fn log_in(
     http: &dyn Http,
     storage: &dyn Storage,

@@ -5,8 +5,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::error::Result;
 use crate::protocol::dpop::DpopKey;
 use crate::protocol::token::NonceCache;
+use crate::protocol::token_type::TokenType;
 use crate::secret::Secret;
-use crate::stored_session::TokenType;
 
 /// A session's credentials. Never printed: Debug shows what kind they are, not what they hold.
 pub struct Credentials {

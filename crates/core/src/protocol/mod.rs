@@ -13,3 +13,4 @@ pub mod jwks;
 pub mod jwt;
 pub mod registration;
 pub mod token;
+pub mod token_type;

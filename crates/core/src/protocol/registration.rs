@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::http::{Http, HttpRequest};
 use crate::protocol::claims;
 use crate::protocol::discovery::IssuerMetadata;
+use crate::session::field;
 use crate::storage::Storage;
 
 /// The ID-token algorithms a dynamically registered client asks for, in order of preference.
@@ -73,9 +74,11 @@ pub async fn forget(
     let Some(raw) = storage.get(&key).await? else {
         return Ok(());
     };
-    let kept_id = serde_json::from_str::<Value>(&raw)
-        .ok()
-        .and_then(|v| v.get("clientId").and_then(Value::as_str).map(str::to_owned));
+    let kept_id = serde_json::from_str::<Value>(&raw).ok().and_then(|v| {
+        v.get(field::CLIENT_ID)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
     if kept_id.is_none_or(|id| id == client_id) {
         storage.delete(&key).await?;
     }
@@ -92,17 +95,17 @@ pub fn is_unknown_client(error: &Error) -> bool {
 /// caller hears.
 pub async fn forget_if_refused(
     storage: &dyn Storage,
-    record: &crate::record::Record,
+    record: &crate::session::SessionRecord,
     error: &Error,
 ) {
     if !is_unknown_client(error) {
         return;
     }
     let (Ok(Some("dynamic")), Ok(Some(issuer)), Ok(Some(redirect_url)), Ok(Some(client_id))) = (
-        record.string("clientType"),
-        record.string("issuer"),
-        record.string("redirectUrl"),
-        record.string("clientId"),
+        record.client_type(),
+        record.issuer(),
+        record.redirect_url(),
+        record.client_id(),
     ) else {
         return;
     };
@@ -115,7 +118,7 @@ fn kept_record(fields: &ClientFields, client_name: Option<&str>) -> String {
         .map(|(k, v)| ((*k).to_owned(), Value::from(v.as_str())))
         .collect();
     if let Some(name) = client_name {
-        record.insert("clientName".to_owned(), Value::from(name));
+        record.insert(field::CLIENT_NAME.to_owned(), Value::from(name));
     }
     Value::Object(record).to_string()
 }
@@ -127,27 +130,33 @@ fn reusable(raw: &str, client_name: Option<&str>) -> Option<ClientFields> {
         return None;
     };
     let text = |field: &str| record.get(field).and_then(Value::as_str);
-    let client_id = text("clientId").filter(|id| !id.is_empty())?;
-    if text("clientName") != client_name {
+    let client_id = text(field::CLIENT_ID).filter(|id| !id.is_empty())?;
+    if text(field::CLIENT_NAME) != client_name {
         return None;
     }
-    let secret = text("clientSecret");
+    let secret = text(field::CLIENT_SECRET);
     if secret.is_some() {
         // `0` (or nothing) means the secret never expires (RFC 7591 §3.2.1).
-        let expires_at: i64 = text("expiresAt").map_or(Some(0), |e| e.parse().ok())?;
+        let expires_at: i64 =
+            text(field::CLIENT_SECRET_EXPIRES_AT).map_or(Some(0), |e| e.parse().ok())?;
         let now = i64::try_from(claims::now_seconds()).unwrap_or(i64::MAX);
         if expires_at != 0 && now >= expires_at {
             return None;
         }
     }
-    let mut fields = vec![("clientId", client_id.to_owned())];
-    if let Some(alg) = text("idTokenSignedResponseAlg") {
-        fields.push(("idTokenSignedResponseAlg", alg.to_owned()));
+    let mut fields = vec![(field::CLIENT_ID, client_id.to_owned())];
+    if let Some(alg) = text(field::ID_TOKEN_SIGNED_RESPONSE_ALG) {
+        fields.push((field::ID_TOKEN_SIGNED_RESPONSE_ALG, alg.to_owned()));
     }
-    fields.push(("clientType", "dynamic".to_owned()));
+    fields.push((field::CLIENT_TYPE, "dynamic".to_owned()));
     if let Some(secret) = secret {
-        fields.push(("clientSecret", secret.to_owned()));
-        fields.push(("expiresAt", text("expiresAt").unwrap_or("0").to_owned()));
+        fields.push((field::CLIENT_SECRET, secret.to_owned()));
+        fields.push((
+            field::CLIENT_SECRET_EXPIRES_AT,
+            text(field::CLIENT_SECRET_EXPIRES_AT)
+                .unwrap_or("0")
+                .to_owned(),
+        ));
     }
     Some(fields)
 }
@@ -219,23 +228,23 @@ async fn register(
         ));
     };
     let mut stored = vec![
-        ("clientId", client_id.clone()),
+        (field::CLIENT_ID, client_id.clone()),
         (
-            "idTokenSignedResponseAlg",
+            field::ID_TOKEN_SIGNED_RESPONSE_ALG,
             match fields.get("id_token_signed_response_alg") {
                 Some(Value::String(a)) => a.clone(),
                 _ => (*alg).to_owned(),
             },
         ),
-        ("clientType", "dynamic".to_owned()),
+        (field::CLIENT_TYPE, "dynamic".to_owned()),
     ];
     if let Some(Value::String(secret)) = fields.get("client_secret") {
-        stored.push(("clientSecret", secret.clone()));
+        stored.push((field::CLIENT_SECRET, secret.clone()));
         let expires_at = match fields.get("client_secret_expires_at") {
             Some(Value::Number(n)) => n.to_string(),
             _ => "0".to_owned(),
         };
-        stored.push(("expiresAt", expires_at));
+        stored.push((field::CLIENT_SECRET_EXPIRES_AT, expires_at));
     }
     Ok(stored)
 }

@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::http::{Http, HttpRequest, HttpResponse};
+use crate::protocol::token_type::TokenType;
 use crate::secret::Secret;
-use crate::stored_session::TokenType;
 
 /// How the client proves who it is at the token endpoint.
 pub enum ClientAuth<'a> {

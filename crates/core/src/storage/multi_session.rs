@@ -7,24 +7,14 @@ use serde_json::Value;
 
 use crate::error::Result;
 use crate::join::join_all;
-use crate::record::Record;
+use crate::session::{field, SessionRecord};
 use crate::storage::registry::{self, ListedId};
 use crate::storage::{record_key, Storage, REGISTERED_SESSIONS_KEY, USER_RECORD_PREFIX};
 use crate::stored_session::StoredSession;
 
-/// A session-record field of our own: a JSON array (as a string, like every value) of the OAuth
-/// `state` values whose mapping records point at this session. `IStorage` cannot list keys, so
-/// this is how clearing a session finds them in a store implemented in JS. The reference carries
-/// unknown fields through its merges, so the field survives a switch back and forth.
-pub const AUTHORIZATION_STATES_FIELD: &str = "authorizationStates";
-
 /// Reads a session record; `None` when nothing is stored under its key.
-pub async fn read_record(storage: &dyn Storage, id: &str) -> Result<Option<Record>> {
-    let key = record_key(id);
-    match storage.get(&key).await? {
-        Some(raw) if !raw.is_empty() => Record::parse(&key, &raw).map(Some),
-        _ => Ok(None),
-    }
+pub async fn read_record(storage: &dyn Storage, id: &str) -> Result<Option<SessionRecord>> {
+    SessionRecord::read(storage, &record_key(id)).await
 }
 
 /// The stored session `id`, or `None` when it is unknown (or has no issuer, as the reference
@@ -39,26 +29,24 @@ pub async fn load_session(storage: &dyn Storage, id: &str) -> Result<Option<Stor
 
 /// The state-mapping keys a record lists. A corrupted list is ignored: the caller is deleting
 /// the record anyway.
-fn tracked_state_keys(record: &Record) -> Vec<String> {
-    let Ok(Some(raw)) = record.string(AUTHORIZATION_STATES_FIELD) else {
-        return Vec::new();
-    };
-    match serde_json::from_str::<Vec<String>>(raw) {
-        Ok(states) => states.iter().map(|s| record_key(s)).collect(),
-        Err(_) => Vec::new(),
-    }
+fn tracked_state_keys(record: &SessionRecord) -> Vec<String> {
+    record
+        .authorization_states()
+        .iter()
+        .map(|s| record_key(s))
+        .collect()
 }
 
 /// Whether a state-mapping record points at one of `ids`.
 fn maps_to_one_of(raw: &str, ids: &HashSet<&str>) -> bool {
     // Session records are the bulk of what a scan meets; skip them without parsing.
-    if !raw.contains("\"sessionId\"") {
+    if !raw.contains(&format!("\"{}\"", field::SESSION_ID)) {
         return false;
     }
     match serde_json::from_str::<Value>(raw) {
         Ok(Value::Object(fields)) => {
             fields.len() == 1
-                && matches!(fields.get("sessionId"), Some(Value::String(id)) if ids.contains(id.as_str()))
+                && matches!(fields.get(field::SESSION_ID), Some(Value::String(id)) if ids.contains(id.as_str()))
         }
         _ => false,
     }
@@ -94,7 +82,7 @@ async fn delete_sessions(
     storage: &dyn Storage,
     ids: &[String],
     scan: bool,
-) -> Result<Vec<Option<Record>>> {
+) -> Result<Vec<Option<SessionRecord>>> {
     let record_keys: Vec<String> = ids.iter().map(|id| record_key(id)).collect();
     // A login or refresh of one of them in this process that read its record writes it back
     // before the record is deleted, not after (which would leave it outside the list).
@@ -139,16 +127,15 @@ async fn delete_sessions(
 pub async fn update_record(
     storage: &dyn Storage,
     id: &str,
-    change: impl FnOnce(&mut Record),
+    change: impl FnOnce(&mut SessionRecord),
 ) -> Result<()> {
     let key = record_key(id);
     let _guard = storage.locks().lock(&key).await?;
-    let mut record = match storage.get(&key).await? {
-        Some(raw) if !raw.is_empty() => Record::parse(&key, &raw)?,
-        _ => Record::parse(&key, "{}")?,
-    };
+    let mut record = SessionRecord::read(storage, &key)
+        .await?
+        .unwrap_or_else(|| SessionRecord::empty(&key));
     change(&mut record);
-    storage.set(&key, &record.to_json()).await
+    record.write(storage).await
 }
 
 /// What the reference stores for a client with a static id and secret (§6.5): registered in the
@@ -161,10 +148,7 @@ pub async fn remember_static_client(
 ) -> Result<()> {
     registry::register(storage, id).await?;
     update_record(storage, id, |record| {
-        record.set("clientId", client_id);
-        record.set("clientType", "static");
-        record.set("clientSecret", client_secret);
-        record.set("clientName", client_id);
+        record.store_static_client(client_id, client_secret);
     })
     .await
 }
@@ -172,7 +156,7 @@ pub async fn remember_static_client(
 /// Removes one session from storage, as logging out does: its record, the state mappings it
 /// lists and its entry in the registered list.
 /// Returns the record as it was, for a caller with more to do (revoking its refresh token).
-pub async fn forget_session(storage: &dyn Storage, id: &str) -> Result<Option<Record>> {
+pub async fn forget_session(storage: &dyn Storage, id: &str) -> Result<Option<SessionRecord>> {
     // A login of this same session running meanwhile may write its record between the delete
     // and the list's update, and end unlisted; holding the list's lock across both would order
     // them, at the cost of every logout waiting on every other's deletes. A logout and a login
@@ -225,7 +209,7 @@ pub async fn clear_all_sessions(storage: &dyn Storage) -> Result<()> {
 pub async fn store_login(
     storage: &dyn Storage,
     id: &str,
-    change: impl FnOnce(&mut Record),
+    change: impl FnOnce(&mut SessionRecord),
 ) -> Result<()> {
     update_record(storage, id, change).await?;
     registry::confirm_registered(storage, id).await
@@ -454,10 +438,9 @@ mod tests {
             remember_static_client(storage, id, "client", "SECRET-client").await?;
             Turn::default().await;
             store_login(storage, id, |record| {
-                record.set("clientId", "client");
-                record.set("clientSecret", "SECRET-client");
-                record.set("accessToken", "SECRET-access-token");
-                record.set("privateKey", "SECRET-key");
+                record.store_static_client("client", "SECRET-client");
+                record.set_access_token("SECRET-access-token");
+                record.set_stored_key("{}", "SECRET-key");
             })
             .await
         }
@@ -470,10 +453,10 @@ mod tests {
             let Some(raw) = storage.get(&key).await? else {
                 return Ok(());
             };
-            let mut record = Record::parse(&key, &raw)?;
+            let mut record = SessionRecord::parse(&key, &raw)?;
             Turn::default().await;
-            record.set("accessToken", "SECRET-refreshed");
-            storage.set(&key, &record.to_json()).await
+            record.set_access_token("SECRET-refreshed");
+            record.write(storage).await
         }
 
         type Running<'a> = Pin<Box<dyn Future<Output = Result<()>> + 'a>>;

@@ -1,0 +1,331 @@
+//! Restoring a stored session: with the access token it stored while that is still good (the
+//! refresh-timing rule lives here and only here), else with the grant that can log it in again:
+//! the refresh-token grant, or for a static client without a refresh token the
+//! client-credentials grant. Concurrent restores of one session in this process share one
+//! refresh (the record's key lock), and across processes one refresh lease.
+//!
+//! Nothing is written unless the provider answered: one that is down or refuses the token leaves
+//! the record byte for byte as it was, refresh token included.
+
+use crate::error::{Error, Result};
+use crate::grants::{client_credentials, refresh_token};
+use crate::http::Http;
+use crate::protocol::caches::Caches;
+use crate::protocol::credentials::{expiry_from_now, Credentials};
+use crate::protocol::dpop::DpopKey;
+use crate::protocol::token;
+use crate::secret::Secret;
+use crate::session::{self, Restored, SessionRecord};
+use crate::storage::lease::{self, Attempt, Lease};
+use crate::storage::{record_key, Storage};
+
+/// A stored access token is used only while it has at least this long to live, or a fifth of its
+/// lifetime when that is shorter (the background refresh's rule).
+pub const MIN_REMAINING_MS: u64 = 60_000;
+
+/// What a restore found: a session it logged in, or one storage holds but that cannot be logged
+/// in again (no refresh token, not a client-credentials client, no good access token).
+#[derive(Debug)]
+pub enum Restore {
+    Restored(Box<Restored>),
+    LoggedOut {
+        web_id: Option<String>,
+        client_app_id: Option<String>,
+        keep_alive: bool,
+    },
+}
+
+/// Whether a restore may hand back the access token stored in the session record.
+#[derive(Debug)]
+pub enum Renewal {
+    /// It may, while it has enough life left (a restore from storage).
+    IfDue,
+    /// It may not: new tokens, whatever is stored (`refreshSession`).
+    Always,
+    /// It may, if it is another token than this one (which its holder's timer says is due):
+    /// one that another session or process stored meanwhile, with enough life left. The stored
+    /// token being the held one means nobody renewed it, whatever the clock says.
+    Replacing(Secret),
+}
+
+impl Renewal {
+    /// Whether the stored access token `stored` may be handed back (if it has life enough).
+    fn may_hand_back(&self, stored: Option<&str>) -> bool {
+        match self {
+            Renewal::IfDue => true,
+            Renewal::Always => false,
+            Renewal::Replacing(held) => stored != Some(held.expose()),
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    expiry_from_now(0)
+}
+
+/// How long a stored access token must still have to live to be used.
+fn min_remaining_ms(record: &SessionRecord, expires_at_ms: u64) -> u64 {
+    let issued_at = record
+        .access_token_issued_at()
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<u64>().ok());
+    match issued_at {
+        Some(issued) if issued < expires_at_ms => {
+            MIN_REMAINING_MS.min((expires_at_ms - issued) / 5)
+        }
+        _ => MIN_REMAINING_MS,
+    }
+}
+
+/// The credentials the record holds, if its access token has long enough to live.
+fn reusable(
+    record: &SessionRecord,
+    issuer: &str,
+    dpop_key: Option<&DpopKey>,
+) -> Result<Option<Credentials>> {
+    let (Some(token), Some(expires_at), Some(web_id)) = (
+        record.access_token()?,
+        record.access_token_expires_at()?,
+        record.web_id()?,
+    ) else {
+        return Ok(None);
+    };
+    let Ok(expires_at_ms) = expires_at.parse::<u64>() else {
+        return Ok(None);
+    };
+    // One stored by an earlier version, or another program, that no request could carry.
+    if !token::is_header_safe_token(token) {
+        return Ok(None);
+    }
+    if expires_at_ms < now_ms().saturating_add(min_remaining_ms(record, expires_at_ms)) {
+        return Ok(None);
+    }
+    let dpop_key = match record.access_token_type()? {
+        Some("DPoP") => match dpop_key {
+            Some(k) => Some(k.clone()),
+            // A DPoP token without its key cannot be presented.
+            None => return Ok(None),
+        },
+        Some("Bearer") => None,
+        _ => {
+            return Err(Error::corrupted(
+                record.key(),
+                format!(
+                    "field \"{}\" is neither DPoP nor Bearer",
+                    session::field::ACCESS_TOKEN_TYPE
+                ),
+            ))
+        }
+    };
+    Ok(Some(Credentials {
+        access_token: Secret::new(token),
+        dpop_key,
+        expires_at_ms: Some(expires_at_ms),
+        refresh_token: record.refresh_token()?.map(Secret::new),
+        id_token: record.id_token()?.map(Secret::new),
+        web_id: web_id.to_owned(),
+        issuer: issuer.to_owned(),
+        client_id: record.client_id()?.unwrap_or_default().to_owned(),
+        ath: std::cell::OnceCell::new(),
+    }))
+}
+
+/// Restores session `id`, reading its record once: `None` when storage holds no session under
+/// it (or one without an issuer, as the reference has it).
+pub async fn restore(
+    http: &dyn Http,
+    storage: &dyn Storage,
+    caches: &Caches,
+    id: &str,
+    renewal: Renewal,
+) -> Result<Option<Restore>> {
+    let key = record_key(id);
+    // Held until the new tokens are stored: concurrent restores of this session in this
+    // process wait, and then find a good access token instead of refreshing again.
+    let (_guard, record) = session::open_locked(storage, &key).await?;
+    let Some(mut record) = record else {
+        return Ok(None);
+    };
+    let Some(issuer) = record.issuer()?.map(str::to_owned) else {
+        return Ok(None);
+    };
+    let keep_alive = record.keep_alive()?;
+    let client_app_id = record.client_app_id()?.map(str::to_owned);
+    let dpop = record.dpop()?;
+    let dpop_key = record.dpop_key()?;
+    // Credentials that came with no new refresh token (the stored access token, or the
+    // client-credentials grant again): nothing for `newRefreshToken`.
+    let without_refresh_token = |credentials| {
+        Restore::Restored(Box::new(Restored {
+            credentials,
+            new_refresh_token: None,
+            keep_alive,
+            client_app_id: client_app_id.clone(),
+            not_stored: None,
+        }))
+    };
+    if renewal.may_hand_back(record.access_token()?) {
+        if let Some(credentials) = reusable(&record, &issuer, dpop_key.as_ref())? {
+            return Ok(Some(without_refresh_token(credentials)));
+        }
+    }
+
+    if record.refresh_token()?.is_none() {
+        let web_id = record.web_id()?.map(str::to_owned);
+        if let Some(credentials) = client_credentials::log_in_again(
+            http,
+            storage,
+            caches,
+            &mut record,
+            &issuer,
+            dpop_key,
+            dpop,
+        )
+        .await?
+        {
+            return Ok(Some(without_refresh_token(credentials)));
+        }
+        return Ok(Some(Restore::LoggedOut {
+            web_id,
+            client_app_id,
+            keep_alive,
+        }));
+    }
+    // Across processes: one refresh of this session at a time (see `crate::storage::lease`).
+    let mut taken_lease = None;
+    let mut dpop_key = dpop_key;
+    if storage.is_shared() {
+        let seen = record.access_token()?.map(str::to_owned);
+        match take_turn(storage, id, &record, &issuer, seen.as_deref()).await? {
+            Turn::Refresh(taken, latest) => {
+                dpop_key = match latest.dpop_key() {
+                    Ok(found) => found,
+                    Err(e) => {
+                        lease::release(storage, taken).await;
+                        return Err(e);
+                    }
+                };
+                record = latest;
+                taken_lease = Some(taken);
+            }
+            Turn::Stored(credentials) => return Ok(Some(without_refresh_token(credentials))),
+            Turn::Gone => return Ok(None),
+        }
+    }
+    let outcome = refresh_token::refresh_and_store(
+        http, storage, caches, record, &issuer, dpop_key, dpop, None,
+    )
+    .await;
+    if let Some(taken) = taken_lease {
+        lease::release(storage, taken).await;
+    }
+    let (credentials, not_stored) = outcome?;
+    Ok(Some(Restore::Restored(Box::new(Restored {
+        new_refresh_token: credentials.refresh_token.clone(),
+        credentials,
+        keep_alive,
+        client_app_id,
+        not_stored,
+    }))))
+}
+
+/// What waiting for the refresh lease gave.
+enum Turn {
+    /// This process refreshes: the lease, and the record as it is now.
+    Refresh(Lease, SessionRecord),
+    /// Another process refreshed meanwhile: the tokens it stored.
+    Stored(Credentials),
+    /// The session is gone from storage (logged out elsewhere).
+    Gone,
+}
+
+/// Takes the session's refresh lease, or waits for the access token its holder stores. `seen`
+/// is the access token the record held when this restore began: a different one that is good
+/// enough to use is another process's refresh.
+async fn take_turn(
+    storage: &dyn Storage,
+    id: &str,
+    first: &SessionRecord,
+    issuer: &str,
+    seen: Option<&str>,
+) -> Result<Turn> {
+    let started = now_ms();
+    let key = first.key();
+    let stored_by_another = |record: &SessionRecord| -> Result<Option<Credentials>> {
+        if record.access_token()? == seen {
+            return Ok(None);
+        }
+        reusable(record, issuer, record.dpop_key()?.as_ref())
+    };
+    loop {
+        if let Attempt::Taken(taken) = lease::try_take(storage, id).await? {
+            // Someone may have refreshed between this restore's first read and now.
+            let turn = match SessionRecord::read(storage, key).await {
+                Ok(None) => Ok(Turn::Gone),
+                Ok(Some(record)) => match stored_by_another(&record) {
+                    Ok(Some(credentials)) => Ok(Turn::Stored(credentials)),
+                    Ok(None) => return Ok(Turn::Refresh(taken, record)),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            // Not refreshing after all: the lease goes back whatever happened.
+            lease::release(storage, taken).await;
+            return turn;
+        }
+        loop {
+            // Checked on every round, also when the lease keeps turning out free but is not
+            // taken (a read-back that cannot be read, again and again).
+            let waited = now_ms().saturating_sub(started);
+            if waited > 2 * lease::LEASE_TTL_MS {
+                return Err(Error::RefreshLeaseTimeout {
+                    key: lease::lease_key(id),
+                    millis: waited,
+                });
+            }
+            storage.pause(lease::POLL_MS).await?;
+            let Some(record) = SessionRecord::read(storage, key).await? else {
+                return Ok(Turn::Gone);
+            };
+            if let Some(credentials) = stored_by_another(&record)? {
+                return Ok(Turn::Stored(credentials));
+            }
+            if !lease::is_held(storage, id).await? {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_renewal_hands_back_a_stored_token_only_if_it_is_not_the_one_held() {
+        assert!(Renewal::IfDue.may_hand_back(Some("a")));
+        assert!(!Renewal::Always.may_hand_back(Some("a")));
+        let held = Renewal::Replacing(Secret::new("held-token".to_owned()));
+        assert!(
+            !held.may_hand_back(Some("held-token")),
+            "its own token is due"
+        );
+        assert!(held.may_hand_back(Some("another")), "another's is new");
+        assert!(held.may_hand_back(None));
+        assert!(!format!("{held:?}").contains("held-token"));
+    }
+
+    #[test]
+    fn a_stored_token_must_have_a_fifth_of_its_lifetime_left_at_most_a_minute() {
+        let record = |issued: &str| {
+            SessionRecord::parse("k", &format!(r#"{{"accessTokenIssuedAt":"{issued}"}}"#)).unwrap()
+        };
+        assert_eq!(min_remaining_ms(&record("0"), 10_000), 2_000);
+        assert_eq!(min_remaining_ms(&record("0"), 3_600_000), MIN_REMAINING_MS);
+        assert_eq!(
+            min_remaining_ms(&SessionRecord::empty("k"), 10_000),
+            MIN_REMAINING_MS
+        );
+    }
+}
