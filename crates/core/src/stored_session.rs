@@ -208,6 +208,9 @@ impl StoredSession {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -16,6 +16,8 @@ pub use proof::{access_token_hash, htu};
 pub use stored_key::{StoredKeyPart, StoredKeyProblem};
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod test_fixtures;
 
 /// Why a DPoP key could not be made or loaded, or a proof could not be signed.

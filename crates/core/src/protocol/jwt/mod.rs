@@ -23,6 +23,8 @@ pub use key_set::{JwkSet, MAX_KEYS};
 pub use registered_claims::check_claims;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod test_fixtures;
 
 /// Longest text taken from a token's header that an error message repeats.

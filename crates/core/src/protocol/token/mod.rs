@@ -19,6 +19,9 @@ pub use response::{is_header_safe_token, Refused, TokenResponse, MAX_LIFETIME_SE
 
 use response::parse_token_response;
 
+#[cfg(test)]
+mod properties;
+
 /// How the client proves who it is at the token endpoint.
 pub enum ClientAuth<'a> {
     /// `client_secret_basic`: id and secret in the Authorization header.
