@@ -37,7 +37,7 @@ pub struct DpopKey {
     /// The proof's JWS header, base64url-encoded: the same for every proof of this key.
     pub(super) encoded_header: Arc<str>,
     /// The private scalar, for `private_jwk_json`.
-    pub(super) d: Zeroizing<[u8; FIELD_LEN]>,
+    d: Zeroizing<[u8; FIELD_LEN]>,
     /// base64url of the public point's coordinates, computed once: every proof carries them.
     pub(super) x: String,
     pub(super) y: String,

@@ -361,9 +361,10 @@ impl Jwk {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::jwt::decode;
     use crate::protocol::jwt::test_fixtures::{
-        decode, es1, expected_claims, keys, set_of, verify, with_header, ES256, ES256_NO_KID, JWKS,
-        RS256, RS256_SHORT_KEY, RS256_UNKNOWN_KID,
+        es1, expected_claims, keys, set_of, verify, with_header, ES256, ES256_NO_KID, JWKS, RS256,
+        RS256_SHORT_KEY, RS256_UNKNOWN_KID,
     };
     use serde_json::json;
 

@@ -4,8 +4,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
-pub(super) use super::decode;
-use super::{JwkSet, JwtError};
+use super::{decode, JwkSet, JwtError};
 
 // Fixtures made once by Node 20 (`crypto.generateKeyPairSync` and `crypto.sign`, with
 // `dsaEncoding: "ieee-p1363"` for ES256). The set holds, in order: an Ed25519 key, an RSA

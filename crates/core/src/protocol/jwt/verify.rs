@@ -60,9 +60,9 @@ impl Jwk {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::jwt::decode;
     use crate::protocol::jwt::test_fixtures::{
-        b64, decode, expected_claims, verify, with_header, ES256, ES256_NO_KID, JWKS, RS256,
-        RS256_NO_KID,
+        b64, expected_claims, verify, with_header, ES256, ES256_NO_KID, JWKS, RS256, RS256_NO_KID,
     };
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
