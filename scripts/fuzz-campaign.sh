@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# A long property-test campaign over the parsers of outside input (the properties in crates/core/src/fuzz.rs).
+# A long property-test campaign over the parsers of outside input: the core crate's properties,
+# each parser's in a module named `properties` beside it (crates/core/src/protocol/jwt/properties.rs,
+# crates/core/src/record/properties.rs, ...), with the generators they share in
+# crates/core/src/property_support/.
 #
 # `cargo test` runs those properties with 256 cases each. This runs the same ones with many more
 # cases, in the `fuzz` profile (optimised, but with overflow checks and debug assertions, and
@@ -13,8 +16,9 @@
 #   DURATION  how long to run: seconds, or a number with s, m or h (90s, 10m, 2h). Default 10m.
 #             The round under way at the deadline is stopped; its properties that had finished
 #             are reported as passed. A round first rebuilds what changed in the work tree.
-#   FILTER    which properties, as a test-name filter inside fuzz:: (jwt, dpop::htu, record).
-#             Default: all of them.
+#   FILTER    whose properties: the path of a parser's module, or its end (jwt, protocol::dpop,
+#             record, storage::registry, token), selecting the tests named FILTER::properties::*.
+#             Default: all of them (every test named *properties::*).
 # Environment:
 #   FUZZ_CASES    cases per property per round (default 100000; the properties that verify
 #                 signatures run a quarter or an eighth of that, as they do in cargo test)
@@ -25,7 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=${1:-10m}
-filter=fuzz::${2:-}
+filter=${2:+$2::}properties::
 cases=${FUZZ_CASES:-100000}
 threads=${FUZZ_THREADS:-2}
 

@@ -1,4 +1,4 @@
-//! ES256 with p256 0.14 (what crates/core/src/protocol/dpop.rs signs DPoP proofs with) against ring 0.17: a key
+//! ES256 with p256 0.14 (what crates/core/src/protocol/dpop/ signs DPoP proofs with) against ring 0.17: a key
 //! imported from its private scalar (with its public point, as a stored DPoP key is read), and
 //! one signature over a DPoP-proof-sized message. Prints microseconds per operation.
 

@@ -36,7 +36,7 @@ pub mod stored_session;
 pub mod surrogates;
 
 #[cfg(test)]
-mod fuzz;
+mod property_support;
 /// Helpers for tests, here and in the binding crate's (the `testing` feature).
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

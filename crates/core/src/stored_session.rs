@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::Result;
-pub use crate::protocol::token_type::TokenType;
+use crate::protocol::token_type::TokenType;
 use crate::secret::Secret;
 use crate::session::SessionRecord;
 
@@ -192,6 +192,9 @@ impl StoredSession {
         }))
     }
 }
+
+#[cfg(test)]
+mod properties;
 
 #[cfg(test)]
 mod tests {

@@ -68,6 +68,9 @@ pub fn only_unpaired_surrogates_in_json(text: &str) -> bool {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

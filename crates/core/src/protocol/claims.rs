@@ -109,15 +109,15 @@ pub async fn credentials_from_grant(
     client_id: String,
 ) -> Result<crate::protocol::credentials::Credentials> {
     let dpop_key = match (tokens.token_type, key) {
-        (crate::stored_session::TokenType::Bearer, None) => None,
-        (crate::stored_session::TokenType::DPoP, Some(key)) => Some(key),
-        (crate::stored_session::TokenType::DPoP, None) => {
+        (crate::protocol::token_type::TokenType::Bearer, None) => None,
+        (crate::protocol::token_type::TokenType::DPoP, Some(key)) => Some(key),
+        (crate::protocol::token_type::TokenType::DPoP, None) => {
             return Err(Error::idp_response(
                 &metadata.token_endpoint,
                 "the token response has token_type DPoP for a Bearer request",
             ))
         }
-        (crate::stored_session::TokenType::Bearer, Some(_)) => {
+        (crate::protocol::token_type::TokenType::Bearer, Some(_)) => {
             return Err(Error::idp_response(
                 &metadata.token_endpoint,
                 "the token response has token_type Bearer for a DPoP request (log in with tokenType \"Bearer\" to accept Bearer tokens)",

@@ -293,6 +293,9 @@ impl DiscoveryCache {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::http::{HttpFailure, HttpResponse};

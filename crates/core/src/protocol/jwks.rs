@@ -62,6 +62,9 @@ impl JwksCache {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::http::{HttpFailure, HttpResponse};

@@ -282,6 +282,9 @@ pub async fn remove_cleared(
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::storage::MemoryStorage;

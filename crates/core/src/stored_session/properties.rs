@@ -1,0 +1,45 @@
+//! Property tests of what a restore reads from a session record: `StoredSession::parse`, whose
+//! fast path must agree with the record path on every input.
+
+use proptest::prelude::*;
+
+use crate::error::Error;
+use crate::property_support::{config, json_input, leaks};
+use crate::session::SessionRecord;
+use crate::stored_session::StoredSession;
+
+const KEY: &str = "solidClientAuthenticationUser:s-1";
+const FIELDS: &[&str] = &[
+    "issuer",
+    "webId",
+    "clientAppId",
+    "refreshToken",
+    "dpop",
+    "keepAlive",
+    "clientId",
+    "codeVerifier",
+];
+
+proptest! {
+    #![proptest_config(config(1))]
+
+    #[test]
+    fn the_fast_path_agrees_with_the_record_path(raw in json_input(FIELDS)) {
+        let fast = StoredSession::parse("s-1", KEY, &raw);
+        let by_record =
+            SessionRecord::parse(KEY, &raw).and_then(|r| StoredSession::from_record("s-1", &r));
+        prop_assert_eq!(&fast, &by_record, "{}", raw);
+        match fast {
+            Ok(session) => {
+                let refresh_token = session.and_then(|s| s.refresh_token);
+                let shown = format!("{refresh_token:?}");
+                prop_assert!(shown == "None" || shown == "Some([redacted])", "{}", shown);
+            }
+            Err(e) => {
+                let corrupted = matches!(&e, Error::CorruptedData { key, .. } if key == KEY);
+                prop_assert!(corrupted, "{e:?}");
+                prop_assert!(!leaks(&e.to_string()), "{e}");
+            }
+        }
+    }
+}
