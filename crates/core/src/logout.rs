@@ -71,17 +71,7 @@ pub async fn log_out(
         ("token", token.expose()),
         ("token_type_hint", "refresh_token"),
     ];
-    let mut request_auth = None;
-    match &auth {
-        ClientAuth::Basic { client_id, secret } => {
-            request_auth = Some(crate::protocol::token::basic_credentials(client_id, secret));
-        }
-        ClientAuth::Post { client_id, secret } => {
-            form.push(("client_id", client_id));
-            form.push(("client_secret", secret.expose()));
-        }
-        ClientAuth::Public { client_id } => form.push(("client_id", client_id)),
-    }
+    let request_auth = auth.apply(&mut form);
     let mut request = HttpRequest::post_form(endpoint, &form);
     if let Some(value) = request_auth {
         request = request.header("authorization", value);

@@ -20,7 +20,7 @@ use crate::protocol::credentials::Credentials;
 use crate::protocol::discovery::IssuerMetadata;
 use crate::protocol::dpop::DpopKey;
 use crate::protocol::registration::{self, ClientFields};
-use crate::protocol::token::{self, ClientAuth};
+use crate::protocol::token;
 use crate::random::url_safe_token;
 use crate::secret::Secret;
 use crate::session::{field, state_record, Restored, SessionRecord};
@@ -455,21 +455,17 @@ async fn exchange(
     } else {
         None
     };
-    let auth = ClientAuth::for_provider(
-        &metadata.token_endpoint_auth_methods_supported,
+    let tokens = token::request_for_client(
+        http,
+        metadata,
         &client_id,
         client_secret.as_ref(),
-    );
-    let tokens = token::request_with_key(
-        http,
-        &metadata.token_endpoint,
         &[
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", redirect_uri),
             ("code_verifier", verifier.expose()),
         ],
-        &auth,
         key_pair.as_ref(),
         &caches.token_nonces,
     )

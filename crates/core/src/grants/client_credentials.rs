@@ -8,7 +8,7 @@ use crate::protocol::claims;
 use crate::protocol::credentials::Credentials;
 use crate::protocol::discovery::IssuerMetadata;
 use crate::protocol::dpop::DpopKey;
-use crate::protocol::token::{self, ClientAuth};
+use crate::protocol::token;
 use crate::secret::Secret;
 use crate::session::SessionRecord;
 use crate::storage::multi_session::{remember_static_client, store_login};
@@ -125,17 +125,12 @@ pub async fn grant(
     client_secret: &Secret,
     key: Option<DpopKey>,
 ) -> Result<Credentials> {
-    let auth = ClientAuth::for_provider(
-        &metadata.token_endpoint_auth_methods_supported,
+    let tokens = token::request_for_client(
+        http,
+        metadata,
         client_id,
         Some(client_secret),
-    );
-    let endpoint = metadata.token_endpoint.as_str();
-    let tokens = token::request_with_key(
-        http,
-        endpoint,
         &[("grant_type", "client_credentials"), ("scope", SCOPES)],
-        &auth,
         key.as_ref(),
         &caches.token_nonces,
     )

@@ -14,7 +14,7 @@ use crate::protocol::claims;
 use crate::protocol::credentials::Credentials;
 use crate::protocol::dpop::DpopKey;
 use crate::protocol::registration;
-use crate::protocol::token::{self, ClientAuth};
+use crate::protocol::token;
 use crate::secret::Secret;
 use crate::session::{self, Restored, SessionRecord};
 use crate::storage::multi_session::update_record;
@@ -184,19 +184,15 @@ async fn grant(
         None
     };
     let dpop_key = stored_key.or_else(|| new_key.clone()).filter(|_| dpop);
-    let auth = ClientAuth::for_provider(
-        &metadata.token_endpoint_auth_methods_supported,
+    let tokens = token::request_for_client(
+        http,
+        metadata,
         &client_id,
         client_secret.as_ref(),
-    );
-    let tokens = token::request_with_key(
-        http,
-        metadata.token_endpoint.as_str(),
         &[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose()),
         ],
-        &auth,
         dpop_key.as_ref(),
         &caches.token_nonces,
     )

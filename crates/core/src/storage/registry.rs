@@ -198,16 +198,28 @@ fn lists(ids: &[ListedId], id: &str) -> bool {
 /// Adds `id` to the list unless it is there already.
 pub async fn register(storage: &dyn Storage, id: &str) -> Result<()> {
     let _guard = storage.locks().lock(REGISTERED_SESSIONS_KEY).await?;
-    let mut ids = session_ids(storage).await?;
+    let ids = session_ids(storage).await?;
     if lists(&ids, id) {
         return Ok(());
     }
+    add_under_list_lease(storage, id, Some(ids)).await
+}
+
+/// Adds `id` to the list, under the list lease, unless it is there already. `known` is the list
+/// as the caller read it, good unless the lease was taken (then another process may have changed
+/// the list since, and it is read again).
+async fn add_under_list_lease(
+    storage: &dyn Storage,
+    id: &str,
+    known: Option<Vec<ListedId>>,
+) -> Result<()> {
     under_list_lease(storage, async |leased| {
-        if leased {
-            ids = session_ids(storage).await?;
-            if lists(&ids, id) {
-                return Ok(());
-            }
+        let mut ids = match known {
+            Some(ids) if !leased => ids,
+            _ => session_ids(storage).await?,
+        };
+        if lists(&ids, id) {
+            return Ok(());
         }
         ids.push(ListedId::Id(id.to_owned()));
         storage
@@ -249,17 +261,7 @@ pub async fn unregister(storage: &dyn Storage, id: &str) -> Result<()> {
 /// lock on the list, and with `setIfAbsent` by the list lease, which a clear holds throughout.
 pub async fn confirm_registered(storage: &dyn Storage, id: &str) -> Result<()> {
     let _guard = storage.locks().lock(REGISTERED_SESSIONS_KEY).await?;
-    under_list_lease(storage, async |_| {
-        let mut ids = session_ids(storage).await?;
-        if lists(&ids, id) {
-            return Ok(());
-        }
-        ids.push(ListedId::Id(id.to_owned()));
-        storage
-            .set(REGISTERED_SESSIONS_KEY, &serialize_ids(&ids))
-            .await
-    })
-    .await
+    add_under_list_lease(storage, id, None).await
 }
 
 /// Removes the `cleared` entries from the list, after their sessions were deleted; the caller

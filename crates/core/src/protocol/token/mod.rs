@@ -9,6 +9,8 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::http::{Http, HttpRequest, HttpResponse};
+use crate::protocol::discovery::IssuerMetadata;
+use crate::protocol::dpop::DpopKey;
 use crate::secret::Secret;
 
 mod nonce_cache;
@@ -56,6 +58,23 @@ impl<'a> ClientAuth<'a> {
             ClientAuth::Basic { client_id, secret }
         }
     }
+
+    /// Puts the client's credentials into a request to one of the provider's endpoints: into
+    /// `form`, or as the returned `Authorization` header value.
+    pub fn apply<'f>(&'f self, form: &mut Vec<(&'f str, &'f str)>) -> Option<String> {
+        match self {
+            ClientAuth::Basic { client_id, secret } => Some(basic_credentials(client_id, secret)),
+            ClientAuth::Post { client_id, secret } => {
+                form.push(("client_id", client_id));
+                form.push(("client_secret", secret.expose()));
+                None
+            }
+            ClientAuth::Public { client_id } => {
+                form.push(("client_id", client_id));
+                None
+            }
+        }
+    }
 }
 
 /// `application/x-www-form-urlencoded`, as RFC 6749 §2.3.1 wants the Basic credentials encoded.
@@ -87,17 +106,7 @@ pub async fn request(
     nonces: &NonceCache,
 ) -> Result<TokenResponse, Refused> {
     let mut form: Vec<(&str, &str)> = grant.to_vec();
-    let mut authorization = None;
-    match auth {
-        ClientAuth::Basic { client_id, secret } => {
-            authorization = Some(basic_credentials(client_id, secret));
-        }
-        ClientAuth::Post { client_id, secret } => {
-            form.push(("client_id", client_id));
-            form.push(("client_secret", secret.expose()));
-        }
-        ClientAuth::Public { client_id } => form.push(("client_id", client_id)),
-    }
+    let authorization = auth.apply(&mut form);
     let mut nonce = nonces.get(endpoint);
     let mut retried = false;
     loop {
@@ -135,7 +144,7 @@ pub async fn request_with_key(
     endpoint: &str,
     grant: &[(&str, &str)],
     auth: &ClientAuth<'_>,
-    key: Option<&crate::protocol::dpop::DpopKey>,
+    key: Option<&DpopKey>,
     nonces: &NonceCache,
 ) -> Result<TokenResponse, Refused> {
     let Some(key) = key else {
@@ -144,6 +153,25 @@ pub async fn request_with_key(
     let sign =
         |nonce: Option<&str>| -> Result<String> { Ok(key.proof("POST", endpoint, None, nonce)?) };
     request(http, endpoint, grant, auth, Some(&sign), nonces).await
+}
+
+/// A grant at the provider's token endpoint for a client (`secret`: none for a public one),
+/// authenticated the way the provider takes, with DPoP proofs signed by `key` (none: Bearer).
+pub async fn request_for_client(
+    http: &dyn Http,
+    metadata: &IssuerMetadata,
+    client_id: &str,
+    secret: Option<&Secret>,
+    grant: &[(&str, &str)],
+    key: Option<&DpopKey>,
+    nonces: &NonceCache,
+) -> Result<TokenResponse, Refused> {
+    let auth = ClientAuth::for_provider(
+        &metadata.token_endpoint_auth_methods_supported,
+        client_id,
+        secret,
+    );
+    request_with_key(http, &metadata.token_endpoint, grant, &auth, key, nonces).await
 }
 
 /// The error a refusing token endpoint sent, or a description of its answer when it sent none.
