@@ -1,7 +1,7 @@
 'use strict'
 // Error classes. ConfigurationError and NotImplementedError are the reference's; the storage
-// errors are ours. Native errors arrive as plain Errors with a `code` and are rebuilt here as
-// the class that code stands for.
+// errors are ours. Native errors arrive as plain Errors with a `code` and a `kind`, and are
+// rebuilt here as the class `kind` names.
 
 const native = require('../binding.js')
 
@@ -122,46 +122,26 @@ function invalidArgument(message) {
  * storage threw or rejected with; it becomes the `cause` of a StorageError.
  */
 function fromNative(error, ...thrown) {
-  let rebuilt
-  switch (error && error.code) {
-    case 'ERR_STORAGE_FAILED':
-      rebuilt = new StorageError(error.message, error.code, thrown.length > 0 ? { cause: thrown[0] } : undefined)
-      break
-    case 'ERR_STORAGE_TIMEOUT':
-    case 'ERR_STORAGE_LOCK_TIMEOUT':
-      rebuilt = new StorageError(error.message, error.code)
-      break
-    case 'ERR_STORAGE_CORRUPTED':
-      rebuilt = new StorageCorruptedError(error.message)
-      break
-    case 'ERR_IDP_UNREACHABLE':
-    case 'ERR_IDP_BLOCKED_ADDRESS':
-    case 'ERR_IDP_TIMEOUT':
-    case 'ERR_IDP_RESPONSE':
-    case 'ERR_INVALID_TOKEN':
-      rebuilt = new IdentityProviderError(error.message, error.code)
-      break
-    case 'ERR_OAUTH':
-    case 'ERR_OAUTH_INVALID_CLIENT':
-    case 'ERR_OAUTH_INVALID_GRANT':
-      rebuilt = new OAuthError(error.message, error.code, error.error, error.errorDescription)
-      break
-    case 'ERR_INVALID_REDIRECT':
-      rebuilt = new RedirectError(error.message)
-      break
-    case 'ERR_CONFIGURATION':
-      rebuilt = new ConfigurationError(error.message)
-      break
-    case 'ERR_INVALID_REQUEST':
-      rebuilt = new TypeError(error.message)
-      rebuilt.code = error.code
-      break
-    default:
-      return panicked(error)
-  }
+  const build = error == null ? undefined : BUILDERS[error.kind]
+  if (build === undefined) return panicked(error)
+  const rebuilt = build(error, thrown)
   // The storage key the error is about (never the value stored under it).
   if (typeof error.key === 'string') rebuilt.key = error.key
   return rebuilt
+}
+
+// Each class by the name the native side gives as `kind` (src/binding/errors.rs holds the one
+// table of codes and classes).
+const BUILDERS = {
+  __proto__: null,
+  StorageError: (e, thrown) =>
+    new StorageError(e.message, e.code, e.code === 'ERR_STORAGE_FAILED' && thrown.length > 0 ? { cause: thrown[0] } : undefined),
+  StorageCorruptedError: (e) => new StorageCorruptedError(e.message),
+  IdentityProviderError: (e) => new IdentityProviderError(e.message, e.code),
+  OAuthError: (e) => new OAuthError(e.message, e.code, e.error, e.errorDescription),
+  RedirectError: (e) => new RedirectError(e.message),
+  ConfigurationError: (e) => new ConfigurationError(e.message),
+  TypeError: (e) => Object.assign(new TypeError(e.message), { code: e.code }),
 }
 
 /** The error of a write that failed inside an operation that succeeded (`notStored`), with its cause. */

@@ -1,44 +1,50 @@
-//! Core errors as JS errors. The `code` tells the JS layer which error class to build; `key`
-//! names the storage key the error is about, when there is one.
+//! Core errors as JS errors. `kind` tells the JS layer which error class to build, `code` is
+//! the error's code, and `key` names the storage key the error is about, when there is one.
 
 use napi::bindgen_prelude::JsObjectValue;
 use napi::{Env, Status};
 
 use crate::error::Error as CoreError;
 
-pub fn code_of(error: &CoreError) -> &'static str {
-    if let CoreError::OAuth { error, .. } = error {
-        // The two that callers act on get codes of their own.
-        return match error.as_str() {
-            "invalid_client" => "ERR_OAUTH_INVALID_CLIENT",
-            "invalid_grant" => "ERR_OAUTH_INVALID_GRANT",
-            _ => "ERR_OAUTH",
-        };
-    }
+/// The one table of what each core error is in JS: its `code`, and the class the JS layer builds
+/// for it (`None`: a plain `Error`). `lib/errors.js` knows the classes, not the codes.
+pub fn js_kind(error: &CoreError) -> (&'static str, Option<&'static str>) {
+    const STORAGE: Option<&str> = Some("StorageError");
+    const IDP: Option<&str> = Some("IdentityProviderError");
+    const OAUTH: Option<&str> = Some("OAuthError");
     match error {
-        CoreError::StorageCall { .. } => "ERR_STORAGE_FAILED",
-        CoreError::StorageTimeout { .. } => "ERR_STORAGE_TIMEOUT",
-        CoreError::CorruptedData { .. } => "ERR_STORAGE_CORRUPTED",
+        // The two that callers act on get codes of their own.
+        CoreError::OAuth { error, .. } => match error.as_str() {
+            "invalid_client" => ("ERR_OAUTH_INVALID_CLIENT", OAUTH),
+            "invalid_grant" => ("ERR_OAUTH_INVALID_GRANT", OAUTH),
+            _ => ("ERR_OAUTH", OAUTH),
+        },
+        CoreError::StorageCall { .. } => ("ERR_STORAGE_FAILED", STORAGE),
+        CoreError::StorageTimeout { .. } => ("ERR_STORAGE_TIMEOUT", STORAGE),
         CoreError::LockWaitTimeout { .. }
         | CoreError::RefreshLeaseTimeout { .. }
-        | CoreError::LeaseTimeout { .. } => "ERR_STORAGE_LOCK_TIMEOUT",
-        CoreError::IdpUnreachable { .. } => "ERR_IDP_UNREACHABLE",
-        CoreError::IdpBlockedAddress { .. } => "ERR_IDP_BLOCKED_ADDRESS",
-        CoreError::IdpTimeout { .. } => "ERR_IDP_TIMEOUT",
-        CoreError::IdpResponse { .. } => "ERR_IDP_RESPONSE",
-        CoreError::OAuth { .. } => "ERR_OAUTH",
-        CoreError::InvalidToken { .. } => "ERR_INVALID_TOKEN",
-        CoreError::InvalidRequest { .. } => "ERR_INVALID_REQUEST",
-        CoreError::InvalidRedirect { .. } => "ERR_INVALID_REDIRECT",
-        CoreError::Configuration { .. } => "ERR_CONFIGURATION",
-        CoreError::Internal { .. } => "ERR_INTERNAL",
+        | CoreError::LeaseTimeout { .. } => ("ERR_STORAGE_LOCK_TIMEOUT", STORAGE),
+        CoreError::CorruptedData { .. } => ("ERR_STORAGE_CORRUPTED", Some("StorageCorruptedError")),
+        CoreError::IdpUnreachable { .. } => ("ERR_IDP_UNREACHABLE", IDP),
+        CoreError::IdpBlockedAddress { .. } => ("ERR_IDP_BLOCKED_ADDRESS", IDP),
+        CoreError::IdpTimeout { .. } => ("ERR_IDP_TIMEOUT", IDP),
+        CoreError::IdpResponse { .. } => ("ERR_IDP_RESPONSE", IDP),
+        CoreError::InvalidToken { .. } => ("ERR_INVALID_TOKEN", IDP),
+        CoreError::InvalidRequest { .. } => ("ERR_INVALID_REQUEST", Some("TypeError")),
+        CoreError::InvalidRedirect { .. } => ("ERR_INVALID_REDIRECT", Some("RedirectError")),
+        CoreError::Configuration { .. } => ("ERR_CONFIGURATION", Some("ConfigurationError")),
+        CoreError::Internal { .. } => ("ERR_INTERNAL", None),
     }
 }
 
 fn build(env: Env, error: &CoreError) -> napi::Result<()> {
     let mut js_error =
         env.create_error(napi::Error::new(Status::GenericFailure, error.to_string()))?;
-    js_error.set_named_property("code", code_of(error))?;
+    let (code, class) = js_kind(error);
+    js_error.set_named_property("code", code)?;
+    if let Some(class) = class {
+        js_error.set_named_property("kind", class)?;
+    }
     if let Some(key) = error.key() {
         js_error.set_named_property("key", key)?;
     }

@@ -168,6 +168,8 @@ pub struct RestoredSession {
 #[napi(object, object_from_js = false)]
 pub struct NotStored {
     pub code: String,
+    /// The JS class to build (see `errors::js_kind`).
+    pub kind: Option<String>,
     pub message: String,
     pub key: Option<String>,
 }
@@ -182,10 +184,14 @@ impl From<crate::session::Restored> for RestoredSession {
             client_app_id: r.client_app_id,
             keep_alive: r.keep_alive,
             new_refresh_token: r.new_refresh_token.map(|t| t.expose().to_owned()),
-            not_stored: r.not_stored.map(|e| NotStored {
-                code: super::errors::code_of(&e).to_owned(),
-                message: e.to_string(),
-                key: e.key().map(str::to_owned),
+            not_stored: r.not_stored.map(|e| {
+                let (code, kind) = super::errors::js_kind(&e);
+                NotStored {
+                    code: code.to_owned(),
+                    kind: kind.map(str::to_owned),
+                    message: e.to_string(),
+                    key: e.key().map(str::to_owned),
+                }
             }),
         }
     }
