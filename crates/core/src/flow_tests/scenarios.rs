@@ -1,0 +1,152 @@
+//! What every flow does once logged in, written once: each function logs in with the flow's
+//! login and checks one behaviour (`shared_scenarios!` makes tests of them).
+
+use super::{restored, run_together, Backing, Flow, World};
+use crate::error::Error;
+use crate::refresh::{Renewal, ACCESS_TOKEN_FIELD};
+use crate::secret::Secret;
+use crate::testing::fake_idp::WEB_ID;
+
+/// A restore within the access token's lifetime hands back the stored token and sends nothing.
+pub(super) fn restore_with_a_good_token(flow: Flow) {
+    let world = World::new();
+    (flow.log_in)(&world);
+    let requests = world.idp.seen().len();
+    let restored = world.restored(Renewal::IfDue);
+    assert_eq!(
+        Some(restored.credentials.access_token.expose().to_owned()),
+        world.field(ACCESS_TOKEN_FIELD)
+    );
+    assert_eq!(restored.credentials.web_id, WEB_ID);
+    assert!(restored.new_refresh_token.is_none(), "nothing was renewed");
+    assert_eq!(world.idp.seen().len(), requests, "not one request");
+}
+
+/// A restore of a due token renews it once, with the flow's grant, and stores the new one, which
+/// the next restore uses.
+pub(super) fn restore_with_a_due_token(flow: Flow) {
+    let world = World::with_due_tokens();
+    (flow.log_in)(&world);
+    let old = world.field(ACCESS_TOKEN_FIELD).expect("an access token");
+    world.idp.settings().access_token_lifetime = 3600;
+    let before = world.grants(flow.renewal_grant);
+    let token = world.restored(Renewal::IfDue).credentials.access_token;
+    assert_eq!(world.grants(flow.renewal_grant), before + 1);
+    assert_ne!(token.expose(), old);
+    assert_eq!(
+        world.field(ACCESS_TOKEN_FIELD).as_deref(),
+        Some(token.expose())
+    );
+    let again = world.restored(Renewal::IfDue).credentials.access_token;
+    assert_eq!(again.expose(), token.expose());
+    assert_eq!(
+        world.grants(flow.renewal_grant),
+        before + 1,
+        "no second renewal"
+    );
+}
+
+/// A refresh from a provider that rotates refresh tokens stores the new refresh token, hands it
+/// out for `newRefreshToken`, and the next refresh presents it.
+pub(super) fn refresh_with_rotation(flow: Flow) {
+    let world = World::with_due_tokens();
+    (flow.log_in)(&world);
+    let first = world.field("refreshToken").expect("a refresh token");
+    let restored = world.restored(Renewal::IfDue);
+    let second = world.field("refreshToken").expect("a refresh token");
+    assert_ne!(first, second, "rotated");
+    assert_eq!(
+        restored.new_refresh_token.as_ref().map(Secret::expose),
+        Some(second.as_str())
+    );
+    assert!(!world.idp.is_live(&first), "the provider spent the first");
+    world.restored(Renewal::Always);
+    assert!(
+        !world.idp.is_live(&second),
+        "the second was presented (a reused first would have revoked the grant)"
+    );
+    let third = world.field("refreshToken").expect("a refresh token");
+    assert!(world.idp.is_live(&third));
+}
+
+/// A renewal the provider refuses fails with its refusal and leaves the record as it was.
+pub(super) fn refused_renewal(flow: Flow) {
+    let world = World::with_due_tokens();
+    (flow.log_in)(&world);
+    let before = world.record();
+    (flow.refuse_renewal)(&world);
+    let error = world.restore(Renewal::IfDue).unwrap_err();
+    assert!(matches!(error, Error::OAuth { .. }), "{error}");
+    assert_eq!(world.record(), before);
+}
+
+/// A renewal with the provider out of reach fails and leaves the record as it was.
+pub(super) fn renewal_out_of_reach(flow: Flow) {
+    let world = World::with_due_tokens();
+    (flow.log_in)(&world);
+    let before = world.record();
+    world.idp.settings().unreachable = true;
+    let error = world.restore(Renewal::IfDue).unwrap_err();
+    assert!(matches!(error, Error::IdpUnreachable { .. }), "{error}");
+    assert_eq!(world.record(), before);
+}
+
+/// A logout revokes the session's refresh token and leaves nothing of the session in storage.
+pub(super) fn log_out_with_revocation(flow: Flow) {
+    let world = World::new();
+    (flow.log_in)(&world);
+    let refresh_token = world.field("refreshToken").expect("a refresh token");
+    let outcome = world.log_out(false).unwrap();
+    assert!(outcome.revoked);
+    assert_eq!(world.idp.revoked(), std::slice::from_ref(&refresh_token));
+    assert!(!world.idp.is_live(&refresh_token));
+    assert_eq!(world.record(), None);
+    assert!(!world.is_listed());
+    assert!(world.restore(Renewal::IfDue).unwrap().is_none());
+}
+
+/// Restores of one due session by `processes` (each with two restores at once when there is
+/// one), all run side by side: how many renewals the provider saw. Each restore must succeed
+/// with the tokens the last renewal stored.
+fn restores_side_by_side(flow: Flow, processes: &[Backing]) -> usize {
+    let world = World::with_due_tokens();
+    (flow.log_in)(&world);
+    world.idp.settings().access_token_lifetime = 3600;
+    let before = world.grants(flow.renewal_grant);
+    let processes: Vec<_> = processes.iter().map(|b| world.process(*b)).collect();
+    let ops = match &processes[..] {
+        [one] => vec![one.restore(), one.restore()],
+        many => many.iter().map(super::Process::restore).collect(),
+    };
+    let handed_out: Vec<String> = run_together(&world, ops)
+        .into_iter()
+        .map(|result| {
+            restored(result)
+                .credentials
+                .access_token
+                .expose()
+                .to_owned()
+        })
+        .collect();
+    let stored = world.field(ACCESS_TOKEN_FIELD).expect("an access token");
+    assert!(
+        handed_out.contains(&stored),
+        "the stored token was handed out"
+    );
+    let renewals = world.grants(flow.renewal_grant) - before;
+    if renewals == 1 {
+        assert!(handed_out.iter().all(|t| *t == stored), "all got the one");
+    }
+    renewals
+}
+
+/// Two restores of one due session at once in one process, on `backing`: how many renewals.
+pub(super) fn concurrent_restores(flow: Flow, backing: Backing) -> usize {
+    restores_side_by_side(flow, &[backing])
+}
+
+/// One restore of a due session in each of two processes sharing a store implemented in JS, at
+/// once: how many renewals.
+pub(super) fn two_processes(flow: Flow, backing: Backing) -> usize {
+    restores_side_by_side(flow, &[backing, backing])
+}
