@@ -3,9 +3,14 @@
 
 use super::{is_refusal, restored, Flow, World, REDIRECT_URL, SESSION};
 use crate::error::{Error, Result};
-use crate::grants::authorization_code::{self, AuthorizationLogin, Finished};
+use crate::grants::authorization_code::{
+    self, AuthorizationLogin, AuthorizationRequest, Finished, ResumedRequest,
+};
+use crate::protocol::caches::Caches;
 use crate::refresh::{Renewal, ACCESS_TOKEN_FIELD, ACCESS_TOKEN_TYPE_FIELD};
+use crate::secret::Secret;
 use crate::storage::record_key;
+use crate::storage::MemoryStorage;
 use crate::testing::block_on;
 use crate::testing::fake_idp::{Endpoint, Refreshes, ISSUER, WEB_ID};
 
@@ -24,8 +29,8 @@ fn options(dpop: bool) -> AuthorizationLogin {
     }
 }
 
-/// Starts a login of `SESSION`: the URL the user is sent to.
-fn start(world: &World, login: &AuthorizationLogin) -> String {
+/// Starts a login of `SESSION`: the request the user is sent to the provider with.
+fn start_request(world: &World, login: &AuthorizationLogin) -> AuthorizationRequest {
     let request = block_on(authorization_code::start(
         &world.idp,
         &*world.store,
@@ -33,7 +38,12 @@ fn start(world: &World, login: &AuthorizationLogin) -> String {
         SESSION,
         login,
     ));
-    request.expect("the login starts").url
+    request.expect("the login starts")
+}
+
+/// Starts a login of `SESSION`: the URL the user is sent to.
+fn start(world: &World, login: &AuthorizationLogin) -> String {
+    start_request(world, login).url
 }
 
 /// Finishes a login at the URL the provider redirected to.
@@ -209,6 +219,49 @@ fn a_second_session_at_the_same_provider_uses_the_client_registered_for_the_firs
         .get_now(&record_key("session-2"))
         .expect("a record");
     assert!(other.contains(&format!("\"{}\"", client_id.unwrap_or_default())));
+}
+
+#[test]
+fn a_client_the_provider_forgot_is_forgotten_and_the_next_login_registers_again() {
+    let world = World::new();
+    let redirect = world.idp.authorize(&start(&world, &options(true)));
+    let forgotten = world.field("clientId").expect("a client");
+    world.idp.remove_client(&forgotten);
+    let error = refusal(&world, &redirect);
+    assert!(is_refusal(&error, "invalid_client"), "{error}");
+    log_in(&world);
+    assert_eq!(world.idp.count(Endpoint::Registration), 2);
+    assert_ne!(world.field("clientId"), Some(forgotten));
+}
+
+#[test]
+fn a_login_started_in_one_process_finishes_in_another_with_what_the_event_carried() {
+    let world = World::new();
+    let request = start_request(&world, &options(true));
+    let redirect = world.idp.authorize(&request.url);
+    // Another process, with a store of its own: what `authorizationRequest` carried, and the
+    // client's secret, which the app knows.
+    let resumed = ResumedRequest {
+        state: request.state,
+        code_verifier: request.code_verifier,
+        issuer: request.issuer,
+        redirect_url: REDIRECT_URL.to_owned(),
+        dpop: true,
+        client_id: request.client_id,
+        client_secret: world.field("clientSecret").map(Secret::new),
+    };
+    let (store, caches) = (MemoryStorage::new(), Caches::default());
+    let finished = block_on(async {
+        authorization_code::resume(&world.idp, &store, &caches, "session-2", &resumed).await?;
+        authorization_code::finish(&world.idp, &store, &caches, &redirect, true).await
+    });
+    let Ok(finished) = finished else {
+        panic!("the login did not finish")
+    };
+    assert_eq!(finished.session_id, "session-2");
+    assert_eq!(finished.restored.credentials.web_id, WEB_ID);
+    let record = store.get_now(&record_key("session-2")).expect("a record");
+    assert!(record.contains("refreshToken") && !record.contains("codeVerifier"));
 }
 
 /// On the native store every operation is one key-lock family (`MemoryStorage::locks` assumes

@@ -56,6 +56,11 @@ macro_rules! shared_scenarios {
         }
 
         #[test]
+        fn an_answer_refused_after_rotation_stores_its_refresh_token_and_nothing_else() {
+            scenarios::refused_answer_after_rotation($flow);
+        }
+
+        #[test]
         fn a_provider_out_of_reach_leaves_the_record_byte_for_byte() {
             scenarios::renewal_out_of_reach($flow);
         }

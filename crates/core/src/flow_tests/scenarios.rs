@@ -5,6 +5,8 @@ use super::{restored, run_together, Backing, Flow, World};
 use crate::error::Error;
 use crate::refresh::{Renewal, ACCESS_TOKEN_FIELD};
 use crate::secret::Secret;
+use crate::storage::lease::LEASE_PREFIX;
+use crate::storage::Storage as _;
 use crate::testing::fake_idp::WEB_ID;
 
 /// A restore within the access token's lifetime hands back the stored token and sends nothing.
@@ -80,6 +82,27 @@ pub(super) fn refused_renewal(flow: Flow) {
     assert_eq!(world.record(), before);
 }
 
+/// A refresh whose answer is refused (its ID token is for another client) after the provider
+/// rotated: the new refresh token is stored, the only good one left, and nothing else is.
+pub(super) fn refused_answer_after_rotation(flow: Flow) {
+    let world = World::with_due_tokens();
+    (flow.log_in)(&world);
+    let before = world.record().expect("a record");
+    let old = world.field("refreshToken").expect("a refresh token");
+    world.idp.settings().id_tokens_for_another_client = true;
+    let error = world.restore(Renewal::IfDue).unwrap_err();
+    assert!(matches!(error, Error::InvalidToken { .. }), "{error}");
+    let new = world.field("refreshToken").expect("a refresh token");
+    assert!(!world.idp.is_live(&old) && world.idp.is_live(&new));
+    let quoted = |token: &str| format!("\"{token}\"");
+    assert_eq!(
+        world.record(),
+        Some(before.replace(&quoted(&old), &quoted(&new)))
+    );
+    world.idp.settings().id_tokens_for_another_client = false;
+    world.restored(Renewal::IfDue);
+}
+
 /// A renewal with the provider out of reach fails and leaves the record as it was.
 pub(super) fn renewal_out_of_reach(flow: Flow) {
     let world = World::with_due_tokens();
@@ -133,6 +156,8 @@ fn restores_side_by_side(flow: Flow, processes: &[Backing]) -> usize {
         handed_out.contains(&stored),
         "the stored token was handed out"
     );
+    let leases = world.store.keys_with_prefix(LEASE_PREFIX);
+    assert_eq!(leases, Some(Vec::new()), "every lease given back");
     let renewals = world.grants(flow.renewal_grant) - before;
     if renewals == 1 {
         assert!(handed_out.iter().all(|t| *t == stored), "all got the one");

@@ -99,6 +99,9 @@ pub struct Settings {
     pub dpop_nonce: Option<String>,
     /// Whether every request fails as if the provider could not be reached.
     pub unreachable: bool,
+    /// Whether ID tokens name another client as their audience: an answer the client must
+    /// refuse after the provider has spent the refresh token it presented.
+    pub id_tokens_for_another_client: bool,
 }
 
 impl Default for Settings {
@@ -109,6 +112,7 @@ impl Default for Settings {
             id_token_for_client_credentials: false,
             dpop_nonce: None,
             unreachable: false,
+            id_tokens_for_another_client: false,
         }
     }
 }

@@ -169,8 +169,13 @@ impl FakeIdp {
             unreachable!("built as an object")
         };
         if id_token {
+            let audience = if self.settings.borrow().id_tokens_for_another_client {
+                "another-client"
+            } else {
+                client_id
+            };
             let claims = json!({
-                "iss": ISSUER, "aud": client_id, "azp": client_id, "sub": WEB_ID,
+                "iss": ISSUER, "aud": audience, "azp": audience, "sub": WEB_ID,
                 "webid": WEB_ID, "iat": now, "exp": now + ID_TOKEN_LIFETIME,
                 "jti": self.fresh("id"),
             });
