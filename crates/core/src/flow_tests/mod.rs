@@ -76,6 +76,11 @@ macro_rules! shared_scenarios {
         }
 
         #[test]
+        fn a_logout_during_a_refresh_waits_for_it_and_revokes_the_new_refresh_token() {
+            scenarios::log_out_during_a_refresh($flow, Backing::Js);
+        }
+
+        #[test]
         fn two_processes_restoring_a_due_session_refresh_once() {
             for backing in [Backing::Js, Backing::JsWithSetIfAbsent] {
                 assert_eq!(scenarios::two_processes($flow, backing), 1, "{backing:?}");

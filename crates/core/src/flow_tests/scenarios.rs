@@ -1,7 +1,7 @@
 //! What every flow does once logged in, written once: each function logs in with the flow's
 //! login and checks one behaviour (`shared_scenarios!` makes tests of them).
 
-use super::{restored, run_together, Backing, Flow, World};
+use super::{restored, run_together, Backing, Flow, World, SESSION};
 use crate::error::Error;
 use crate::refresh::{Renewal, ACCESS_TOKEN_FIELD};
 use crate::secret::Secret;
@@ -126,6 +126,28 @@ pub(super) fn log_out_with_revocation(flow: Flow) {
     assert_eq!(world.record(), None);
     assert!(!world.is_listed());
     assert!(world.restore(Renewal::IfDue).unwrap().is_none());
+}
+
+/// A logout while a restore of the due session refreshes, in one process on `backing`: the
+/// session must end gone from storage, and no refresh token the provider issued still good.
+pub(super) fn log_out_during_a_refresh(flow: Flow, backing: Backing) {
+    let world = World::with_due_tokens();
+    (flow.log_in)(&world);
+    let process = world.process(backing);
+    let restore = process.operation(|storage, http, caches| async move {
+        let restored = crate::refresh::restore(&*http, &*storage, &caches, SESSION, Renewal::IfDue);
+        restored.await.map(drop)
+    });
+    let log_out = process.operation(|storage, http, caches| async move {
+        let logged_out = crate::logout::log_out(&*http, &*storage, &caches, SESSION, None, false);
+        logged_out.await.map(drop)
+    });
+    for result in run_together(&world, vec![restore, log_out]) {
+        result.expect("both succeed");
+    }
+    // Not printed when it fails: the record holds the session's keys.
+    assert!(world.record().is_none(), "the session is gone");
+    assert_eq!(world.idp.live_refresh_tokens(), Vec::<String>::new());
 }
 
 /// Restores of one due session by `processes` (each with two restores at once when there is

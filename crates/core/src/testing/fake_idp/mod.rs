@@ -298,6 +298,13 @@ impl FakeIdp {
         self.state.borrow().revoked.clone()
     }
 
+    /// The refresh tokens that would be accepted now.
+    pub fn live_refresh_tokens(&self) -> Vec<String> {
+        let state = self.state.borrow();
+        let live = state.refresh_tokens.iter().filter(|(_, g)| !g.spent);
+        live.map(|(token, _)| token.clone()).collect()
+    }
+
     /// Whether `refresh_token` would be accepted now.
     pub fn is_live(&self, refresh_token: &str) -> bool {
         self.state
