@@ -222,6 +222,22 @@ fn a_second_session_at_the_same_provider_uses_the_client_registered_for_the_firs
 }
 
 #[test]
+fn a_client_id_document_logs_in_as_a_public_client_and_refreshes_with_the_bound_key() {
+    let world = World::with_due_tokens();
+    let login = AuthorizationLogin {
+        client_id: Some("https://app.example/id".to_owned()),
+        ..options(true)
+    };
+    log_in_with(&world, &login);
+    assert_eq!(world.field("clientType").as_deref(), Some("solid-oidc"));
+    assert_eq!(world.idp.count(Endpoint::Registration), 0);
+    // The provider binds a public client's refresh token to its DPoP key: the refresh is
+    // refused unless it is made with the key stored at the login.
+    world.restored(Renewal::IfDue);
+    assert_eq!(world.grants("refresh_token"), 1);
+}
+
+#[test]
 fn a_client_the_provider_forgot_is_forgotten_and_the_next_login_registers_again() {
     let world = World::new();
     let redirect = world.idp.authorize(&start(&world, &options(true)));

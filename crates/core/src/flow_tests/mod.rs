@@ -3,8 +3,8 @@
 //!
 //! One file per flow: `authorization_code`, `client_credentials`, `refresh_token` (a login with
 //! a refresh token the app holds). What every flow does once logged in (restores, refreshes,
-//! logout, concurrent restores, two processes) is written once, here, as scenarios that take
-//! the flow's login; `shared_scenarios!` makes them tests of a flow.
+//! logout, concurrent restores, two processes) is written once, in `scenarios`, as functions
+//! that take the flow's login; `shared_scenarios!` makes them tests of a flow.
 //!
 //! Most tests use the native store directly, as the binding does for `InMemoryStorage`. The
 //! concurrent ones run operations side by side as the binding runs them (`Process`), on the
