@@ -1,7 +1,7 @@
 //! What every flow does once logged in, written once: each function logs in with the flow's
 //! login and checks one behaviour (`shared_scenarios!` makes tests of them).
 
-use super::{restored, run_together, Backing, Flow, World, SESSION};
+use super::{restored, run_together, storage_calls, Backing, Flow, World, SESSION};
 use crate::error::Error;
 use crate::refresh::{Renewal, ACCESS_TOKEN_FIELD};
 use crate::secret::Secret;
@@ -128,72 +128,97 @@ pub(super) fn log_out_with_revocation(flow: Flow) {
     assert!(world.restore(Renewal::IfDue).unwrap().is_none());
 }
 
-/// A logout while a restore of the due session refreshes, in one process on `backing`: the
-/// session must end gone from storage, and no refresh token the provider issued still good.
-pub(super) fn log_out_during_a_refresh(flow: Flow, backing: Backing) {
-    let world = World::with_due_tokens();
-    (flow.log_in)(&world);
-    let process = world.process(backing);
-    let restore = process.operation(|storage, http, caches| async move {
-        let restored = crate::refresh::restore(&*http, &*storage, &caches, SESSION, Renewal::IfDue);
-        restored.await.map(drop)
-    });
-    let log_out = process.operation(|storage, http, caches| async move {
-        let logged_out = crate::logout::log_out(&*http, &*storage, &caches, SESSION, None, false);
-        logged_out.await.map(drop)
-    });
-    for result in run_together(&world, vec![restore, log_out]) {
-        result.expect("both succeed");
+/// A logout while a restore of the due session refreshes, on `backing`, in the restoring
+/// process or in `another_process`: the session must end gone from storage, with no refresh
+/// token the provider issued still good. The logout starts after a number of storage calls of
+/// its own, from none to a dozen, so that it meets the refresh at each of its steps.
+pub(super) fn log_out_during_a_refresh(flow: Flow, backing: Backing, another_process: bool) {
+    for delay in 0..12 {
+        let world = World::with_due_tokens();
+        (flow.log_in)(&world);
+        let process = world.process(backing);
+        let other = world.process(backing);
+        let logging_out = if another_process { &other } else { &process };
+        let restore = process.operation(|storage, http, caches| async move {
+            let restore =
+                crate::refresh::restore(&*http, &*storage, &caches, SESSION, Renewal::IfDue);
+            restore.await.map(drop)
+        });
+        let log_out = logging_out.operation(move |storage, http, caches| async move {
+            storage_calls(&*storage, delay).await?;
+            let log_out = crate::logout::log_out(&*http, &*storage, &caches, SESSION, None, false);
+            log_out.await.map(drop)
+        });
+        for result in run_together(&world, vec![restore, log_out]) {
+            result.expect("both succeed");
+        }
+        // Not printed when it fails: the record holds the session's keys.
+        assert!(
+            world.record().is_none(),
+            "delay {delay}: the session is gone"
+        );
+        let live = world.idp.live_refresh_tokens();
+        assert!(live.is_empty(), "delay {delay}: {live:?} still good");
     }
-    // Not printed when it fails: the record holds the session's keys.
-    assert!(world.record().is_none(), "the session is gone");
-    assert_eq!(world.idp.live_refresh_tokens(), Vec::<String>::new());
 }
 
-/// Restores of one due session by `processes` (each with two restores at once when there is
-/// one), all run side by side: how many renewals the provider saw. Each restore must succeed
-/// with the tokens the last renewal stored.
-fn restores_side_by_side(flow: Flow, processes: &[Backing]) -> usize {
+/// Two restores of one due session side by side, on `backing`, in one process or in
+/// `two_processes`; the second starts after `delay` storage calls of its own. How many renewals
+/// the provider saw. Each restore must succeed, and every lease be given back.
+fn restores_side_by_side(flow: Flow, backing: Backing, two_processes: bool, delay: usize) -> usize {
     let world = World::with_due_tokens();
     (flow.log_in)(&world);
     world.idp.settings().access_token_lifetime = 3600;
     let before = world.grants(flow.renewal_grant);
-    let processes: Vec<_> = processes.iter().map(|b| world.process(*b)).collect();
-    let ops = match &processes[..] {
-        [one] => vec![one.restore(), one.restore()],
-        many => many.iter().map(super::Process::restore).collect(),
-    };
+    let first = world.process(backing);
+    let other = world.process(backing);
+    let second = if two_processes { &other } else { &first };
+    let ops = vec![first.restore_after(0), second.restore_after(delay)];
     let handed_out: Vec<String> = run_together(&world, ops)
         .into_iter()
         .map(|result| {
-            restored(result)
-                .credentials
-                .access_token
-                .expose()
-                .to_owned()
+            let credentials = restored(result).credentials;
+            credentials.access_token.expose().to_owned()
         })
         .collect();
     let stored = world.field(ACCESS_TOKEN_FIELD).expect("an access token");
     assert!(
         handed_out.contains(&stored),
-        "the stored token was handed out"
+        "delay {delay}: the stored token was handed out"
     );
     let leases = world.store.keys_with_prefix(LEASE_PREFIX);
-    assert_eq!(leases, Some(Vec::new()), "every lease given back");
+    assert_eq!(
+        leases,
+        Some(Vec::new()),
+        "delay {delay}: every lease given back"
+    );
     let renewals = world.grants(flow.renewal_grant) - before;
     if renewals == 1 {
-        assert!(handed_out.iter().all(|t| *t == stored), "all got the one");
+        assert!(
+            handed_out.iter().all(|t| *t == stored),
+            "delay {delay}: all got the one"
+        );
     }
     renewals
 }
 
-/// Two restores of one due session at once in one process, on `backing`: how many renewals.
+/// The most renewals any of the interleavings of two restores made, the second starting from
+/// at once to a dozen storage calls later, so that it meets the first at each of its steps.
+fn most_renewals(flow: Flow, backing: Backing, two_processes: bool) -> usize {
+    (0..12)
+        .map(|delay| restores_side_by_side(flow, backing, two_processes, delay))
+        .max()
+        .unwrap_or_default()
+}
+
+/// Two restores of one due session at once in one process, on `backing`: at most how many
+/// renewals.
 pub(super) fn concurrent_restores(flow: Flow, backing: Backing) -> usize {
-    restores_side_by_side(flow, &[backing])
+    most_renewals(flow, backing, false)
 }
 
 /// One restore of a due session in each of two processes sharing a store implemented in JS, at
-/// once: how many renewals.
+/// once: at most how many renewals.
 pub(super) fn two_processes(flow: Flow, backing: Backing) -> usize {
-    restores_side_by_side(flow, &[backing, backing])
+    most_renewals(flow, backing, true)
 }
