@@ -14,7 +14,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StorageFailure, StorageMethod};
 use crate::host::drive::{Driven, WakeSignal};
 use crate::host::{HostHttp, HostQueue, HostStorage};
 use crate::http::Http;
@@ -23,7 +23,7 @@ use crate::protocol::caches::Caches;
 use crate::record::Record;
 use crate::refresh::{Renewal, Restore, Restored};
 use crate::storage::{
-    record_key, Family, KeyLocks, MemoryStorage, OwnLeases, Storage, UnsavedRecords,
+    record_key, Family, KeyLocks, Locker, MemoryStorage, OwnLeases, Storage, UnsavedRecords,
     REGISTERED_SESSIONS_KEY,
 };
 use crate::testing::fake_idp::{Endpoint, FakeIdp};
@@ -58,6 +58,11 @@ macro_rules! shared_scenarios {
         #[test]
         fn an_answer_refused_after_rotation_stores_its_refresh_token_and_nothing_else() {
             scenarios::refused_answer_after_rotation($flow);
+        }
+
+        #[test]
+        fn a_refreshed_record_that_cannot_be_written_is_written_by_the_next_restore() {
+            scenarios::refreshed_record_not_stored($flow);
         }
 
         #[test]
@@ -284,6 +289,52 @@ pub(super) async fn storage_calls(storage: &dyn Storage, count: usize) -> Result
         storage.get("unrelated").await?;
     }
     Ok(())
+}
+
+/// The native store, but for writes of the session record that fail while `failing` says so (a
+/// store implemented in JS whose `set` rejects), and with the records a failed write left unsaved,
+/// as every store implemented in JS keeps them.
+pub(super) struct FailingWrites {
+    pub store: Rc<MemoryStorage>,
+    pub failing: Cell<bool>,
+    unsaved: UnsavedRecords,
+}
+
+impl FailingWrites {
+    pub fn over(world: &World) -> Self {
+        Self {
+            store: world.store.clone(),
+            failing: Cell::new(true),
+            unsaved: UnsavedRecords::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl Storage for FailingWrites {
+    async fn get(&self, key: &str) -> Result<Option<String>> {
+        self.store.get(key).await
+    }
+
+    async fn set(&self, key: &str, value: &str) -> Result<()> {
+        if self.failing.get() && key == record_key(SESSION) {
+            let failure = StorageFailure::Failed("it threw an Error".to_owned());
+            return Err(Error::from_failure(StorageMethod::Set, key, failure));
+        }
+        self.store.set(key, value).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.store.delete(key).await
+    }
+
+    fn locks(&self) -> Locker<'_> {
+        self.store.locks()
+    }
+
+    fn unsaved(&self) -> Option<&UnsavedRecords> {
+        Some(&self.unsaved)
+    }
 }
 
 /// Runs operations side by side until each has finished; their results, in order.

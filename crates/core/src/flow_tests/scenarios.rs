@@ -1,12 +1,13 @@
 //! What every flow does once logged in, written once: each function logs in with the flow's
 //! login and checks one behaviour (`shared_scenarios!` makes tests of them).
 
-use super::{restored, run_together, storage_calls, Backing, Flow, World, SESSION};
+use super::{restored, run_together, storage_calls, Backing, FailingWrites, Flow, World, SESSION};
 use crate::error::Error;
 use crate::refresh::{Renewal, ACCESS_TOKEN_FIELD};
 use crate::secret::Secret;
 use crate::storage::lease::LEASE_PREFIX;
 use crate::storage::Storage as _;
+use crate::testing::block_on;
 use crate::testing::fake_idp::WEB_ID;
 
 /// A restore within the access token's lifetime hands back the stored token and sends nothing.
@@ -101,6 +102,49 @@ pub(super) fn refused_answer_after_rotation(flow: Flow) {
     );
     world.idp.settings().id_tokens_for_another_client = false;
     world.restored(Renewal::IfDue);
+}
+
+/// A refresh whose record cannot be written: the credentials come with the write's error, the
+/// record waits unsaved (the provider has spent the old refresh token), and the next restore
+/// writes it before anything else and refreshes with the new refresh token.
+pub(super) fn refreshed_record_not_stored(flow: Flow) {
+    let world = World::with_due_tokens();
+    (flow.log_in)(&world);
+    let old = world.field("refreshToken").expect("a refresh token");
+    let before = world.grants(flow.renewal_grant);
+    let store = FailingWrites::over(&world);
+    let restore = |store: &FailingWrites| {
+        block_on(crate::refresh::restore(
+            &world.idp,
+            store,
+            &world.caches,
+            SESSION,
+            Renewal::IfDue,
+        ))
+    };
+    let restored = restored(restore(&store));
+    assert!(
+        restored.not_stored.is_some(),
+        "the write's error comes along"
+    );
+    assert_eq!(
+        world.field("refreshToken"),
+        Some(old.clone()),
+        "not written"
+    );
+    assert!(!world.idp.is_live(&old));
+    store.failing.set(false);
+    let again = self::restored(restore(&store));
+    assert!(again.not_stored.is_none());
+    assert_eq!(
+        world.grants(flow.renewal_grant),
+        before + 2,
+        "both refreshes went through: the second with the new refresh token"
+    );
+    assert_eq!(
+        world.field("refreshToken").as_deref(),
+        again.new_refresh_token.as_ref().map(Secret::expose)
+    );
 }
 
 /// A renewal with the provider out of reach fails and leaves the record as it was.
