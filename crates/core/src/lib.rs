@@ -36,6 +36,8 @@ pub mod stored_session;
 pub mod surrogates;
 
 #[cfg(test)]
+mod flow_tests;
+#[cfg(test)]
 mod property_support;
 /// Helpers for tests, here and in the binding crate's (the `testing` feature).
 #[cfg(any(test, feature = "testing"))]

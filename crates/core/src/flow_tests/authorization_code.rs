@@ -1,0 +1,316 @@
+//! The authorization-code flow with PKCE: `start` (what `login` calls), the user at the
+//! provider (`FakeIdp::authorize`), and `finish` at the redirect (`handleIncomingRedirect`).
+
+use super::{is_refusal, restored, Flow, World, REDIRECT_URL, SESSION};
+use crate::error::{Error, Result};
+use crate::grants::authorization_code::{
+    self, AuthorizationLogin, AuthorizationRequest, Finished, ResumedRequest,
+};
+use crate::protocol::caches::Caches;
+use crate::restore::Renewal;
+use crate::secret::Secret;
+use crate::session::field;
+use crate::storage::record_key;
+use crate::storage::MemoryStorage;
+use crate::testing::block_on;
+use crate::testing::fake_idp::{Endpoint, Refreshes, ISSUER, WEB_ID};
+
+/// The options of `login({ oidcIssuer, redirectUrl })`, with a dynamically registered client.
+fn options(dpop: bool) -> AuthorizationLogin {
+    AuthorizationLogin {
+        issuer: ISSUER.to_owned(),
+        redirect_url: REDIRECT_URL.to_owned(),
+        client_id: None,
+        client_secret: None,
+        client_name: None,
+        custom_scopes: Vec::new(),
+        prompt: None,
+        dpop,
+        keep_alive: true,
+    }
+}
+
+/// Starts a login of `SESSION`: the request the user is sent to the provider with.
+fn start_request(world: &World, login: &AuthorizationLogin) -> AuthorizationRequest {
+    let request = block_on(authorization_code::start(
+        &world.idp,
+        &*world.store,
+        &world.caches,
+        SESSION,
+        login,
+    ));
+    request.expect("the login starts")
+}
+
+/// Starts a login of `SESSION`: the URL the user is sent to.
+fn start(world: &World, login: &AuthorizationLogin) -> String {
+    start_request(world, login).url
+}
+
+/// Finishes a login at the URL the provider redirected to.
+fn finish(world: &World, redirect: &str) -> Result<Finished> {
+    block_on(authorization_code::finish(
+        &world.idp,
+        &*world.store,
+        &world.caches,
+        redirect,
+        true,
+    ))
+}
+
+/// Why finishing a login at `redirect` failed; a panic if it did not.
+fn refusal(world: &World, redirect: &str) -> Error {
+    let Err(error) = finish(world, redirect) else {
+        panic!("the redirect was taken")
+    };
+    error
+}
+
+/// Logs `SESSION` in: started, consented to, finished.
+fn log_in_with(world: &World, login: &AuthorizationLogin) -> Finished {
+    let redirect = world.idp.authorize(&start(world, login));
+    finish(world, &redirect).expect("the login finishes")
+}
+
+fn log_in(world: &World) {
+    log_in_with(world, &options(true));
+}
+
+const FLOW: Flow = Flow {
+    log_in,
+    renewal_grant: "refresh_token",
+    refuse_renewal: |world| world.idp.settings().refreshes = Refreshes::Refused,
+};
+
+shared_scenarios!(FLOW);
+
+#[test]
+fn a_login_registers_a_client_exchanges_the_code_and_stores_the_tokens_first() {
+    let world = World::new();
+    let finished = log_in_with(&world, &options(true));
+    assert_eq!(finished.session_id, SESSION);
+    let restored = finished.restored;
+    assert_eq!(restored.credentials.web_id, WEB_ID);
+    assert_eq!(restored.credentials.issuer, ISSUER);
+    assert!(restored.credentials.dpop_key.is_some());
+    assert!(restored.keep_alive);
+    let refresh_token = restored.new_refresh_token.expect("for newRefreshToken");
+    // Stored as handed out.
+    assert_eq!(
+        world.field("refreshToken").as_deref(),
+        Some(refresh_token.expose())
+    );
+    assert_eq!(
+        world.field(field::ACCESS_TOKEN).as_deref(),
+        Some(restored.credentials.access_token.expose())
+    );
+    assert_eq!(
+        world.field(field::ACCESS_TOKEN_TYPE).as_deref(),
+        Some("DPoP")
+    );
+    assert_eq!(world.field("webId").as_deref(), Some(WEB_ID));
+    assert_eq!(world.field("clientType").as_deref(), Some("dynamic"));
+    assert!(world.field("publicKey").is_some() && world.field("privateKey").is_some());
+    // The verifier and the state are used up.
+    assert_eq!(world.field("codeVerifier"), None);
+    assert_eq!(world.field("authorizationStates"), None);
+    assert!(world.is_listed());
+    for (endpoint, count) in [
+        (Endpoint::Discovery, 1),
+        (Endpoint::Registration, 1),
+        (Endpoint::Jwks, 1),
+        (Endpoint::Token, 1),
+    ] {
+        assert_eq!(world.idp.count(endpoint), count, "{endpoint:?}");
+    }
+    assert_eq!(world.grants("authorization_code"), 1);
+    assert!(world.idp.seen().iter().any(|s| s.dpop), "a DPoP proof");
+}
+
+#[test]
+fn a_redirect_used_twice_is_refused_the_second_time_and_changes_nothing() {
+    let world = World::new();
+    let redirect = world.idp.authorize(&start(&world, &options(true)));
+    finish(&world, &redirect).unwrap();
+    let before = world.record();
+    let error = refusal(&world, &redirect);
+    assert!(matches!(error, Error::InvalidRedirect { .. }), "{error}");
+    assert_eq!(world.record(), before);
+    assert_eq!(world.grants("authorization_code"), 1, "no second exchange");
+}
+
+#[test]
+fn a_code_presented_with_another_verifier_is_refused_and_the_login_can_be_finished_later() {
+    let world = World::new();
+    let redirect = world.idp.authorize(&start(&world, &options(true)));
+    let key = record_key(SESSION);
+    let genuine = world.record().expect("the login's record");
+    let verifier = world.field("codeVerifier").expect("a verifier");
+    world
+        .store
+        .set_now(&key, &genuine.replace(&verifier, "not-the-verifier"));
+    let error = refusal(&world, &redirect);
+    assert!(is_refusal(&error, "invalid_grant"), "{error}");
+    assert_eq!(
+        world.field("refreshToken"),
+        None,
+        "nothing stored from a refusal"
+    );
+    assert!(
+        world.field("codeVerifier").is_some(),
+        "the login is still open"
+    );
+}
+
+#[test]
+fn a_redirect_with_another_issuer_is_refused_before_any_token_request() {
+    let world = World::new();
+    let redirect = world.idp.authorize(&start(&world, &options(true)));
+    let before = world.record();
+    let forged = redirect.replace("iss=https", "iss=http");
+    let error = refusal(&world, &forged);
+    assert!(matches!(error, Error::InvalidRedirect { .. }), "{error}");
+    assert_eq!(world.idp.count(Endpoint::Token), 0);
+    assert_eq!(world.record(), before);
+}
+
+#[test]
+fn a_bearer_login_gets_bearer_tokens_and_refreshes_without_proofs() {
+    let world = World::with_due_tokens();
+    let finished = log_in_with(&world, &options(false));
+    assert!(finished.restored.credentials.dpop_key.is_none());
+    assert_eq!(
+        world.field(field::ACCESS_TOKEN_TYPE).as_deref(),
+        Some("Bearer")
+    );
+    let refreshed = restored(world.restore(Renewal::IfDue));
+    assert!(refreshed.credentials.dpop_key.is_none());
+    assert_eq!(world.grants("refresh_token"), 1);
+    assert!(world.idp.seen().iter().all(|s| !s.dpop), "no DPoP proof");
+    assert_eq!(world.field("publicKey"), None);
+}
+
+#[test]
+fn a_token_endpoint_asking_for_a_dpop_nonce_gets_the_request_again_with_it() {
+    let world = World::with_due_tokens();
+    world.idp.settings().dpop_nonce = Some("nonce-1".to_owned());
+    log_in(&world);
+    world.restored(Renewal::IfDue);
+    // Asked once, at the code exchange; the refresh sends the nonce it kept.
+    assert_eq!(world.grants("authorization_code"), 2);
+    assert_eq!(world.grants("refresh_token"), 1);
+}
+
+#[test]
+fn a_second_session_at_the_same_provider_uses_the_client_registered_for_the_first() {
+    let world = World::new();
+    log_in(&world);
+    let client_id = world.field("clientId");
+    block_on(authorization_code::start(
+        &world.idp,
+        &*world.store,
+        &world.caches,
+        "session-2",
+        &options(true),
+    ))
+    .unwrap();
+    assert_eq!(world.idp.count(Endpoint::Registration), 1);
+    let other = world
+        .store
+        .get_now(&record_key("session-2"))
+        .expect("a record");
+    assert!(other.contains(&format!("\"{}\"", client_id.unwrap_or_default())));
+}
+
+#[test]
+fn a_client_id_document_logs_in_as_a_public_client_and_refreshes_with_the_bound_key() {
+    let world = World::with_due_tokens();
+    let login = AuthorizationLogin {
+        client_id: Some("https://app.example/id".to_owned()),
+        ..options(true)
+    };
+    log_in_with(&world, &login);
+    assert_eq!(world.field("clientType").as_deref(), Some("solid-oidc"));
+    assert_eq!(world.idp.count(Endpoint::Registration), 0);
+    // The provider binds a public client's refresh token to its DPoP key: the refresh is
+    // refused unless it is made with the key stored at the login.
+    world.restored(Renewal::IfDue);
+    assert_eq!(world.grants("refresh_token"), 1);
+}
+
+#[test]
+fn a_client_the_provider_forgot_is_forgotten_and_the_next_login_registers_again() {
+    let world = World::new();
+    let redirect = world.idp.authorize(&start(&world, &options(true)));
+    let forgotten = world.field("clientId").expect("a client");
+    world.idp.remove_client(&forgotten);
+    let error = refusal(&world, &redirect);
+    assert!(is_refusal(&error, "invalid_client"), "{error}");
+    log_in(&world);
+    assert_eq!(world.idp.count(Endpoint::Registration), 2);
+    assert_ne!(world.field("clientId"), Some(forgotten));
+}
+
+#[test]
+fn a_login_started_in_one_process_finishes_in_another_with_what_the_event_carried() {
+    let world = World::new();
+    let request = start_request(&world, &options(true));
+    let redirect = world.idp.authorize(&request.url);
+    // Another process, with a store of its own: what `authorizationRequest` carried, and the
+    // client's secret, which the app knows.
+    let resumed = ResumedRequest {
+        state: request.state,
+        code_verifier: request.code_verifier,
+        issuer: request.issuer,
+        redirect_url: REDIRECT_URL.to_owned(),
+        dpop: true,
+        client_id: request.client_id,
+        client_secret: world.field("clientSecret").map(Secret::new),
+    };
+    let (store, caches) = (MemoryStorage::new(), Caches::default());
+    let finished = block_on(async {
+        authorization_code::resume(&world.idp, &store, &caches, "session-2", &resumed).await?;
+        authorization_code::finish(&world.idp, &store, &caches, &redirect, true).await
+    });
+    let Ok(finished) = finished else {
+        panic!("the login did not finish")
+    };
+    assert_eq!(finished.session_id, "session-2");
+    assert_eq!(finished.restored.credentials.web_id, WEB_ID);
+    let record = store.get_now(&record_key("session-2")).expect("a record");
+    assert!(record.contains("refreshToken") && !record.contains("codeVerifier"));
+}
+
+/// On the native store every operation is one key-lock family (`MemoryStorage::locks` assumes
+/// an operation finishes in one poll), but an operation waits for its HTTP requests, which the
+/// host makes: two restores of one session at once (`restoreSession` and the background
+/// `renew`, which the JS layer does not merge) both refresh, and a provider that detects reuse
+/// refuses the second and revokes the grant.
+#[test]
+#[ignore = "a bug: concurrent restores on the native store both refresh"]
+fn concurrent_restores_on_the_native_store_share_one_refresh() {
+    assert_eq!(
+        scenarios::concurrent_restores(FLOW, super::Backing::Native),
+        1
+    );
+}
+
+/// The same cause: a logout on the native store does not wait for a refresh in flight, which
+/// then writes the session back, unlisted, with a refresh token nobody revoked.
+#[test]
+#[ignore = "a bug: a logout on the native store does not wait for a refresh in flight"]
+fn a_logout_on_the_native_store_during_a_refresh_leaves_nothing() {
+    scenarios::log_out_during_a_refresh(FLOW, super::Backing::Native, false);
+}
+
+/// Across processes the key locks do not order a logout and a refresh, and the refresh lease
+/// does not either (a logout takes none): a refresh that read the record before the logout
+/// deleted it writes it back, unlisted, with a live refresh token; or the logout revokes the
+/// refresh token the refresh has just spent, and the new one stays good.
+#[test]
+#[ignore = "a bug: a logout in another process does not wait for a refresh in flight"]
+fn a_logout_in_another_process_during_a_refresh_leaves_nothing() {
+    for backing in [super::Backing::Js, super::Backing::JsWithSetIfAbsent] {
+        scenarios::log_out_during_a_refresh(FLOW, backing, true);
+    }
+}
