@@ -8,7 +8,9 @@ use napi_derive::napi;
 
 use crate::host::{HostQueue, HostStorage};
 use crate::storage::registry::ListMemo;
-use crate::storage::{Family, KeyLocks, MemoryStorage, OwnLeases, Storage, UnsavedRecords};
+use crate::storage::{
+    Family, KeyLocks, MemoryOperation, MemoryStorage, OwnLeases, Storage, UnsavedRecords,
+};
 
 enum Backend {
     /// The native store: operations on it finish without leaving Rust.
@@ -112,7 +114,7 @@ impl NativeStorage {
     pub(super) fn for_operation(&self, family: Family) -> (Rc<dyn Storage>, Rc<HostQueue>) {
         let queue = HostQueue::new();
         let storage: Rc<dyn Storage> = match &self.backend {
-            Backend::Memory(m) => m.clone(),
+            Backend::Memory(m) => Rc::new(MemoryOperation::new(m.clone(), family, queue.give_up())),
             Backend::Host(locks) => Rc::new(
                 HostStorage::new(queue.clone(), locks.clone(), family)
                     .with_set_if_absent(self.set_if_absent)

@@ -281,13 +281,12 @@ fn a_login_started_in_one_process_finishes_in_another_with_what_the_event_carrie
     assert!(record.contains("refreshToken") && !record.contains("codeVerifier"));
 }
 
-/// On the native store every operation is one key-lock family (`MemoryStorage::locks` assumes
-/// an operation finishes in one poll), but an operation waits for its HTTP requests, which the
-/// host makes: two restores of one session at once (`restoreSession` and the background
-/// `renew`, which the JS layer does not merge) both refresh, and a provider that detects reuse
-/// refuses the second and revokes the grant.
+/// An operation on the native store waits for its HTTP requests, which the host makes, so two
+/// restores of one session can be in flight at once (`restoreSession` and the background
+/// `renew`, which the JS layer does not merge). Each is a key-lock family of its own
+/// (`MemoryOperation`): one refreshes, the other finds the new token; both refreshing would
+/// make a provider that detects reuse revoke the grant.
 #[test]
-#[ignore = "a bug: concurrent restores on the native store both refresh"]
 fn concurrent_restores_on_the_native_store_share_one_refresh() {
     assert_eq!(
         scenarios::concurrent_restores(FLOW, super::Backing::Native),
@@ -295,10 +294,9 @@ fn concurrent_restores_on_the_native_store_share_one_refresh() {
     );
 }
 
-/// The same cause: a logout on the native store does not wait for a refresh in flight, which
-/// then writes the session back, unlisted, with a refresh token nobody revoked.
+/// A logout on the native store waits for a refresh in flight, which would otherwise write the
+/// session back, unlisted, with a refresh token nobody revoked.
 #[test]
-#[ignore = "a bug: a logout on the native store does not wait for a refresh in flight"]
 fn a_logout_on_the_native_store_during_a_refresh_leaves_nothing() {
     scenarios::log_out_during_a_refresh(FLOW, super::Backing::Native, false);
 }

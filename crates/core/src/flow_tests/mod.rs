@@ -24,8 +24,8 @@ use crate::record::Record;
 use crate::restore::{Renewal, Restore};
 use crate::session::Restored;
 use crate::storage::{
-    record_key, Family, KeyLocks, Locker, MemoryStorage, OwnLeases, Storage, UnsavedRecords,
-    REGISTERED_SESSIONS_KEY,
+    record_key, Family, KeyLocks, Locker, MemoryOperation, MemoryStorage, OwnLeases, Storage,
+    UnsavedRecords, REGISTERED_SESSIONS_KEY,
 };
 use crate::testing::fake_idp::{Endpoint, FakeIdp};
 use crate::testing::{block_on, drive_together};
@@ -257,7 +257,11 @@ impl Process {
         self.families.set(family);
         let queue = HostQueue::new();
         let storage: Rc<dyn Storage> = match self.backing {
-            Backing::Native => self.store.clone(),
+            Backing::Native => Rc::new(MemoryOperation::new(
+                self.store.clone(),
+                family,
+                queue.give_up(),
+            )),
             Backing::Js | Backing::JsWithSetIfAbsent => Rc::new(
                 HostStorage::new(queue.clone(), self.locks.clone(), family)
                     .with_set_if_absent(matches!(self.backing, Backing::JsWithSetIfAbsent))

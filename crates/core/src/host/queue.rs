@@ -71,7 +71,7 @@ pub struct HostQueue {
     next_ticket: std::cell::Cell<Ticket>,
     outgoing: RefCell<Vec<(Ticket, HostCall)>>,
     answers: RefCell<HashMap<Ticket, HostAnswer>>,
-    give_up: GiveUp,
+    give_up: Rc<GiveUp>,
 }
 
 impl HostQueue {
@@ -110,6 +110,11 @@ impl HostQueue {
 
     /// Tells the operation's lock waits to give up (`Some(millis)`, how long they waited), or
     /// to wait again (`None`).
+    /// The signal `give_up_lock_waits` sets, for a store whose locks are not the queue's own.
+    pub fn give_up(&self) -> Rc<GiveUp> {
+        self.give_up.clone()
+    }
+
     pub fn give_up_lock_waits(&self, millis: Option<u64>) {
         self.give_up.set(millis);
     }
@@ -324,7 +329,7 @@ impl Storage for HostStorage {
     }
 
     fn locks(&self) -> Locker<'_> {
-        Locker::new(&self.locks, self.family, Some(&self.queue.give_up))
+        Locker::new(&self.locks, self.family, Some(&*self.queue.give_up))
     }
 }
 

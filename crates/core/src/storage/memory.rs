@@ -1,9 +1,10 @@
 //! The native in-memory store behind `InMemoryStorage` and the process-wide default storage.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Mutex;
 
-use super::{KeyLocks, Locker, Storage};
+use super::{Family, GiveUp, KeyLocks, Locker, Storage};
 use crate::error::Result;
 
 #[derive(Default)]
@@ -77,8 +78,8 @@ impl Storage for MemoryStorage {
     }
 
     fn locks(&self) -> Locker<'_> {
-        // An operation on this store finishes within one poll, so none holds a lock while
-        // another runs: they can all be one family, and no wait ever needs to give up.
+        // Used directly, every caller is one family; the binding's operations each get a family
+        // of their own through `MemoryOperation`.
         Locker::new(&self.locks, 0, None)
     }
 
@@ -90,6 +91,52 @@ impl Storage for MemoryStorage {
                 .cloned()
                 .collect(),
         )
+    }
+}
+
+/// The native store as one operation sees it: a family of key locks of its own. An operation on
+/// this store finishes within one call unless it waits on the network, and then two can be in
+/// flight at once (a restore and the background renewal of one session, a logout during a
+/// refresh): they keep apart as operations on a store implemented in JS do.
+pub struct MemoryOperation {
+    store: Rc<MemoryStorage>,
+    family: Family,
+    give_up: Rc<GiveUp>,
+}
+
+impl MemoryOperation {
+    /// `give_up` is the signal its driver sets when a lock wait has lasted too long.
+    pub fn new(store: Rc<MemoryStorage>, family: Family, give_up: Rc<GiveUp>) -> Self {
+        Self {
+            store,
+            family,
+            give_up,
+        }
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl Storage for MemoryOperation {
+    async fn get(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.store.get_now(key))
+    }
+
+    async fn set(&self, key: &str, value: &str) -> Result<()> {
+        self.store.set_now(key, value);
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.store.delete_now(key);
+        Ok(())
+    }
+
+    fn locks(&self) -> Locker<'_> {
+        Locker::new(&self.store.locks, self.family, Some(&self.give_up))
+    }
+
+    fn keys_with_prefix(&self, prefix: &str) -> Option<Vec<String>> {
+        self.store.keys_with_prefix(prefix)
     }
 }
 

@@ -9,7 +9,7 @@ mod own_leases;
 pub mod registry;
 
 pub use locks::{Family, GiveUp, KeyGuard, KeyLocks, Locker};
-pub use memory::MemoryStorage;
+pub use memory::{MemoryOperation, MemoryStorage};
 pub use own_leases::OwnLeases;
 
 use crate::error::Result;
