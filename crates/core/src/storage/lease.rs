@@ -263,6 +263,29 @@ pub async fn hold(storage: &dyn Storage, key: &str, ttl_ms: u64) -> Result<Optio
     }
 }
 
+/// Keeps refreshes of session `id` out while it is forgotten (a logout), waiting for one in
+/// flight to end. With `setIfAbsent` that is the session's lease, taken (and to be given back).
+/// Without it, a wait until no other process holds the lease: a refresh that takes it later
+/// reads the record again after the settle pause, and finds it gone.
+pub async fn exclude_refreshes(storage: &dyn Storage, id: &str) -> Result<Option<Lease>> {
+    let key = lease_key(id);
+    if let Some(lease) = hold(storage, &key, LEASE_TTL_MS).await? {
+        return Ok(Some(lease));
+    }
+    let started = now_ms();
+    while is_held(storage, id).await? {
+        let waited = now_ms().saturating_sub(started);
+        if waited > 2 * LEASE_TTL_MS {
+            return Err(Error::RefreshLeaseTimeout {
+                key,
+                millis: waited,
+            });
+        }
+        storage.pause(POLL_MS).await?;
+    }
+    Ok(None)
+}
+
 /// Whether the lease of `session_id` is held by another (not lapsed, not one this process left).
 pub async fn is_held(storage: &dyn Storage, session_id: &str) -> Result<bool> {
     let key = lease_key(session_id);

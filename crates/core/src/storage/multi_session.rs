@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::join::join_all;
 use crate::session::{field, SessionRecord};
+use crate::storage::lease;
 use crate::storage::registry::{self, ListedId};
 use crate::storage::{record_key, Storage, REGISTERED_SESSIONS_KEY, USER_RECORD_PREFIX};
 use crate::stored_session::StoredSession;
@@ -161,7 +162,26 @@ pub async fn forget_session(storage: &dyn Storage, id: &str) -> Result<Option<Se
     // and the list's update, and end unlisted; holding the list's lock across both would order
     // them, at the cost of every logout waiting on every other's deletes. A logout and a login
     // of one session at once is the app's own race; clears and logins are ordered.
-    let mut records = delete_sessions(storage, std::slice::from_ref(&id.to_owned()), false).await?;
+    let key = record_key(id);
+    let mut records = {
+        // Taken before the lease: a restore in this process holds the record's lock while it
+        // waits on the lease, so the other order could wait on itself.
+        let _guard = storage.locks().lock(&key).await?;
+        // A refresh in flight in another process would write the record back after the delete,
+        // unlisted, with a refresh token nobody revokes: it ends first, and none begins.
+        let lease = if storage.is_shared() {
+            lease::exclude_refreshes(storage, id).await?
+        } else {
+            None
+        };
+        let deleted = delete_sessions(storage, std::slice::from_ref(&id.to_owned()), false).await;
+        if let Some(lease) = lease {
+            lease::release(storage, lease).await;
+        }
+        deleted?
+    };
+    // After the record's lock is let go: a clear holds the list's lock while it waits for the
+    // records'.
     registry::unregister(storage, id).await?;
     Ok(records.pop().flatten())
 }
