@@ -145,12 +145,9 @@ async function refreshTokens(tokenSet) {
 async function logout(tokenSet, redirectHandler, postLogoutUrl) {
   if (typeof tokenSet?.idToken !== 'string') throw new Error('Logging out of the Identity Provider requires a valid ID token.')
   if (typeof redirectHandler !== 'function') throw invalidArgument('logout needs a redirect handler')
-  const checked = await run(native.checkIdToken, undefined, tokenSet.issuer, tokenSet.clientId, tokenSet.idToken)
-  if (checked.endSessionEndpoint == null) throw new Error('The Identity Provider does not support RP-initiated logout.')
-  const url = new URL(checked.endSessionEndpoint)
-  url.searchParams.set('id_token_hint', tokenSet.idToken)
-  if (postLogoutUrl) url.searchParams.set('post_logout_redirect_uri', postLogoutUrl)
-  redirectHandler(url.href)
+  const checked = await run(native.checkIdToken, undefined, tokenSet.issuer, tokenSet.clientId, tokenSet.idToken, postLogoutUrl ? String(postLogoutUrl) : undefined)
+  if (checked.endSessionUrl == null) throw new Error('The Identity Provider does not support RP-initiated logout.')
+  redirectHandler(checked.endSessionUrl)
 }
 
 module.exports = {

@@ -23,6 +23,8 @@ const EVENTS = Object.freeze({
   TIMEOUT_SET: 'timeoutSet',
 })
 
+const stringOrUndefined = (value) => (typeof value === 'string' ? value : undefined)
+
 const IDP_LOGOUT_UNAVAILABLE = 'Cannot perform IDP logout. Did you log in using the OIDC authentication flow?'
 
 /** The storages a session writes to and clears, by the reference's precedence. */
@@ -467,20 +469,14 @@ class Session {
       const credentials = this.#credentials
       // Storage first; then the refresh token is revoked at the provider (best effort).
       const idp = logoutOptions?.logoutType === 'idp'
-      const outcome = await run(native.logOut, main, id, credentials?.issuer ?? undefined, idp)
+      const idToken = idp ? credentials?.idToken : undefined
+      const endSession = typeof idToken === 'string' ? { idTokenHint: idToken, postLogoutUrl: stringOrUndefined(logoutOptions.postLogoutUrl), state: stringOrUndefined(logoutOptions.state) } : undefined
+      const outcome = await run(native.logOut, main, id, credentials?.issuer ?? undefined, endSession)
       if (extra !== undefined) await run(native.forgetSession, extra, id)
       if (idp) {
-        const idToken = credentials?.idToken
-        if (outcome?.endSessionEndpoint == null || idToken == null) throw new Error(IDP_LOGOUT_UNAVAILABLE)
-        const { handleRedirect, postLogoutUrl, state } = logoutOptions
-        if (typeof handleRedirect !== 'function') throw new Error('A redirection handler must be provided in the Node environment.')
-        const url = new URL(outcome.endSessionEndpoint)
-        url.searchParams.set('id_token_hint', idToken)
-        if (typeof postLogoutUrl === 'string') {
-          url.searchParams.set('post_logout_redirect_uri', postLogoutUrl)
-          if (typeof state === 'string') url.searchParams.set('state', state)
-        }
-        handleRedirect(url.href)
+        if (outcome?.endSessionUrl == null) throw new Error(IDP_LOGOUT_UNAVAILABLE)
+        if (typeof logoutOptions.handleRedirect !== 'function') throw new Error('A redirection handler must be provided in the Node environment.')
+        logoutOptions.handleRedirect(outcome.endSessionUrl)
       }
       this.info.isLoggedIn = false
       this.#credentials = undefined
@@ -669,7 +665,7 @@ class Session {
     let verifiedWebId
     if (!expired && typeof tokens.idToken === 'string') {
       // As the reference: a token that does not check out makes a logged-out session, not an error.
-      verifiedWebId = await run(native.checkIdToken, storage, tokens.issuer, tokens.clientId, tokens.idToken).then(
+      verifiedWebId = await run(native.checkIdToken, storage, tokens.issuer, tokens.clientId, tokens.idToken, undefined).then(
         (checked) => checked.webId,
         () => undefined,
       )

@@ -2,7 +2,7 @@
 # A long property-test campaign over the parsers of outside input: the core crate's properties,
 # each parser's in a module named `properties` beside it (crates/core/src/protocol/jwt/properties.rs,
 # crates/core/src/record/properties.rs, ...), with the generators they share in
-# crates/core/src/property_support/.
+# crates/core/src/tests/property_support/.
 #
 # `cargo test` runs those properties with 256 cases each. This runs the same ones with many more
 # cases, in the `fuzz` profile (optimised, but with overflow checks and debug assertions, and

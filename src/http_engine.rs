@@ -332,7 +332,7 @@ pub async fn send(request: HttpRequest) -> Result<HttpResponse, HttpFailure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::block_on;
+    use solid_client_authn_core::tests::support::block_on;
 
     #[test]
     fn a_url_with_credentials_is_never_requested() {

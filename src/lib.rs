@@ -16,6 +16,3 @@ pub use solid_client_authn_core::{
 };
 
 pub mod binding;
-
-#[cfg(test)]
-use solid_client_authn_core::testing;

@@ -439,17 +439,25 @@ pub fn finish_authorization(
     })
 }
 
-/// What a logout found: the provider's end-session endpoint, and whether it revoked the
-/// refresh token.
+/// What a logout did: where to send the user for an IdP logout, and whether the provider
+/// revoked the refresh token.
 #[napi(object, object_from_js = false)]
 pub struct LogoutOutcome {
-    pub end_session_endpoint: Option<String>,
+    pub end_session_url: Option<String>,
     pub revoked: bool,
+}
+
+/// An IdP logout's parameters (`logout({ logoutType: 'idp', postLogoutUrl, state })`).
+#[napi(object, object_to_js = false)]
+pub struct EndSessionOptions {
+    pub id_token_hint: String,
+    pub post_logout_url: Option<String>,
+    pub state: Option<String>,
 }
 
 /// Forgets a session in storage and revokes its refresh token at the provider, best effort.
 /// `issuer` is the one of the session in memory, for a session storage no longer holds;
-/// `endSession` asks for the provider's end-session endpoint (an IdP logout).
+/// `endSession` asks for the URL of the provider's end-session endpoint (an IdP logout).
 #[napi(catch_unwind, ts_return_type = "LogoutOutcome | number")]
 pub fn log_out(
     env: Env,
@@ -457,9 +465,14 @@ pub fn log_out(
     parent: Option<u32>,
     session_id: String,
     issuer: Option<String>,
-    end_session: bool,
+    end_session: Option<EndSessionOptions>,
 ) -> Result<Outcome> {
     let caches = caches();
+    let end_session = end_session.map(|o| crate::logout::EndSession {
+        id_token_hint: Secret::new(o.id_token_hint),
+        post_logout_redirect_uri: o.post_logout_url,
+        state: o.state,
+    });
     start(env, storage, parent, move |s, http| async move {
         let outcome = crate::logout::log_out(
             &*http,
@@ -467,11 +480,11 @@ pub fn log_out(
             &caches,
             &session_id,
             issuer.as_deref(),
-            end_session,
+            end_session.as_ref(),
         )
         .await?;
         Ok(LogoutOutcome {
-            end_session_endpoint: outcome.end_session_endpoint,
+            end_session_url: outcome.end_session_url,
             revoked: outcome.revoked,
         })
     })
@@ -540,8 +553,9 @@ impl SessionCredentials {
 #[napi(object, object_from_js = false)]
 pub struct CheckedIdToken {
     pub web_id: String,
-    /// The provider's RP-initiated logout endpoint, when it has one.
-    pub end_session_endpoint: Option<String>,
+    /// Where to send the user to log out of the provider with this ID token (and
+    /// `postLogoutUrl`), when the provider has an end-session endpoint.
+    pub end_session_url: Option<String>,
 }
 
 /// Checks an ID token issued to `clientId` by `issuer` (signature with the provider's keys,
@@ -554,22 +568,31 @@ pub fn check_id_token(
     issuer: String,
     client_id: String,
     id_token: String,
+    post_logout_url: Option<String>,
 ) -> Result<Outcome> {
     let caches = caches();
-    let id_token = Secret::new(id_token);
+    let end_session = crate::logout::EndSession {
+        id_token_hint: Secret::new(id_token),
+        post_logout_redirect_uri: post_logout_url,
+        state: None,
+    };
     start(env, storage, parent, move |_, http| async move {
         let found = caches.discovery.discover(&*http, &issuer).await?;
         let claims = crate::protocol::claims::verified_id_token_claims(
             &*http,
             &caches.jwks,
             &found.metadata,
-            id_token.expose(),
+            end_session.id_token_hint.expose(),
             &client_id,
         )
         .await?;
+        let end_session_url = match &found.metadata.end_session_endpoint {
+            Some(endpoint) => Some(crate::logout::end_session_url(endpoint, &end_session)?),
+            None => None,
+        };
         Ok(CheckedIdToken {
             web_id: crate::protocol::claims::web_id(&claims)?,
-            end_session_endpoint: found.metadata.end_session_endpoint.clone(),
+            end_session_url,
         })
     })
 }

@@ -33,7 +33,7 @@ pub async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::block_on;
+    use crate::tests::support::block_on;
 
     /// Ready on its `polls`-th poll, asking to be polled again before that.
     struct ReadyAfter {

@@ -35,10 +35,7 @@ pub mod storage;
 pub mod stored_session;
 pub mod surrogates;
 
-#[cfg(test)]
-mod flow_tests;
-#[cfg(test)]
-mod property_support;
-/// Helpers for tests, here and in the binding crate's (the `testing` feature).
+/// Test support, here and in the binding crate's tests (the `testing` feature), and the tests of
+/// whole flows.
 #[cfg(any(test, feature = "testing"))]
-pub mod testing;
+pub mod tests;

@@ -218,7 +218,7 @@ mod tests {
         let s = storage.clone();
         let mut op = Driven::new(
             async move {
-                let (a, b) = crate::testing::join(s.get("a"), s.get("b")).await;
+                let (a, b) = crate::tests::support::join(s.get("a"), s.get("b")).await;
                 Ok(format!("{:?}{:?}", a?, b?))
             },
             queue,

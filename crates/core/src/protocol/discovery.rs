@@ -299,7 +299,7 @@ mod properties;
 mod tests {
     use super::*;
     use crate::http::{HttpFailure, HttpResponse};
-    use crate::testing::block_on;
+    use crate::tests::support::block_on;
     use std::cell::Cell;
 
     const DOC: &str = r#"{"issuer":"http://localhost:3000/","authorization_endpoint":"http://localhost:3000/.oidc/auth","token_endpoint":"http://localhost:3000/.oidc/token","jwks_uri":"http://localhost:3000/.oidc/jwks","claims_supported":["sub","webid"],"subject_types_supported":["public"],"scopes_supported":["openid","webid","offline_access"],"unknown":1}"#;

@@ -68,7 +68,7 @@ mod properties;
 mod tests {
     use super::*;
     use crate::http::{HttpFailure, HttpResponse};
-    use crate::testing::block_on;
+    use crate::tests::support::block_on;
     use std::cell::Cell;
 
     /// Serves a key set holding the key ids in `kids`, counting the fetches.

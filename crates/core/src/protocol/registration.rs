@@ -256,7 +256,7 @@ mod tests {
     use super::*;
     use crate::http::{HttpFailure, HttpResponse};
     use crate::storage::MemoryStorage;
-    use crate::testing::block_on;
+    use crate::tests::support::block_on;
 
     /// A registration endpoint that hands out `client-1`, `client-2`, ... with a secret.
     #[derive(Default)]

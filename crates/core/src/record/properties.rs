@@ -4,8 +4,8 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::property_support::{config, json_input, leaks, object};
 use crate::record::Record;
+use crate::tests::property_support::{config, json_input, leaks, object};
 
 const KEY: &str = "solidClientAuthenticationUser:s-1";
 const FIELDS: &[&str] = &[

@@ -330,7 +330,7 @@ pub async fn release(storage: &dyn Storage, mut lease: Lease) {
 mod tests {
     use super::*;
     use crate::storage::MemoryStorage;
-    use crate::testing::block_on;
+    use crate::tests::support::block_on;
 
     #[test]
     fn a_live_lease_names_its_owner_and_a_lapsed_or_unreadable_one_does_not() {

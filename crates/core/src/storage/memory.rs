@@ -143,7 +143,7 @@ impl Storage for MemoryOperation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::block_on;
+    use crate::tests::support::block_on;
 
     #[test]
     fn get_set_delete() {

@@ -250,7 +250,7 @@ mod tests {
     use crate::host::drive::{Driven, WakeSignal};
     use crate::host::{HostQueue, HostStorage};
     use crate::storage::{KeyLocks, MemoryStorage};
-    use crate::testing::{block_on, drive_with_map};
+    use crate::tests::support::{block_on, drive_with_map};
     use std::collections::HashMap;
     use std::rc::Rc;
     use std::sync::Arc;

@@ -290,7 +290,7 @@ mod properties;
 mod tests {
     use super::*;
     use crate::storage::MemoryStorage;
-    use crate::testing::block_on;
+    use crate::tests::support::block_on;
 
     fn plain(ids: &[&str]) -> Vec<ListedId> {
         ids.iter()

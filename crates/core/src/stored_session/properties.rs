@@ -4,9 +4,9 @@
 use proptest::prelude::*;
 
 use crate::error::Error;
-use crate::property_support::{config, json_input, leaks};
 use crate::session::SessionRecord;
 use crate::stored_session::StoredSession;
+use crate::tests::property_support::{config, json_input, leaks};
 
 const KEY: &str = "solidClientAuthenticationUser:s-1";
 const FIELDS: &[&str] = &[

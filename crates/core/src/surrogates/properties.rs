@@ -3,8 +3,8 @@
 use proptest::prelude::*;
 use serde_json::Value;
 
-use crate::property_support::{any_text, config, edited, js_stringify, js_units, json};
 use crate::surrogates::{only_unpaired_surrogates_in_json, only_unpaired_surrogates_in_string};
+use crate::tests::property_support::{any_text, config, edited, js_stringify, js_units, json};
 
 proptest! {
     #![proptest_config(config(1))]

@@ -4,7 +4,7 @@ use proptest::prelude::*;
 
 use crate::error::Error;
 use crate::grants::authorization_code::Callback;
-use crate::property_support::{any_text, config, leaks_secret, url};
+use crate::tests::property_support::{any_text, config, leaks_secret, url};
 
 /// The authorization code: secret, so no message may quote it.
 const CODE: &str = "CoDe9fXq4LrW2mZt7Hb";

@@ -5,8 +5,8 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::property_support::{any_bytes, config, edited, leaks, object, value, Json};
 use crate::protocol::discovery::{issuer_config_record, parse};
+use crate::tests::property_support::{any_bytes, config, edited, leaks, object, value, Json};
 
 const ISSUER: &str = "https://idp.example/";
 const URL: &str = "https://idp.example/.well-known/openid-configuration";

@@ -6,9 +6,9 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::Value;
 
-use crate::property_support::{b64, config, js_units, leaks, url, value, Json, SECRET};
 use crate::protocol::dpop::{access_token_hash, htu, DpopError, DpopKey};
 use crate::protocol::jwt::{decode, JwkSet};
+use crate::tests::property_support::{b64, config, js_units, leaks, url, value, Json, SECRET};
 
 /// A key made once, its two stored members, and its `d`.
 fn stored() -> &'static (DpopKey, String, String, String) {

@@ -6,12 +6,12 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::http::HttpResponse;
-use crate::property_support::{
-    any_bytes, any_text, config, edited, es256, leaks, object, odd_jwk, value, Answers, Json,
-};
 use crate::protocol::jwks::JwksCache;
 use crate::protocol::jwt::{JwkSet, JwtError};
-use crate::testing::block_on;
+use crate::tests::property_support::{
+    any_bytes, any_text, config, edited, es256, leaks, object, odd_jwk, value, Answers, Json,
+};
+use crate::tests::support::block_on;
 
 fn set_text() -> BoxedStrategy<String> {
     let keys = prop::collection::vec(

@@ -5,10 +5,10 @@ use proptest::prelude::*;
 use serde_json::Map;
 use serde_json::Value;
 
-use crate::property_support::{
+use crate::protocol::jwt::{check_claims, decode, JwkSet, JwtError};
+use crate::tests::property_support::{
     any_text, b64, config, edited, es256, json, object, odd_jwk, value, Json, KIDS, RSA_N,
 };
-use crate::protocol::jwt::{check_claims, decode, JwkSet, JwtError};
 
 /// A JWT header: `alg`, `kid` and `crit` of every kind, in any order, some repeated.
 fn header() -> BoxedStrategy<Json> {

@@ -199,7 +199,7 @@ mod tests {
     use super::*;
     use crate::http::HttpFailure;
     use crate::protocol::token_type::TokenType;
-    use crate::testing::block_on;
+    use crate::tests::support::block_on;
     use std::cell::RefCell;
 
     /// Answers from a list, in order, and keeps the requests.

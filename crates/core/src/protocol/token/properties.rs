@@ -11,14 +11,14 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::http::HttpResponse;
-use crate::property_support::{
-    any_bytes, config, edited, js_units, leaks, number, object, url, value, Answers, Json, SECRET,
-};
 use crate::protocol::token::{
     origin_of, request, ClientAuth, NonceCache, ProofSigner, MAX_NONCE_BYTES,
 };
 use crate::protocol::token_type::TokenType;
-use crate::testing::block_on;
+use crate::tests::property_support::{
+    any_bytes, config, edited, js_units, leaks, number, object, url, value, Answers, Json, SECRET,
+};
+use crate::tests::support::block_on;
 
 const ENDPOINT: &str = "https://idp.example:8443/token";
 const ODD_VALUES: &[&str] = &[

@@ -4,11 +4,11 @@
 use proptest::prelude::*;
 
 use crate::error::Error;
-use crate::property_support::{
-    any_text, config, edited, js_stringify, js_units, json, leaks, value, Json,
-};
 use crate::storage::registry::{check_ids, parse_ids, serialize_ids, ListedId};
 use crate::storage::REGISTERED_SESSIONS_KEY;
+use crate::tests::property_support::{
+    any_text, config, edited, js_stringify, js_units, json, leaks, value, Json,
+};
 
 /// A list of JavaScript strings, as `JSON.stringify` writes it.
 fn stringify(list: &[Vec<u16>]) -> String {

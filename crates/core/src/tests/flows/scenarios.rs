@@ -8,8 +8,8 @@ use crate::secret::Secret;
 use crate::session::field;
 use crate::storage::lease::LEASE_PREFIX;
 use crate::storage::Storage as _;
-use crate::testing::block_on;
-use crate::testing::fake_idp::WEB_ID;
+use crate::tests::support::block_on;
+use crate::tests::support::fake_idp::WEB_ID;
 
 /// A restore within the access token's lifetime hands back the stored token and sends nothing.
 pub(super) fn restore_with_a_good_token(flow: Flow) {
@@ -164,7 +164,7 @@ pub(super) fn log_out_with_revocation(flow: Flow) {
     let world = World::new();
     (flow.log_in)(&world);
     let refresh_token = world.field("refreshToken").expect("a refresh token");
-    let outcome = world.log_out(false).unwrap();
+    let outcome = world.log_out(None).unwrap();
     assert!(outcome.revoked);
     assert_eq!(world.idp.revoked(), std::slice::from_ref(&refresh_token));
     assert!(!world.idp.is_live(&refresh_token));
@@ -191,7 +191,7 @@ pub(super) fn log_out_during_a_refresh(flow: Flow, backing: Backing, another_pro
         });
         let log_out = logging_out.operation(move |storage, http, caches| async move {
             storage_calls(&*storage, delay).await?;
-            let log_out = crate::logout::log_out(&*http, &*storage, &caches, SESSION, None, false);
+            let log_out = crate::logout::log_out(&*http, &*storage, &caches, SESSION, None, None);
             log_out.await.map(drop)
         });
         for result in run_together(&world, vec![restore, log_out]) {

@@ -10,8 +10,8 @@ use crate::restore::Renewal;
 use crate::secret::Secret;
 use crate::session::field;
 use crate::session::Restored;
-use crate::testing::block_on;
-use crate::testing::fake_idp::{Refreshes, ISSUER};
+use crate::tests::support::block_on;
+use crate::tests::support::fake_idp::{Refreshes, ISSUER};
 
 const CLIENT_ID: &str = "app";
 const CLIENT_SECRET: &str = "app-secret";

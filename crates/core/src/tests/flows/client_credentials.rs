@@ -7,8 +7,8 @@ use crate::grants::client_credentials::{self, ClientCredentialsLogin};
 use crate::restore::Renewal;
 use crate::secret::Secret;
 use crate::session::field;
-use crate::testing::block_on;
-use crate::testing::fake_idp::{FakeIdp, ISSUER, WEB_ID};
+use crate::tests::support::block_on;
+use crate::tests::support::fake_idp::{FakeIdp, ISSUER, WEB_ID};
 
 const CLIENT_ID: &str = "robot";
 const CLIENT_SECRET: &str = "robot-secret";
@@ -111,9 +111,20 @@ fn a_logout_forgets_the_session_and_revokes_nothing() {
     log_in(&world);
     let requests = world.idp.seen().len();
     // An IdP logout: the end-session endpoint, from the discovery this process cached.
-    let outcome = world.log_out(true).unwrap();
+    let end_session = crate::logout::EndSession {
+        id_token_hint: Secret::new("an.id.token"),
+        post_logout_redirect_uri: Some("https://app.example/bye".to_owned()),
+        state: None,
+    };
+    let outcome = world.log_out(Some(&end_session)).unwrap();
     assert!(!outcome.revoked, "no refresh token to revoke");
-    assert_eq!(outcome.end_session_endpoint, Some(FakeIdp::url("logout")));
+    assert_eq!(
+        outcome.end_session_url,
+        Some(format!(
+            "{}?id_token_hint=an.id.token&post_logout_redirect_uri=https%3A%2F%2Fapp.example%2Fbye",
+            FakeIdp::url("logout")
+        ))
+    );
     assert_eq!(world.idp.seen().len(), requests, "not one request");
     assert_eq!(world.record(), None);
     assert!(!world.is_listed());

@@ -27,14 +27,14 @@ use crate::storage::{
     record_key, Family, KeyLocks, Locker, MemoryOperation, MemoryStorage, OwnLeases, Storage,
     UnsavedRecords, REGISTERED_SESSIONS_KEY,
 };
-use crate::testing::fake_idp::{Endpoint, FakeIdp};
-use crate::testing::{block_on, drive_together};
+use crate::tests::support::fake_idp::{Endpoint, FakeIdp};
+use crate::tests::support::{block_on, drive_together};
 
 /// Makes a flow's tests of the scenarios every flow that keeps a refresh token shares. `$flow`
 /// is an expression giving the flow's `Flow`.
 macro_rules! shared_scenarios {
     ($flow:expr) => {
-        use crate::flow_tests::{scenarios, Backing};
+        use crate::tests::flows::{scenarios, Backing};
 
         #[test]
         fn a_restore_within_the_tokens_lifetime_asks_the_provider_nothing() {
@@ -174,8 +174,8 @@ impl World {
         restored(self.restore(renewal))
     }
 
-    /// `logOut`, as the binding calls it.
-    pub fn log_out(&self, end_session: bool) -> Result<LoggedOut> {
+    /// `logOut`, as the binding calls it; `end_session` for an IdP logout.
+    pub fn log_out(&self, end_session: Option<&crate::logout::EndSession>) -> Result<LoggedOut> {
         block_on(crate::logout::log_out(
             &self.idp,
             &*self.store,
@@ -354,7 +354,7 @@ fn the_provider_answers_discovery_keys_and_unknown_urls() {
         world
             .caches
             .discovery
-            .discover(&world.idp, crate::testing::fake_idp::ISSUER),
+            .discover(&world.idp, crate::tests::support::fake_idp::ISSUER),
     )
     .unwrap();
     let keys = block_on(

@@ -12,8 +12,8 @@ use crate::secret::Secret;
 use crate::session::field;
 use crate::storage::record_key;
 use crate::storage::MemoryStorage;
-use crate::testing::block_on;
-use crate::testing::fake_idp::{Endpoint, Refreshes, ISSUER, WEB_ID};
+use crate::tests::support::block_on;
+use crate::tests::support::fake_idp::{Endpoint, Refreshes, ISSUER, WEB_ID};
 
 /// The options of `login({ oidcIssuer, redirectUrl })`, with a dynamically registered client.
 fn options(dpop: bool) -> AuthorizationLogin {
