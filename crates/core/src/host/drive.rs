@@ -4,7 +4,7 @@
 //! from a host-implemented store (it then hands out the calls it queued), or a key lock held by
 //! another operation (it then waits for a wake). Everything happens on the thread that polls, so
 //! an operation on a store implemented in JS never crosses threads, and one on the native store
-//! finishes in its first poll.
+//! finishes in its first poll unless it waits on the network.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
