@@ -25,9 +25,9 @@ pub use storage::NativeStorage;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::session::stored::StoredSession;
 use crate::storage::multi_session;
 use crate::storage::registry::ListAnswer;
-use crate::stored_session::StoredSession;
 use operation::{start, Outcome};
 
 /// Panics print nothing and become typed errors (see `crate::panics`). Not in this crate's own

@@ -7,13 +7,14 @@
 //! - `session`: the stored session record (every field name in one place) and what a login
 //!   gives.
 //! - `restore`: restoring a stored session (the refresh-timing rule, one refresh at a time).
-//! - `logout`: revocation and forgetting a session.
+//! - `logout`: forgetting a session, revocation, the end-session URL.
 //! - `storage`: the key-value layer, its key locks, the refresh lease, the session list and the
 //!   multi-session functions.
 //! - `host`: the queue of calls the embedder makes (storage, HTTP, sleep) and the driver.
 //! - `http`: the seam: requests described here, made by the embedder.
 //! - the ground: errors and how outside text is quoted in them, secrets, random strings,
-//!   records, one request at a time per key, private addresses, panics as errors.
+//!   unpaired surrogates in stored JSON, one request at a time per key, private addresses,
+//!   panics as errors.
 
 pub mod addresses;
 pub mod error;
@@ -26,13 +27,11 @@ pub mod panics;
 pub mod protocol;
 pub mod quote;
 pub mod random;
-pub mod record;
 pub mod restore;
 pub mod secret;
 pub mod session;
 pub mod single_flight;
 pub mod storage;
-pub mod stored_session;
 pub mod surrogates;
 
 /// Test support, here and in the binding crate's tests (the `testing` feature), and the tests of

@@ -85,7 +85,7 @@ pub fn parse(issuer: &str, url: &str, body: &[u8]) -> Result<(IssuerMetadata, Ma
             url,
             format!(
                 "the discovery document is not JSON ({})",
-                crate::record::syntax_reason(&e)
+                crate::session::record::syntax_reason(&e)
             ),
         )
     })?;

@@ -8,11 +8,13 @@
 use crate::error::{Error, Result};
 use crate::protocol::credentials::{expiry_from_now, Credentials};
 use crate::protocol::dpop::DpopKey;
-use crate::record::Record;
 use crate::secret::Secret;
+use crate::session::record::Record;
 use crate::storage::{KeyGuard, Storage};
 
 pub mod field;
+pub mod record;
+pub mod stored;
 
 /// One session record.
 #[derive(Debug)]

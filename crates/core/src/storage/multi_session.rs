@@ -7,11 +7,11 @@ use serde_json::Value;
 
 use crate::error::Result;
 use crate::join::join_all;
+use crate::session::stored::StoredSession;
 use crate::session::{field, SessionRecord};
 use crate::storage::lease;
 use crate::storage::registry::{self, ListedId};
 use crate::storage::{record_key, Storage, REGISTERED_SESSIONS_KEY, USER_RECORD_PREFIX};
-use crate::stored_session::StoredSession;
 
 /// Reads a session record; `None` when nothing is stored under its key.
 pub async fn read_record(storage: &dyn Storage, id: &str) -> Result<Option<SessionRecord>> {

@@ -55,7 +55,7 @@ pub fn parse_ids(raw: &str) -> Result<Vec<ListedId>> {
                     "it is {}, expected a JSON array of session IDs",
                     raw_type_name(value.get())
                 )),
-                Err(_) => corrupted(crate::record::syntax_reason(&e)),
+                Err(_) => corrupted(crate::session::record::syntax_reason(&e)),
             });
         }
     };

@@ -20,8 +20,8 @@ use crate::host::{HostHttp, HostQueue, HostStorage};
 use crate::http::Http;
 use crate::logout::LoggedOut;
 use crate::protocol::caches::Caches;
-use crate::record::Record;
 use crate::restore::{Renewal, Restore};
+use crate::session::record::Record;
 use crate::session::Restored;
 use crate::storage::{
     record_key, Family, KeyLocks, Locker, MemoryOperation, MemoryStorage, OwnLeases, Storage,

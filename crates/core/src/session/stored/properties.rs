@@ -4,8 +4,8 @@
 use proptest::prelude::*;
 
 use crate::error::Error;
+use crate::session::stored::StoredSession;
 use crate::session::SessionRecord;
-use crate::stored_session::StoredSession;
 use crate::tests::property_support::{config, json_input, leaks};
 
 const KEY: &str = "solidClientAuthenticationUser:s-1";

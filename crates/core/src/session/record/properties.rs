@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::record::Record;
+use crate::session::record::Record;
 use crate::tests::property_support::{config, json_input, leaks, object};
 
 const KEY: &str = "solidClientAuthenticationUser:s-1";
