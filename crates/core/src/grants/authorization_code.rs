@@ -115,6 +115,11 @@ async fn client_fields(
     }
 }
 
+/// The S256 challenge of a PKCE verifier (RFC 7636 §4.2).
+fn pkce_challenge(code_verifier: &Secret) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(code_verifier.expose().as_bytes()))
+}
+
 /// Starts a login: classifies (or registers) the client, stores what the redirect will need,
 /// and returns the URL to send the user to.
 pub async fn start(
@@ -147,7 +152,7 @@ pub async fn start(
 
     let state = url_safe_token::<32>()?;
     let code_verifier = Secret::new(url_safe_token::<32>()?);
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(code_verifier.expose().as_bytes()));
+    let challenge = pkce_challenge(&code_verifier);
     let mut url = url::Url::parse(authorization_endpoint).map_err(|e| {
         Error::idp_response(
             authorization_endpoint,
@@ -505,5 +510,15 @@ mod tests {
             String::new(),
         ];
         assert_eq!(scopes(&custom), "openid offline_access webid profile");
+    }
+
+    #[test]
+    fn the_pkce_challenge_is_rfc_7636s() {
+        // RFC 7636, appendix B.
+        let verifier = Secret::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+        assert_eq!(
+            pkce_challenge(&verifier),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
     }
 }
