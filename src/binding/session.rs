@@ -468,7 +468,7 @@ pub fn log_out(
     end_session: Option<EndSessionOptions>,
 ) -> Result<Outcome> {
     let caches = caches();
-    let end_session = end_session.map(|o| crate::logout::EndSession {
+    let end_session = end_session.map(|o| crate::protocol::end_session::EndSession {
         id_token_hint: Secret::new(o.id_token_hint),
         post_logout_redirect_uri: o.post_logout_url,
         state: o.state,
@@ -571,28 +571,23 @@ pub fn check_id_token(
     post_logout_url: Option<String>,
 ) -> Result<Outcome> {
     let caches = caches();
-    let end_session = crate::logout::EndSession {
+    let end_session = crate::protocol::end_session::EndSession {
         id_token_hint: Secret::new(id_token),
         post_logout_redirect_uri: post_logout_url,
         state: None,
     };
     start(env, storage, parent, move |_, http| async move {
-        let found = caches.discovery.discover(&*http, &issuer).await?;
-        let claims = crate::protocol::claims::verified_id_token_claims(
+        let checked = crate::protocol::claims::check_held_id_token(
             &*http,
-            &caches.jwks,
-            &found.metadata,
-            end_session.id_token_hint.expose(),
+            &caches,
+            &issuer,
             &client_id,
+            &end_session,
         )
         .await?;
-        let end_session_url = match &found.metadata.end_session_endpoint {
-            Some(endpoint) => Some(crate::logout::end_session_url(endpoint, &end_session)?),
-            None => None,
-        };
         Ok(CheckedIdToken {
-            web_id: crate::protocol::claims::web_id(&claims)?,
-            end_session_url,
+            web_id: checked.web_id,
+            end_session_url: checked.end_session_url,
         })
     })
 }

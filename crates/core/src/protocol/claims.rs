@@ -6,7 +6,9 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::http::Http;
+use crate::protocol::caches::Caches;
 use crate::protocol::discovery::IssuerMetadata;
+use crate::protocol::end_session::{end_session_url, EndSession};
 use crate::protocol::jwks::JwksCache;
 use crate::protocol::jwt;
 
@@ -170,6 +172,44 @@ fn is_http_iri(text: &str) -> bool {
             matches!(url.scheme(), "http" | "https")
                 && url.host_str().is_some_and(|h| !h.is_empty())
         })
+}
+
+/// What an ID token the app holds says, once checked.
+#[derive(Debug)]
+pub struct CheckedIdToken {
+    pub web_id: String,
+    /// Where to send the user to log out of the provider with this token, when the provider has
+    /// an end-session endpoint.
+    pub end_session_url: Option<String>,
+}
+
+/// Checks an ID token issued to `client_id` by `issuer` (signature with the provider's keys,
+/// issuer, audience, lifetime) and reads its WebID; `end_session` holds the token as the hint of
+/// an IdP logout.
+pub async fn check_held_id_token(
+    http: &dyn Http,
+    caches: &Caches,
+    issuer: &str,
+    client_id: &str,
+    end_session: &EndSession,
+) -> Result<CheckedIdToken> {
+    let found = caches.discovery.discover(http, issuer).await?;
+    let claims = verified_id_token_claims(
+        http,
+        &caches.jwks,
+        &found.metadata,
+        end_session.id_token_hint.expose(),
+        client_id,
+    )
+    .await?;
+    let end_session_url = match &found.metadata.end_session_endpoint {
+        Some(endpoint) => Some(end_session_url(endpoint, end_session)?),
+        None => None,
+    };
+    Ok(CheckedIdToken {
+        web_id: web_id(&claims)?,
+        end_session_url,
+    })
 }
 
 #[cfg(test)]

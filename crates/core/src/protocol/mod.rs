@@ -9,6 +9,7 @@ pub mod claims;
 pub mod credentials;
 pub mod discovery;
 pub mod dpop;
+pub mod end_session;
 pub mod jwks;
 pub mod jwt;
 pub mod registration;

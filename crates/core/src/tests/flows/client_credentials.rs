@@ -111,7 +111,7 @@ fn a_logout_forgets_the_session_and_revokes_nothing() {
     log_in(&world);
     let requests = world.idp.seen().len();
     // An IdP logout: the end-session endpoint, from the discovery this process cached.
-    let end_session = crate::logout::EndSession {
+    let end_session = crate::protocol::end_session::EndSession {
         id_token_hint: Secret::new("an.id.token"),
         post_logout_redirect_uri: Some("https://app.example/bye".to_owned()),
         state: None,

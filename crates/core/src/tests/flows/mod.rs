@@ -175,7 +175,10 @@ impl World {
     }
 
     /// `logOut`, as the binding calls it; `end_session` for an IdP logout.
-    pub fn log_out(&self, end_session: Option<&crate::logout::EndSession>) -> Result<LoggedOut> {
+    pub fn log_out(
+        &self,
+        end_session: Option<&crate::protocol::end_session::EndSession>,
+    ) -> Result<LoggedOut> {
         block_on(crate::logout::log_out(
             &self.idp,
             &*self.store,
