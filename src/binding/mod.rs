@@ -146,11 +146,7 @@ pub fn discover_issuer(
 ) -> Result<Outcome> {
     let cache = session::caches().discovery;
     start(env, storage, parent, move |s, http| async move {
-        let found = cache.discover(&*http, &issuer).await?;
-        if found.fetched {
-            s.set(&crate::storage::issuer_config_key(&issuer), &found.record)
-                .await?;
-        }
+        let found = cache.discover_and_record(&*http, &*s, &issuer).await?;
         let metadata = &found.metadata;
         Ok(IssuerSummary {
             issuer: metadata.issuer.clone(),

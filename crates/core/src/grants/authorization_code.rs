@@ -412,11 +412,7 @@ pub async fn finish(
     record.store_credentials(&credentials, key_pair.as_ref());
     record.remove_code_verifier();
     forget_state(&mut record, &callback.state);
-    if found.fetched {
-        storage
-            .set(&issuer_config_key(&issuer), &found.record)
-            .await?;
-    }
+    found.record_if_fetched(storage, &issuer).await?;
     record.write(storage).await?;
     storage.delete(&record_key(&callback.state)).await?;
     // A clear that ran meanwhile must not leave the record outside the list (taken after the

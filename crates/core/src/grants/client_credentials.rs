@@ -77,11 +77,7 @@ pub async fn log_in_again(
         (true, None) => Some(DpopKey::generate()?),
     };
     let credentials = grant(http, caches, &found.metadata, &client_id, &secret, dpop_key).await?;
-    if found.fetched {
-        storage
-            .set(&issuer_config_key(issuer), &found.record)
-            .await?;
-    }
+    found.record_if_fetched(storage, issuer).await?;
     record.store_client_credentials_login(&credentials);
     record.write(storage).await?;
     Ok(Some(credentials))

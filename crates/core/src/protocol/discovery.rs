@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::http::{carries_userinfo, Http, HttpRequest};
 use crate::quote;
 use crate::single_flight::SingleFlight;
+use crate::storage::{issuer_config_key, Storage};
 
 /// How long discovered metadata is used before it is fetched again.
 pub const CACHE_LIFETIME: Duration = Duration::from_hours(1);
@@ -241,6 +242,20 @@ pub struct Discovered {
     at: Instant,
 }
 
+impl Discovered {
+    /// Stores the reference's `issuerConfig:<issuer>` record when the document was fetched just
+    /// now (the reference writes it; nothing reads it back). Called once what needed discovery
+    /// has succeeded, so that a failed login or refresh changes nothing in storage.
+    pub async fn record_if_fetched(&self, storage: &dyn Storage, issuer: &str) -> Result<()> {
+        if self.fetched {
+            storage
+                .set(&issuer_config_key(issuer), &self.record)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 impl DiscoveryCache {
     fn cached(&self, issuer: &str) -> Option<Discovered> {
         let entries = self.entries.borrow();
@@ -264,6 +279,18 @@ impl DiscoveryCache {
         self.in_flight
             .run(issuer, || self.fetch(http, issuer))
             .await
+    }
+
+    /// `discover`, then the `issuerConfig` record stored if the document was fetched.
+    pub async fn discover_and_record(
+        &self,
+        http: &dyn Http,
+        storage: &dyn Storage,
+        issuer: &str,
+    ) -> Result<Discovered> {
+        let found = self.discover(http, issuer).await?;
+        found.record_if_fetched(storage, issuer).await?;
+        Ok(found)
     }
 
     async fn fetch(&self, http: &dyn Http, issuer: &str) -> Result<Discovered> {
