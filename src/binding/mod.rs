@@ -110,8 +110,7 @@ pub fn list_session_ids(
 ) -> Result<Outcome> {
     let memo = storage.list_memo();
     start(env, storage, parent, move |s, _| async move {
-        let text = s.get(crate::storage::REGISTERED_SESSIONS_KEY).await?;
-        memo.answer(text, known_generation).map(ListReply)
+        memo.read(&*s, known_generation).await.map(ListReply)
     })
 }
 

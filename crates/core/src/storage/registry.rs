@@ -129,6 +129,12 @@ pub enum ListAnswer {
 }
 
 impl ListMemo {
+    /// The list as the store holds it now, for a caller that holds generation `known`.
+    pub async fn read(&self, storage: &dyn Storage, known: Option<u32>) -> Result<ListAnswer> {
+        let text = storage.get(REGISTERED_SESSIONS_KEY).await?;
+        self.answer(text, known)
+    }
+
     /// `text` is what the store holds (`None`: no list, an empty one); `known` is the generation
     /// the caller holds, if any.
     pub fn answer(&self, text: Option<String>, known: Option<u32>) -> Result<ListAnswer> {
