@@ -180,8 +180,9 @@ pub fn take_panic_error() -> Option<String> {
 ///
 /// # Panics
 ///
-/// Always, with `message`.
-#[cfg(debug_assertions)]
+/// Always, with `message`. A test hook: only in builds with the `test-hooks` feature (the debug
+/// build the tests run against), never in a release.
+#[cfg(feature = "test-hooks")]
 #[napi(catch_unwind)]
 pub fn panic_for_testing(message: String) {
     panic!("{message}");
