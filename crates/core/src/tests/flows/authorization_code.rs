@@ -13,7 +13,7 @@ use crate::session::field;
 use crate::storage::record_key;
 use crate::storage::MemoryStorage;
 use crate::tests::support::block_on;
-use crate::tests::support::fake_idp::{Endpoint, Refreshes, ISSUER, WEB_ID};
+use crate::tests::support::fake_idp::{Endpoint, ISSUER, WEB_ID};
 
 /// The options of `login({ oidcIssuer, redirectUrl })`, with a dynamically registered client.
 fn options(dpop: bool) -> AuthorizationLogin {
@@ -76,11 +76,7 @@ fn log_in(world: &World) {
     log_in_with(world, &options(true));
 }
 
-const FLOW: Flow = Flow {
-    log_in,
-    renewal_grant: "refresh_token",
-    refuse_renewal: |world| world.idp.settings().refreshes = Refreshes::Refused,
-};
+const FLOW: Flow = Flow::refreshing(log_in);
 
 shared_scenarios!(FLOW);
 

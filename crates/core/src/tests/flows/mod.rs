@@ -116,6 +116,20 @@ pub(super) struct Flow {
     pub refuse_renewal: fn(&World),
 }
 
+impl Flow {
+    /// A flow whose sessions hold a refresh token, which a restore renews them with.
+    pub const fn refreshing(log_in: fn(&World)) -> Self {
+        Self {
+            log_in,
+            renewal_grant: "refresh_token",
+            refuse_renewal: |world| {
+                world.idp.settings().refreshes =
+                    crate::tests::support::fake_idp::Refreshes::Refused;
+            },
+        }
+    }
+}
+
 /// A provider, the contents of the store every process shares, and this process's caches.
 pub(super) struct World {
     pub idp: FakeIdp,

@@ -64,11 +64,7 @@ fn log_in(world: &World) {
     log_in_returning_the_token(world);
 }
 
-const FLOW: Flow = Flow {
-    log_in,
-    renewal_grant: "refresh_token",
-    refuse_renewal: |world| world.idp.settings().refreshes = Refreshes::Refused,
-};
+const FLOW: Flow = Flow::refreshing(log_in);
 
 shared_scenarios!(FLOW);
 
