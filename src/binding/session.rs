@@ -517,6 +517,7 @@ impl SessionCredentials {
                 access_token: Secret::new(tokens.access_token),
                 dpop_key,
                 expires_at_ms,
+                issued_at_ms: None,
                 refresh_token: tokens.refresh_token.map(Secret::new),
                 id_token: tokens.id_token.map(Secret::new),
                 web_id: tokens.web_id,

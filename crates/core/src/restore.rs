@@ -1,5 +1,5 @@
-//! Restoring a stored session: with the access token it stored while that is still good (the
-//! refresh-timing rule lives here and only here), else with the grant that can log it in again:
+//! Restoring a stored session: with the access token it stored until it is due for renewal
+//! (`credentials::renewal_due_at_ms`, the one refresh-timing rule), else with the grant that can log it in again:
 //! the refresh-token grant, or for a static client without a refresh token the
 //! client-credentials grant. Concurrent restores of one session in this process share one
 //! refresh (the record's key lock), and across processes one refresh lease.
@@ -11,17 +11,13 @@ use crate::error::{Error, Result};
 use crate::grants::{client_credentials, refresh_token};
 use crate::http::Http;
 use crate::protocol::caches::Caches;
-use crate::protocol::credentials::{expiry_from_now, Credentials};
+use crate::protocol::credentials::{expiry_from_now, renewal_due_at_ms, Credentials};
 use crate::protocol::dpop::DpopKey;
 use crate::protocol::token;
 use crate::secret::Secret;
 use crate::session::{self, Restored, SessionRecord};
 use crate::storage::lease::{self, Attempt, Lease};
 use crate::storage::{record_key, Storage};
-
-/// A stored access token is used only while it has at least this long to live, or a fifth of its
-/// lifetime when that is shorter (the background refresh's rule).
-pub const MIN_REMAINING_MS: u64 = 60_000;
 
 /// What a restore found: a session it logged in, or one storage holds but that cannot be logged
 /// in again (no refresh token, not a client-credentials client, no good access token).
@@ -63,19 +59,15 @@ fn now_ms() -> u64 {
     expiry_from_now(0)
 }
 
-/// How long a stored access token must still have to live to be used.
-fn min_remaining_ms(record: &SessionRecord, expires_at_ms: u64) -> u64 {
+/// When the stored access token is due for renewal (the rule: `renewal_due_at_ms`), and when it
+/// was issued, if the record says.
+fn stored_due_at_ms(record: &SessionRecord, expires_at_ms: u64) -> (u64, Option<u64>) {
     let issued_at = record
         .access_token_issued_at()
         .ok()
         .flatten()
         .and_then(|v| v.parse::<u64>().ok());
-    match issued_at {
-        Some(issued) if issued < expires_at_ms => {
-            MIN_REMAINING_MS.min((expires_at_ms - issued) / 5)
-        }
-        _ => MIN_REMAINING_MS,
-    }
+    (renewal_due_at_ms(issued_at, expires_at_ms), issued_at)
 }
 
 /// The credentials the record holds, if its access token has long enough to live.
@@ -98,7 +90,8 @@ fn reusable(
     if !token::is_header_safe_token(token) {
         return Ok(None);
     }
-    if expires_at_ms < now_ms().saturating_add(min_remaining_ms(record, expires_at_ms)) {
+    let (due_at_ms, issued_at_ms) = stored_due_at_ms(record, expires_at_ms);
+    if due_at_ms < now_ms() {
         return Ok(None);
     }
     let dpop_key = match record.access_token_type()? {
@@ -122,6 +115,7 @@ fn reusable(
         access_token: Secret::new(token),
         dpop_key,
         expires_at_ms: Some(expires_at_ms),
+        issued_at_ms,
         refresh_token: record.refresh_token()?.map(Secret::new),
         id_token: record.id_token()?.map(Secret::new),
         web_id: web_id.to_owned(),
@@ -301,6 +295,7 @@ async fn take_turn(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::credentials::RENEWAL_MARGIN_MS;
 
     #[test]
     fn a_renewal_hands_back_a_stored_token_only_if_it_is_not_the_one_held() {
@@ -321,11 +316,14 @@ mod tests {
         let record = |issued: &str| {
             SessionRecord::parse("k", &format!(r#"{{"accessTokenIssuedAt":"{issued}"}}"#)).unwrap()
         };
-        assert_eq!(min_remaining_ms(&record("0"), 10_000), 2_000);
-        assert_eq!(min_remaining_ms(&record("0"), 3_600_000), MIN_REMAINING_MS);
+        assert_eq!(stored_due_at_ms(&record("0"), 10_000), (8_000, Some(0)));
         assert_eq!(
-            min_remaining_ms(&SessionRecord::empty("k"), 10_000),
-            MIN_REMAINING_MS
+            stored_due_at_ms(&record("0"), 3_600_000).0,
+            3_600_000 - RENEWAL_MARGIN_MS
+        );
+        assert_eq!(
+            stored_due_at_ms(&SessionRecord::empty("k"), 100_000),
+            (100_000 - RENEWAL_MARGIN_MS, None)
         );
     }
 }

@@ -131,6 +131,7 @@ pub async fn credentials_from_grant(
         expires_at_ms: tokens
             .expires_in
             .map(crate::protocol::credentials::expiry_from_now),
+        issued_at_ms: Some(crate::protocol::credentials::expiry_from_now(0)),
         refresh_token: tokens.refresh_token,
         access_token: tokens.access_token,
         dpop_key,

@@ -15,6 +15,9 @@ pub struct Credentials {
     pub dpop_key: Option<DpopKey>,
     /// When the access token expires, in milliseconds since the epoch.
     pub expires_at_ms: Option<u64>,
+    /// When the provider issued it (ms since the epoch), when known: with the expiry, its
+    /// lifetime, which says when it is due for renewal.
+    pub issued_at_ms: Option<u64>,
     pub refresh_token: Option<Secret>,
     pub id_token: Option<Secret>,
     pub web_id: String,
@@ -51,7 +54,30 @@ pub fn expiry_from_now(seconds: u64) -> u64 {
     now_ms.saturating_add(seconds.saturating_mul(1000))
 }
 
+/// A token used until it has this long to live, or a fifth of its lifetime when that is shorter.
+pub const RENEWAL_MARGIN_MS: u64 = 60_000;
+
+/// When an access token that expires at `expires_at_ms` (issued at `issued_at_ms`, if known) is
+/// due for renewal: a minute before it expires, or a fifth of its lifetime before when that is
+/// shorter. The one rule for both sides: a restore uses a stored token until then, and a
+/// session's background refresh renews it then.
+pub fn renewal_due_at_ms(issued_at_ms: Option<u64>, expires_at_ms: u64) -> u64 {
+    let margin = match issued_at_ms {
+        Some(issued) if issued < expires_at_ms => {
+            RENEWAL_MARGIN_MS.min((expires_at_ms - issued) / 5)
+        }
+        _ => RENEWAL_MARGIN_MS,
+    };
+    expires_at_ms.saturating_sub(margin)
+}
+
 impl Credentials {
+    /// When these credentials are due for renewal (see `renewal_due_at_ms`), if they expire.
+    pub fn renewal_due_at_ms(&self) -> Option<u64> {
+        self.expires_at_ms
+            .map(|expires| renewal_due_at_ms(self.issued_at_ms, expires))
+    }
+
     pub fn token_type(&self) -> TokenType {
         if self.dpop_key.is_some() {
             TokenType::DPoP

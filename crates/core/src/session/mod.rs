@@ -184,10 +184,8 @@ impl SessionRecord {
         }
         if let Some(ms) = c.expires_at_ms {
             record.set(field::ACCESS_TOKEN_EXPIRES_AT, ms.to_string());
-            record.set(
-                field::ACCESS_TOKEN_ISSUED_AT,
-                expiry_from_now(0).to_string(),
-            );
+            let issued_at = c.issued_at_ms.unwrap_or_else(|| expiry_from_now(0));
+            record.set(field::ACCESS_TOKEN_ISSUED_AT, issued_at.to_string());
         } else {
             // Without a lifetime it cannot be reused safely.
             record.remove(field::ACCESS_TOKEN_EXPIRES_AT);
