@@ -315,7 +315,7 @@ test('a token that is not a valid header value makes session.fetch reject withou
 })
 
 test('whatever fails in session.fetch, its error carries neither the token nor the proof', async () => {
-  const { authenticatedFetch } = require('../lib/session.js')
+  const { authenticatedFetch } = require('../lib/fetch.js')
   const token = 'eyJhbGciOiJFUzI1NiJ9.c2VjcmV0LXRva2Vu.c2lnbmF0dXJl'
   const proof = 'eyJ0eXAiOiJkcG9wK2p3dCJ9.cHJvb2YtY2xhaW1z.cHJvb2Ytc2ln'
   const credentials = (authorization, dpop) => ({ tokenType: 'DPoP', headersFor: () => ({ authorization, dpop }), rememberNonce() {} })

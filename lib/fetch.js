@@ -1,0 +1,204 @@
+'use strict'
+// session.fetch: a request with the session's credentials, as fetch makes it. The headers come
+// from the native side (the tokens and the DPoP key stay there); redirects are followed here so
+// that each hop gets its own proof and no credentials go to another origin.
+
+const { panicked } = require('./errors.js')
+
+/**
+ * One request with the session's credentials. A Request input keeps its method, headers, body
+ * and signal. Redirects (when the caller follows them, as by default) are followed here, as fetch
+ * follows them, so that each hop gets a proof for its own URL, and the credentials never go to
+ * an origin other than the one the caller asked for: from the first hop elsewhere on, the
+ * request is a plain one.
+ */
+async function authenticatedFetch(credentials, input, init) {
+  const request = input instanceof Request ? input : undefined
+  const url = request !== undefined ? request.url : typeof input === 'string' ? input : input instanceof URL ? input.href : String(input)
+  const method = String(init?.method ?? request?.method ?? 'GET').toUpperCase()
+  const headers = new Headers(request?.headers)
+  if (init?.headers !== undefined) for (const [name, value] of new Headers(init.headers)) headers.set(name, value)
+  const redirect = init?.redirect ?? request?.redirect ?? 'follow'
+  const follow = redirect === 'follow'
+  // Every hop after the first is sent by URL, so what the Request carried goes with it.
+  const options = { ...init, redirect: follow ? 'manual' : redirect }
+  const signal = init?.signal !== undefined ? init.signal : request?.signal
+  if (signal != null) options.signal = signal
+  const body = bodyOf(request, init)
+  const response = await sendAuthenticated(credentials, input, options, method, url, headers, body)
+  if (!follow || !REDIRECTS.has(response.status) || !response.headers.has('location')) return response
+  return followRedirects(credentials, response, { url, method, headers, options, body })
+}
+
+/** The rest of a request whose first answer was a redirect the caller wants followed. */
+async function followRedirects(credentials, response, { url, method, headers, options, body }) {
+  const origin = new URL(url).origin
+  for (let hop = 1; ; hop++) {
+    const location = REDIRECTS.has(response.status) ? response.headers.get('location') : null
+    if (location === null) return markRedirected(response)
+    if (hop > 20) throw new TypeError('fetch failed: redirect count exceeded')
+    await response.body?.cancel()
+    let next
+    try {
+      next = new URL(location, url)
+    } catch (error) {
+      throw new TypeError('fetch failed', { cause: error })
+    }
+    // As fetch: a redirect may only lead to http(s); a `data:` or `file:` target is a network error.
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+      throw new TypeError('fetch failed', { cause: new Error('URL scheme must be a HTTP(S) scheme') })
+    }
+    // As the fetch standard has it: 303 (but HEAD), and 301/302 for POST, become a GET without a body.
+    if ((response.status === 303 && method !== 'HEAD') || ((response.status === 301 || response.status === 302) && method === 'POST')) {
+      method = 'GET'
+      for (const name of ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location']) headers.delete(name)
+      body = NO_BODY
+    } else if (!body.replayable) {
+      throw new TypeError(`fetch failed: cannot follow a ${response.status} redirect with a body that was a stream`)
+    }
+    url = next.href
+    const hopOptions = { ...options, body: await body.again() }
+    if (next.origin !== origin) {
+      headers.delete('authorization')
+      headers.delete('dpop')
+      return markRedirected(await globalThis.fetch(url, { ...hopOptions, method, headers, redirect: 'follow' }))
+    }
+    response = await sendAuthenticated(credentials, url, hopOptions, method, url, headers, body)
+  }
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308])
+
+/** A response reached through redirects says so, as fetch's own does (`redirected` is a getter of
+ * Response that a response fetched hop by hop has false). */
+function markRedirected(response) {
+  try {
+    Object.defineProperty(response, 'redirected', { value: true, enumerable: false, configurable: true })
+  } catch {
+    // A response object that cannot take the property (a stub's frozen one) keeps its own.
+  }
+  return response
+}
+
+/**
+ * Sends one hop with fresh credentials, and once more with the nonce a resource server asks for.
+ * `target` is what the first attempt sends (the caller's Request, on the first hop); a second
+ * attempt goes by URL, with the body sent again.
+ */
+async function sendAuthenticated(credentials, target, options, method, url, headers, body) {
+  const send = async (to, init) => {
+    let auth
+    try {
+      auth = credentials.headersFor(method, url)
+    } catch (error) {
+      throw panicked(error)
+    }
+    presentCredentials(headers, auth)
+    try {
+      return await globalThis.fetch(to, { ...init, method, headers })
+    } catch (error) {
+      throw carriesCredentials(error, auth) ? credentialsNotSent('the request failed with an error that quoted them') : error
+    }
+  }
+  const response = await send(target, options)
+  // A resource server that wants a DPoP nonce (RFC 9449 §9) says so in a 401; the nonce is kept
+  // for its origin, and the request is sent once more when its body can be sent again.
+  if (response.status !== 401 || credentials.tokenType !== 'DPoP') return response
+  const nonce = response.headers.get('dpop-nonce')
+  if (nonce === null || !/use_dpop_nonce/.test(response.headers.get('www-authenticate') ?? '')) return response
+  credentials.rememberNonce(url, nonce)
+  if (!body.replayable) return response
+  await response.body?.cancel()
+  return send(url, { ...options, body: await body.again() })
+}
+
+/**
+ * Puts the credentials into `headers`. A token that is not a valid header value (a provider
+ * issued one with CR LF, say) makes `Headers` throw an error quoting it; ours says only that the
+ * credentials could not be sent, and has no `cause`.
+ */
+function presentCredentials(headers, auth) {
+  try {
+    headers.set('authorization', auth.authorization)
+    if (auth.dpop != null) headers.set('dpop', auth.dpop)
+    else headers.delete('dpop')
+  } catch {
+    throw credentialsNotSent('the access token or its DPoP proof is not a valid HTTP header value')
+  }
+}
+
+/** The error for credentials that could not be sent, saying why but never what they are. */
+function credentialsNotSent(why) {
+  const error = new TypeError(`session.fetch: the session's credentials could not be sent: ${why}`)
+  error.code = 'ERR_INVALID_CREDENTIALS_HEADER'
+  return error
+}
+
+/**
+ * Whether an error (its message, stack or causes) quotes the credentials: a fetch stub or
+ * interceptor may report the headers it was given. A token with control characters may be quoted
+ * in pieces, so each piece of eight characters or more counts.
+ */
+function carriesCredentials(error, auth) {
+  const secrets = [auth.authorization, auth.dpop]
+    .filter((value) => typeof value === 'string')
+    .flatMap((value) => value.split(/[\s\x00-\x1f\x7f"\\]+/))
+    .filter((piece) => piece.length >= 8 && piece !== 'DPoP' && piece !== 'Bearer')
+  const seen = new Set()
+  let at = error
+  for (let depth = 0; at != null && depth < 8 && !seen.has(at); depth++) {
+    seen.add(at)
+    if (typeof at === 'string') return secrets.some((secret) => at.includes(secret))
+    if (typeof at !== 'object' && typeof at !== 'function') return false
+    try {
+      const texts = [at.message, at.stack].filter((text) => typeof text === 'string')
+      if (texts.some((text) => secrets.some((secret) => text.includes(secret)))) return true
+      at = at.cause
+    } catch {
+      // An error whose properties throw when read quotes nothing we can see.
+      return false
+    }
+  }
+  return false
+}
+
+/** No body: nothing to send again. */
+const NO_BODY = Object.freeze({ replayable: true, again: async () => undefined })
+
+/**
+ * What a request's body is, for sending it more than once. A body held in memory (a string,
+ * buffer, URLSearchParams, FormData or Blob, given in `init` or in the Request) is sent again,
+ * as fetch does on a 307 or 308; a stream cannot be, and fetch refuses it too. A Request's body
+ * can be read once, so one held in memory is copied before the first hop sends it.
+ */
+function bodyOf(request, init) {
+  const given = init?.body ?? null
+  if (given !== null) {
+    const streamed = given instanceof ReadableStream || typeof given[Symbol.asyncIterator] === 'function'
+    return streamed ? { replayable: false } : { replayable: true, again: async () => given }
+  }
+  if (request === undefined || request.body === null || request.bodyUsed) return NO_BODY
+  const copy = inMemoryCopy(request)
+  if (copy === undefined) return { replayable: false }
+  let bytes
+  return { replayable: true, again: async () => (bytes ??= await copy.arrayBuffer()) }
+}
+
+/**
+ * A Request with the same body as `request`, to read that body from later, when the body is held
+ * in memory; undefined when it is a stream. Fetch knows which (the body's "source") but does not
+ * say. It does refuse to make a `no-cors` Request from one whose body is a stream, before it
+ * touches the body, so that refusal is the test; when it does not refuse, what it makes is the
+ * copy.
+ */
+function inMemoryCopy(request) {
+  const probe = request.clone()
+  try {
+    return new Request(probe, { mode: 'no-cors', method: 'POST', cache: 'default' })
+  } catch {
+    probe.body?.cancel().catch(() => {})
+    return undefined
+  }
+}
+
+module.exports = { authenticatedFetch }
