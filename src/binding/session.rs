@@ -151,8 +151,12 @@ impl SessionCredentials {
 #[napi(object, object_from_js = false)]
 pub struct RestoredSession {
     pub credentials: Option<SessionCredentials>,
-    /// The WebID, when there are no credentials (theirs names it otherwise).
+    /// The WebID: the credentials' own when there are some. With `expires_at`, what the
+    /// `Session` needs of its credentials, here so that it need not ask them.
     pub web_id: Option<String>,
+    /// When the access token expires, in milliseconds since the epoch, if the provider said
+    /// (the credentials' `expiresAt`).
+    pub expires_at: Option<f64>,
     pub client_app_id: Option<String>,
     pub keep_alive: bool,
     /// The refresh token the provider returned, when the restore refreshed: for the
@@ -175,12 +179,17 @@ pub struct NotStored {
 }
 
 impl From<crate::session::Restored> for RestoredSession {
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "milliseconds since the epoch stay far below 2^53"
+    )]
     fn from(r: crate::session::Restored) -> Self {
         Self {
+            web_id: Some(r.credentials.web_id.clone()),
+            expires_at: r.credentials.expires_at_ms.map(|ms| ms as f64),
             credentials: Some(SessionCredentials {
                 inner: r.credentials,
             }),
-            web_id: None,
             client_app_id: r.client_app_id,
             keep_alive: r.keep_alive,
             new_refresh_token: r.new_refresh_token.map(|t| t.expose().to_owned()),
@@ -208,6 +217,7 @@ impl From<crate::restore::Restore> for RestoredSession {
             } => Self {
                 credentials: None,
                 web_id,
+                expires_at: None,
                 client_app_id,
                 keep_alive,
                 new_refresh_token: None,
