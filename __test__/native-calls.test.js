@@ -107,3 +107,23 @@ test('a refreshing restore sends its request from the native side: JS only start
     await idp.close()
   }
 })
+
+test('the requests a batch holds are told from storage calls even when an app replaced globalThis.Promise', async () => {
+  const idp = await startFakeIdp()
+  idp.answer('normal')
+  const original = globalThis.Promise
+  globalThis.Promise = class AppPromise extends original {}
+  try {
+    const storage = asyncMapStorage()
+    const session = new lib.Session({ storage }, 'n-5')
+    await session.login({ oidcIssuer: idp.issuer, clientId: 'a-client', refreshToken: 'a-refresh-token' })
+    assert.equal(session.info.isLoggedIn, true)
+    assert.ok(
+      storage.calls.every(([, key]) => typeof key === 'string' && !key.includes('://token')),
+      JSON.stringify(storage.calls),
+    )
+  } finally {
+    globalThis.Promise = original
+    await idp.close()
+  }
+})

@@ -7,6 +7,7 @@
 const native = require('../binding.js')
 const { fromNative, invalidArgument, quote } = require('./errors.js')
 const { debug } = require('./debug.js')
+const { isPromise } = require('node:util').types
 
 let storageTimeoutMs = 10_000
 
@@ -207,9 +208,10 @@ function stringObjectText(value) {
 /**
  * Whether a batch entry stands for an HTTP request: the native side sent it, and the entry is
  * a Promise that settles once the response has reached the operation. The request, and its
- * response, stay in Rust.
+ * response, stay in Rust. A native Promise whatever `globalThis.Promise` is now (an app may have
+ * replaced it).
  */
-const isHttp = (entry) => entry instanceof Promise
+const isHttp = (entry) => isPromise(entry)
 
 function invoke(storage, request) {
   if (isHttp(request)) {
