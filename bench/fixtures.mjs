@@ -1,7 +1,7 @@
 // Storage contents shared by every workload: what N authorization-code logins leave in a store,
 // in the reference's layout (reference-api.md §6.2, §6.6). Both packages get the same strings.
 
-import { randomBytes, randomUUID } from 'node:crypto'
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto'
 
 export const LIST_KEY = 'solidClientAuthn:registeredSessions'
 export const RECORD_PREFIX = 'solidClientAuthenticationUser:'
@@ -55,6 +55,25 @@ export function sessionRecord(i) {
 }
 
 export const webIdOf = (i) => `https://user${i}.solid.example/profile/card#me`
+
+/**
+ * The record of session `i` as a login by this package leaves it: `sessionRecord`'s fields with a
+ * real DPoP key pair (a restore imports it) and the DPoP-bound access token it stored, with an
+ * hour to live, so that a restore with refreshing uses it and sends nothing.
+ */
+export function sessionRecordWithAccessToken(i) {
+  const { kty, crv, x, y, d } = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' })
+  const now = Date.now()
+  return JSON.stringify({
+    ...JSON.parse(sessionRecord(i)),
+    publicKey: JSON.stringify({ kty, crv, x, y, alg: 'ES256' }),
+    privateKey: JSON.stringify({ kty, crv, x, y, d }),
+    accessToken: b64url(32),
+    accessTokenType: 'DPoP',
+    accessTokenIssuedAt: String(now),
+    accessTokenExpiresAt: String(now + 3_600_000),
+  })
+}
 
 /**
  * Everything N logins leave: the registered list, one session record per session, the

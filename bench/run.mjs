@@ -4,8 +4,8 @@
 //
 // Options: --quick (fewer rounds, no 10,000-session clear; for trying changes)
 //          --json <path> (where to write the results; default bench/results-latest.json)
-//          --only <names> (comma-separated: import,memory,list,restore,clear,refresh,concurrent,
-//                          fetch,proof,cross-process,load; default all)
+//          --only <names> (comma-separated: import,memory,list,restore,calls,clear,refresh,
+//                          concurrent,fetch,proof,cross-process,load; default all)
 //          --load-seconds <s> (how long the load workload runs per package; default 60, 10 with --quick)
 //
 // Workloads 6-9 (refresh, concurrent, fetch, proof) run against a Community Solid Server that this
@@ -23,7 +23,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import v8 from 'node:v8'
 import vm from 'node:vm'
 
-import { LIST_KEY, RECORD_PREFIX, asyncMapStorage, makeSessions, seed, webIdOf } from './fixtures.mjs'
+import { LIST_KEY, RECORD_PREFIX, asyncMapStorage, makeSessions, seed, sessionRecordWithAccessToken, webIdOf } from './fixtures.mjs'
 
 const started = performance.now()
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -32,7 +32,7 @@ const args = process.argv.slice(2)
 const QUICK = args.includes('--quick')
 const jsonAt = args.indexOf('--json')
 const RESULTS_PATH = jsonAt >= 0 ? path.resolve(args[jsonAt + 1]) : path.join(HERE, 'results-latest.json')
-const ALL = ['import', 'memory', 'list', 'restore', 'clear', 'refresh', 'concurrent', 'fetch', 'proof', 'cross-process', 'load']
+const ALL = ['import', 'memory', 'list', 'restore', 'calls', 'clear', 'refresh', 'concurrent', 'fetch', 'proof', 'cross-process', 'load']
 const onlyAt = args.indexOf('--only')
 const SELECTED = new Set(onlyAt >= 0 ? String(args[onlyAt + 1] ?? '').split(',') : ALL)
 for (const name of SELECTED) if (!ALL.includes(name)) throw new Error(`--only: unknown workload ${name} (known: ${ALL.join(',')})`)
@@ -440,6 +440,52 @@ async function restore(kind) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 12. Native calls per restore: how many times one restore crosses from JS into the native
+// binding (counted, not timed; the reference is JS only, so it has no figure).
+
+async function nativeCalls() {
+  const require = createRequire(import.meta.url)
+  const { countNativeCalls } = require('../__test__/support/native-calls.js')
+  // The binding object the package calls (one module, so the same one).
+  const binding = require('../binding.js')
+  const id = 'native-calls'
+  for (const refresh of [true, false]) {
+    for (const kind of ['js', 'memory']) {
+      const storage = STORAGES[kind].make(ours)
+      await storage.set(RECORD_PREFIX + id, sessionRecordWithAccessToken(0))
+      const options = { storage, refreshSession: refresh }
+      // The first restore from a storage makes its native handle; the rest are alike.
+      await ours.getSessionFromStorage(id, options)
+      const figures = []
+      let byName
+      for (let run = 0; run < 3; run++) {
+        const counter = countNativeCalls(binding)
+        let session
+        try {
+          session = await ours.getSessionFromStorage(id, options)
+        } finally {
+          counter.stop()
+        }
+        check(session.info.webId === webIdOf(0) && session.info.isLoggedIn === refresh, `ours restore (${kind}, refresh ${refresh})`)
+        figures.push(counter.total)
+        byName = counter.byName()
+      }
+      addRow({
+        group: 'calls',
+        workload: refresh ? 'native calls per restore (refresh), stored access token valid' : 'native calls per restore (no refresh)',
+        storage: STORAGES[kind].label,
+        unit: '',
+        reference: null,
+        ours: Math.max(...figures),
+        kind: 'max',
+        target: refresh && kind === 'js' ? 3 : null,
+        detail: { runs: figures, byName },
+      })
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // 2. clearSessionFromStorageAll
 
 async function clearOnce(name, pkg, kind, data, verify) {
@@ -488,6 +534,8 @@ async function clear(n, kind, { referenceRuns, oursRuns }) {
 // Output
 
 function formatValue(v, unit) {
+  // No figure: the reference's, for what only this package has (native calls).
+  if (v === null) return '-'
   if (unit === 'B') return `${Math.round(v).toLocaleString('en')} B`
   if (unit === 'req') return `${Number.isInteger(v) ? v : v.toFixed(2)} req`
   if (unit === '') return Number.isInteger(v) ? v.toLocaleString('en') : v.toFixed(2)
@@ -553,6 +601,10 @@ if (SELECTED.has('list')) {
 if (SELECTED.has('restore')) {
   log('getSessionFromStorage...')
   for (const kind of ['memory', 'js']) await restore(kind)
+}
+if (SELECTED.has('calls')) {
+  log('native calls per restore...')
+  await nativeCalls()
 }
 if (SELECTED.has('clear')) {
   log('clearSessionFromStorageAll, 1,000...')

@@ -16,7 +16,7 @@ const { debug } = require('./debug.js')
  */
 async function useRestored(session, restored) {
   if (restored.credentials == null) return
-  adopt(session, restored.credentials, true)
+  adopt(session, restored.credentials, true, true, restored)
   if (restored.notStored != null) {
     // The refresh worked but its record could not be stored: the session has the only good
     // tokens (the package writes them with the next operation on it). Say so, with the session.
@@ -87,7 +87,7 @@ async function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshTo
   if (stored === undefined || stored === null) return undefined
   const session = new Session({
     storage: args.storage ?? defaultStorage,
-    sessionInfo: { sessionId, isLoggedIn: false, webId: stored.credentials?.webId ?? stored.webId ?? undefined, clientAppId: stored.clientAppId ?? undefined },
+    sessionInfo: { sessionId, isLoggedIn: false, webId: stored.webId ?? undefined, clientAppId: stored.clientAppId ?? undefined },
     keepAlive: stored.keepAlive,
   })
   if (args.onNewRefreshToken !== undefined) session.events.on(EVENTS.NEW_REFRESH_TOKEN, args.onNewRefreshToken)

@@ -150,6 +150,8 @@ class Session {
   #keepAlive
   /** The native credentials of a logged-in session: tokens and DPoP key stay in Rust. */
   #credentials
+  /** When the access token of `#credentials` expires (ms since the epoch), if known. */
+  #expiresAt
   /** Whether storage holds what it takes to log this session in again (a refresh token, or a client's credentials). */
   #renewable = false
   /** The background refresh or expiry timer. */
@@ -202,7 +204,7 @@ class Session {
           dpop: tokenType !== 'Bearer',
         })
         // Events in the reference's order: newRefreshToken, newTokens, timeoutSet, login.
-        adopt(this, restored.credentials, true, false)
+        adopt(this, restored.credentials, true, false, restored)
         if (restored.newRefreshToken != null) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, restored.newRefreshToken)
         await announceTokens(this, restored.credentials)
         scheduleTimer(this)
@@ -247,7 +249,7 @@ class Session {
         this.info.sessionId = finished.sessionId
         this.#keepAlive = finished.restored.keepAlive
         // Events in the reference's order: newRefreshToken, timeoutSet, newTokens, login.
-        adopt(this, finished.restored.credentials, true, false)
+        adopt(this, finished.restored.credentials, true, false, finished.restored)
         this.info.clientAppId = finished.restored.clientAppId ?? undefined
         const token = finished.restored.newRefreshToken
         if (token !== null && token !== undefined) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, token)
@@ -341,12 +343,16 @@ class Session {
   }
 
   static {
-    adopt = (session, credentials, renewable, scheduleNow = true) => {
+    // `known` holds the credentials' webId and expiresAt when the caller has them already (a
+    // restore's result does), which spares two native calls each.
+    adopt = (session, credentials, renewable, scheduleNow = true, known = credentials) => {
+      const expiresAt = known.expiresAt ?? undefined
       session.#credentials = credentials
+      session.#expiresAt = expiresAt
       session.#renewable = renewable
       session.info.isLoggedIn = true
-      session.info.webId = credentials.webId
-      session.info.expirationDate = credentials.expiresAt ?? undefined
+      session.info.webId = known.webId
+      session.info.expirationDate = expiresAt
       if (scheduleNow) session.#schedule()
     }
     scheduleTimer = (session) => session.#schedule()
@@ -362,7 +368,7 @@ class Session {
     clearTimeout(this.#timer)
     this.#timer = undefined
     awaited.delete(this)
-    const expiresAt = this.#credentials?.expiresAt
+    const expiresAt = this.#credentials === undefined ? undefined : this.#expiresAt
     if (expiresAt === undefined || expiresAt === null) return
     const left = expiresAt - Date.now()
     const refresh = this.#keepAlive && this.#renewable && left >= MIN_REFRESHABLE_MS
@@ -426,8 +432,8 @@ class Session {
         return this.#schedule()
       }
       this.#failedRefreshes = 0
-      adopt(this, restored.credentials, true)
-      const expiresAt = restored.credentials.expiresAt
+      adopt(this, restored.credentials, true, true, restored)
+      const expiresAt = restored.expiresAt
       this.events.emit(EVENTS.SESSION_EXTENDED, expiresAt ? Math.round((expiresAt - Date.now()) / 1000) : 600)
       if (restored.notStored != null) {
         // Refreshed, but not stored: this session holds the only good tokens until a write works.

@@ -1,14 +1,18 @@
 'use strict'
 // The storage edge: InMemoryStorage (native), the handle for a JS store, and the driver that makes
-// the calls a native operation asks for: storage calls, and the HTTP requests it hands to the
-// native engine. The driver knows no keys, no layout and no protocol: it only carries calls and
-// answers between Rust and the store or the engine, on the JS thread.
+// the calls a native operation asks for on the store, and awaits the HTTP requests the native
+// side sent for it. The driver knows no keys, no layout and no protocol: it only carries calls
+// and answers between Rust and the store, on the JS thread.
 
 const native = require('../binding.js')
 const { fromNative, invalidArgument, quote } = require('./errors.js')
 const { debug } = require('./debug.js')
+const { isPromise } = require('node:util').types
 
 let storageTimeoutMs = 10_000
+
+// The HTTP requests' Promises then resolve with their debug log lines.
+if (debug.enabled) native.logHttpRequests(true)
 
 /** How long a storage call (or a wait for another operation's lock) may take (default 10 s). */
 function setStorageTimeout(ms) {
@@ -201,15 +205,19 @@ function stringObjectText(value) {
   }
 }
 
-function invoke(storage, request, operationId, index) {
-  // The request itself stays in Rust; so does its response, which goes to the operation.
-  if (request.method === 'http') {
-    const sent = native.sendHttp(operationId, index)
-    if (!debug.enabled) return sent
-    const started = performance.now()
-    return sent.then((status) => {
-      debug('%s %s: %s in %d ms', request.value, quote(request.key), status === 0 ? 'no response' : `HTTP ${status}`, Math.round(performance.now() - started))
-      return status
+/**
+ * Whether a batch entry stands for an HTTP request: the native side sent it, and the entry is
+ * a Promise that settles once the response has reached the operation. The request, and its
+ * response, stay in Rust. A native Promise whatever `globalThis.Promise` is now (an app may have
+ * replaced it).
+ */
+const isHttp = (entry) => isPromise(entry)
+
+function invoke(storage, request) {
+  if (isHttp(request)) {
+    if (!debug.enabled) return request
+    return request.then((line) => {
+      if (line != null) debug('%s', line)
     })
   }
   if (request.method === 'sleep') return new Promise((resolve) => setTimeout(resolve, request.ttlMs))
@@ -267,13 +275,13 @@ function callAll(storage, requests, operationId, handle) {
     ;(lateWriteEnds ??= [])[i] = end
   }
   // HTTP requests have timeouts of their own, in Rust; a sleep is not a storage call.
-  const timed = (method) => method !== 'http' && method !== 'sleep'
+  const timed = (request) => !isHttp(request) && request.method !== 'sleep'
   let storageCalls = 0
-  for (let i = 0; i < count; i++) if (timed(requests[i].method)) storageCalls++
+  for (let i = 0; i < count; i++) if (timed(requests[i])) storageCalls++
   const timer = setTimeout(() => {
     for (let i = 0; i < count; i++) {
-      const { method } = requests[i]
-      if (!settled[i] && timed(method)) {
+      if (!settled[i] && timed(requests[i])) {
+        const { method } = requests[i]
         settled[i] = 1
         report({ index: i, timedOutMs: limit })
         if (debug.enabled) debug('storage.%s(%s) did not settle within %d ms', method, quote(JSON.stringify(requests[i].key)), limit)
@@ -301,15 +309,15 @@ function callAll(storage, requests, operationId, handle) {
     settled[i] = 1
     thrown ??= { value: error }
     const message = describeFailure(how, error)
-    if (debug.enabled) debug('storage.%s(%s) failed: %s', requests[i].method, quote(JSON.stringify(requests[i].key)), message)
+    if (debug.enabled && !isHttp(requests[i])) debug('storage.%s(%s) failed: %s', requests[i].method, quote(JSON.stringify(requests[i].key)), message)
     report({ index: i, message })
     done()
   }
   const succeed = (i, value) => {
     if (settled[i]) return settledLate(i)
     settled[i] = 1
-    // Only `get` answers carry a value; whatever set and delete return is ignored. A
-    // setIfAbsent that stored its value says so with true.
+    // Only `get` answers carry a value; whatever set and delete return (and an HTTP request's
+    // Promise) is ignored. A setIfAbsent that stored its value says so with true.
     const { method } = requests[i]
     if (method === 'get') accept(i, value)
     else if (method === 'setIfAbsent' && value === true) values[i] = 'set'
@@ -349,7 +357,7 @@ function callAll(storage, requests, operationId, handle) {
   try {
     for (let i = 0; i < count; i++) {
       try {
-        settle(i, invoke(storage, requests[i], operationId, i))
+        settle(i, invoke(storage, requests[i]))
       } catch (error) {
         fail(i, 'it threw', error)
       }
@@ -377,36 +385,48 @@ function lockReleased(id) {
   })
 }
 
-async function drive(id, storage, handle) {
-  let values = []
-  let failures = null
-  let gaveUpWaitingMs = null
+/**
+ * Whether a native start or resume returned an operation still under way (a `PendingOperation`:
+ * its id and the calls it waits for) rather than its value. No value an operation ends with has
+ * an `operationId`.
+ */
+function isPending(progress) {
+  return typeof progress === 'object' && progress !== null && typeof progress.operationId === 'number'
+}
+
+async function drive(pending, storage, handle) {
+  const id = pending.operationId
+  let calls = pending.calls
   let thrown = null
   let finished = false
   try {
     for (;;) {
-      const requests = native.resumeOperation(id, values, failures, gaveUpWaitingMs)
-      values = []
-      failures = null
-      gaveUpWaitingMs = null
-      if (requests === null) {
+      let values = []
+      let failures = null
+      let gaveUpWaitingMs = null
+      if (calls.length === 0) {
+        // No calls: the operation waits for a key lock another operation holds.
         if (!(await lockReleased(id))) gaveUpWaitingMs = storageTimeoutMs
+      } else {
+        const answers = await callAll(storage, calls, id, handle)
+        values = answers.values
+        failures = answers.failures
+        // The cause of a failure is what the storage threw in the batch that failed, not one an
+        // earlier batch threw and the operation got past (a best-effort delete, say).
+        if (answers.failures !== null) thrown = answers.thrown
+      }
+      const progress = native.resumeOperation(id, values, failures, gaveUpWaitingMs)
+      if (isPending(progress)) {
+        calls = progress.calls
         continue
       }
-      if (requests.length === 0) break
-      const answers = await callAll(storage, requests, id, handle)
-      values = answers.values
-      failures = answers.failures
-      // The cause of a failure is what the storage threw in the batch that failed, not one an
-      // earlier batch threw and the operation got past (a best-effort delete, say).
-      if (answers.failures !== null) thrown = answers.thrown
+      // The operation has finished, and left the native table.
+      finished = true
+      // An operation that succeeded though a write failed (a refreshed record it could not store)
+      // hands its error back in `notStored`; what the storage threw goes with it, as its cause.
+      if (thrown !== null && progress?.notStored != null) progress.notStored.thrown = thrown.value
+      return progress
     }
-    finished = true
-    const outcome = native.finishOperation(id)
-    // An operation that succeeded though a write failed (a refreshed record it could not store)
-    // hands its error back in `notStored`; what the storage threw goes with it, as its cause.
-    if (thrown !== null && outcome?.notStored != null) outcome.notStored.thrown = thrown.value
-    return outcome
   } catch (error) {
     throw thrown === null ? fromNative(error) : fromNative(error, thrown.value)
   } finally {
@@ -423,7 +443,8 @@ async function drive(id, storage, handle) {
 
 /**
  * Runs a native operation on `storage` (default storage when undefined). `start(handle, parent,
- * ...args)` either finishes at once (the native store) or returns the id of an operation to drive.
+ * ...args)` either finishes at once (the native store, or nothing to wait for) or returns the
+ * operation under way, with its first batch of calls, to drive.
  */
 function run(start, storage, ...args) {
   return runOn(handleFor(storage), storage, start, ...args)
@@ -437,7 +458,7 @@ function runOn(handle, storage, start, ...args) {
   } catch (error) {
     return Promise.reject(fromNative(error))
   }
-  if (typeof outcome === 'number') return drive(outcome, storage, handle)
+  if (isPending(outcome)) return drive(outcome, storage, handle)
   return Promise.resolve(outcome)
 }
 

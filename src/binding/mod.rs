@@ -12,8 +12,7 @@ mod storage;
 mod wakes;
 
 pub use operation::{
-    cancel_operation, finish_operation, resume_operation, running_operations, send_http,
-    wait_for_operation,
+    cancel_operation, log_http_requests, resume_operation, running_operations, wait_for_operation,
 };
 pub use session::{
     check_id_token, finish_authorization, log_in_with_client_credentials,
@@ -51,8 +50,7 @@ struct ListReply(ListAnswer);
 impl ToNapiValue for ListReply {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
         match val.0 {
-            // Never a number: a number is what a starting function returns for a pending
-            // operation.
+            // The list JS holds is still the stored one.
             ListAnswer::Unchanged => unsafe { bool::to_napi_value(env, true) },
             ListAnswer::Changed { generation, json } => unsafe {
                 SessionListText::to_napi_value(env, SessionListText { generation, json })
@@ -81,12 +79,15 @@ impl From<StoredSession> for StoredSessionSummary {
     }
 }
 
-/// Reads one session record: the summary, `null` for an unknown session, or the id of the
-/// operation to drive when the store is implemented in JS.
+/// Reads one session record: the summary, `null` for an unknown session, or the operation under
+/// way (`PendingOperation`) when the store is implemented in JS.
 ///
 /// Every starting function takes `parent`: the operation whose storage call JS is making right
 /// now, if any (see `operation::start`).
-#[napi(catch_unwind, ts_return_type = "StoredSessionSummary | null | number")]
+#[napi(
+    catch_unwind,
+    ts_return_type = "StoredSessionSummary | null | PendingOperation"
+)]
 pub fn load_session(
     env: Env,
     storage: &NativeStorage,
@@ -101,7 +102,10 @@ pub fn load_session(
 
 /// The registered session IDs, as checked JSON text with its generation, or `true` when JS
 /// holds `knownGeneration` and the list has not changed (JS then reuses its array).
-#[napi(catch_unwind, ts_return_type = "true | SessionListText | number")]
+#[napi(
+    catch_unwind,
+    ts_return_type = "true | SessionListText | PendingOperation"
+)]
 pub fn list_session_ids(
     env: Env,
     storage: &NativeStorage,
@@ -115,7 +119,7 @@ pub fn list_session_ids(
 }
 
 /// Removes every registered session and empties the list.
-#[napi(catch_unwind, ts_return_type = "undefined | number")]
+#[napi(catch_unwind, ts_return_type = "undefined | PendingOperation")]
 pub fn clear_all_sessions(
     env: Env,
     storage: &NativeStorage,
@@ -136,7 +140,7 @@ pub struct IssuerSummary {
 
 /// Discovers `issuer` (from the cache when it can) and, when the document was fetched, stores
 /// the reference's `issuerConfig:<issuer>` record.
-#[napi(catch_unwind, ts_return_type = "IssuerSummary | number")]
+#[napi(catch_unwind, ts_return_type = "IssuerSummary | PendingOperation")]
 pub fn discover_issuer(
     env: Env,
     storage: &NativeStorage,
@@ -199,7 +203,7 @@ pub fn http_requests_sent() -> f64 {
 }
 
 /// Removes one session's records and its entry in the list, as logging out does.
-#[napi(catch_unwind, ts_return_type = "undefined | number")]
+#[napi(catch_unwind, ts_return_type = "undefined | PendingOperation")]
 pub fn forget_session(
     env: Env,
     storage: &NativeStorage,

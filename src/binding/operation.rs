@@ -1,9 +1,15 @@
 //! Operations that wait on a store implemented in JS, driven from JS by id.
 //!
 //! A starting function runs its operation as far as it goes. On the native store that is to the
-//! end, and it returns the value. On a JS store it returns the operation's id, and JS calls
-//! `resumeOperation` with the answers to the calls it was handed last, until the operation has
-//! finished (`finishOperation` takes its value) or JS gives up on it (`cancelOperation`).
+//! end, and it returns the value. Otherwise it returns a `PendingOperation`: the operation's id
+//! and its first batch of calls. JS makes them and calls `resumeOperation` with the answers,
+//! which returns the next batch, or the value once the operation has finished; so each step
+//! costs one call across the boundary. A batch without calls means the operation waits for a key
+//! lock (`waitForOperation`). JS drops an operation it gives up on with `cancelOperation`.
+//!
+//! The HTTP requests of a batch never pass through JS: they are sent here, as the batch is
+//! handed out, and JS gets a Promise in their place that settles once the response (or the
+//! failure) has been handed to the operation.
 //!
 //! Operations live in a per-thread table (one per Node environment: each worker has its own
 //! thread) rather than in JS objects, so that an operation's memory and its key locks go the
@@ -13,6 +19,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::rc::Rc;
+use std::time::Instant;
 
 use napi::bindgen_prelude::*;
 use napi::sys;
@@ -55,17 +62,18 @@ impl ToNapiValue for OpOutput {
     }
 }
 
-/// What a starting function returns: the value, or the id of the operation to drive.
+/// What a starting function, and `resumeOperation`, return: the value, or the operation still
+/// under way with the calls it waits for.
 pub enum Outcome {
     Done(OpOutput),
-    Pending(u32),
+    Pending(PendingOperation),
 }
 
 impl ToNapiValue for Outcome {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
         match val {
             Outcome::Done(output) => unsafe { OpOutput::to_napi_value(env, output) },
-            Outcome::Pending(id) => unsafe { u32::to_napi_value(env, id) },
+            Outcome::Pending(pending) => unsafe { PendingOperation::to_napi_value(env, pending) },
         }
     }
 }
@@ -80,25 +88,62 @@ impl TypeName for Outcome {
     }
 }
 
+/// An operation under way: its id, and the batch of calls it waits for. An empty batch means it
+/// waits for a key lock another operation holds (`waitForOperation`).
+#[napi(object, object_from_js = false)]
+pub struct PendingOperation {
+    pub operation_id: u32,
+    /// For call `i`: a call to make on the store, or, for an HTTP request already sent, a Promise
+    /// that settles once its response has reached the operation. It resolves with the line for
+    /// the debug log (method, URL, status, time) while `logHttpRequests` is on, else with null.
+    #[napi(ts_type = "Array<StorageRequest | Promise<string | null>>")]
+    pub calls: Vec<BatchEntry>,
+}
+
+/// One entry of a batch.
+pub enum BatchEntry {
+    Call(StorageRequest),
+    /// The Promise of an HTTP request in flight, made in the current native call (a JS value,
+    /// good until that call returns).
+    Response(sys::napi_value),
+}
+
+impl ToNapiValue for BatchEntry {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        match val {
+            BatchEntry::Call(call) => unsafe { StorageRequest::to_napi_value(env, call) },
+            BatchEntry::Response(promise) => Ok(promise),
+        }
+    }
+}
+
 struct Operation {
     family: Family,
     driven: Driven<OpOutput>,
-    /// The calls of the first poll, made by the starting function, for the first resume.
-    first_calls: Option<Vec<(Ticket, HostCall)>>,
     /// The calls handed out last, in the order JS answers them.
     outstanding: Vec<Outstanding>,
 }
 
 enum Outstanding {
     Storage(Ticket),
-    /// The request stays here until JS asks for it to be sent (`sendHttp`); its response is
-    /// delivered to the operation directly, never through JS.
-    Http(Ticket, Option<HttpRequest>),
+    /// A request sent when it was handed out; its response is delivered to the operation
+    /// directly, never through JS.
+    Http(Ticket),
 }
 
 thread_local! {
     static OPERATIONS: RefCell<HashMap<u32, Operation>> = RefCell::new(HashMap::new());
     static NEXT_ID: Cell<u32> = const { Cell::new(1) };
+    /// Whether the Promises of HTTP requests resolve with a line for the debug log.
+    static LOG_HTTP_REQUESTS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Makes the Promises that stand for HTTP requests in a batch resolve with a line for the debug
+/// log (`NODE_DEBUG=solid-client-authn-native`): method, URL, status and time, nothing secret.
+/// Per Node environment; off by default.
+#[napi(catch_unwind)]
+pub fn log_http_requests(on: bool) {
+    LOG_HTTP_REQUESTS.with(|log| log.set(on));
 }
 
 fn next_id() -> u32 {
@@ -111,15 +156,12 @@ fn next_id() -> u32 {
     })
 }
 
-/// Takes an operation out of the table for the length of `f`, so that nothing `f` does can
-/// find the table borrowed.
-fn with_operation<T>(id: u32, f: impl FnOnce(&mut Operation) -> T) -> Result<T> {
-    let mut op = OPERATIONS
+/// Takes an operation out of the table, so that nothing done with it can find the table
+/// borrowed; `advance` puts it back unless it has ended.
+fn take_operation(id: u32) -> Result<Operation> {
+    OPERATIONS
         .with(|ops| ops.borrow_mut().remove(&id))
-        .ok_or_else(|| Error::new(Status::InvalidArg, format!("no operation {id} is running")))?;
-    let result = f(&mut op);
-    OPERATIONS.with(|ops| ops.borrow_mut().insert(id, op));
-    Ok(result)
+        .ok_or_else(|| Error::new(Status::InvalidArg, format!("no operation {id} is running")))
 }
 
 /// Starts an operation on `storage` and runs it as far as it goes. `parent` is the operation
@@ -146,38 +188,120 @@ where
     let future = make(store, http);
     let output = async move { future.await.map(OpOutput::new) };
     let mut driven = Driven::new(output, queue, wake);
-    let outcome = match driven.poll([]) {
-        Step::Done => match driven.take_output() {
-            Some(Ok(output)) => Ok(Outcome::Done(output)),
-            Some(Err(e)) => Err(throw(env, &e)),
-            None => Err(Error::from_reason("operation finished without a result")),
-        },
-        step => {
-            let first_calls = match step {
-                Step::Calls(calls) => Some(calls),
-                _ => None,
-            };
-            let op = Operation {
-                family,
-                driven,
-                first_calls,
-                outstanding: Vec::new(),
-            };
-            OPERATIONS.with(|ops| ops.borrow_mut().insert(id, op));
-            Ok(Outcome::Pending(id))
-        }
+    let step = driven.poll([]);
+    let op = Operation {
+        family,
+        driven,
+        outstanding: Vec::new(),
     };
-    wakes::notify_woken(env);
-    outcome
+    let advanced = advance(&env, id, op, step);
+    returned(env, advanced)
 }
 
-/// A call JS must make: on its store, or an HTTP request to have sent (`sendHttp`).
+/// What an entry point returns to JS once an operation has advanced. Wakes come first: a
+/// failed operation's error is thrown into JS last, since no JS callback can be called while an
+/// exception is pending.
+fn returned(env: Env, advanced: Result<CoreResult<Outcome>>) -> Result<Outcome> {
+    wakes::notify_woken(env);
+    match advanced? {
+        Ok(outcome) => Ok(outcome),
+        Err(e) => Err(throw(env, &e)),
+    }
+}
+
+/// What follows a poll of operation `id` that took it out of the table: its value, or the error
+/// it failed with, once it has finished (it then stays out, and the locks it held are free);
+/// otherwise the next batch, with the batch's HTTP requests sent.
+fn advance(env: &Env, id: u32, mut op: Operation, step: Step) -> Result<CoreResult<Outcome>> {
+    let calls = match step {
+        Step::Done => {
+            wakes::stop_waiting(id);
+            return match op.driven.take_output() {
+                Some(output) => Ok(output.map(Outcome::Done)),
+                None => Err(Error::from_reason(format!(
+                    "operation {id} finished without a result"
+                ))),
+            };
+        }
+        Step::Waiting => Vec::new(),
+        Step::Calls(calls) => calls,
+    };
+    let mut batch = Vec::with_capacity(calls.len());
+    for (ticket, call) in calls {
+        match call {
+            HostCall::Storage(call) => {
+                op.outstanding.push(Outstanding::Storage(ticket));
+                batch.push(BatchEntry::Call(StorageRequest {
+                    method: call.method.as_str().to_owned(),
+                    key: call.key,
+                    key_is_json: call.key_is_json.then_some(true),
+                    value: call.value,
+                    #[allow(
+                        clippy::cast_precision_loss,
+                        reason = "durations of at most a few minutes"
+                    )]
+                    ttl_ms: call.ttl_ms.map(|ms| ms as f64),
+                }));
+            }
+            HostCall::Http(request) => {
+                // If it cannot be sent, the operation is dropped here, as a failed resume's is
+                // by the driver's cancel; requests already sent find it gone.
+                let promise = send_http(env, id, ticket, request)?;
+                op.outstanding.push(Outstanding::Http(ticket));
+                batch.push(BatchEntry::Response(promise));
+            }
+        }
+    }
+    OPERATIONS.with(|ops| ops.borrow_mut().insert(id, op));
+    Ok(Ok(Outcome::Pending(PendingOperation {
+        operation_id: id,
+        calls: batch,
+    })))
+}
+
+/// Sends one HTTP request of operation `id` on napi's runtime and returns its Promise, which
+/// resolves once the response, or the failure, has been handed to the operation (on the JS
+/// thread, when the operation is still there).
+fn send_http(env: &Env, id: u32, ticket: Ticket, request: HttpRequest) -> Result<sys::napi_value> {
+    // The method and URL are for the debug log; neither is secret, and the URL is quoted as
+    // outside text (bounded, control characters escaped, no user information).
+    let logged = LOG_HTTP_REQUESTS.with(Cell::get).then(|| {
+        (
+            request.method,
+            crate::quote::text(&request.url),
+            Instant::now(),
+        )
+    });
+    let promise = env.spawn_future_with_callback(
+        async move { Ok(crate::http_engine::send(request).await) },
+        move |_env, answer| {
+            let line = logged.map(|(method, url, started)| {
+                let status = match &answer {
+                    Ok(response) => format!("HTTP {}", response.status),
+                    Err(_) => "no response".to_owned(),
+                };
+                format!(
+                    "{method} {url}: {status} in {} ms",
+                    started.elapsed().as_millis()
+                )
+            });
+            OPERATIONS.with(|ops| {
+                if let Some(op) = ops.borrow().get(&id) {
+                    op.driven.deliver(ticket, HostAnswer::Http(answer));
+                }
+            });
+            Ok(line)
+        },
+    )?;
+    Ok(promise.raw())
+}
+
+/// A call JS must make on its store, or a pause.
 #[napi(object, object_from_js = false)]
 pub struct StorageRequest {
-    /// `"get"`, `"set"`, `"delete"`, `"setIfAbsent"`, `"sleep"` (a pause, not a storage call) or
-    /// `"http"`.
+    /// `"get"`, `"set"`, `"delete"`, `"setIfAbsent"` or `"sleep"` (a pause, not a storage call).
     pub method: String,
-    /// The key, or for `http` the URL (never anything secret).
+    /// The key.
     pub key: String,
     /// True when `key` is a JSON string literal to decode: the key holds an unpaired UTF-16
     /// surrogate, which a Rust string cannot.
@@ -227,56 +351,14 @@ impl StorageFailureReport {
     }
 }
 
-impl Operation {
-    fn hand_out(&mut self, step: Step) -> Option<Vec<StorageRequest>> {
-        match step {
-            Step::Done => Some(Vec::new()),
-            Step::Waiting => None,
-            Step::Calls(calls) => {
-                let mut requests = Vec::with_capacity(calls.len());
-                for (ticket, call) in calls {
-                    match call {
-                        HostCall::Storage(call) => {
-                            self.outstanding.push(Outstanding::Storage(ticket));
-                            requests.push(StorageRequest {
-                                method: call.method.as_str().to_owned(),
-                                key: call.key,
-                                key_is_json: call.key_is_json.then_some(true),
-                                value: call.value,
-                                #[allow(
-                                    clippy::cast_precision_loss,
-                                    reason = "durations of at most a few minutes"
-                                )]
-                                ttl_ms: call.ttl_ms.map(|ms| ms as f64),
-                            });
-                        }
-                        HostCall::Http(request) => {
-                            // The method and URL are for debug logs; neither is secret.
-                            requests.push(StorageRequest {
-                                method: "http".to_owned(),
-                                key: request.url.clone(),
-                                key_is_json: None,
-                                value: Some(request.method.to_owned()),
-                                ttl_ms: None,
-                            });
-                            self.outstanding
-                                .push(Outstanding::Http(ticket, Some(request)));
-                        }
-                    }
-                }
-                Some(requests)
-            }
-        }
-    }
-}
-
 /// Hands back the answers to the last batch of calls (`values[i]` for call `i`, unless
-/// `failures` names it) and returns the next batch: `[]` once finished, `null` while the
-/// operation waits for a key lock. `gaveUpWaitingMs` tells a lock wait to give up, when the
-/// operation has waited that long.
+/// `failures` names it) and returns the next batch (`PendingOperation`), or the operation's
+/// value once it has finished (an error it ended with is thrown). `gaveUpWaitingMs` tells a lock
+/// wait to give up, when the operation has waited that long.
 #[napi(
     catch_unwind,
-    ts_args_type = "id: number, values: Array<string | undefined | null>, failures?: StorageFailureReport[] | null, gaveUpWaitingMs?: number | null"
+    ts_args_type = "id: number, values: Array<string | undefined | null>, failures?: StorageFailureReport[] | null, gaveUpWaitingMs?: number | null",
+    ts_return_type = "PendingOperation | any"
 )]
 pub fn resume_operation(
     env: Env,
@@ -284,120 +366,83 @@ pub fn resume_operation(
     values: Vec<Option<String>>,
     failures: Option<Vec<StorageFailureReport>>,
     gave_up_waiting_ms: Option<f64>,
-) -> Result<Option<Vec<StorageRequest>>> {
-    let next = with_operation(id, |op| {
-        let step = if let Some(calls) = op.first_calls.take() {
-            Step::Calls(calls)
-        } else if let Some(ms) = gave_up_waiting_ms {
+) -> Result<Outcome> {
+    let advanced = take_operation(id).and_then(|mut op| {
+        let step = if let Some(ms) = gave_up_waiting_ms {
             wakes::stop_waiting(id);
             op.driven.give_up_waiting(millis_from_js(ms))
         } else {
-            let mut failures: HashMap<u32, StorageFailureReport> = failures
-                .into_iter()
-                .flatten()
-                .map(|report| (report.index, report))
-                .collect();
-            let mut answers = Vec::new();
-            let mut values = values.into_iter();
-            for (index, outstanding) in std::mem::take(&mut op.outstanding).into_iter().enumerate()
-            {
-                let value = values.next().flatten();
-                let failure = u32::try_from(index).ok().and_then(|i| failures.remove(&i));
-                match outstanding {
-                    Outstanding::Storage(ticket) => {
-                        let answer = match failure {
-                            Some(report) => Err(report.into_failure()),
-                            None => Ok(value),
-                        };
-                        answers.push((ticket, HostAnswer::Storage(answer)));
-                    }
-                    // Its response was delivered when it came; if none came, say so rather
-                    // than leave the operation waiting for it.
-                    Outstanding::Http(ticket, request) => {
-                        if !op.driven.has_answer(ticket) {
-                            let reason = if request.is_some() {
-                                "the request was never sent"
-                            } else {
-                                "the request ended without a response"
-                            };
-                            answers.push((
-                                ticket,
-                                HostAnswer::Http(Err(HttpFailure::Invalid(reason.to_owned()))),
-                            ));
-                        }
+            let answers = op.answers(values, failures);
+            op.driven.poll(answers)
+        };
+        advance(&env, id, op, step)
+    });
+    returned(env, advanced)
+}
+
+impl Operation {
+    /// The answers to the calls handed out last, which it no longer waits for.
+    fn answers(
+        &mut self,
+        values: Vec<Option<String>>,
+        failures: Option<Vec<StorageFailureReport>>,
+    ) -> Vec<(Ticket, HostAnswer)> {
+        let mut failures: HashMap<u32, StorageFailureReport> = failures
+            .into_iter()
+            .flatten()
+            .map(|report| (report.index, report))
+            .collect();
+        let mut answers = Vec::new();
+        let mut values = values.into_iter();
+        for (index, outstanding) in std::mem::take(&mut self.outstanding)
+            .into_iter()
+            .enumerate()
+        {
+            let value = values.next().flatten();
+            let failure = u32::try_from(index).ok().and_then(|i| failures.remove(&i));
+            match outstanding {
+                Outstanding::Storage(ticket) => {
+                    let answer = match failure {
+                        Some(report) => Err(report.into_failure()),
+                        None => Ok(value),
+                    };
+                    answers.push((ticket, HostAnswer::Storage(answer)));
+                }
+                // Its response was delivered when it came; if none came, say so rather than
+                // leave the operation waiting for it.
+                Outstanding::Http(ticket) => {
+                    if !self.driven.has_answer(ticket) {
+                        answers.push((
+                            ticket,
+                            HostAnswer::Http(Err(HttpFailure::Invalid(
+                                "the request ended without a response".to_owned(),
+                            ))),
+                        ));
                     }
                 }
             }
-            op.driven.poll(answers)
-        };
-        op.hand_out(step)
-    });
-    wakes::notify_woken(env);
-    next
-}
-
-/// Sends the HTTP request at `index` of the operation's last batch. The Promise resolves once
-/// the response, or the failure, has been handed to the operation, with the response's status
-/// (0 when there was none), for debug logs: the response itself stays in Rust.
-#[napi(
-    catch_unwind,
-    ts_args_type = "id: number, index: number",
-    ts_return_type = "Promise<number>"
-)]
-pub fn send_http(env: &Env, id: u32, index: u32) -> Result<PromiseRaw<'_, u32>> {
-    let taken = with_operation(id, |op| match op.outstanding.get_mut(index as usize) {
-        Some(Outstanding::Http(ticket, request)) => request.take().map(|r| (*ticket, r)),
-        _ => None,
-    })?;
-    let Some((ticket, request)) = taken else {
-        return Err(Error::new(
-            Status::InvalidArg,
-            format!("call {index} of operation {id} is not an HTTP request waiting to be sent"),
-        ));
-    };
-    env.spawn_future_with_callback(
-        async move { Ok(crate::http_engine::send(request).await) },
-        move |_env, answer| {
-            let status = answer.as_ref().map_or(0, |r| u32::from(r.status));
-            // On the JS thread. An operation cancelled meanwhile is not there any more.
-            OPERATIONS.with(|ops| {
-                if let Some(op) = ops.borrow().get(&id) {
-                    op.driven.deliver(ticket, HostAnswer::Http(answer));
-                }
-            });
-            Ok(status)
-        },
-    )
+        }
+        answers
+    }
 }
 
 /// Registers `callback` to be called once the operation can go on. Returns true, without
 /// registering, when it can go on already.
 #[napi(catch_unwind, ts_args_type = "id: number, callback: () => void")]
 pub fn wait_for_operation(id: u32, callback: Function<(), ()>) -> Result<bool> {
-    let woken = with_operation(id, |op| op.driven.wake_signal().is_woken())?;
+    let woken = OPERATIONS
+        .with(|ops| {
+            ops.borrow()
+                .get(&id)
+                .map(|op| op.driven.wake_signal().is_woken())
+        })
+        .ok_or_else(|| Error::new(Status::InvalidArg, format!("no operation {id} is running")))?;
     if woken {
         return Ok(true);
     }
     let callback = callback.create_ref()?;
     wakes::wait(id, callback);
     Ok(false)
-}
-
-/// Ends a finished operation: returns its value, or throws its error.
-#[napi(catch_unwind, ts_args_type = "id: number", ts_return_type = "any")]
-pub fn finish_operation(env: Env, id: u32) -> Result<OpOutput> {
-    let op = OPERATIONS.with(|ops| ops.borrow_mut().remove(&id));
-    wakes::stop_waiting(id);
-    let output = op.and_then(|mut op| op.driven.take_output());
-    let result = match output {
-        Some(Ok(output)) => Ok(output),
-        Some(Err(e)) => Err(throw(env, &e)),
-        None => Err(Error::from_reason(format!(
-            "operation {id} has not finished"
-        ))),
-    };
-    wakes::notify_woken(env);
-    result
 }
 
 /// Drops an operation wherever it is: the locks it holds are released at once.

@@ -151,8 +151,12 @@ impl SessionCredentials {
 #[napi(object, object_from_js = false)]
 pub struct RestoredSession {
     pub credentials: Option<SessionCredentials>,
-    /// The WebID, when there are no credentials (theirs names it otherwise).
+    /// The WebID: the credentials' own when there are some. With `expires_at`, what the
+    /// `Session` needs of its credentials, here so that it need not ask them.
     pub web_id: Option<String>,
+    /// When the access token expires, in milliseconds since the epoch, if the provider said
+    /// (the credentials' `expiresAt`).
+    pub expires_at: Option<f64>,
     pub client_app_id: Option<String>,
     pub keep_alive: bool,
     /// The refresh token the provider returned, when the restore refreshed: for the
@@ -175,12 +179,17 @@ pub struct NotStored {
 }
 
 impl From<crate::session::Restored> for RestoredSession {
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "milliseconds since the epoch stay far below 2^53"
+    )]
     fn from(r: crate::session::Restored) -> Self {
         Self {
+            web_id: Some(r.credentials.web_id.clone()),
+            expires_at: r.credentials.expires_at_ms.map(|ms| ms as f64),
             credentials: Some(SessionCredentials {
                 inner: r.credentials,
             }),
-            web_id: None,
             client_app_id: r.client_app_id,
             keep_alive: r.keep_alive,
             new_refresh_token: r.new_refresh_token.map(|t| t.expose().to_owned()),
@@ -208,6 +217,7 @@ impl From<crate::restore::Restore> for RestoredSession {
             } => Self {
                 credentials: None,
                 web_id,
+                expires_at: None,
                 client_app_id,
                 keep_alive,
                 new_refresh_token: None,
@@ -221,7 +231,10 @@ impl From<crate::restore::Restore> for RestoredSession {
 /// to live, or else through its refresh token or client credentials (`force` always renews).
 /// `null` when storage holds no session under `sessionId`; without `credentials` when it holds
 /// one that cannot be logged in again.
-#[napi(catch_unwind, ts_return_type = "RestoredSession | null | number")]
+#[napi(
+    catch_unwind,
+    ts_return_type = "RestoredSession | null | PendingOperation"
+)]
 pub fn restore_session(
     env: Env,
     storage: &NativeStorage,
@@ -256,7 +269,7 @@ pub struct RefreshTokenOptions {
 }
 
 /// Logs a session in with a refresh token the caller holds.
-#[napi(catch_unwind, ts_return_type = "RestoredSession | number")]
+#[napi(catch_unwind, ts_return_type = "RestoredSession | PendingOperation")]
 pub fn log_in_with_refresh_token(
     env: Env,
     storage: &NativeStorage,
@@ -292,7 +305,7 @@ pub struct ClientCredentialsOptions {
 
 /// Logs a session in with client credentials: stores the client as the reference does, then
 /// discovers the issuer and makes the grant.
-#[napi(catch_unwind, ts_return_type = "SessionCredentials | number")]
+#[napi(catch_unwind, ts_return_type = "SessionCredentials | PendingOperation")]
 pub fn log_in_with_client_credentials(
     env: Env,
     storage: &NativeStorage,
@@ -340,7 +353,10 @@ pub struct AuthorizationRequestInfo {
 }
 
 /// Starts an authorization-code login: the URL to send the user to.
-#[napi(catch_unwind, ts_return_type = "AuthorizationRequestInfo | number")]
+#[napi(
+    catch_unwind,
+    ts_return_type = "AuthorizationRequestInfo | PendingOperation"
+)]
 pub fn start_authorization(
     env: Env,
     storage: &NativeStorage,
@@ -388,7 +404,7 @@ pub struct ResumedAuthorization {
 }
 
 /// Writes what finishing a login started elsewhere needs into `storage`.
-#[napi(catch_unwind, ts_return_type = "undefined | number")]
+#[napi(catch_unwind, ts_return_type = "undefined | PendingOperation")]
 pub fn resume_authorization(
     env: Env,
     storage: &NativeStorage,
@@ -419,7 +435,7 @@ pub struct FinishedLogin {
 }
 
 /// Finishes an authorization-code login from the URL the provider redirected to.
-#[napi(catch_unwind, ts_return_type = "FinishedLogin | number")]
+#[napi(catch_unwind, ts_return_type = "FinishedLogin | PendingOperation")]
 pub fn finish_authorization(
     env: Env,
     storage: &NativeStorage,
@@ -458,7 +474,7 @@ pub struct EndSessionOptions {
 /// Forgets a session in storage and revokes its refresh token at the provider, best effort.
 /// `issuer` is the one of the session in memory, for a session storage no longer holds;
 /// `endSession` asks for the URL of the provider's end-session endpoint (an IdP logout).
-#[napi(catch_unwind, ts_return_type = "LogoutOutcome | number")]
+#[napi(catch_unwind, ts_return_type = "LogoutOutcome | PendingOperation")]
 pub fn log_out(
     env: Env,
     storage: &NativeStorage,
@@ -532,7 +548,10 @@ impl SessionCredentials {
     /// stored under `sessionId`: with the access token stored there if it is another one (renewed
     /// meanwhile by another session or process) with enough life left, else by refreshing. What
     /// `restoreSession` gives.
-    #[napi(catch_unwind, ts_return_type = "RestoredSession | null | number")]
+    #[napi(
+        catch_unwind,
+        ts_return_type = "RestoredSession | null | PendingOperation"
+    )]
     pub fn renew(
         &self,
         env: Env,
@@ -561,7 +580,7 @@ pub struct CheckedIdToken {
 
 /// Checks an ID token issued to `clientId` by `issuer` (signature with the provider's keys,
 /// issuer, audience, lifetime).
-#[napi(catch_unwind, ts_return_type = "CheckedIdToken | number")]
+#[napi(catch_unwind, ts_return_type = "CheckedIdToken | PendingOperation")]
 pub fn check_id_token(
     env: Env,
     storage: &NativeStorage,
