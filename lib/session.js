@@ -152,6 +152,8 @@ class Session {
   #credentials
   /** When the access token of `#credentials` expires (ms since the epoch), if known. */
   #expiresAt
+  /** When it is due for renewal (ms since the epoch): the native side's rule. */
+  #renewAt
   /** Whether storage holds what it takes to log this session in again (a refresh token, or a client's credentials). */
   #renewable = false
   /** The background refresh or expiry timer. */
@@ -343,12 +345,13 @@ class Session {
   }
 
   static {
-    // `known` holds the credentials' webId and expiresAt when the caller has them already (a
-    // restore's result does), which spares two native calls each.
+    // `known` holds the credentials' webId, expiresAt and renewAt when the caller has them
+    // already (a restore's result does), which spares the native calls.
     adopt = (session, credentials, renewable, scheduleNow = true, known = credentials) => {
       const expiresAt = known.expiresAt ?? undefined
       session.#credentials = credentials
       session.#expiresAt = expiresAt
+      session.#renewAt = known.renewAt ?? expiresAt
       session.#renewable = renewable
       session.info.isLoggedIn = true
       session.info.webId = known.webId
@@ -372,9 +375,9 @@ class Session {
     if (expiresAt === undefined || expiresAt === null) return
     const left = expiresAt - Date.now()
     const refresh = this.#keepAlive && this.#renewable && left >= MIN_REFRESHABLE_MS
-    // A minute before expiry, or a fifth of the lifetime when that is shorter; never a tight loop.
-    // Without a refresh, the session expires 5 s before its token does, as in the reference.
-    const delay = refresh ? Math.max(1_000, left - Math.min(60_000, left / 5)) : Math.max(0, left - EXPIRY_MARGIN_MS)
+    // When the native side says the token is due (the rule a restore uses too); never a tight
+    // loop. Without a refresh, the session expires 5 s before its token does, as in the reference.
+    const delay = refresh ? Math.max(1_000, this.#renewAt - Date.now()) : Math.max(0, left - EXPIRY_MARGIN_MS)
     this.#setTimer(delay, refresh ? 'refresh' : 'expire')
   }
 

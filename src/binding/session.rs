@@ -97,6 +97,17 @@ impl SessionCredentials {
         self.inner.expires_at_ms.map(|ms| ms as f64)
     }
 
+    /// When the access token is due for renewal, in milliseconds since the epoch: the core's
+    /// one rule (a minute before expiry, or a fifth of the lifetime when that is shorter).
+    #[napi(getter)]
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "milliseconds since the epoch stay far below 2^53"
+    )]
+    pub fn renew_at(&self) -> Option<f64> {
+        self.inner.renewal_due_at_ms().map(|ms| ms as f64)
+    }
+
     /// The headers for a request: `Authorization`, and a fresh `DPoP` proof for DPoP tokens.
     #[napi(catch_unwind)]
     pub fn headers_for(&self, env: Env, method: String, url: String) -> Result<RequestAuthHeaders> {
@@ -157,6 +168,9 @@ pub struct RestoredSession {
     /// When the access token expires, in milliseconds since the epoch, if the provider said
     /// (the credentials' `expiresAt`).
     pub expires_at: Option<f64>,
+    /// When the access token is due for renewal (ms since the epoch; the credentials'
+    /// `renewAt`).
+    pub renew_at: Option<f64>,
     pub client_app_id: Option<String>,
     pub keep_alive: bool,
     /// The refresh token the provider returned, when the restore refreshed: for the
@@ -187,6 +201,7 @@ impl From<crate::session::Restored> for RestoredSession {
         Self {
             web_id: Some(r.credentials.web_id.clone()),
             expires_at: r.credentials.expires_at_ms.map(|ms| ms as f64),
+            renew_at: r.credentials.renewal_due_at_ms().map(|ms| ms as f64),
             credentials: Some(SessionCredentials {
                 inner: r.credentials,
             }),
@@ -218,6 +233,7 @@ impl From<crate::restore::Restore> for RestoredSession {
                 credentials: None,
                 web_id,
                 expires_at: None,
+                renew_at: None,
                 client_app_id,
                 keep_alive,
                 new_refresh_token: None,
