@@ -5,19 +5,20 @@
     reason = "napi entry points receive owned values converted from JS"
 )]
 
+mod credentials;
 mod errors;
 mod operation;
 mod session;
 mod storage;
 mod wakes;
 
+pub use credentials::SessionCredentials;
 pub use operation::{
     cancel_operation, log_http_requests, resume_operation, running_operations, wait_for_operation,
 };
 pub use session::{
     check_id_token, finish_authorization, log_in_with_client_credentials,
     log_in_with_refresh_token, log_out, restore_session, resume_authorization, start_authorization,
-    SessionCredentials,
 };
 pub use storage::NativeStorage;
 
