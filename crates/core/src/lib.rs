@@ -17,6 +17,7 @@
 //!   panics as errors.
 
 pub mod addresses;
+pub mod clock;
 pub mod error;
 pub mod grants;
 pub mod host;

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::grants::{client_credentials, refresh_token};
 use crate::http::Http;
 use crate::protocol::caches::Caches;
-use crate::protocol::credentials::{expiry_from_now, renewal_due_at_ms, Credentials};
+use crate::protocol::credentials::{renewal_due_at_ms, Credentials};
 use crate::protocol::dpop::DpopKey;
 use crate::protocol::token;
 use crate::secret::Secret;
@@ -55,10 +55,6 @@ impl Renewal {
     }
 }
 
-fn now_ms() -> u64 {
-    expiry_from_now(0)
-}
-
 /// When the stored access token is due for renewal (the rule: `renewal_due_at_ms`), and when it
 /// was issued, if the record says.
 fn stored_due_at_ms(record: &SessionRecord, expires_at_ms: u64) -> (u64, Option<u64>) {
@@ -75,6 +71,7 @@ fn reusable(
     record: &SessionRecord,
     issuer: &str,
     dpop_key: Option<&DpopKey>,
+    now_ms: u64,
 ) -> Result<Option<Credentials>> {
     let (Some(token), Some(expires_at), Some(web_id)) = (
         record.access_token()?,
@@ -91,7 +88,7 @@ fn reusable(
         return Ok(None);
     }
     let (due_at_ms, issued_at_ms) = stored_due_at_ms(record, expires_at_ms);
-    if due_at_ms < now_ms() {
+    if due_at_ms < now_ms {
         return Ok(None);
     }
     let dpop_key = match record.access_token_type()? {
@@ -160,7 +157,8 @@ pub async fn restore(
         }))
     };
     if renewal.may_hand_back(record.access_token()?) {
-        if let Some(credentials) = reusable(&record, &issuer, dpop_key.as_ref())? {
+        if let Some(credentials) = reusable(&record, &issuer, dpop_key.as_ref(), storage.now_ms())?
+        {
             return Ok(Some(without_refresh_token(credentials)));
         }
     }
@@ -244,13 +242,18 @@ async fn take_turn(
     issuer: &str,
     seen: Option<&str>,
 ) -> Result<Turn> {
-    let started = now_ms();
+    let started = storage.now_ms();
     let key = first.key();
     let stored_by_another = |record: &SessionRecord| -> Result<Option<Credentials>> {
         if record.access_token()? == seen {
             return Ok(None);
         }
-        reusable(record, issuer, record.dpop_key()?.as_ref())
+        reusable(
+            record,
+            issuer,
+            record.dpop_key()?.as_ref(),
+            storage.now_ms(),
+        )
     };
     loop {
         if let Attempt::Taken(taken) = lease::try_take(storage, id).await? {
@@ -271,7 +274,7 @@ async fn take_turn(
         loop {
             // Checked on every round, also when the lease keeps turning out free but is not
             // taken (a read-back that cannot be read, again and again).
-            let waited = now_ms().saturating_sub(started);
+            let waited = storage.now_ms().saturating_sub(started);
             if waited > 2 * lease::LEASE_TTL_MS {
                 return Err(Error::RefreshLeaseTimeout {
                     key: lease::lease_key(id),

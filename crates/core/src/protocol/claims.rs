@@ -1,7 +1,5 @@
 //! Checking the tokens an identity provider issues, and reading the WebID from them.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
@@ -14,12 +12,6 @@ use crate::protocol::jwt;
 
 /// How far the provider's clock may be from ours.
 pub const CLOCK_SKEW_SECONDS: u64 = 60;
-
-pub fn now_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
 
 fn invalid(reason: impl std::fmt::Display) -> Error {
     Error::InvalidToken {
@@ -49,7 +41,7 @@ pub async fn verified_claims(
         &claims,
         &metadata.issuer,
         audience,
-        now_seconds(),
+        crate::clock::now_seconds(),
         CLOCK_SKEW_SECONDS,
     )
     .map_err(invalid)?;
@@ -128,10 +120,8 @@ pub async fn credentials_from_grant(
     };
     let web_id = web_id_from_grant(http, jwks, metadata, &tokens, &client_id).await?;
     Ok(crate::protocol::credentials::Credentials {
-        expires_at_ms: tokens
-            .expires_in
-            .map(crate::protocol::credentials::expiry_from_now),
-        issued_at_ms: Some(crate::protocol::credentials::expiry_from_now(0)),
+        expires_at_ms: tokens.expires_in.map(crate::clock::expiry_from_now),
+        issued_at_ms: Some(crate::clock::expiry_from_now(0)),
         refresh_token: tokens.refresh_token,
         access_token: tokens.access_token,
         dpop_key,

@@ -1,7 +1,5 @@
 //! What a logged-in session holds: its tokens and DPoP key, and the headers that present them.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::error::Result;
 use crate::protocol::dpop::DpopKey;
 use crate::protocol::token::NonceCache;
@@ -42,16 +40,6 @@ impl std::fmt::Debug for Credentials {
 pub struct AuthHeaders {
     pub authorization: Secret,
     pub dpop: Option<String>,
-}
-
-/// Milliseconds since the epoch, `seconds` from now. Saturates rather than overflows: the
-/// lifetimes given here are cut to a year where they enter, but this must not panic whatever it
-/// is given.
-pub fn expiry_from_now(seconds: u64) -> u64 {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    now_ms.saturating_add(seconds.saturating_mul(1000))
 }
 
 /// A token used until it has this long to live, or a fifth of its lifetime when that is shorter.
@@ -107,18 +95,5 @@ impl Credentials {
                 })
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_expiry_saturates_instead_of_panicking() {
-        assert_eq!(expiry_from_now(u64::MAX), u64::MAX);
-        assert_eq!(expiry_from_now(1 << 63), u64::MAX);
-        let in_an_hour = expiry_from_now(3600);
-        assert!(in_an_hour > expiry_from_now(0) + 3_590_000);
     }
 }

@@ -13,7 +13,6 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
 use crate::http::{Http, HttpRequest};
-use crate::protocol::claims;
 use crate::protocol::discovery::IssuerMetadata;
 use crate::session::field;
 use crate::storage::Storage;
@@ -139,7 +138,7 @@ fn reusable(raw: &str, client_name: Option<&str>) -> Option<ClientFields> {
         // `0` (or nothing) means the secret never expires (RFC 7591 §3.2.1).
         let expires_at: i64 =
             text(field::CLIENT_SECRET_EXPIRES_AT).map_or(Some(0), |e| e.parse().ok())?;
-        let now = i64::try_from(claims::now_seconds()).unwrap_or(i64::MAX);
+        let now = i64::try_from(crate::clock::now_seconds()).unwrap_or(i64::MAX);
         if expires_at != 0 && now >= expires_at {
             return None;
         }

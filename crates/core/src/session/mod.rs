@@ -5,8 +5,9 @@
 //! Fields the package does not know are carried through every update in their places: the
 //! reference does the same with ours, which is what lets an app switch packages and back.
 
+use crate::clock::expiry_from_now;
 use crate::error::{Error, Result};
-use crate::protocol::credentials::{expiry_from_now, Credentials};
+use crate::protocol::credentials::Credentials;
 use crate::protocol::dpop::DpopKey;
 use crate::secret::Secret;
 use crate::session::record::Record;

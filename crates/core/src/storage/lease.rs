@@ -29,7 +29,6 @@ use std::rc::Rc;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::protocol::credentials::expiry_from_now;
 use crate::random::url_safe_token;
 use crate::storage::{OwnLeases, Storage};
 
@@ -55,10 +54,6 @@ pub fn lease_key(session_id: &str) -> String {
     format!("{LEASE_PREFIX}{session_id}")
 }
 
-fn now_ms() -> u64 {
-    expiry_from_now(0)
-}
-
 /// A lease this process wrote (and may hold). Dropped without being given back (`release`) or
 /// disowned, it is recorded as left in the store's `OwnLeases`.
 #[derive(Debug)]
@@ -66,6 +61,8 @@ pub struct Lease {
     key: String,
     owner: String,
     until: u64,
+    /// When it was made, by the store's clock.
+    made_at: u64,
     own: Option<Rc<OwnLeases>>,
     /// Given back, or known not to be in the store under this owner.
     settled: bool,
@@ -74,10 +71,12 @@ pub struct Lease {
 impl Lease {
     /// A lease about to be written under `key`, lasting `ttl_ms` from now.
     fn new(storage: &dyn Storage, key: &str, owner: &str, ttl_ms: u64) -> Self {
+        let now = storage.now_ms();
         Self {
             key: key.to_owned(),
             owner: owner.to_owned(),
-            until: now_ms().saturating_add(ttl_ms),
+            until: now.saturating_add(ttl_ms),
+            made_at: now,
             own: storage.own_leases(),
             settled: false,
         }
@@ -97,7 +96,7 @@ impl Drop for Lease {
     fn drop(&mut self) {
         if !self.settled {
             if let Some(own) = &self.own {
-                own.left(&self.key, &self.owner, self.until, now_ms());
+                own.left(&self.key, &self.owner, self.until, self.made_at);
             }
         }
     }
@@ -129,7 +128,7 @@ fn live_owner(raw: Option<&str>, now_ms: u64) -> Option<String> {
 /// The owner of a stored lease that someone else holds: not lapsed, and not one this process
 /// left behind.
 fn other_holder(storage: &dyn Storage, key: &str, raw: Option<&str>) -> Option<String> {
-    let owner = live_owner(raw, now_ms())?;
+    let owner = live_owner(raw, storage.now_ms())?;
     match storage.own_leases() {
         Some(own) if own.is_left(key, &owner) => None,
         _ => Some(owner),
@@ -175,7 +174,7 @@ pub async fn try_take(storage: &dyn Storage, session_id: &str) -> Result<Attempt
             return Err(e);
         }
     };
-    match live_owner(read_back.as_deref(), now_ms()) {
+    match live_owner(read_back.as_deref(), storage.now_ms()) {
         Some(found) if found == lease.owner => {
             // Any lease this process left under the key has just been written over.
             if let Some(own) = storage.own_leases() {
@@ -207,7 +206,7 @@ async fn reclaim_left(storage: &dyn Storage, key: &str) -> Result<bool> {
         return Ok(false);
     }
     let raw = storage.get(key).await?;
-    let now = now_ms();
+    let now = storage.now_ms();
     let Some((owner, until)) = raw
         .as_deref()
         .and_then(|raw| serde_json::from_str::<Value>(raw).ok())
@@ -233,7 +232,7 @@ async fn reclaim_left(storage: &dyn Storage, key: &str) -> Result<bool> {
 /// session list is too frequent and too short to pay for a written and read-back lease.)
 pub async fn hold(storage: &dyn Storage, key: &str, ttl_ms: u64) -> Result<Option<Lease>> {
     let owner = new_owner()?;
-    let started = now_ms();
+    let started = storage.now_ms();
     let mut delay_ms = 2;
     loop {
         let lease = Lease::new(storage, key, &owner, ttl_ms);
@@ -251,7 +250,7 @@ pub async fn hold(storage: &dyn Storage, key: &str, ttl_ms: u64) -> Result<Optio
         }
         // The lease lapses by itself after ttl_ms: still there after twice that, it was written
         // without an expiry, and nobody will ever get it.
-        let waited = now_ms().saturating_sub(started);
+        let waited = storage.now_ms().saturating_sub(started);
         if waited > 2 * ttl_ms {
             return Err(Error::LeaseTimeout {
                 key: key.to_owned(),
@@ -272,9 +271,9 @@ pub async fn exclude_refreshes(storage: &dyn Storage, id: &str) -> Result<Option
     if let Some(lease) = hold(storage, &key, LEASE_TTL_MS).await? {
         return Ok(Some(lease));
     }
-    let started = now_ms();
+    let started = storage.now_ms();
     while is_held(storage, id).await? {
-        let waited = now_ms().saturating_sub(started);
+        let waited = storage.now_ms().saturating_sub(started);
         if waited > 2 * LEASE_TTL_MS {
             return Err(Error::RefreshLeaseTimeout {
                 key,
@@ -296,7 +295,7 @@ pub async fn is_held(storage: &dyn Storage, session_id: &str) -> Result<bool> {
 /// Gives the lease back, best effort: a lease that cannot be given back is recorded as left (see
 /// `OwnLeases`) and lapses by itself.
 pub async fn release(storage: &dyn Storage, mut lease: Lease) {
-    if now_ms().saturating_add(BLIND_DELETE_MARGIN_MS) < lease.until {
+    if storage.now_ms().saturating_add(BLIND_DELETE_MARGIN_MS) < lease.until {
         // Within its lifetime nobody else can have taken it: no need to read it first. Tried
         // again once, for a transient fault; not after a timeout, which has taken long enough.
         for _ in 0..2 {
@@ -319,7 +318,7 @@ pub async fn release(storage: &dyn Storage, mut lease: Lease) {
     let Ok(raw) = storage.get(&lease.key).await else {
         return;
     };
-    if live_owner(raw.as_deref(), now_ms()).as_deref() != Some(lease.owner.as_str())
+    if live_owner(raw.as_deref(), storage.now_ms()).as_deref() != Some(lease.owner.as_str())
         || storage.delete(&lease.key).await.is_ok()
     {
         lease.settled = true;
@@ -480,7 +479,8 @@ mod tests {
             }
             let (fails, _) = self.call();
             // As Redis expires a key after its ttl: a lapsed lease is no value.
-            let taken = live_owner(self.map.get_now(key).as_deref(), now_ms()).is_some();
+            let taken =
+                live_owner(self.map.get_now(key).as_deref(), crate::clock::now_ms()).is_some();
             if !taken && (!fails || self.write_then_fail.get()) {
                 self.map.set_now(key, value);
             }
@@ -608,12 +608,12 @@ mod tests {
             Some(false),
             "another process does not take it"
         );
-        let started = now_ms();
+        let started = crate::clock::now_ms();
         let lease = block_on(hold(&a, LIST_LEASE_KEY, LIST_LEASE_TTL_MS))
             .unwrap()
             .expect("taken");
         assert!(
-            now_ms() - started < 1_000,
+            crate::clock::now_ms() - started < 1_000,
             "at once, not after the lease lapsed"
         );
         block_on(release(&a, lease));

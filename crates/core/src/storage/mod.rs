@@ -109,6 +109,13 @@ pub trait Storage {
         Ok(())
     }
 
+    /// The time by this store's clock (ms since the epoch), which leases and restores go by:
+    /// the system's (`clock::now_ms`), but for stores in tests, whose pauses move a clock of
+    /// their own.
+    fn now_ms(&self) -> u64 {
+        crate::clock::now_ms()
+    }
+
     /// The leases this process left in this store (see `crate::storage::lease`); `None` for a store no
     /// other process uses, where leases are never taken.
     fn own_leases(&self) -> Option<std::rc::Rc<OwnLeases>> {

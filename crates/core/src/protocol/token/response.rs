@@ -189,7 +189,7 @@ mod tests {
         }
         // Far beyond any Date, the expiry stays a number a JS Date holds.
         let tokens = with("3e17").unwrap();
-        let at = crate::protocol::credentials::expiry_from_now(tokens.expires_in.unwrap());
+        let at = crate::clock::expiry_from_now(tokens.expires_in.unwrap());
         assert!(at < 8_640_000_000_000_000, "{at}");
     }
 

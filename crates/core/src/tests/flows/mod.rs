@@ -97,6 +97,7 @@ macro_rules! shared_scenarios {
 
 mod authorization_code;
 mod client_credentials;
+mod leases;
 mod refresh_token;
 mod scenarios;
 
@@ -218,6 +219,7 @@ impl World {
             own_leases: Rc::default(),
             caches: Caches::default(),
             families: Cell::new(0),
+            clock: None,
         }
     }
 }
@@ -259,6 +261,8 @@ pub(super) struct Process {
     own_leases: Rc<OwnLeases>,
     caches: Caches,
     families: Cell<Family>,
+    /// The clock its stores go by, when the test keeps one (see `support::clock`).
+    pub clock: Option<Rc<Cell<u64>>>,
 }
 
 impl Process {
@@ -285,6 +289,13 @@ impl Process {
                     .with_unsaved(self.unsaved.clone())
                     .with_own_leases(self.own_leases.clone()),
             ),
+        };
+        let storage: Rc<dyn Storage> = match &self.clock {
+            Some(clock) => Rc::new(crate::tests::support::clock::Clocked {
+                inner: storage,
+                clock: clock.clone(),
+            }),
+            None => storage,
         };
         let http: Rc<dyn Http> = Rc::new(HostHttp::new(queue.clone()));
         Driven::new(

@@ -60,7 +60,7 @@ fn log_in_returning_the_token(world: &World) -> (String, Restored) {
     (token, restored.expect("the login succeeds"))
 }
 
-fn log_in(world: &World) {
+pub(super) fn log_in(world: &World) {
     log_in_returning_the_token(world);
 }
 

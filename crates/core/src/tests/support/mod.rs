@@ -1,10 +1,11 @@
 //! Helpers for unit tests: a minimal executor, a host that answers from a map, a host that runs
-//! several operations at once, an ES256 signer (`es256`) and an OpenID provider in process
-//! (`fake_idp`).
+//! several operations at once, a store on the test's clock (`clock`), an ES256 signer (`es256`)
+//! and an OpenID provider in process (`fake_idp`).
 
 // Test helpers: a panic is how they fail a test, and the maps are the tests' own.
 #![allow(clippy::missing_panics_doc, clippy::implicit_hasher)]
 
+pub mod clock;
 pub mod es256;
 pub mod fake_idp;
 

@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
 use super::{oauth_error, FakeIdp, PROOF_AGE_LIMIT};
+use crate::clock::now_seconds;
 use crate::http::HttpResponse;
-use crate::protocol::claims::now_seconds;
 
 /// The JSON object a base64url JWS part holds.
 fn b64_json(part: &str) -> Option<Map<String, Value>> {

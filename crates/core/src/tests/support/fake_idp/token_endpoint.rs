@@ -12,8 +12,8 @@ use super::{
     form, header, json_response, oauth_error, FakeIdp, RefreshGrant, Refreshes, ID_TOKEN_LIFETIME,
     ISSUER, KID, WEB_ID,
 };
+use crate::clock::now_seconds;
 use crate::http::{HttpRequest, HttpResponse};
-use crate::protocol::claims::now_seconds;
 
 /// One form-encoded value, decoded (the parts of Basic credentials, RFC 6749 §2.3.1).
 fn form_decode(text: &str) -> String {
