@@ -81,7 +81,7 @@ const slug = (heading) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]
 
 test('every relative link in the packed Markdown resolves to a file and heading in the tarball', { skip: SKIP }, () => {
   const installed = path.join(app, 'node_modules', NAME)
-  const markdown = ['README.md', 'docs/divergences.md']
+  const markdown = ['README.md', 'docs/api.md', 'docs/divergences.md']
   for (const file of markdown) assert.ok(fs.existsSync(path.join(installed, file)), `${file} ships`)
   const headings = (file) => fs.readFileSync(file, 'utf8').split('\n').filter((l) => /^#{1,6} /.test(l)).map((l) => slug(l.replace(/^#+ /, '')))
   let checked = 0
