@@ -76,6 +76,29 @@ test('the main tarball holds the loader, no binary, and one optional dependency 
   assert.ok(fs.existsSync(path.join(app, 'node_modules', `${NAME}-${PLATFORM}`, `${NAME}.${PLATFORM}.node`)))
 })
 
+/** GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces as hyphens. */
+const slug = (heading) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-')
+
+test('every relative link in the packed Markdown resolves to a file and heading in the tarball', { skip: SKIP }, () => {
+  const installed = path.join(app, 'node_modules', NAME)
+  const markdown = ['README.md', 'docs/api.md', 'docs/divergences.md']
+  for (const file of markdown) assert.ok(fs.existsSync(path.join(installed, file)), `${file} ships`)
+  const headings = (file) => fs.readFileSync(file, 'utf8').split('\n').filter((l) => /^#{1,6} /.test(l)).map((l) => slug(l.replace(/^#+ /, '')))
+  let checked = 0
+  for (const file of markdown) {
+    const text = fs.readFileSync(path.join(installed, file), 'utf8').replace(/```[\s\S]*?```/g, '')
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/i.test(target)) continue // absolute: https://, mailto:
+      const [pathPart, hash] = target.split('#')
+      const resolved = pathPart === '' ? path.join(installed, file) : path.resolve(path.dirname(path.join(installed, file)), pathPart)
+      assert.ok(resolved.startsWith(installed + path.sep) && fs.existsSync(resolved), `${file} links to ${target}, which the tarball does not hold`)
+      if (hash !== undefined) assert.ok(headings(resolved).includes(hash), `${file} links to ${target}: no such heading`)
+      checked += 1
+    }
+  }
+  assert.ok(checked >= 2, `only ${checked} relative links found`)
+})
+
 /** The script a user might write: store, list, restore and clear sessions. */
 const SCRIPT = `
 const { Session, getSessionFromStorage, getSessionIdFromStorageAll, clearSessionFromStorageAll, InMemoryStorage } = require('${NAME}')

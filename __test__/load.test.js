@@ -7,7 +7,7 @@
 //
 // The sessions. 1,000 authorization-code logins would take ~25 s in a debug build (each drives the
 // provider's login and consent pages), so most sessions log in with client credentials (one token
-// request each, ~1,000 in ~8 s), which this package restores like any other (divergence 26): a
+// request each, ~1,000 in ~8 s), which this package restores like any other (divergence 4): a
 // record with a DPoP key and a stored access token, read with one GET and used without a request.
 // LOAD_AUTHCODE of them (100 by default) are authorization-code sessions with refresh tokens and a
 // dynamically registered client, so both kinds of record are in the mix. Tokens live 10 min
@@ -128,7 +128,7 @@ test(`${SESSIONS} sessions in Redis, ${PROCESSES} processes x ${CONCURRENCY} con
 // restore (10,000 restores, 10,000 timers still pending; a release build restoring from Redis in
 // one process kept 196 MB of heap after 540,000 restores in 30 s). A server restoring a session per
 // request keeps (requests a second) x (token lifetime) timers: 300 restores a second and 1-hour
-// tokens pile up ~1 million, ~380 MB per process, before the first ones fire. Divergence 23 says a
+// tokens pile up ~1 million, ~380 MB per process, before the first ones fire. Divergence 8 says a
 // server that restores per request "does not pile up refresh timers". A fix could clear the timer
 // from a FinalizationRegistry when the session is collected, or keep one timer per process for
 // all sessions.
@@ -149,7 +149,7 @@ test('no process keeps heap per request after its warm-up', { skip: 'the timer e
 // that within a process; across processes, a storage with setIfAbsent (here Redis, SET NX PX)
 // takes the list lease around it, so two processes logging users in at the same moment do not
 // overwrite each other's additions. (Without setIfAbsent they can, as the reference always can:
-// README, "Many processes, one storage".)
+// README, "Many processes, one storage", and divergence 42 in docs/divergences.md.)
 test('logins in two processes at once keep every ID in the session list', { timeout: 120_000 }, async () => {
   const prefix = 'list-race:'
   const perProcess = 100

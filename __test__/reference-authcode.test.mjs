@@ -1,7 +1,7 @@
 // Differential tests of the authorization-code flow against the reference package, on a real
 // Community Solid Server whose pages are driven headlessly. An app switching packages keeps its
 // storage, so a login finished by either package must be restorable by the other, and the same
-// login must leave the same layout behind, apart from the divergences the README documents.
+// login must leave the same layout behind, apart from the divergences docs/divergences.md documents.
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import * as ours from '../index.mjs'
@@ -145,7 +145,7 @@ test('a login the reference started is finished by us', async () => {
     assert.equal(info.sessionId, sessionId, 'the session ID comes from the state')
     assert.equal(info.webId, css.webId)
     assert.equal((await mine.fetch(css.privateResource)).status, 200)
-    // Divergence 29: we use the state up, also one the reference recorded.
+    // Divergence 5: we use the state up, also one the reference recorded.
     assert.equal(storage.map.get(RECORD_PREFIX + state), undefined)
 
     const restored = await reference.getSessionFromStorage(sessionId, { storage })
@@ -220,24 +220,24 @@ const SAME = ['clientType', 'clientName', 'issuer', 'redirectUrl', 'dpop', 'keep
  */
 const OURS_ONLY = {
   afterLogin: {
-    // Divergences 6, 12 and 29: the state is listed in the session record until it is used up,
+    // Divergences 48, 38 and 5: the state is listed in the session record until it is used up,
     // so logout and clearSessionFromStorageAll can find its mapping record.
     authorizationStates: (value, { myState }) => assert.deepEqual(JSON.parse(value), [myState]),
   },
   afterRedirect: {
-    // Divergence 19: the access token, its type and expiry are kept so that a restore can use
-    // the token without asking the provider. (The README says a refresh stores them; the
+    // Divergence 3: the access token, its type and expiry are kept so that a restore can use
+    // the token without asking the provider. (The divergence says a refresh stores them; the
     // redirect is this login's first token response, so it stores them too.)
     accessToken: (value) => assert.equal(value.split('.').length, 3, 'a JWT access token (CSS issues them)'),
     accessTokenType: (value) => assert.equal(value, 'DPoP'),
     accessTokenExpiresAt: (value) => assert.ok(/^\d+$/.test(value) && Number(value) > Date.now(), 'a future time in ms'),
     accessTokenIssuedAt: (value) => assert.ok(/^\d+$/.test(value) && Number(value) <= Date.now(), 'a past time in ms'),
-    // Divergence 19 too: the latest ID token, for an IdP logout of a session restored that way.
+    // Divergence 3 too: the latest ID token, for an IdP logout of a session restored that way.
     idToken: (value) => assert.equal(value.split('.').length, 3, 'a JWT ID token'),
   },
 }
 
-/** Divergence 33: the dynamically registered client, kept for the storage's other sessions. */
+/** Divergence 10: the dynamically registered client, kept for the storage's other sessions. */
 const KEPT_CLIENT_PREFIX = 'solidClientAuthn:dynamicClient:'
 
 function compareSessionRecords(theirs, mine, { where, same, oursOnly, myState }) {
@@ -287,7 +287,7 @@ function compareStorages(theirMap, myMap, { where, sessionId, theirState, myStat
   const theirKeys = [...theirs.keys()]
   let myKeys = [...mine.keys()]
   if (phase === 'afterRedirect') {
-    // Divergence 29: our redirect uses the state up and deletes its mapping record; the
+    // Divergence 5: our redirect uses the state up and deletes its mapping record; the
     // reference keeps it, unchanged, forever.
     assert.ok(!mine.has(STATE), `${where}: our state mapping is gone`)
     assert.deepEqual(JSON.parse(theirs.get(STATE)), { sessionId }, `${where}: the reference keeps its mapping`)

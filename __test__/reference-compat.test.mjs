@@ -98,7 +98,7 @@ test('the same events names and error classes', () => {
   assert.deepEqual({ ...ours.EVENTS }, { ...reference.EVENTS })
   assert.equal(new ours.NotImplementedError('x').message, new reference.NotImplementedError('x').message)
   assert.equal(new ours.ConfigurationError('m').message, new reference.ConfigurationError('m').message)
-  // Ours carry their class name (README divergence 9); the reference's say "Error".
+  // Ours carry their class name (divergence 14 in docs/divergences.md); the reference's say "Error".
   assert.equal(new ours.ConfigurationError('m').name, 'ConfigurationError')
   assert.equal(new ours.NotImplementedError('x').name, 'NotImplementedError')
 })

@@ -2,7 +2,7 @@
 // Solid Server: `session.info` after each step, and every EVENTS value emitted during it (order,
 // argument count, the shape of each argument). Each flow runs the same steps with both packages,
 // each on a storage of its own, and compares them aspect by aspect (one subtest each). A
-// difference the README documents as a deliberate divergence is an explicit allowance naming its
+// difference docs/divergences.md documents as a deliberate divergence is an explicit allowance naming its
 // number, which checks that the difference is the documented one; any other difference is a
 // `todo` subtest saying what differs. PARITY_DEBUG=1 prints every recorded step.
 import test from 'node:test'
@@ -248,7 +248,7 @@ const ASPECTS = {
 /**
  * The timers both arm (every `timeoutSet` argument, also one emitted before anyone could
  * listen). The reference arms each timer 5 s before the token expires, whatever it is for;
- * `kind` says what ours is for: a `'refresh'` (divergence 23) or the `'expiry'`.
+ * `kind` says what ours is for: a `'refresh'` (divergence 8) or the `'expiry'`.
  */
 function compareTimers(step, kind) {
   const theirs = step.theirs.timers
@@ -259,12 +259,12 @@ function compareTimers(step, kind) {
     assert.ok(isTimeout(theirs[i]) && isTimeout(mine[i]), 'a Timeout, as the reference emits')
     const t = theirs[i].Timeout
     const m = mine[i].Timeout
-    // Divergence 23: the timers never keep the process alive; the reference's do.
+    // Divergence 8: the timers never keep the process alive; the reference's do.
     assert.equal(t.ref, true)
     assert.equal(m.ref, false)
     const lifetime = t.delaySeconds + 5
     if (kind === 'refresh') {
-      // Divergence 23: a refresh a minute before the expiry (a fifth of the lifetime when that is
+      // Divergence 8: a refresh a minute before the expiry (a fifth of the lifetime when that is
       // shorter); client-credentials sessions are renewed too, where the reference only expires.
       const due = lifetime - Math.min(60, lifetime / 5)
       assert.ok(Math.abs(m.delaySeconds - due) <= 5, `our refresh is due in ${m.delaySeconds} s; expected ~${due} s`)
@@ -295,16 +295,16 @@ async function compareStep(t, label, step, spec = {}) {
 
 // Allowances used by several flows.
 
-/** Divergence 24: `newTokens.expiresAt` is in seconds for every flow; the reference gives ms after client credentials. */
-const expiresAtInSeconds = allow(24, 'newTokens.expiresAt in seconds', (theirs, mine) => {
+/** Divergence 6: `newTokens.expiresAt` is in seconds for every flow; the reference gives ms after client credentials. */
+const expiresAtInSeconds = allow(6, 'newTokens.expiresAt in seconds', (theirs, mine) => {
   assert.equal(theirs.newTokens[0][0].expiresAt, 'number(epoch ms)')
   assert.equal(mine.newTokens[0][0].expiresAt, 'number(epoch s)')
   mine.newTokens[0][0].expiresAt = theirs.newTokens[0][0].expiresAt
 })
 
-/** Divergence 29: login resolves with the URL it handed to handleRedirect; the reference with undefined. */
+/** Divergence 5: login resolves with the URL it handed to handleRedirect; the reference with undefined. */
 const resolvesWithUrl = (handed) =>
-  allow(29, 'login resolves with the authorization URL', (theirs, mine) => {
+  allow(5, 'login resolves with the authorization URL', (theirs, mine) => {
     assert.equal(theirs, 'undefined')
     assert.equal(mine, 'string(URL)')
     assert.ok(handed.mine, 'handleRedirect was called')
@@ -312,11 +312,11 @@ const resolvesWithUrl = (handed) =>
   })
 
 /**
- * Divergence 36: `info.expirationDate` is set after every login, the authorization-code redirect
+ * Divergence 7: `info.expirationDate` is set after every login, the authorization-code redirect
  * and `fromTokens` included, where the reference leaves it undefined; a logout keeps it, as the
  * reference keeps the one it sets.
  */
-const expirationDateSet = allow(36, 'info.expirationDate after every login', (theirs, mine) => {
+const expirationDateSet = allow(7, 'info.expirationDate after every login', (theirs, mine) => {
   assert.equal(theirs.expirationDate, undefined)
   assert.equal(typeof mine.expirationDate, 'number')
   assert.equal(mine.shape.expirationDate, 'number(epoch ms)')
@@ -350,7 +350,7 @@ async function loginTokens(lib, loginOptions) {
     assert.ok(tokens?.refreshToken, 'CSS issued a refresh token')
     return tokens
   } finally {
-    // Not ours: its logout revokes the refresh token the flow needs (divergence 30).
+    // Not ours: its logout revokes the refresh token the flow needs (divergence 9).
     if (lib === reference) await session.logout()
   }
 }
@@ -434,7 +434,7 @@ test('authorization code, dynamic client: login, redirect, restores, logout', as
       })
     }
     steps.restore = await onBoth(sessions, restore, { creates: true })
-    // Ours restores through the stored access token while it is good (divergence 19); with it
+    // Ours restores through the stored access token while it is good (divergence 3); with it
     // expired ours refreshes, as the reference always does, and that must look the same.
     const record = JSON.parse(storages.mine.map.get(RECORD_PREFIX + id))
     tokenLeftAtRestore = Number(record.accessTokenExpiresAt) - Date.now()
@@ -468,9 +468,9 @@ test('authorization code, dynamic client: login, redirect, restores, logout', as
     allow: { 'session.info': [expirationDateSet] },
   })
 
-  // Divergence 19: a restore while the stored access token has over a minute to live uses it and
+  // Divergence 3: a restore while the stored access token has over a minute to live uses it and
   // sends nothing, so no refresh token comes back to announce; the reference always refreshes.
-  const usedStoredToken = allow(19, 'the restore used the stored access token', (theirs, mine) => {
+  const usedStoredToken = allow(3, 'the restore used the stored access token', (theirs, mine) => {
     assert.deepEqual(theirs, ['onNewRefreshToken/1'])
     assert.deepEqual(mine, [])
     assert.ok(tokenLeftAtRestore > 60_000, 'the stored access token had over a minute to live')
@@ -526,9 +526,9 @@ test('refresh-token login with a registered public client (token_endpoint_auth_m
   } finally {
     await logoutAll(Object.values(sessions))
   }
-  // Divergence 37: a public static client logs in with its refresh token; the reference wants a
+  // Divergence 13: a public static client logs in with its refresh token; the reference wants a
   // secret for every client ID that is not a URL.
-  const publicClientLogsIn = allow(37, 'a public static client logs in with a refresh token', (theirs, mine) => {
+  const publicClientLogsIn = allow(13, 'a public static client logs in with a refresh token', (theirs, mine) => {
     assert.equal(theirs, 'Error(Error)')
     assert.equal(mine, 'undefined')
     return [mine, mine]
@@ -654,14 +654,14 @@ test('client credentials with 8-second tokens (oidc-provider): what the timers e
   await compareStep(t, 'keepAlive false: until the timer fires', steps.false.timer, {
     only: ['session.info', 'session.info keys holding undefined', 'events in order, timeoutSet aside', 'timeoutSet where the reference emits it', 'event payloads'],
   })
-  // Divergence 23: a client-credentials session is renewed with the grant before its token
+  // Divergence 8: a client-credentials session is renewed with the grant before its token
   // expires (sessionExtended, with a new timer), where the reference lets it expire.
-  const renewed = allow(23, 'our client-credentials session is renewed instead of expiring', (theirs, mine) => {
+  const renewed = allow(8, 'our client-credentials session is renewed instead of expiring', (theirs, mine) => {
     assert.deepEqual(theirs, ['sessionExpired/0'])
     assert.deepEqual(mine, mine.includes('timeoutSet/1') ? ['timeoutSet/1', 'sessionExtended/1'] : ['sessionExtended/1'])
     return [theirs, theirs]
   })
-  const stillLoggedIn = allow(23, 'renewed, so still logged in', (theirs, mine) => {
+  const stillLoggedIn = allow(8, 'renewed, so still logged in', (theirs, mine) => {
     assert.equal(theirs.values.isLoggedIn, false)
     assert.equal(mine.values.isLoggedIn, true)
     assert.ok(mine.expirationDate > theirs.expirationDate, 'a later expiry')

@@ -343,7 +343,7 @@ test('per-operation native memory is released when the operation ends, even if t
 // 6 and the decided differences
 
 test('serialisation is per storage object: a fresh adapter per call over one backend can lose updates', async () => {
-  // Documented in the README: reuse one storage object (the cross-process case comes with Redis).
+  // Documented (README, and divergence 35 in docs/divergences.md): reuse one storage object (the cross-process case comes with Redis).
   const backend = new Map([[LIST_KEY, JSON.stringify(['a', 'b', 'c', 'd'])]])
   const adapter = () => ({
     get: async (k) => backend.get(k),
@@ -356,7 +356,7 @@ test('serialisation is per storage object: a fresh adapter per call over one bac
     },
   })
   await Promise.all(['a', 'b', 'c'].map((id) => new Session({ storage: adapter() }, id).logout()))
-  assert.notDeepEqual(JSON.parse(backend.get(LIST_KEY)), ['d'], 'if this starts passing, update the README')
+  assert.notDeepEqual(JSON.parse(backend.get(LIST_KEY)), ['d'], 'if this starts passing, update divergence 35 in docs/divergences.md and the README')
   const shared = adapter()
   backend.set(LIST_KEY, JSON.stringify(['a', 'b', 'c', 'd']))
   await Promise.all(['a', 'b', 'c'].map((id) => new Session({ storage: shared }, id).logout()))

@@ -21,7 +21,7 @@ test('InMemoryStorage is an IStorage with Promise-returning methods', async () =
   assert.equal(await s.get('k'), 'v')
   await s.delete('k')
   assert.equal(await s.get('k'), undefined)
-  // Unlike the reference's, an empty string reads back as stored (README divergence 7).
+  // Unlike the reference's, an empty string reads back as stored (divergence 19 in docs/divergences.md).
   await s.set('empty', '')
   assert.equal(await s.get('empty'), '')
   const other = new InMemoryStorage()

@@ -130,7 +130,7 @@ async function load(ctx, redis, client, seconds) {
       const ids = Array.from({ length: sessions }, (_, i) => `load-${i}`)
       const t0 = performance.now()
       // Authorization-code sessions for both packages: the reference cannot restore
-      // client-credentials ones (divergence 26).
+      // client-credentials ones (divergence 4).
       await logInSessions({ pkg: name, storage, op, ids, concurrency: 8, clientName: `bench ${name}` })
       const loginS = (performance.now() - t0) / 1000
       const recordBytes = await client.strLen(`${prefix}solidClientAuthenticationUser:${ids[0]}`)

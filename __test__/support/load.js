@@ -23,7 +23,7 @@ async function pool(items, concurrency, fn) {
  * 'reference'). IDs in `authcode` (a Set) log in with the authorization-code flow (op-login.mjs
  * drives the provider's pages; a refresh token, a dynamically registered client); the others
  * with client credentials (one token request each; restorable by our package only, divergence
- * 26). No background refresh: the sessions are refreshed by restores alone.
+ * 4). No background refresh: the sessions are refreshed by restores alone.
  */
 async function logInSessions({ pkg = 'ours', storage, op, ids, authcode = new Set(ids), concurrency = 8, clientName = 'load test' }) {
   const { opLogin } = await import('./op-login.mjs')
