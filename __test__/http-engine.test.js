@@ -134,6 +134,14 @@ test('an unreachable provider and one that hangs reject with typed errors', asyn
   assert.throws(() => lib.setIdentityProviderTimeout(0), TypeError)
 })
 
+test('an https:// issuer whose server speaks plain HTTP is named as such, without TLS jargon', async () => {
+  idp.answer = (req, res) => res.writeHead(200).end('{}')
+  const e = await rejection(discover(asyncMapStorage(), idp.issuer.replace('http://', 'https://')))
+  assert.equal(e.code, 'ERR_IDP_UNREACHABLE')
+  assert.match(e.message, /did not answer in TLS \(is it an http:\/\/ server\? the URL says https:\/\/\)/)
+  assert.doesNotMatch(e.message, /InvalidContentType|corrupt message/)
+})
+
 /** Runs a child process that discovers `issuer` and prints the outcome as JSON. */
 function discoverInChild(issuer, env) {
   const script = `

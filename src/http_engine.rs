@@ -247,13 +247,46 @@ fn blocked_in(error: &reqwest::Error) -> Option<HttpFailure> {
     None
 }
 
-/// What went wrong, from the innermost cause (say, "Connection refused (os error 111)").
+/// What went wrong, from the innermost cause (say, "Connection refused (os error 111)"), or in
+/// words for a TLS failure whose own message is protocol jargon.
 fn describe(error: &reqwest::Error) -> String {
     let mut innermost: &dyn std::error::Error = error;
-    while let Some(source) = innermost.source() {
-        innermost = source;
+    loop {
+        if let Some(tls) = tls_error(innermost) {
+            return describe_tls(tls);
+        }
+        match innermost.source() {
+            Some(source) => innermost = source,
+            None => return innermost.to_string(),
+        }
     }
-    innermost.to_string()
+}
+
+/// The TLS error in `error`, if it is one or I/O errors wrapped around one (an I/O error's
+/// `source` skips the error it wraps, so they are unwrapped here).
+fn tls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = error;
+    loop {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let wrapped = current.downcast_ref::<std::io::Error>()?.get_ref()?;
+        current = wrapped;
+    }
+}
+
+fn describe_tls(error: &rustls::Error) -> String {
+    match error {
+        // An https:// URL whose server answered in plain HTTP (or anything but TLS).
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+            "the server did not answer in TLS (is it an http:// server? the URL says https://)"
+                .to_owned()
+        }
+        rustls::Error::InvalidCertificate(reason) => {
+            format!("its TLS certificate was refused ({reason:?}); a private CA can be trusted with NODE_EXTRA_CA_CERTS")
+        }
+        other => format!("the TLS handshake failed ({other})"),
+    }
 }
 
 /// Makes `request`; runs on the runtime of whoever awaits it (napi's tokio runtime).
