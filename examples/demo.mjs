@@ -130,11 +130,14 @@ try {
   line('clearSessionFromStorageAll', JSON.stringify(await getSessionIdFromStorageAll(storage)))
   line('keys left in storage', '')
   for (const [key, value] of storage.map) {
+    const fields = JSON.parse(value)
     const note = key.startsWith('issuerConfig:')
       ? "the server's public metadata"
-      : key.startsWith(RECORD) && JSON.parse(value).sessionId
+      : key.startsWith(RECORD) && fields.sessionId
         ? 'a login-state record'
-        : value
+        : fields.clientId
+          ? `the client registered with the server, kept for the next login: ${fields.clientId} (its secret not shown)`
+          : value
     console.log(`    ${key}  (${note})`)
   }
 } finally {
