@@ -75,10 +75,9 @@ class InMemoryStorage {
     const k = String(key)
     // The reference stores what it is given; a non-string would come back as something else.
     if (typeof value !== 'string') throw invalidArgument(`An InMemoryStorage value must be a string, got ${value === null ? 'null' : typeof value}`)
-    const v = value
     checkWellFormed(k, 'An InMemoryStorage key')
-    checkWellFormed(v, 'An InMemoryStorage value')
-    this.#native.setEntry(k, v)
+    checkWellFormed(value, 'An InMemoryStorage value')
+    this.#native.setEntry(k, value)
   }
 
   async delete(key) {
@@ -268,8 +267,6 @@ function callAll(storage, requests, operationId, handle) {
   }
   // HTTP requests have timeouts of their own, in Rust; a sleep is not a storage call.
   const timed = (request) => !isHttp(request) && request.method !== 'sleep'
-  let storageCalls = 0
-  for (let i = 0; i < count; i++) if (timed(requests[i])) storageCalls++
   const timer = setTimeout(() => {
     for (let i = 0; i < count; i++) {
       if (!settled[i] && timed(requests[i])) {
@@ -286,7 +283,7 @@ function callAll(storage, requests, operationId, handle) {
   // work is such a call exits. Anything else that keeps the loop alive (a server) lets the
   // timeout fire and the caller get the error.
   timer.unref()
-  if (storageCalls === 0) clearTimeout(timer)
+  if (!requests.some(timed)) clearTimeout(timer)
   const done = () => {
     if (--pending === 0) {
       clearTimeout(timer)
@@ -319,13 +316,9 @@ function callAll(storage, requests, operationId, handle) {
     if (value === undefined || value === null) return
     const text = typeof value === 'string' ? value : stringObjectText(value)
     if (text === undefined) return report({ index: i, wrongType: typeName(value) })
-    if (text.isWellFormed()) {
-      values[i] = text
-      return
-    }
-    const escaped = escapeUnpairedSurrogates(text)
-    if (escaped === undefined) report({ index: i, unpairedSurrogate: true })
-    else values[i] = escaped
+    const wellFormed = text.isWellFormed() ? text : escapeUnpairedSurrogates(text)
+    if (wellFormed === undefined) report({ index: i, unpairedSurrogate: true })
+    else values[i] = wellFormed
   }
   // Thenables of any kind are unwrapped as `await` would; anything else is the answer.
   const settle = (i, result) => {
