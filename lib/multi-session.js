@@ -89,10 +89,10 @@ async function refreshTokens(tokenSet) {
   if (typeof tokenSet.refreshToken !== 'string') throw new Error('Could not refresh the session.')
   const input = await tokenSetInput(tokenSet, tokenSet.webId)
   const restored = await run(native.logInWithRefreshToken, new InMemoryStorage(), randomUUID(), {
-    issuer: tokenSet.issuer,
+    oidcIssuer: tokenSet.issuer,
     clientId: tokenSet.clientId,
     refreshToken: tokenSet.refreshToken,
-    dpop: tokenSet.dpopKey !== undefined,
+    tokenType: tokenSet.dpopKey === undefined ? 'Bearer' : 'DPoP',
     publicJwk: input.publicJwk,
     privateJwk: input.privateJwk,
   })

@@ -169,19 +169,15 @@ class Session {
 
   async #login(options) {
     if (typeof options !== 'object') throw invalidArgument('The login options must be an object')
-    const { oidcIssuer, clientId, clientSecret, redirectUrl, refreshToken, tokenType } = options
+    // Which login the options ask for is decided here; the native side reads and checks the rest.
+    const { oidcIssuer, clientSecret, redirectUrl, refreshToken, tokenType } = options
     if (typeof oidcIssuer !== 'string' || oidcIssuer === '') {
       // The reference puts the whole options object in this message, secrets included.
       throw new ConfigurationError("OidcLoginHandler requires an OIDC issuer: missing property 'oidcIssuer'")
     }
     if (tokenType !== undefined && tokenType !== 'DPoP' && tokenType !== 'Bearer') throw invalidArgument('tokenType must be "DPoP" or "Bearer"')
-    const dpop = tokenType !== 'Bearer'
     if (refreshToken !== undefined) {
-      if (typeof refreshToken !== 'string' || refreshToken === '') throw invalidArgument('refreshToken must be a non-empty string')
-      if (typeof clientId !== 'string') throw invalidArgument('A login with a refresh token needs the clientId it was issued to')
-      if (clientSecret !== undefined && typeof clientSecret !== 'string') throw invalidArgument('clientSecret must be a string')
-      const login = { issuer: oidcIssuer, clientId, clientSecret, refreshToken, dpop }
-      const restored = await run(native.logInWithRefreshToken, this.#storages.main, this.info.sessionId, login)
+      const restored = await run(native.logInWithRefreshToken, this.#storages.main, this.info.sessionId, options)
       // Events in the reference's order: newRefreshToken, newTokens, timeoutSet, login.
       this.#adopt(restored.credentials, true, restored)
       if (restored.newRefreshToken != null) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, restored.newRefreshToken)
@@ -190,13 +186,11 @@ class Session {
       this.events.emit(EVENTS.LOGIN)
       return
     }
-    if (typeof redirectUrl === 'string') return this.#startAuthorization(options, dpop)
+    if (typeof redirectUrl === 'string') return this.#startAuthorization(options)
     if (typeof clientSecret !== 'string') {
       throw new ConfigurationError('A login needs a redirectUrl (the authorization code flow), a clientSecret (client credentials) or a refreshToken')
     }
-    if (typeof clientId !== 'string') throw invalidArgument('clientId must be a string')
-    const login = { issuer: oidcIssuer, clientId, clientSecret, dpop }
-    const credentials = await run(native.logInWithClientCredentials, this.#storages.main, this.info.sessionId, login)
+    const credentials = await run(native.logInWithClientCredentials, this.#storages.main, this.info.sessionId, options)
     this.#adopt(credentials, true)
     this.#schedule()
     await this.#announceTokens(credentials)
@@ -204,29 +198,18 @@ class Session {
   }
 
   /** The authorization-code login: stores what the redirect needs and hands the URL over. */
-  async #startAuthorization(options, dpop) {
-    const { oidcIssuer, redirectUrl, clientId, clientSecret, clientName, customScopes, prompt, handleRedirect } = options
+  async #startAuthorization(options) {
+    const { redirectUrl, handleRedirect } = options
     const parsed = URL.canParse(redirectUrl) ? new URL(redirectUrl) : undefined
     if (parsed === undefined || parsed.hash !== '' || parsed.searchParams.has('code') || parsed.searchParams.has('state')) {
       throw new Error(`${redirectUrl} is not a valid redirect URL, it is either a malformed IRI, includes a hash fragment, or reserved query parameters ('code' or 'state').`)
     }
     if (typeof handleRedirect !== 'function') throw new Error(NO_REDIRECT_HANDLER)
     const announce = this.events.listenerCount(EVENTS.AUTHORIZATION_REQUEST) > 0
-    const authorization = {
-      issuer: oidcIssuer,
-      redirectUrl,
-      clientId: stringOrUndefined(clientId),
-      clientSecret: stringOrUndefined(clientSecret),
-      clientName: stringOrUndefined(clientName) ?? stringOrUndefined(clientId),
-      customScopes: Array.isArray(customScopes) ? customScopes.filter((s) => typeof s === 'string') : undefined,
-      prompt: stringOrUndefined(prompt),
-      dpop,
-      keepAlive: this.#keepAlive,
-    }
-    const request = await run(native.startAuthorization, this.#storages.main, this.info.sessionId, authorization, announce)
+    const request = await run(native.startAuthorization, this.#storages.main, this.info.sessionId, options, this.#keepAlive, announce)
     if (announce) {
       const { codeVerifier, state, issuer, clientId } = request
-      this.events.emit(EVENTS.AUTHORIZATION_REQUEST, { codeVerifier, state, issuer, redirectUrl, dpopBound: dpop, clientId })
+      this.events.emit(EVENTS.AUTHORIZATION_REQUEST, { codeVerifier, state, issuer, redirectUrl, dpopBound: options.tokenType !== 'Bearer', clientId })
     }
     handleRedirect(request.url)
     // The reference resolves undefined; apps asked for the URL (its issue #2066).
@@ -496,27 +479,14 @@ class Session {
    */
   static async fromAuthorizationRequestState(state, sessionId) {
     if (state === null || typeof state !== 'object') throw invalidArgument('Session.fromAuthorizationRequestState expects the state the authorizationRequest event gave')
-    for (const field of ['state', 'codeVerifier', 'issuer', 'redirectUrl', 'clientId']) {
-      if (typeof state[field] !== 'string' || state[field] === '') {
-        throw invalidArgument(`The authorization request state has no ${field} (a non-empty string)`)
-      }
-    }
-    if (state.clientSecret !== undefined && typeof state.clientSecret !== 'string') throw invalidArgument('clientSecret must be a string')
     if (sessionId !== undefined) checkSessionId(sessionId)
     const storage = new InMemoryStorage()
     const session = new Session({ storage, keepAlive: false }, sessionId ?? randomUUID())
     // The reference's info has these keys, unset, from the session info it builds.
     session.info.webId = undefined
     session.info.clientAppId = undefined
-    await run(native.resumeAuthorization, storage, session.info.sessionId, {
-      state: state.state,
-      codeVerifier: state.codeVerifier,
-      issuer: state.issuer,
-      redirectUrl: state.redirectUrl,
-      dpop: state.dpopBound !== false,
-      clientId: state.clientId,
-      clientSecret: state.clientSecret,
-    })
+    // The native side checks each field of the state.
+    await run(native.resumeAuthorization, storage, session.info.sessionId, state)
     return session
   }
 }

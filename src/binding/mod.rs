@@ -8,6 +8,7 @@
 mod credentials;
 mod errors;
 mod operation;
+mod options;
 mod session;
 mod storage;
 mod wakes;
