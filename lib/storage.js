@@ -172,22 +172,6 @@ function typeName(value) {
   return t === 'object' ? 'an object' : `a ${t}`
 }
 
-/**
- * `text` with each unpaired surrogate written as a `\uXXXX` escape, which is the same JSON inside
- * a JSON string (it is what JSON.stringify writes), or undefined when one follows a backslash
- * (escaping it there would change what the text means).
- */
-function escapeUnpairedSurrogates(text) {
-  let escapedBefore = false
-  const out = text.replace(UNPAIRED_SURROGATE, (unit, at) => {
-    let backslashes = 0
-    while (text.charCodeAt(at - 1 - backslashes) === 0x5c) backslashes++
-    if (backslashes % 2 === 1) escapedBefore = true
-    return `\\u${unit.charCodeAt(0).toString(16)}`
-  })
-  return escapedBefore ? undefined : out
-}
-
 /** The text a String object holds, or undefined for anything else. */
 function stringObjectText(value) {
   try {
@@ -315,10 +299,9 @@ function callAll(storage, requests, operationId, handle) {
   const accept = (i, value) => {
     if (value === undefined || value === null) return
     const text = typeof value === 'string' ? value : stringObjectText(value)
-    if (text === undefined) return report({ index: i, wrongType: typeName(value) })
-    const wellFormed = text.isWellFormed() ? text : escapeUnpairedSurrogates(text)
-    if (wellFormed === undefined) report({ index: i, unpairedSurrogate: true })
-    else values[i] = wellFormed
+    // Text with unpaired surrogates is made JSON the native side can read there (StoredText).
+    if (text === undefined) report({ index: i, wrongType: typeName(value) })
+    else values[i] = text
   }
   // Thenables of any kind are unwrapped as `await` would; anything else is the answer.
   const settle = (i, result) => {
