@@ -1,25 +1,3 @@
 // ESM entry point: the CommonJS module re-exported, so that `import` and `require` share one
 // module instance and one default storage.
-import api from './index.js'
-
-export const {
-  Session,
-  EVENTS,
-  InMemoryStorage,
-  getSessionFromStorage,
-  getSessionIdFromStorageAll,
-  clearSessionFromStorageAll,
-  refreshSession,
-  refreshTokens,
-  logout,
-  ConfigurationError,
-  NotImplementedError,
-  StorageError,
-  StorageCorruptedError,
-  IdentityProviderError,
-  OAuthError,
-  RedirectError,
-  setStorageTimeout,
-  setIdentityProviderTimeout,
-  setBlockPrivateNetworks,
-} = api
+export * from './index.js'
