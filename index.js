@@ -1,30 +1,29 @@
 'use strict'
 // Public entry point (CommonJS). index.mjs re-exports this module, so both entry points share one
-// default storage. Every export is a name in the object literal below, which is how Node finds
-// the names `import` sees (cjs-module-lexer).
+// default storage.
 
 const { Session, EVENTS } = require('./lib/session.js')
-const { getSessionFromStorage, getSessionIdFromStorageAll, clearSessionFromStorageAll, refreshSession, refreshTokens, logout } = require('./lib/multi-session.js')
+const multiSession = require('./lib/multi-session.js')
 const { InMemoryStorage, setStorageTimeout, setIdentityProviderTimeout, setBlockPrivateNetworks } = require('./lib/storage.js')
-const { ConfigurationError, NotImplementedError, StorageError, StorageCorruptedError, IdentityProviderError, OAuthError, RedirectError } = require('./lib/errors.js')
+const errors = require('./lib/errors.js')
 
 module.exports = {
   Session,
   EVENTS,
   InMemoryStorage,
-  getSessionFromStorage,
-  getSessionIdFromStorageAll,
-  clearSessionFromStorageAll,
-  refreshSession,
-  refreshTokens,
-  logout,
-  ConfigurationError,
-  NotImplementedError,
-  StorageError,
-  StorageCorruptedError,
-  IdentityProviderError,
-  OAuthError,
-  RedirectError,
+  getSessionFromStorage: multiSession.getSessionFromStorage,
+  getSessionIdFromStorageAll: multiSession.getSessionIdFromStorageAll,
+  clearSessionFromStorageAll: multiSession.clearSessionFromStorageAll,
+  refreshSession: multiSession.refreshSession,
+  refreshTokens: multiSession.refreshTokens,
+  logout: multiSession.logout,
+  ConfigurationError: errors.ConfigurationError,
+  NotImplementedError: errors.NotImplementedError,
+  StorageError: errors.StorageError,
+  StorageCorruptedError: errors.StorageCorruptedError,
+  IdentityProviderError: errors.IdentityProviderError,
+  OAuthError: errors.OAuthError,
+  RedirectError: errors.RedirectError,
   setStorageTimeout,
   setIdentityProviderTimeout,
   setBlockPrivateNetworks,

@@ -1,3 +1,25 @@
 // ESM entry point: the CommonJS module re-exported, so that `import` and `require` share one
 // module instance and one default storage.
-export * from './index.js'
+import api from './index.js'
+
+export const {
+  Session,
+  EVENTS,
+  InMemoryStorage,
+  getSessionFromStorage,
+  getSessionIdFromStorageAll,
+  clearSessionFromStorageAll,
+  refreshSession,
+  refreshTokens,
+  logout,
+  ConfigurationError,
+  NotImplementedError,
+  StorageError,
+  StorageCorruptedError,
+  IdentityProviderError,
+  OAuthError,
+  RedirectError,
+  setStorageTimeout,
+  setIdentityProviderTimeout,
+  setBlockPrivateNetworks,
+} = api
