@@ -169,7 +169,8 @@ class Session {
 
   async #login(options) {
     if (typeof options !== 'object') throw invalidArgument('The login options must be an object')
-    // Which login the options ask for is decided here; the native side reads and checks the rest.
+    // Which login the options ask for is decided here; the native side reads and checks the rest
+    // of a refresh-token or authorization-code login.
     const { oidcIssuer, clientSecret, redirectUrl, refreshToken, tokenType } = options
     if (typeof oidcIssuer !== 'string' || oidcIssuer === '') {
       // The reference puts the whole options object in this message, secrets included.
@@ -190,7 +191,9 @@ class Session {
     if (typeof clientSecret !== 'string') {
       throw new ConfigurationError('A login needs a redirectUrl (the authorization code flow), a clientSecret (client credentials) or a refreshToken')
     }
-    const credentials = await run(native.logInWithClientCredentials, this.#storages.main, this.info.sessionId, options)
+    if (typeof options.clientId !== 'string') throw invalidArgument('clientId must be a string')
+    const login = { issuer: oidcIssuer, clientId: options.clientId, clientSecret, dpop: tokenType !== 'Bearer' }
+    const credentials = await run(native.logInWithClientCredentials, this.#storages.main, this.info.sessionId, login)
     this.#adopt(credentials, true)
     this.#schedule()
     await this.#announceTokens(credentials)

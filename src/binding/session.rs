@@ -112,15 +112,15 @@ pub fn log_in_with_refresh_token(
     })
 }
 
-/// `login({ oidcIssuer, clientId, clientSecret, tokenType? })`.
+/// What `login({ clientId, clientSecret, oidcIssuer, tokenType })` gives the native side (the
+/// form `keep-alive.test.js` and the benchmark call directly).
 #[napi(object, object_to_js = false)]
 pub struct ClientCredentialsOptions {
-    pub oidc_issuer: String,
-    #[napi(ts_type = "unknown")]
-    pub client_id: Option<Property>,
+    pub issuer: String,
+    pub client_id: String,
     pub client_secret: String,
-    #[napi(ts_type = "unknown")]
-    pub token_type: Option<Property>,
+    /// Ask for a DPoP-bound token (the default) rather than a Bearer one.
+    pub dpop: bool,
 }
 
 /// Logs a session in with client credentials: stores the client as the reference does, then
@@ -133,15 +133,12 @@ pub fn log_in_with_client_credentials(
     session_id: String,
     options: ClientCredentialsOptions,
 ) -> Result<Outcome> {
-    let Some(Property::Text(client_id)) = options.client_id else {
-        return Err(invalid_argument(env, "clientId must be a string"));
-    };
     let caches = caches();
     let login = ClientCredentialsLogin {
-        issuer: options.oidc_issuer,
-        client_id,
+        issuer: options.issuer,
+        client_id: options.client_id,
         client_secret: Secret::new(options.client_secret),
-        dpop: dpop(options.token_type.as_ref()),
+        dpop: options.dpop,
     };
     start(env, storage, parent, move |s, http| async move {
         let inner =
