@@ -16,7 +16,7 @@ const NAME = 'solid-client-authn-native'
 /** The platforms binaries are made for: `os-cpu[-abi]`, as the platform packages are named. */
 const PLATFORMS = ['linux-x64-gnu', 'linux-arm64-gnu', 'linux-x64-musl', 'darwin-x64', 'darwin-arm64', 'win32-x64-msvc']
 
-/** `gnu` or `musl` on Linux: the C library this Node runs on. */
+/** `glibc` or `musl` on Linux: the C library this Node runs on. */
 function linuxLibc() {
   // Cheap first: the ldd of musl systems says so. Node's report says which glibc it runs on.
   try {
@@ -24,64 +24,50 @@ function linuxLibc() {
   } catch {
     // No ldd (a slim container): ask Node.
   }
-  const report = typeof process.report?.getReport === 'function' ? process.report.getReport() : undefined
-  return report?.header?.glibcVersionRuntime ? 'gnu' : 'musl'
+  return process.report?.getReport?.()?.header?.glibcVersionRuntime ? 'glibc' : 'musl'
 }
 
-function currentPlatform() {
-  const { platform, arch } = process
-  if (platform === 'linux') {
-    const libc = linuxLibc()
-    return { os: platform, cpu: arch, libc, name: `linux-${arch}-${libc}` }
-  }
-  if (platform === 'win32') return { os: platform, cpu: arch, name: `win32-${arch}-msvc` }
-  return { os: platform, cpu: arch, name: `${platform}-${arch}` }
-}
-
-function describe(error) {
-  const message = error instanceof Error ? error.message : String(error)
-  return message.split('\n')[0]
-}
+/** The first line of what loading a binary threw. */
+const firstLine = (error) => String(error instanceof Error ? error.message : error).split('\n')[0]
 
 function load() {
   const override = process.env.NAPI_RS_NATIVE_LIBRARY_PATH
   if (override) return require(override)
 
-  const platform = currentPlatform()
+  const { platform: os, arch: cpu } = process
+  const libc = os === 'linux' ? linuxLibc() : undefined
+  const abi = libc !== undefined ? (libc === 'glibc' ? '-gnu' : '-musl') : os === 'win32' ? '-msvc' : ''
+  const platform = `${os}-${cpu}${abi}`
   const problems = []
-  const local = path.join(__dirname, `${NAME}.${platform.name}.node`)
+  const local = path.join(__dirname, `${NAME}.${platform}.node`)
   if (fs.existsSync(local)) {
     try {
       return require(local)
     } catch (e) {
-      problems.push(`${local} exists but cannot be loaded: ${describe(e)}`)
+      problems.push(`${local} exists but cannot be loaded: ${firstLine(e)}`)
     }
   }
-  const packaged = `${NAME}-${platform.name}`
-  if (PLATFORMS.includes(platform.name)) {
+  const packaged = `${NAME}-${platform}`
+  const supported = PLATFORMS.includes(platform)
+  if (supported) {
     try {
       return require(packaged)
     } catch (e) {
       if (e?.code !== 'MODULE_NOT_FOUND' || !String(e.message).includes(packaged)) {
-        problems.push(`${packaged} is installed but cannot be loaded: ${describe(e)}`)
+        problems.push(`${packaged} is installed but cannot be loaded: ${firstLine(e)}`)
       }
     }
   }
 
-  const where = [`os ${platform.os}`, `cpu ${platform.cpu}`, ...(platform.libc ? [`libc ${platform.libc === 'gnu' ? 'glibc' : 'musl'}`] : [])].join(', ')
-  const lines = [`${NAME} has no native binary that loads on this platform (${where}).`]
-  lines.push(...problems)
-  if (PLATFORMS.includes(platform.name)) {
-    if (problems.length === 0) {
-      lines.push(`Its binary comes in the package ${packaged}, an optional dependency that is not installed here: install it (npm install ${packaged}), or reinstall without omitting optional dependencies.`)
-    }
-  } else {
+  const where = [`os ${os}`, `cpu ${cpu}`, ...(libc ? [`libc ${libc}`] : [])].join(', ')
+  const lines = [`${NAME} has no native binary that loads on this platform (${where}).`, ...problems]
+  if (!supported) {
     lines.push(`Binaries are made for: ${PLATFORMS.join(', ')}.`)
+  } else if (problems.length === 0) {
+    lines.push(`Its binary comes in the package ${packaged}, an optional dependency that is not installed here: install it (npm install ${packaged}), or reinstall without omitting optional dependencies.`)
   }
   lines.push(`To build one from source (needs a Rust toolchain, from rustup.rs): clone the repository, run \`npm install && npm run build\`, and use that folder (or set NAPI_RS_NATIVE_LIBRARY_PATH to the .node file it builds).`)
-  const error = new Error(lines.join('\n'))
-  error.code = 'ERR_NATIVE_BINARY_MISSING'
-  throw error
+  throw Object.assign(new Error(lines.join('\n')), { code: 'ERR_NATIVE_BINARY_MISSING' })
 }
 
 module.exports = load()

@@ -4,8 +4,7 @@
 
 const { Session, EVENTS } = require('./lib/session.js')
 const multiSession = require('./lib/multi-session.js')
-const { InMemoryStorage, setStorageTimeout, setIdentityProviderTimeout } = require('./lib/storage.js')
-const { setBlockPrivateNetworks } = require('./lib/network.js')
+const { InMemoryStorage, setStorageTimeout, setIdentityProviderTimeout, setBlockPrivateNetworks } = require('./lib/storage.js')
 const errors = require('./lib/errors.js')
 
 module.exports = {

@@ -3,39 +3,14 @@
 // native side; this file only sorts out arguments and builds Session objects.
 
 const native = require('../binding.js')
-const { invalidArgument, notStoredError, quote } = require('./errors.js')
-const { isStorage, handleFor, run, runOn, defaultStorage, checkWellFormed, InMemoryStorage } = require('./storage.js')
-const { Session, EVENTS, adopt, announceTokens, tokenSetInput, tokenSetOf } = require('./session.js')
+const { invalidArgument } = require('./errors.js')
+const { isStorage, handleFor, run, runOn, runOnce, defaultStorage, InMemoryStorage } = require('./storage.js')
+const { Session, EVENTS, useRestored, checkSessionId, tokenSetInput, tokenSetOf } = require('./session.js')
 const { randomUUID } = require('node:crypto')
-const { restoreOnce } = require('./restore.js')
-const { debug } = require('./debug.js')
 
-/**
- * Makes `session` logged in with what a restore gave, and tells who asked about the refresh
- * token. A restore without credentials (nothing to log the session in with) changes nothing.
- */
-async function useRestored(session, restored) {
-  if (restored.credentials == null) return
-  adopt(session, restored.credentials, true, true, restored)
-  if (restored.notStored != null) {
-    // The refresh worked but its record could not be stored: the session has the only good
-    // tokens (the package writes them with the next operation on it). Say so, with the session.
-    const token = restored.newRefreshToken
-    if (token !== null && token !== undefined) session.events.emit(EVENTS.NEW_REFRESH_TOKEN, token)
-    await announceTokens(session, restored.credentials)
-    const error = notStoredError(restored.notStored)
-    error.session = session
-    throw error
-  }
-  if (debug.enabled) {
-    debug('session %s restored: %s', quote(JSON.stringify(session.info.sessionId)), restored.newRefreshToken == null ? 'its stored access token is still good' : 'refreshed')
-  }
-  const token = restored.newRefreshToken
-  // Only when this restore refreshed: a stored access token used as is is nothing new.
-  if (token !== null && token !== undefined) {
-    session.events.emit(EVENTS.NEW_REFRESH_TOKEN, token)
-    await announceTokens(session, restored.credentials)
-  }
+/** The native restore of `sessionId`, joined to one in flight (`force`: refresh even if the stored access token is good). */
+function restoreOnce(handle, storage, sessionId, force) {
+  return runOnce(force ? `force:${sessionId}` : sessionId, handle, storage, native.restoreSession, sessionId, force)
 }
 
 /**
@@ -44,35 +19,20 @@ async function useRestored(session, restored) {
  * and delete functions is a storage.
  */
 function readArguments(second, third, fourth) {
-  let storage
-  let onNewRefreshToken
-  let refresh
-  if (second === undefined || second === null || isStorage(second)) {
-    storage = second ?? undefined
-    onNewRefreshToken = third
-    refresh = fourth
-  } else if (typeof second === 'object') {
-    storage = second.storage ?? undefined
-    onNewRefreshToken = second.onNewRefreshToken
-    refresh = second.refreshSession ?? second.refresh
-    if (storage !== undefined && !isStorage(storage)) {
-      throw invalidArgument("The 'storage' option must be an IStorage (an object with get, set and delete methods)")
-    }
-  } else {
+  const positional = second == null || isStorage(second)
+  if (!positional && typeof second !== 'object') {
     throw invalidArgument(`The second argument of getSessionFromStorage must be an IStorage or an options object, got ${typeof second}`)
   }
-  if (onNewRefreshToken != null && typeof onNewRefreshToken !== 'function') {
-    throw invalidArgument('onNewRefreshToken must be a function')
+  const options = positional ? { storage: second, onNewRefreshToken: third, refreshSession: fourth } : second
+  const storage = options.storage ?? undefined
+  const { onNewRefreshToken } = options
+  const refresh = options.refreshSession ?? options.refresh
+  if (!positional && storage !== undefined && !isStorage(storage)) {
+    throw invalidArgument("The 'storage' option must be an IStorage (an object with get, set and delete methods)")
   }
-  if (refresh != null && typeof refresh !== 'boolean') {
-    throw invalidArgument('refreshSession must be a boolean')
-  }
+  if (onNewRefreshToken != null && typeof onNewRefreshToken !== 'function') throw invalidArgument('onNewRefreshToken must be a function')
+  if (refresh != null && typeof refresh !== 'boolean') throw invalidArgument('refreshSession must be a boolean')
   return { storage, onNewRefreshToken: onNewRefreshToken ?? undefined, refresh: refresh ?? true }
-}
-
-function checkSessionId(sessionId) {
-  if (typeof sessionId !== 'string') throw invalidArgument(`The session ID must be a string, got ${typeof sessionId}`)
-  checkWellFormed(sessionId, 'The session ID')
 }
 
 async function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshToken, refresh) {
@@ -84,7 +44,7 @@ async function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshTo
   const stored = args.refresh
     ? await restoreOnce(handle, args.storage, sessionId, false)
     : await runOn(handle, args.storage, native.loadSession, sessionId)
-  if (stored === undefined || stored === null) return undefined
+  if (stored == null) return undefined
   const session = new Session({
     storage: args.storage ?? defaultStorage,
     sessionInfo: { sessionId, isLoggedIn: false, webId: stored.webId ?? undefined, clientAppId: stored.clientAppId ?? undefined },
@@ -117,7 +77,7 @@ async function refreshSession(session, options) {
   if (!(session instanceof Session)) throw invalidArgument('refreshSession expects a Session')
   const storage = options?.storage ?? undefined
   const restored = await restoreOnce(handleFor(storage), storage, session.info.sessionId, true)
-  if (restored !== null && restored !== undefined) await useRestored(session, restored)
+  if (restored != null) await useRestored(session, restored)
 }
 
 /**
@@ -129,10 +89,10 @@ async function refreshTokens(tokenSet) {
   if (typeof tokenSet.refreshToken !== 'string') throw new Error('Could not refresh the session.')
   const input = await tokenSetInput(tokenSet, tokenSet.webId)
   const restored = await run(native.logInWithRefreshToken, new InMemoryStorage(), randomUUID(), {
-    issuer: tokenSet.issuer,
+    oidcIssuer: tokenSet.issuer,
     clientId: tokenSet.clientId,
     refreshToken: tokenSet.refreshToken,
-    dpop: tokenSet.dpopKey !== undefined,
+    tokenType: tokenSet.dpopKey === undefined ? 'Bearer' : 'DPoP',
     publicJwk: input.publicJwk,
     privateJwk: input.privateJwk,
   })

@@ -1,14 +1,12 @@
 'use strict'
-// The Session class: the reference's shape, a Node EventEmitter for events, and storage work done
-// by the native side.
+// The Session class: the reference's shape, a Node EventEmitter for events, timers, and storage
+// work done by the native side.
 
 const { EventEmitter } = require('node:events')
 const { randomUUID } = require('node:crypto')
 const native = require('../binding.js')
-const { ConfigurationError, invalidArgument, notStoredError, panicked, quote } = require('./errors.js')
-const { defaultStorage, isStorage, handleFor, run, checkWellFormed, InMemoryStorage } = require('./storage.js')
-const { renewOnce } = require('./restore.js')
-const { debug } = require('./debug.js')
+const { ConfigurationError, invalidArgument, notStoredError, panicked } = require('./errors.js')
+const { defaultStorage, isStorage, handleFor, run, runOnce, checkWellFormed, InMemoryStorage, debug } = require('./storage.js')
 const { authenticatedFetch } = require('./fetch.js')
 
 const EVENTS = Object.freeze({
@@ -26,27 +24,22 @@ const EVENTS = Object.freeze({
 
 const stringOrUndefined = (value) => (typeof value === 'string' ? value : undefined)
 
-const IDP_LOGOUT_UNAVAILABLE = 'Cannot perform IDP logout. Did you log in using the OIDC authentication flow?'
+const NO_REDIRECT_HANDLER = 'A redirection handler must be provided in the Node environment.'
 
-/** The storages a session writes to and clears, by the reference's precedence. */
+/** The storages a session writes to (`main`) and clears (`extra` too), by the reference's precedence. */
 function pickStorages(options) {
   const checked = (value, name) => {
     if (!isStorage(value)) throw invalidArgument(`The '${name}' option must be an IStorage (an object with get, set and delete methods)`)
     handleFor(value)
     return value
   }
-  if (options.storage !== undefined && options.storage !== null) {
-    const storage = checked(options.storage, 'storage')
-    return { main: storage, extra: undefined }
-  }
+  if (options.storage != null) return { main: checked(options.storage, 'storage'), extra: undefined }
   const { secureStorage, insecureStorage } = options
-  if (secureStorage != null && insecureStorage != null) {
-    // The reference writes everything to the insecure storage and only ever clears the secure one.
-    const main = checked(insecureStorage, 'insecureStorage')
-    const extra = checked(secureStorage, 'secureStorage')
-    return { main, extra: extra === main ? undefined : extra }
-  }
-  return { main: defaultStorage, extra: undefined }
+  if (secureStorage == null || insecureStorage == null) return { main: defaultStorage, extra: undefined }
+  // The reference writes everything to the insecure storage and only ever clears the secure one.
+  const main = checked(insecureStorage, 'insecureStorage')
+  const extra = checked(secureStorage, 'secureStorage')
+  return { main, extra: extra === main ? undefined : extra }
 }
 
 /**
@@ -54,43 +47,20 @@ function pickStorages(options) {
  * JWK JSON the reference stores.
  */
 async function tokenSetInput(tokens, webId) {
-  const input = {
-    accessToken: tokens.accessToken,
-    idToken: tokens.idToken,
-    refreshToken: tokens.refreshToken,
-    webId: webId ?? '',
-    expiresAt: tokens.expiresAt,
-    clientId: tokens.clientId,
-    issuer: tokens.issuer,
-  }
-  if (tokens.dpopKey?.privateKey !== undefined) {
-    const { kty, crv, x, y, d } = await globalThis.crypto.subtle.exportKey('jwk', tokens.dpopKey.privateKey)
+  const { accessToken, idToken, refreshToken, expiresAt, clientId, issuer, dpopKey } = tokens
+  const input = { accessToken, idToken, refreshToken, webId: webId ?? '', expiresAt, clientId, issuer }
+  if (dpopKey?.privateKey !== undefined) {
+    const { kty, crv, x, y, d } = await globalThis.crypto.subtle.exportKey('jwk', dpopKey.privateKey)
     input.privateJwk = JSON.stringify({ kty, crv, x, y, d })
-    input.publicJwk = JSON.stringify(tokens.dpopKey.publicKey)
+    input.publicJwk = JSON.stringify(dpopKey.publicKey)
   }
   return input
 }
 
 /**
- * Makes a session logged in with native credentials, and arms its timer unless the caller arms
- * it later with `scheduleTimer` (set in Session's static block).
- */
-let adopt
-/** Arms a session's timer for its current credentials (`timeoutSet` is emitted). */
-let scheduleTimer
-
-/**
- * Emits `newTokens` with the reference's SessionTokenSet (`expiresAt` in seconds; the DPoP
- * private key as an extractable WebCrypto key). The tokens leave Rust only when someone listens.
- */
-async function announceTokens(session, credentials) {
-  if (session.events.listenerCount(EVENTS.NEW_TOKENS) === 0) return
-  session.events.emit(EVENTS.NEW_TOKENS, await tokenSetOf(credentials))
-}
-
-/**
- * The reference's SessionTokenSet for native credentials. `dpopKey` is the app's own key pair
- * when it has one (refreshTokens keeps it); otherwise the credentials' key is imported.
+ * The reference's SessionTokenSet for native credentials (`expiresAt` in seconds). `dpopKey` is
+ * the app's own key pair when it has one (refreshTokens keeps it); otherwise the credentials' key
+ * is imported as an extractable WebCrypto key.
  */
 async function tokenSetOf(credentials, dpopKey) {
   const parts = credentials.tokenSet()
@@ -110,6 +80,9 @@ async function tokenSetOf(credentials, dpopKey) {
   }
   return tokens
 }
+
+/** Makes a session logged in with what a restore gave (set in Session's static block). */
+let useRestored
 
 /** How long before its token expires a session that is not refreshed expires (the reference's 5 s). */
 const EXPIRY_MARGIN_MS = 5_000
@@ -146,6 +119,18 @@ class Session {
   info
   /** @type {EventEmitter} */
   events
+  // Arrow-function properties, as in the reference, so that destructured methods keep `this`.
+  login = (loginOptions) => this.#login(loginOptions ?? {})
+  handleIncomingRedirect = (url, redirectOptions) => this.#handleIncomingRedirect(url, redirectOptions)
+  // The global fetch, looked up at call time (so stubs and interceptors see every request), with
+  // the authentication headers computed natively.
+  fetch = (input, init) => {
+    const credentials = this.#credentials
+    if (!this.info.isLoggedIn || credentials === undefined) return globalThis.fetch(input, init)
+    return authenticatedFetch(credentials, input, init)
+  }
+  logout = (logoutOptions) => this.#logout(logoutOptions)
+
   #storages
   #keepAlive
   /** The native credentials of a logged-in session: tokens and DPoP key stay in Rust. */
@@ -166,8 +151,7 @@ class Session {
   constructor(sessionOptions = {}, sessionId = undefined) {
     const options = sessionOptions ?? {}
     if (typeof options !== 'object') throw invalidArgument('Session options must be an object')
-    if (sessionId !== undefined && typeof sessionId !== 'string') throw invalidArgument('The session ID must be a string')
-    if (sessionId !== undefined) checkWellFormed(sessionId, 'The session ID')
+    if (sessionId !== undefined) checkSessionId(sessionId)
     this.#storages = pickStorages(options)
     this.#keepAlive = options.keepAlive ?? true
     const given = options.sessionInfo
@@ -181,186 +165,176 @@ class Session {
     this.events.on('newListener', (event) => {
       if (TIMER_EVENTS.has(event) && this.#timer !== undefined) awaited.add(this)
     })
+  }
 
-    // Arrow-function properties, as in the reference, so that destructured methods keep `this`.
-    this.login = async (loginOptions) => {
-      const options = loginOptions ?? {}
-      if (typeof options !== 'object') throw invalidArgument('The login options must be an object')
-      const { oidcIssuer, clientId, clientSecret, redirectUrl, refreshToken, tokenType } = options
-      if (typeof oidcIssuer !== 'string' || oidcIssuer === '') {
-        // The reference puts the whole options object in this message, secrets included.
-        throw new ConfigurationError("OidcLoginHandler requires an OIDC issuer: missing property 'oidcIssuer'")
-      }
-      if (tokenType !== undefined && tokenType !== 'DPoP' && tokenType !== 'Bearer') {
-        throw invalidArgument(`tokenType must be "DPoP" or "Bearer"`)
-      }
-      if (refreshToken !== undefined) {
-        if (typeof refreshToken !== 'string' || refreshToken === '') throw invalidArgument('refreshToken must be a non-empty string')
-        if (typeof clientId !== 'string') throw invalidArgument('A login with a refresh token needs the clientId it was issued to')
-        if (clientSecret !== undefined && typeof clientSecret !== 'string') throw invalidArgument('clientSecret must be a string')
-        const restored = await run(native.logInWithRefreshToken, this.#storages.main, this.info.sessionId, {
-          issuer: oidcIssuer,
-          clientId,
-          clientSecret,
-          refreshToken,
-          dpop: tokenType !== 'Bearer',
-        })
-        // Events in the reference's order: newRefreshToken, newTokens, timeoutSet, login.
-        adopt(this, restored.credentials, true, false, restored)
-        if (restored.newRefreshToken != null) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, restored.newRefreshToken)
-        await announceTokens(this, restored.credentials)
-        scheduleTimer(this)
-        this.events.emit(EVENTS.LOGIN)
-        return
-      }
-      if (typeof redirectUrl === 'string') return this.#startAuthorization(options)
-      if (typeof clientSecret !== 'string') {
-        throw new ConfigurationError('A login needs a redirectUrl (the authorization code flow), a clientSecret (client credentials) or a refreshToken')
-      }
-      if (typeof clientId !== 'string') throw invalidArgument('clientId must be a string')
-      const credentials = await run(native.logInWithClientCredentials, this.#storages.main, this.info.sessionId, {
-        issuer: oidcIssuer,
-        clientId,
-        clientSecret,
-        dpop: tokenType !== 'Bearer',
-      })
-      adopt(this, credentials, true)
-      await announceTokens(this, credentials)
+  async #login(options) {
+    if (typeof options !== 'object') throw invalidArgument('The login options must be an object')
+    // Which login the options ask for is decided here; the native side reads and checks the rest
+    // of a refresh-token or authorization-code login.
+    const { oidcIssuer, clientSecret, redirectUrl, refreshToken, tokenType } = options
+    if (typeof oidcIssuer !== 'string' || oidcIssuer === '') {
+      // The reference puts the whole options object in this message, secrets included.
+      throw new ConfigurationError("OidcLoginHandler requires an OIDC issuer: missing property 'oidcIssuer'")
+    }
+    if (tokenType !== undefined && tokenType !== 'DPoP' && tokenType !== 'Bearer') throw invalidArgument('tokenType must be "DPoP" or "Bearer"')
+    if (refreshToken !== undefined) {
+      const restored = await run(native.logInWithRefreshToken, this.#storages.main, this.info.sessionId, options)
+      // Events in the reference's order: newRefreshToken, newTokens, timeoutSet, login.
+      this.#adopt(restored.credentials, true, restored)
+      if (restored.newRefreshToken != null) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, restored.newRefreshToken)
+      await this.#announceTokens(restored.credentials)
+      this.#schedule()
       this.events.emit(EVENTS.LOGIN)
+      return
     }
-    this.handleIncomingRedirect = async (url, redirectOptions) => {
-      if (this.info.isLoggedIn) return this.info
-      const requireIssuer = redirectOptions?.requireIssuerParameter === true
-      let parsed
-      try {
-        parsed = new URL(url)
-      } catch (e) {
-        throw new Error(`[${quote(url)}] is not a valid URL, and cannot be used as a redirect URL: ${e}`)
-      }
-      const params = parsed.searchParams
-      if (!params.has('state') || !(params.has('code') || params.has('error'))) {
-        // Not a redirect from a login: nothing to finish (the reference also swaps in a new
-        // random session ID here; this keeps the session's own).
-        return { isLoggedIn: false, sessionId: this.info.sessionId }
-      }
-      // As the reference: a second call on this session while one runs gets undefined.
-      if (this.#redirecting) return undefined
-      this.#redirecting = true
-      try {
-        const finished = await run(native.finishAuthorization, this.#storages.main, parsed.href, requireIssuer)
-        this.info.sessionId = finished.sessionId
-        this.#keepAlive = finished.restored.keepAlive
-        // Events in the reference's order: newRefreshToken, timeoutSet, newTokens, login.
-        adopt(this, finished.restored.credentials, true, false, finished.restored)
-        this.info.clientAppId = finished.restored.clientAppId ?? undefined
-        const token = finished.restored.newRefreshToken
-        if (token !== null && token !== undefined) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, token)
-        scheduleTimer(this)
-        await announceTokens(this, finished.restored.credentials)
-        this.events.emit(EVENTS.LOGIN)
-        return { isLoggedIn: true, webId: this.info.webId, sessionId: this.info.sessionId, clientAppId: this.info.clientAppId }
-      } finally {
-        this.#redirecting = false
-      }
+    if (typeof redirectUrl === 'string') return this.#startAuthorization(options)
+    if (typeof clientSecret !== 'string') {
+      throw new ConfigurationError('A login needs a redirectUrl (the authorization code flow), a clientSecret (client credentials) or a refreshToken')
     }
-    // The global fetch, looked up at call time (so stubs and interceptors see every request),
-    // with the authentication headers computed natively.
-    this.fetch = (input, init) => {
-      const credentials = this.#credentials
-      if (!this.info.isLoggedIn || credentials === undefined) return globalThis.fetch(input, init)
-      return authenticatedFetch(credentials, input, init)
-    }
-    this.logout = async (logoutOptions) => {
-      const { main, extra } = this.#storages
-      const id = this.info.sessionId
-      if (typeof id !== 'string') throw invalidArgument('The session ID must be a string')
-      checkWellFormed(id, 'The session ID')
-      const credentials = this.#credentials
-      // Storage first; then the refresh token is revoked at the provider (best effort).
-      const idp = logoutOptions?.logoutType === 'idp'
-      const idToken = idp ? credentials?.idToken : undefined
-      const endSession = typeof idToken === 'string' ? { idTokenHint: idToken, postLogoutUrl: stringOrUndefined(logoutOptions.postLogoutUrl), state: stringOrUndefined(logoutOptions.state) } : undefined
-      const outcome = await run(native.logOut, main, id, credentials?.issuer ?? undefined, endSession)
-      if (extra !== undefined) await run(native.forgetSession, extra, id)
-      if (idp) {
-        if (outcome?.endSessionUrl == null) throw new Error(IDP_LOGOUT_UNAVAILABLE)
-        if (typeof logoutOptions.handleRedirect !== 'function') throw new Error('A redirection handler must be provided in the Node environment.')
-        logoutOptions.handleRedirect(outcome.endSessionUrl)
-      }
-      this.info.isLoggedIn = false
-      this.#credentials = undefined
-      this.#renewable = false
-      clearTimeout(this.#timer)
-      this.#timer = undefined
-      abandonedTimers.unregister(this)
-      awaited.delete(this)
-      this.events.emit(EVENTS.LOGOUT)
-    }
+    if (typeof options.clientId !== 'string') throw invalidArgument('clientId must be a string')
+    const login = { issuer: oidcIssuer, clientId: options.clientId, clientSecret, dpop: tokenType !== 'Bearer' }
+    const credentials = await run(native.logInWithClientCredentials, this.#storages.main, this.info.sessionId, login)
+    this.#adopt(credentials, true)
+    this.#schedule()
+    await this.#announceTokens(credentials)
+    this.events.emit(EVENTS.LOGIN)
   }
 
   /** The authorization-code login: stores what the redirect needs and hands the URL over. */
   async #startAuthorization(options) {
-    const { oidcIssuer, redirectUrl, clientId, clientSecret, clientName, customScopes, prompt, tokenType, handleRedirect } = options
-    let parsed
-    try {
-      parsed = new URL(redirectUrl)
-    } catch {
-      parsed = undefined
-    }
+    const { redirectUrl, handleRedirect } = options
+    const parsed = URL.canParse(redirectUrl) ? new URL(redirectUrl) : undefined
     if (parsed === undefined || parsed.hash !== '' || parsed.searchParams.has('code') || parsed.searchParams.has('state')) {
       throw new Error(`${redirectUrl} is not a valid redirect URL, it is either a malformed IRI, includes a hash fragment, or reserved query parameters ('code' or 'state').`)
     }
-    if (typeof handleRedirect !== 'function') throw new Error('A redirection handler must be provided in the Node environment.')
+    if (typeof handleRedirect !== 'function') throw new Error(NO_REDIRECT_HANDLER)
     const announce = this.events.listenerCount(EVENTS.AUTHORIZATION_REQUEST) > 0
-    const request = await run(
-      native.startAuthorization,
-      this.#storages.main,
-      this.info.sessionId,
-      {
-        issuer: oidcIssuer,
-        redirectUrl,
-        clientId: typeof clientId === 'string' ? clientId : undefined,
-        clientSecret: typeof clientSecret === 'string' ? clientSecret : undefined,
-        clientName: typeof clientName === 'string' ? clientName : typeof clientId === 'string' ? clientId : undefined,
-        customScopes: Array.isArray(customScopes) ? customScopes.filter((s) => typeof s === 'string') : undefined,
-        prompt: typeof prompt === 'string' ? prompt : undefined,
-        dpop: tokenType !== 'Bearer',
-        keepAlive: this.#keepAlive,
-      },
-      announce,
-    )
+    const request = await run(native.startAuthorization, this.#storages.main, this.info.sessionId, options, this.#keepAlive, announce)
     if (announce) {
-      this.events.emit(EVENTS.AUTHORIZATION_REQUEST, {
-        codeVerifier: request.codeVerifier,
-        state: request.state,
-        issuer: request.issuer,
-        redirectUrl,
-        dpopBound: tokenType !== 'Bearer',
-        clientId: request.clientId,
-      })
+      const { codeVerifier, state, issuer, clientId } = request
+      this.events.emit(EVENTS.AUTHORIZATION_REQUEST, { codeVerifier, state, issuer, redirectUrl, dpopBound: options.tokenType !== 'Bearer', clientId })
     }
     handleRedirect(request.url)
     // The reference resolves undefined; apps asked for the URL (its issue #2066).
     return request.url
   }
 
-  static {
-    // `known` holds the credentials' webId, expiresAt and renewAt when the caller has them
-    // already (a restore's result does), which spares the native calls.
-    adopt = (session, credentials, renewable, scheduleNow = true, known = credentials) => {
-      const expiresAt = known.expiresAt ?? undefined
-      session.#credentials = credentials
-      session.#expiresAt = expiresAt
-      session.#renewAt = known.renewAt ?? expiresAt
-      session.#renewable = renewable
-      session.info.isLoggedIn = true
-      session.info.webId = known.webId
-      session.info.expirationDate = expiresAt
-      if (scheduleNow) session.#schedule()
+  async #handleIncomingRedirect(url, redirectOptions) {
+    if (this.info.isLoggedIn) return this.info
+    let parsed
+    try {
+      parsed = new URL(url)
+    } catch (e) {
+      throw new Error(`[${native.quote(String(url))}] is not a valid URL, and cannot be used as a redirect URL: ${e}`)
     }
-    scheduleTimer = (session) => session.#schedule()
+    const params = parsed.searchParams
+    if (!params.has('state') || !(params.has('code') || params.has('error'))) {
+      // Not a redirect from a login: nothing to finish (the reference also swaps in a new
+      // random session ID here; this keeps the session's own).
+      return { isLoggedIn: false, sessionId: this.info.sessionId }
+    }
+    // As the reference: a second call on this session while one runs gets undefined.
+    if (this.#redirecting) return undefined
+    this.#redirecting = true
+    try {
+      const requireIssuer = redirectOptions?.requireIssuerParameter === true
+      const { sessionId, restored } = await run(native.finishAuthorization, this.#storages.main, parsed.href, requireIssuer)
+      this.info.sessionId = sessionId
+      this.#keepAlive = restored.keepAlive
+      // Events in the reference's order: newRefreshToken, timeoutSet, newTokens, login.
+      this.#adopt(restored.credentials, true, restored)
+      this.info.clientAppId = restored.clientAppId ?? undefined
+      if (restored.newRefreshToken != null) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, restored.newRefreshToken)
+      this.#schedule()
+      await this.#announceTokens(restored.credentials)
+      this.events.emit(EVENTS.LOGIN)
+      return { isLoggedIn: true, webId: this.info.webId, sessionId: this.info.sessionId, clientAppId: this.info.clientAppId }
+    } finally {
+      this.#redirecting = false
+    }
   }
 
+  async #logout(logoutOptions) {
+    const { main, extra } = this.#storages
+    const id = this.info.sessionId
+    checkSessionId(id)
+    const credentials = this.#credentials
+    // Storage first; then the refresh token is revoked at the provider (best effort).
+    const idp = logoutOptions?.logoutType === 'idp'
+    const idToken = idp ? credentials?.idToken : undefined
+    const endSession =
+      typeof idToken === 'string'
+        ? { idTokenHint: idToken, postLogoutUrl: stringOrUndefined(logoutOptions.postLogoutUrl), state: stringOrUndefined(logoutOptions.state) }
+        : undefined
+    const outcome = await run(native.logOut, main, id, credentials?.issuer ?? undefined, endSession)
+    if (extra !== undefined) await run(native.forgetSession, extra, id)
+    if (idp) {
+      if (outcome?.endSessionUrl == null) throw new Error('Cannot perform IDP logout. Did you log in using the OIDC authentication flow?')
+      if (typeof logoutOptions.handleRedirect !== 'function') throw new Error(NO_REDIRECT_HANDLER)
+      logoutOptions.handleRedirect(outcome.endSessionUrl)
+    }
+    this.info.isLoggedIn = false
+    this.#credentials = undefined
+    this.#renewable = false
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    abandonedTimers.unregister(this)
+    awaited.delete(this)
+    this.events.emit(EVENTS.LOGOUT)
+  }
+
+  /**
+   * Makes the session logged in with native credentials. `known` holds their webId, expiresAt and
+   * renewAt when the caller has them already (a restore's result does), which spares native calls.
+   * The caller arms the timer (`#schedule`) where the reference's order of events puts it.
+   */
+  #adopt(credentials, renewable, known = credentials) {
+    const expiresAt = known.expiresAt ?? undefined
+    this.#credentials = credentials
+    this.#expiresAt = expiresAt
+    this.#renewAt = known.renewAt ?? expiresAt
+    this.#renewable = renewable
+    this.info.isLoggedIn = true
+    this.info.webId = known.webId
+    this.info.expirationDate = expiresAt
+  }
+
+  /**
+   * Emits `newTokens` with the reference's SessionTokenSet. The tokens leave Rust only when
+   * someone listens.
+   */
+  async #announceTokens(credentials) {
+    if (this.events.listenerCount(EVENTS.NEW_TOKENS) === 0) return
+    this.events.emit(EVENTS.NEW_TOKENS, await tokenSetOf(credentials))
+  }
+
+  /**
+   * Logs the session in with what a restore gave, and tells who asked about the refresh token. A
+   * restore without credentials (nothing to log the session in with) changes nothing.
+   */
+  async #useRestored(restored) {
+    if (restored.credentials == null) return
+    this.#adopt(restored.credentials, true, restored)
+    this.#schedule()
+    const token = restored.newRefreshToken
+    if (restored.notStored != null) {
+      // The refresh worked but its record could not be stored: the session has the only good
+      // tokens (the package writes them with the next operation on it). Say so, with the session.
+      if (token != null) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, token)
+      await this.#announceTokens(restored.credentials)
+      throw Object.assign(notStoredError(restored.notStored), { session: this })
+    }
+    if (debug.enabled) debug('session %s restored: %s', quoteId(this.info.sessionId), token == null ? 'its stored access token is still good' : 'refreshed')
+    // Only when this restore refreshed: a stored access token used as is is nothing new.
+    if (token != null) {
+      this.events.emit(EVENTS.NEW_REFRESH_TOKEN, token)
+      await this.#announceTokens(restored.credentials)
+    }
+  }
+
+  static {
+    useRestored = (session, restored) => session.#useRestored(restored)
+  }
   /**
    * Arms the timer for the current credentials: a background refresh shortly before they expire
    * when the session is kept alive and can be renewed, else the expiry itself. The timer never
@@ -418,24 +392,25 @@ class Session {
     const credentials = this.#credentials
     this.#timer = undefined
     awaited.delete(this)
-    if (debug.enabled) {
-      debug('session %s: background refresh, the access token expires in %d s', quote(JSON.stringify(this.info.sessionId)), Math.round(((credentials.expiresAt ?? 0) - Date.now()) / 1000))
-    }
+    const id = this.info.sessionId
+    if (debug.enabled) debug('session %s: background refresh, the access token expires in %d s', quoteId(id), Math.round(((credentials.expiresAt ?? 0) - Date.now()) / 1000))
     try {
       const storage = this.#storages.main
       // An access token another session or process stored meanwhile is used as is; this
       // session's own (still just over a restore's threshold when the timer fires a little
       // early) is refreshed.
-      const restored = await renewOnce(handleFor(storage), storage, this.info.sessionId, credentials)
+      const renew = (handle, parent) => credentials.renew(handle, parent, id)
+      const restored = await runOnce(`renew:${id}`, handleFor(storage), storage, renew)
       if (this.#credentials !== credentials) return // logged out or in again meanwhile
-      if (restored === null || restored === undefined || restored.credentials == null) {
+      if (restored?.credentials == null) {
         // Gone from storage (logged out elsewhere), or nothing left to refresh with: this
         // session lasts as long as its token.
         this.#renewable = false
         return this.#schedule()
       }
       this.#failedRefreshes = 0
-      adopt(this, restored.credentials, true, true, restored)
+      this.#adopt(restored.credentials, true, restored)
+      this.#schedule()
       const expiresAt = restored.expiresAt
       this.events.emit(EVENTS.SESSION_EXTENDED, expiresAt ? Math.round((expiresAt - Date.now()) / 1000) : 600)
       if (restored.notStored != null) {
@@ -445,7 +420,7 @@ class Session {
       }
     } catch (error) {
       if (this.#credentials !== credentials) return
-      if (debug.enabled) debug('session %s: background refresh failed: %s', quote(JSON.stringify(this.info.sessionId)), quote(error?.message))
+      if (debug.enabled) debug('session %s: background refresh failed: %s', quoteId(id), native.quote(String(error?.message)))
       this.events.emit(EVENTS.ERROR, typeof error?.error === 'string' ? error.error : (error?.code ?? 'error'), error)
       // Again after 1 s, 2 s, 4 s … (at most a minute), while the token has time left; then the
       // session expires with it.
@@ -494,7 +469,8 @@ class Session {
     } catch (error) {
       throw panicked(error)
     }
-    adopt(session, credentials, false)
+    session.#adopt(credentials, false)
+    session.#schedule()
     return session
   }
 
@@ -506,29 +482,27 @@ class Session {
    */
   static async fromAuthorizationRequestState(state, sessionId) {
     if (state === null || typeof state !== 'object') throw invalidArgument('Session.fromAuthorizationRequestState expects the state the authorizationRequest event gave')
-    for (const field of ['state', 'codeVerifier', 'issuer', 'redirectUrl', 'clientId']) {
-      if (typeof state[field] !== 'string' || state[field] === '') {
-        throw invalidArgument(`The authorization request state has no ${field} (a non-empty string)`)
-      }
-    }
-    if (state.clientSecret !== undefined && typeof state.clientSecret !== 'string') throw invalidArgument('clientSecret must be a string')
-    if (sessionId !== undefined && typeof sessionId !== 'string') throw invalidArgument('The session ID must be a string')
+    if (sessionId !== undefined) checkSessionId(sessionId)
     const storage = new InMemoryStorage()
     const session = new Session({ storage, keepAlive: false }, sessionId ?? randomUUID())
     // The reference's info has these keys, unset, from the session info it builds.
     session.info.webId = undefined
     session.info.clientAppId = undefined
-    await run(native.resumeAuthorization, storage, session.info.sessionId, {
-      state: state.state,
-      codeVerifier: state.codeVerifier,
-      issuer: state.issuer,
-      redirectUrl: state.redirectUrl,
-      dpop: state.dpopBound !== false,
-      clientId: state.clientId,
-      clientSecret: state.clientSecret,
-    })
+    // The native side checks each field of the state.
+    await run(native.resumeAuthorization, storage, session.info.sessionId, state)
     return session
   }
 }
 
-module.exports = { Session, EVENTS, adopt, announceTokens, tokenSetInput, tokenSetOf }
+/** A session ID as a log line may quote it. */
+const quoteId = (id) => native.quote(JSON.stringify(id))
+
+/**
+ * `id` when it is a string a Rust string can hold (see `checkWellFormed`), else the TypeError.
+ */
+function checkSessionId(id) {
+  if (typeof id !== 'string') throw invalidArgument(`The session ID must be a string, got ${typeof id}`)
+  checkWellFormed(id, 'The session ID')
+}
+
+module.exports = { Session, EVENTS, useRestored, checkSessionId, tokenSetInput, tokenSetOf }

@@ -1,34 +1,52 @@
 'use strict'
-// The storage edge: InMemoryStorage (native), the handle for a JS store, and the driver that makes
-// the calls a native operation asks for on the store, and awaits the HTTP requests the native
-// side sent for it. The driver knows no keys, no layout and no protocol: it only carries calls
-// and answers between Rust and the store, on the JS thread.
+// The storage edge: InMemoryStorage (native), the handle for a JS store, the process-wide
+// settings, and the driver that makes the calls a native operation asks for on the store, and
+// awaits the HTTP requests the native side sent for it. The driver knows no keys, no layout and no
+// protocol: it only carries calls and answers between Rust and the store, on the JS thread.
 
 const native = require('../binding.js')
-const { fromNative, invalidArgument, quote } = require('./errors.js')
-const { debug } = require('./debug.js')
+const { fromNative, invalidArgument } = require('./errors.js')
 const { isPromise } = require('node:util').types
 
-let storageTimeoutMs = 10_000
+// Debug logs the Node way: NODE_DEBUG=solid-client-authn-native. Each request to an identity
+// provider (method, URL, status, time), each restore and background refresh and why, each storage
+// failure. Never a token, secret, code or key: what is logged is chosen field by field, and
+// outside text goes through `native.quote`.
+const debug = require('node:util').debuglog('solid-client-authn-native')
 
 // The HTTP requests' Promises then resolve with their debug log lines.
 if (debug.enabled) native.logHttpRequests(true)
 
+let storageTimeoutMs = 10_000
+
+/** `ms` when it is a number of milliseconds a timer can wait for, else the TypeError. */
+function checkedMillis(ms, what) {
+  if (typeof ms === 'number' && ms >= 1 && ms <= 2 ** 31 - 1) return ms
+  throw invalidArgument(`The ${what} timeout must be a number of milliseconds between 1 and ${2 ** 31 - 1}, got ${typeof ms === 'number' ? ms : typeof ms}`)
+}
+
 /** How long a storage call (or a wait for another operation's lock) may take (default 10 s). */
 function setStorageTimeout(ms) {
-  if (typeof ms !== 'number' || !(ms >= 1) || ms > 2 ** 31 - 1) {
-    throw invalidArgument(`The storage timeout must be a number of milliseconds between 1 and ${2 ** 31 - 1}, got ${typeof ms === 'number' ? ms : typeof ms}`)
-  }
-  storageTimeoutMs = ms
+  storageTimeoutMs = checkedMillis(ms, 'storage')
 }
 
 /** How long a request to an identity provider may take (default 3,500 ms, as the reference). */
 function setIdentityProviderTimeout(ms) {
-  if (typeof ms !== 'number' || !(ms >= 1) || ms > 2 ** 31 - 1) {
-    throw invalidArgument(`The identity provider timeout must be a number of milliseconds between 1 and ${2 ** 31 - 1}, got ${typeof ms === 'number' ? ms : typeof ms}`)
-  }
-  native.setIdpTimeout(Math.round(ms))
+  native.setIdpTimeout(Math.round(checkedMillis(ms, 'identity provider')))
 }
+
+/**
+ * Refuses (true) or allows (false, the default) requests to identity providers whose host is, or
+ * resolves to, an address off the public internet. For servers whose users name their own
+ * provider.
+ */
+function setBlockPrivateNetworks(block) {
+  if (typeof block !== 'boolean') throw invalidArgument(`setBlockPrivateNetworks expects true or false, got ${typeof block}`)
+  native.setBlockPrivateNetworks(block)
+}
+
+/** A UTF-16 surrogate without its other half. */
+const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
 
 /**
  * Rust strings cannot hold unpaired UTF-16 surrogates; converting one would turn it into U+FFFD
@@ -37,19 +55,7 @@ function setIdentityProviderTimeout(ms) {
  */
 function checkWellFormed(text, what) {
   if (text.isWellFormed()) return
-  throw invalidArgument(`${what} holds an unpaired UTF-16 surrogate (at index ${unpairedSurrogateAt(text)}), which this package does not support`)
-}
-
-/** The index of the first unpaired surrogate in `text`, or -1. */
-function unpairedSurrogateAt(text) {
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i)
-    if (unit < 0xd800 || unit > 0xdfff) continue
-    const next = text.charCodeAt(i + 1)
-    if (unit <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) i++
-    else return i
-  }
-  return -1
+  throw invalidArgument(`${what} holds an unpaired UTF-16 surrogate (at index ${text.search(UNPAIRED_SURROGATE)}), which this package does not support`)
 }
 
 let nativeOf
@@ -69,10 +75,9 @@ class InMemoryStorage {
     const k = String(key)
     // The reference stores what it is given; a non-string would come back as something else.
     if (typeof value !== 'string') throw invalidArgument(`An InMemoryStorage value must be a string, got ${value === null ? 'null' : typeof value}`)
-    const v = value
     checkWellFormed(k, 'An InMemoryStorage key')
-    checkWellFormed(v, 'An InMemoryStorage value')
-    this.#native.setEntry(k, v)
+    checkWellFormed(value, 'An InMemoryStorage value')
+    this.#native.setEntry(k, value)
   }
 
   async delete(key) {
@@ -135,15 +140,11 @@ function handleFor(storage) {
 }
 
 /**
- * How a storage call failed, for the error message and the debug log: `how` ("it threw", "it
- * rejected with") and what kind of value. Never the value's own text: a storage's message may
- * quote the value it was given (a record with a refresh token and a private key). The value
- * itself becomes the error's `cause`. Never throws, whatever the value does when looked at.
+ * What kind of value a storage call failed with, for the error message and the debug log. Never
+ * the value's own text: a storage's message may quote the value it was given (a record with a
+ * refresh token and a private key). The value itself becomes the error's `cause`. Never throws,
+ * whatever the value does when looked at.
  */
-function describeFailure(how, value) {
-  return `${how} ${kindOf(value)} (kept as this error's cause)`
-}
-
 function kindOf(value) {
   try {
     if (value === undefined || value === null) return String(value)
@@ -171,31 +172,6 @@ function typeName(value) {
   return t === 'object' ? 'an object' : `a ${t}`
 }
 
-/**
- * `text` with each unpaired surrogate written as a `\uXXXX` escape, which is the same JSON inside
- * a JSON string (it is what JSON.stringify writes), or undefined when one follows a backslash
- * (escaping it there would change what the text means).
- */
-function escapeUnpairedSurrogates(text) {
-  let out = ''
-  let from = 0
-  for (let i = unpairedSurrogateAt(text); i !== -1 && i < text.length; i++) {
-    const unit = text.charCodeAt(i)
-    if (unit < 0xd800 || unit > 0xdfff) continue
-    const next = text.charCodeAt(i + 1)
-    if (unit <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
-      i++
-      continue
-    }
-    let backslashes = 0
-    for (let j = i - 1; j >= 0 && text.charCodeAt(j) === 0x5c; j--) backslashes++
-    if (backslashes % 2 === 1) return undefined
-    out += `${text.slice(from, i)}\\u${unit.toString(16)}`
-    from = i + 1
-  }
-  return out + text.slice(from)
-}
-
 /** The text a String object holds, or undefined for anything else. */
 function stringObjectText(value) {
   try {
@@ -221,17 +197,16 @@ function invoke(storage, request) {
     })
   }
   if (request.method === 'sleep') return new Promise((resolve) => setTimeout(resolve, request.ttlMs))
-  const key = request.keyIsJson ? JSON.parse(request.key) : request.key
-  switch (request.method) {
-    case 'get':
-      return storage.get(key)
-    case 'set':
-      return storage.set(key, request.value)
-    case 'setIfAbsent':
-      return storage.setIfAbsent(key, request.value, request.ttlMs)
-    default:
-      return storage.delete(key)
-  }
+  return STORAGE_CALLS[request.method](storage, request.keyIsJson ? JSON.parse(request.key) : request.key, request)
+}
+
+/** Each storage call a native operation asks for, as the app's storage method it is. */
+const STORAGE_CALLS = {
+  __proto__: null,
+  get: (storage, key) => storage.get(key),
+  set: (storage, key, { value }) => storage.set(key, value),
+  setIfAbsent: (storage, key, { value, ttlMs }) => storage.setIfAbsent(key, value, ttlMs),
+  delete: (storage, key) => storage.delete(key),
 }
 
 /** The operation whose storage calls are being made right now, synchronously; null when none. */
@@ -276,15 +251,13 @@ function callAll(storage, requests, operationId, handle) {
   }
   // HTTP requests have timeouts of their own, in Rust; a sleep is not a storage call.
   const timed = (request) => !isHttp(request) && request.method !== 'sleep'
-  let storageCalls = 0
-  for (let i = 0; i < count; i++) if (timed(requests[i])) storageCalls++
   const timer = setTimeout(() => {
     for (let i = 0; i < count; i++) {
       if (!settled[i] && timed(requests[i])) {
         const { method } = requests[i]
         settled[i] = 1
         report({ index: i, timedOutMs: limit })
-        if (debug.enabled) debug('storage.%s(%s) did not settle within %d ms', method, quote(JSON.stringify(requests[i].key)), limit)
+        if (debug.enabled) debug('storage.%s(%s) did not settle within %d ms', method, native.quote(JSON.stringify(requests[i].key)), limit)
         if (method !== 'get') beginLateWrite(i)
         done()
       }
@@ -294,7 +267,7 @@ function callAll(storage, requests, operationId, handle) {
   // work is such a call exits. Anything else that keeps the loop alive (a server) lets the
   // timeout fire and the caller get the error.
   timer.unref()
-  if (storageCalls === 0) clearTimeout(timer)
+  if (!requests.some(timed)) clearTimeout(timer)
   const done = () => {
     if (--pending === 0) {
       clearTimeout(timer)
@@ -308,8 +281,8 @@ function callAll(storage, requests, operationId, handle) {
     if (settled[i]) return settledLate(i)
     settled[i] = 1
     thrown ??= { value: error }
-    const message = describeFailure(how, error)
-    if (debug.enabled && !isHttp(requests[i])) debug('storage.%s(%s) failed: %s', requests[i].method, quote(JSON.stringify(requests[i].key)), message)
+    const message = `${how} ${kindOf(error)} (kept as this error's cause)`
+    if (debug.enabled && !isHttp(requests[i])) debug('storage.%s(%s) failed: %s', requests[i].method, native.quote(JSON.stringify(requests[i].key)), message)
     report({ index: i, message })
     done()
   }
@@ -326,14 +299,9 @@ function callAll(storage, requests, operationId, handle) {
   const accept = (i, value) => {
     if (value === undefined || value === null) return
     const text = typeof value === 'string' ? value : stringObjectText(value)
-    if (text === undefined) return report({ index: i, wrongType: typeName(value) })
-    if (text.isWellFormed()) {
-      values[i] = text
-      return
-    }
-    const escaped = escapeUnpairedSurrogates(text)
-    if (escaped === undefined) report({ index: i, unpairedSurrogate: true })
-    else values[i] = escaped
+    // Text with unpaired surrogates is made JSON the native side can read there (StoredText).
+    if (text === undefined) report({ index: i, wrongType: typeName(value) })
+    else values[i] = text
   }
   // Thenables of any kind are unwrapped as `await` would; anything else is the answer.
   const settle = (i, result) => {
@@ -462,6 +430,25 @@ function runOn(handle, storage, start, ...args) {
   return Promise.resolve(outcome)
 }
 
+/** Runs in flight, per storage handle and key (see `runOnce`). */
+const inFlight = new WeakMap()
+
+/**
+ * `runOn`, joined to the run under `key` on the same storage when one is in flight. Concurrent
+ * restores of one session share one: a second refresh would waste a request, and with a provider
+ * that rotates refresh tokens and detects reuse, revoke the grant.
+ */
+function runOnce(key, handle, storage, start, ...args) {
+  let byKey = inFlight.get(handle)
+  if (byKey === undefined) inFlight.set(handle, (byKey = new Map()))
+  let pending = byKey.get(key)
+  if (pending === undefined) {
+    pending = runOn(handle, storage, start, ...args).finally(() => byKey.delete(key))
+    byKey.set(key, pending)
+  }
+  return pending
+}
+
 module.exports = {
   InMemoryStorage,
   defaultStorage,
@@ -469,7 +456,10 @@ module.exports = {
   handleFor,
   run,
   runOn,
+  runOnce,
+  debug,
   setStorageTimeout,
   setIdentityProviderTimeout,
+  setBlockPrivateNetworks,
   checkWellFormed,
 }

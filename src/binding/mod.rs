@@ -8,6 +8,7 @@
 mod credentials;
 mod errors;
 mod operation;
+mod options;
 mod session;
 mod storage;
 mod wakes;
@@ -171,6 +172,13 @@ pub fn set_idp_timeout(millis: u32) {
 #[napi(catch_unwind)]
 pub fn set_block_private_networks(block: bool) {
     crate::http_engine::set_block_private_networks(block);
+}
+
+/// `text` as a message or a log line may quote outside text: bounded, control characters
+/// escaped, the user information of URLs replaced (the rule of every native message).
+#[napi(catch_unwind)]
+pub fn quote(text: String) -> String {
+    crate::quote::text(&text)
 }
 
 /// The message of the typed error for the last panic on this thread that a napi entry point

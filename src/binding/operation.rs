@@ -323,8 +323,50 @@ pub struct StorageFailureReport {
     pub timed_out_ms: Option<f64>,
     /// Set when `get` answered with a non-string; names the type.
     pub wrong_type: Option<String>,
-    /// Set when `get` answered with text holding an unpaired surrogate where JSON cannot.
-    pub unpaired_surrogate: Option<bool>,
+}
+
+/// A `get` answer's text. A JS string may hold unpaired UTF-16 surrogates, which napi's UTF-8
+/// conversion turns into U+FFFD; so a text with a U+FFFD in it (rare in a stored record) is read
+/// again as UTF-16, and its unpaired surrogates escaped as `JSON.stringify` escapes them, or the
+/// answer refused where an escape would change what the text means.
+pub enum StoredText {
+    Text(String),
+    UnpairedSurrogate,
+}
+
+impl FromNapiValue for StoredText {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
+        let text = unsafe { String::from_napi_value(env, value)? };
+        if !text.contains('\u{fffd}') {
+            return Ok(Self::Text(text));
+        }
+        let mut length = 0;
+        check_status!(unsafe {
+            sys::napi_get_value_string_utf16(env, value, std::ptr::null_mut(), 0, &raw mut length)
+        })?;
+        let mut units = vec![0_u16; length + 1];
+        check_status!(unsafe {
+            sys::napi_get_value_string_utf16(
+                env,
+                value,
+                units.as_mut_ptr(),
+                units.len(),
+                &raw mut length,
+            )
+        })?;
+        units.truncate(length);
+        Ok(crate::surrogates::escape_unpaired(&units).map_or(Self::UnpairedSurrogate, Self::Text))
+    }
+}
+
+impl TypeName for StoredText {
+    fn type_name() -> &'static str {
+        "string"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::String
+    }
 }
 
 /// A duration in milliseconds from JS, where it is a number.
@@ -343,8 +385,6 @@ impl StorageFailureReport {
             StorageFailure::TimedOut(millis_from_js(ms))
         } else if let Some(type_name) = self.wrong_type {
             StorageFailure::WrongType(type_name)
-        } else if self.unpaired_surrogate == Some(true) {
-            StorageFailure::UnpairedSurrogate
         } else {
             StorageFailure::Failed(self.message.unwrap_or_else(|| "unknown error".to_owned()))
         }
@@ -363,7 +403,7 @@ impl StorageFailureReport {
 pub fn resume_operation(
     env: Env,
     id: u32,
-    values: Vec<Option<String>>,
+    values: Vec<Option<StoredText>>,
     failures: Option<Vec<StorageFailureReport>>,
     gave_up_waiting_ms: Option<f64>,
 ) -> Result<Outcome> {
@@ -384,7 +424,7 @@ impl Operation {
     /// The answers to the calls handed out last, which it no longer waits for.
     fn answers(
         &mut self,
-        values: Vec<Option<String>>,
+        values: Vec<Option<StoredText>>,
         failures: Option<Vec<StorageFailureReport>>,
     ) -> Vec<(Ticket, HostAnswer)> {
         let mut failures: HashMap<u32, StorageFailureReport> = failures
@@ -402,9 +442,13 @@ impl Operation {
             let failure = u32::try_from(index).ok().and_then(|i| failures.remove(&i));
             match outstanding {
                 Outstanding::Storage(ticket) => {
-                    let answer = match failure {
-                        Some(report) => Err(report.into_failure()),
-                        None => Ok(value),
+                    let answer = match (failure, value) {
+                        (Some(report), _) => Err(report.into_failure()),
+                        (None, Some(StoredText::UnpairedSurrogate)) => {
+                            Err(StorageFailure::UnpairedSurrogate)
+                        }
+                        (None, Some(StoredText::Text(text))) => Ok(Some(text)),
+                        (None, None) => Ok(None),
                     };
                     answers.push((ticket, HostAnswer::Storage(answer)));
                 }

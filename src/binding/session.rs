@@ -6,11 +6,18 @@ use napi_derive::napi;
 
 use super::credentials::{RestoredSession, SessionCredentials};
 use super::operation::{start, Outcome};
+use super::options::{invalid_argument, optional_text, required_text, text, Property, Strings};
 use super::storage::NativeStorage;
 use crate::grants::client_credentials::{self, ClientCredentialsLogin};
 use crate::protocol::caches::Caches;
 use crate::restore::Renewal;
 use crate::secret::Secret;
+
+/// Whether a login asks for a DPoP-bound token: unless its `tokenType` is `"Bearer"` (the JS
+/// layer refuses any other than that and `"DPoP"`).
+fn dpop(token_type: Option<&Property>) -> bool {
+    !matches!(token_type, Some(Property::Text(t)) if t == "Bearer")
+}
 
 thread_local! {
     /// Per Node environment (each has its own thread): discovered metadata, key sets, and the
@@ -50,15 +57,19 @@ pub fn restore_session(
     })
 }
 
-/// What `login({ refreshToken, clientId, clientSecret?, oidcIssuer, tokenType })` gives the
-/// native side.
+/// `login({ oidcIssuer, refreshToken, clientId, clientSecret?, tokenType? })`, or
+/// `refreshTokens`' token set with its DPoP key.
 #[napi(object, object_to_js = false)]
 pub struct RefreshTokenOptions {
-    pub issuer: String,
-    pub client_id: String,
-    pub client_secret: Option<String>,
-    pub refresh_token: String,
-    pub dpop: bool,
+    pub oidc_issuer: String,
+    #[napi(ts_type = "unknown")]
+    pub client_id: Option<Property>,
+    #[napi(ts_type = "unknown")]
+    pub client_secret: Option<Property>,
+    #[napi(ts_type = "unknown")]
+    pub refresh_token: Option<Property>,
+    #[napi(ts_type = "unknown")]
+    pub token_type: Option<Property>,
     /// The key the refresh token is bound to, as the reference stores it (for `refreshTokens`).
     pub public_jwk: Option<String>,
     pub private_jwk: Option<String>,
@@ -73,13 +84,25 @@ pub fn log_in_with_refresh_token(
     session_id: String,
     options: RefreshTokenOptions,
 ) -> Result<Outcome> {
+    let refresh_token = required_text(
+        env,
+        options.refresh_token,
+        "refreshToken must be a non-empty string",
+    )?;
+    let Some(Property::Text(client_id)) = options.client_id else {
+        return Err(invalid_argument(
+            env,
+            "A login with a refresh token needs the clientId it was issued to",
+        ));
+    };
+    let client_secret = optional_text(env, options.client_secret, "clientSecret must be a string")?;
     let caches = caches();
     let login = crate::grants::refresh_token::RefreshTokenLogin {
-        issuer: options.issuer,
-        client_id: options.client_id,
-        client_secret: options.client_secret.map(Secret::new),
-        refresh_token: Secret::new(options.refresh_token),
-        dpop: options.dpop,
+        issuer: options.oidc_issuer,
+        client_id,
+        client_secret: client_secret.map(Secret::new),
+        refresh_token: Secret::new(refresh_token),
+        dpop: dpop(options.token_type.as_ref()),
         key: options.public_jwk.zip(options.private_jwk),
     };
     start(env, storage, parent, move |s, http| async move {
@@ -89,7 +112,8 @@ pub fn log_in_with_refresh_token(
     })
 }
 
-/// What `login({ clientId, clientSecret, oidcIssuer, tokenType })` gives the native side.
+/// What `login({ clientId, clientSecret, oidcIssuer, tokenType })` gives the native side (the
+/// form `keep-alive.test.js` and the benchmark call directly).
 #[napi(object, object_to_js = false)]
 pub struct ClientCredentialsOptions {
     pub issuer: String,
@@ -123,18 +147,24 @@ pub fn log_in_with_client_credentials(
     })
 }
 
-/// What `login({ oidcIssuer, redirectUrl, ... })` gives the native side.
+/// `login({ oidcIssuer, redirectUrl, ... })`. Options of another type than the reference reads
+/// are ignored, as it ignores them.
 #[napi(object, object_to_js = false)]
 pub struct AuthorizationOptions {
-    pub issuer: String,
+    pub oidc_issuer: String,
     pub redirect_url: String,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    pub client_name: Option<String>,
-    pub custom_scopes: Option<Vec<String>>,
-    pub prompt: Option<String>,
-    pub dpop: bool,
-    pub keep_alive: bool,
+    #[napi(ts_type = "unknown")]
+    pub client_id: Option<Property>,
+    #[napi(ts_type = "unknown")]
+    pub client_secret: Option<Property>,
+    #[napi(ts_type = "unknown")]
+    pub client_name: Option<Property>,
+    #[napi(ts_type = "unknown")]
+    pub custom_scopes: Option<Strings>,
+    #[napi(ts_type = "unknown")]
+    pub prompt: Option<Property>,
+    #[napi(ts_type = "unknown")]
+    pub token_type: Option<Property>,
 }
 
 /// Where to send the user, and what the `authorizationRequest` event carries.
@@ -159,19 +189,22 @@ pub fn start_authorization(
     parent: Option<u32>,
     session_id: String,
     options: AuthorizationOptions,
+    keep_alive: bool,
     with_code_verifier: bool,
 ) -> Result<Outcome> {
     let caches = caches();
+    let client_id = text(options.client_id);
     let login = crate::grants::authorization_code::AuthorizationLogin {
-        issuer: options.issuer,
+        issuer: options.oidc_issuer,
         redirect_url: options.redirect_url,
-        client_id: options.client_id,
-        client_secret: options.client_secret.map(Secret::new),
-        client_name: options.client_name,
-        custom_scopes: options.custom_scopes.unwrap_or_default(),
-        prompt: options.prompt,
-        dpop: options.dpop,
-        keep_alive: options.keep_alive,
+        // A client with no name of its own registers under its ID, as in the reference.
+        client_name: text(options.client_name).or_else(|| client_id.clone()),
+        client_id,
+        client_secret: text(options.client_secret).map(Secret::new),
+        custom_scopes: options.custom_scopes.map(|s| s.0).unwrap_or_default(),
+        prompt: text(options.prompt),
+        dpop: dpop(options.token_type.as_ref()),
+        keep_alive,
     };
     start(env, storage, parent, move |s, http| async move {
         let request =
@@ -187,16 +220,25 @@ pub fn start_authorization(
     })
 }
 
-/// A login started elsewhere (`Session.fromAuthorizationRequestState`).
+/// A login started elsewhere: the `authorizationRequest` event's payload, as the app kept it
+/// (`Session.fromAuthorizationRequestState`).
 #[napi(object, object_to_js = false)]
 pub struct ResumedAuthorization {
-    pub state: String,
-    pub code_verifier: String,
-    pub issuer: String,
-    pub redirect_url: String,
-    pub dpop: bool,
-    pub client_id: String,
-    pub client_secret: Option<String>,
+    #[napi(ts_type = "unknown")]
+    pub state: Option<Property>,
+    #[napi(ts_type = "unknown")]
+    pub code_verifier: Option<Property>,
+    #[napi(ts_type = "unknown")]
+    pub issuer: Option<Property>,
+    #[napi(ts_type = "unknown")]
+    pub redirect_url: Option<Property>,
+    #[napi(ts_type = "unknown")]
+    pub client_id: Option<Property>,
+    #[napi(ts_type = "unknown")]
+    pub client_secret: Option<Property>,
+    /// False for a Bearer token; anything else means DPoP.
+    #[napi(ts_type = "unknown")]
+    pub dpop_bound: Option<Property>,
 }
 
 /// Writes what finishing a login started elsewhere needs into `storage`.
@@ -208,15 +250,25 @@ pub fn resume_authorization(
     session_id: String,
     request: ResumedAuthorization,
 ) -> Result<Outcome> {
+    let field = |option, name| {
+        let message = format!("The authorization request state has no {name} (a non-empty string)");
+        required_text(env, option, &message)
+    };
+    let state = field(request.state, "state")?;
+    let code_verifier = field(request.code_verifier, "codeVerifier")?;
+    let issuer = field(request.issuer, "issuer")?;
+    let redirect_url = field(request.redirect_url, "redirectUrl")?;
+    let client_id = field(request.client_id, "clientId")?;
+    let client_secret = optional_text(env, request.client_secret, "clientSecret must be a string")?;
     let caches = caches();
     let request = crate::grants::authorization_code::ResumedRequest {
-        state: request.state,
-        code_verifier: Secret::new(request.code_verifier),
-        issuer: request.issuer,
-        redirect_url: request.redirect_url,
-        dpop: request.dpop,
-        client_id: request.client_id,
-        client_secret: request.client_secret.map(Secret::new),
+        state,
+        code_verifier: Secret::new(code_verifier),
+        issuer,
+        redirect_url,
+        dpop: !matches!(request.dpop_bound, Some(Property::Bool(false))),
+        client_id,
+        client_secret: client_secret.map(Secret::new),
     };
     start(env, storage, parent, move |s, http| async move {
         crate::grants::authorization_code::resume(&*http, &*s, &caches, &session_id, &request).await

@@ -5,6 +5,8 @@
 //! such an escape. These helpers tell that case apart from other bad JSON, so that it is kept
 //! (session lists) or reported for what it is (records), never silently changed.
 
+use std::fmt::Write as _;
+
 /// The UTF-16 unit of a `\uXXXX` escape at the start of `s`.
 fn hex_escape(s: &str) -> Option<u16> {
     let hex = s.strip_prefix("\\u")?.get(..4)?;
@@ -67,12 +69,57 @@ pub fn only_unpaired_surrogates_in_json(text: &str) -> bool {
         .is_some_and(|patched| serde_json::from_str::<serde::de::IgnoredAny>(&patched).is_ok())
 }
 
+/// UTF-16 text from JS (a stored value a JS storage answered with) as a Rust string, each
+/// unpaired surrogate written as the `\uXXXX` escape `JSON.stringify` writes, which is the same
+/// JSON inside a JSON string; `None` when one follows a backslash, where an escape would change
+/// what the text means.
+pub fn escape_unpaired(units: &[u16]) -> Option<String> {
+    let mut text = String::with_capacity(units.len());
+    let mut backslashes = 0_usize;
+    for decoded in char::decode_utf16(units.iter().copied()) {
+        match decoded {
+            Ok(c) => {
+                text.push(c);
+                backslashes = if c == '\\' { backslashes + 1 } else { 0 };
+            }
+            Err(_) if backslashes % 2 == 1 => return None,
+            Err(unpaired) => {
+                let _ = write!(text, "\\u{:x}", unpaired.unpaired_surrogate());
+                backslashes = 0;
+            }
+        }
+    }
+    Some(text)
+}
+
 #[cfg(test)]
 mod properties;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_unpaired_surrogates_as_json_stringify_does() {
+        let units = |text: &str| text.encode_utf16().collect::<Vec<u16>>();
+        let mut lone = units(r#"{"a":"x"#);
+        lone.extend([0xD800, u16::from(b'"'), u16::from(b'}')]);
+        assert_eq!(
+            escape_unpaired(&lone).as_deref(),
+            Some(r#"{"a":"x\ud800"}"#)
+        );
+        assert_eq!(
+            escape_unpaired(&[0xDC00, 0xD83D, 0xDE00]).as_deref(),
+            Some("\\udc00\u{1f600}")
+        );
+        assert_eq!(escape_unpaired(&units("plain")).as_deref(), Some("plain"));
+        // After an odd run of backslashes an escape would be read as an escaped backslash.
+        assert_eq!(escape_unpaired(&[u16::from(b'\\'), 0xD800]), None);
+        assert_eq!(
+            escape_unpaired(&[u16::from(b'\\'), u16::from(b'\\'), 0xD800]).as_deref(),
+            Some("\\\\\\ud800")
+        );
+    }
 
     #[test]
     fn tells_unpaired_surrogates_from_other_faults() {
