@@ -32,12 +32,16 @@ import type { webcrypto } from "node:crypto";
  * filled by one package can be read by the other.
  */
 export interface IStorage {
-  /** Reads the value stored under `key`, or `undefined` if there is none. */
+  /**
+   * Reads the value stored under `key`, or `undefined` if there is none. (At run time `null` reads
+   * as none too, as node-redis answers; the type stays the reference's, so that code written
+   * against it that reads a storage still compiles.)
+   */
   get: (key: string) => Promise<string | undefined> | string | undefined;
-  /** Stores `value` under `key`, replacing any previous value. */
-  set: (key: string, value: string) => Promise<void> | void;
-  /** Removes `key` and its value; removing a missing key is not an error. */
-  delete: (key: string) => Promise<void> | void;
+  /** Stores `value` under `key`, replacing any previous value. What it returns is ignored. */
+  set: (key: string, value: string) => unknown;
+  /** Removes `key` and its value; removing a missing key is not an error. What it returns is ignored. */
+  delete: (key: string) => unknown;
   /**
    * Optional, and not in `@inrupt/solid-client-authn-node`: stores `value` under `key` only if the
    * key holds no value, atomically, the value expiring after `ttlMs` milliseconds; resolves `true`
@@ -382,8 +386,8 @@ export type SessionTokenSet = {
   /** The refresh token, if the identity provider issued one. */
   refreshToken?: string;
   /**
-   * When the access token expires. Seconds since the Unix epoch, except in the payload of a
-   * client-credentials login, where it is in milliseconds (as in the reference package).
+   * When the access token expires, in seconds since the Unix epoch, after every kind of login
+   * (the reference gives milliseconds after a client-credentials login; see docs/divergences.md).
    */
   expiresAt?: number;
   /** The key pair the tokens are bound to, for DPoP tokens. */
@@ -780,7 +784,8 @@ export declare function getSessionFromStorage(
  * the session is logged in again with its stored refresh token, so that `session.fetch` is
  * authenticated when the promise resolves.
  *
- * @param sessionId The identifier of the session.
+ * @param sessionId The identifier of the session. An app that has none yet (an anonymous visitor's
+ *   `req.session.sessionId`) may pass `undefined` or `null` at run time: it resolves `undefined`.
  * @param options Where to look and whether to refresh; see {@link GetSessionOptions}.
  * @returns The session, or `undefined` if the storage holds no session that can be restored under
  *   that identifier.

@@ -43,6 +43,27 @@ function expectRequests(expected) {
 const DISCOVERY = 'GET /.well-known/openid-configuration'
 const noRefreshToken = (overrides) => record({ refreshToken: undefined, ...overrides })
 
+test('no session ID yet (undefined or null) resolves undefined, as the reference does; other non-strings are a TypeError', async () => {
+  const storage = asyncMapStorage()
+  assert.equal(await getSessionFromStorage(undefined, { storage }), undefined)
+  assert.equal(await getSessionFromStorage(null, storage), undefined)
+  assert.equal(await getSessionFromStorage(undefined), undefined)
+  assert.deepEqual(storage.calls, [], 'nothing read')
+  for (const id of [42, {}, true]) {
+    const e = await rejection(getSessionFromStorage(id, { storage }))
+    assert.ok(e instanceof TypeError, String(e))
+    assert.equal(e.code, 'ERR_INVALID_ARG_TYPE')
+  }
+})
+
+test('a storage whose get answers null for a missing key (node-redis) reads as empty', async () => {
+  const inner = asyncMapStorage()
+  const storage = { get: async (key) => (await inner.get(key)) ?? null, set: (k, v) => inner.set(k, v), delete: async (k) => Number(await inner.delete(k)) }
+  assert.equal(await getSessionFromStorage('nobody', { storage }), undefined)
+  assert.deepEqual(await getSessionIdFromStorageAll(storage), [])
+  await clearSessionFromStorageAll(storage)
+})
+
 test('restores info from the stored record, in the reference shape', async () => {
   for (const storage of [new InMemoryStorage(), asyncMapStorage()]) {
     await seed(storage, { a: noRefreshToken({ clientAppId: 'https://app.example/id' }) })

@@ -36,6 +36,9 @@ function readArguments(second, third, fourth) {
 }
 
 async function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshToken, refresh) {
+  // Before any login, an app's `req.session.sessionId` is undefined: no session, as the reference
+  // answers (the documented multi-user pattern asks for it on every anonymous request).
+  if (sessionId === undefined || sessionId === null) return undefined
   checkSessionId(sessionId)
   const args = readArguments(storageOrOptions, onNewRefreshToken, refresh)
   const handle = handleFor(args.storage)
