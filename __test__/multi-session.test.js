@@ -56,6 +56,15 @@ test('no session ID yet (undefined or null) resolves undefined, as the reference
   }
 })
 
+test('a storage that is not an IStorage is refused with a TypeError that says what it lacks', async () => {
+  const e = await rejection(getSessionFromStorage('x', { storage: { get() {}, set() {} } }))
+  assert.ok(e instanceof TypeError)
+  assert.match(e.message, /IStorage.*; it has no delete function$/)
+  const list = await rejection(getSessionIdFromStorageAll({ get() {} }))
+  assert.match(list.message, /; it has no set, no delete function$/)
+  assert.throws(() => new Session({ storage: 'redis://localhost' }), /; it is a string$/)
+})
+
 test('a storage whose get answers null for a missing key (node-redis) reads as empty', async () => {
   const inner = asyncMapStorage()
   const storage = { get: async (key) => (await inner.get(key)) ?? null, set: (k, v) => inner.set(k, v), delete: async (k) => Number(await inner.delete(k)) }

@@ -4,7 +4,7 @@
 
 const native = require('../binding.js')
 const { invalidArgument } = require('./errors.js')
-const { isStorage, handleFor, run, runOn, runOnce, defaultStorage, InMemoryStorage } = require('./storage.js')
+const { isStorage, storageProblem, handleFor, run, runOn, runOnce, defaultStorage, InMemoryStorage } = require('./storage.js')
 const { Session, EVENTS, useRestored, checkSessionId, tokenSetInput, tokenSetOf } = require('./session.js')
 const { randomUUID } = require('node:crypto')
 
@@ -27,8 +27,9 @@ function readArguments(second, third, fourth) {
   const storage = options.storage ?? undefined
   const { onNewRefreshToken } = options
   const refresh = options.refreshSession ?? options.refresh
-  if (!positional && storage !== undefined && !isStorage(storage)) {
-    throw invalidArgument("The 'storage' option must be an IStorage (an object with get, set and delete methods)")
+  const problem = !positional && storage !== undefined ? storageProblem(storage) : undefined
+  if (problem !== undefined) {
+    throw invalidArgument(`The 'storage' option must be an IStorage (an object with get, set and delete methods); ${problem}`)
   }
   if (onNewRefreshToken != null && typeof onNewRefreshToken !== 'function') throw invalidArgument('onNewRefreshToken must be a function')
   if (refresh != null && typeof refresh !== 'boolean') throw invalidArgument('refreshSession must be a boolean')

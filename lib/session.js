@@ -6,7 +6,7 @@ const { EventEmitter } = require('node:events')
 const { randomUUID } = require('node:crypto')
 const native = require('../binding.js')
 const { ConfigurationError, invalidArgument, notStoredError, panicked } = require('./errors.js')
-const { defaultStorage, isStorage, handleFor, run, runOnce, checkWellFormed, InMemoryStorage, debug } = require('./storage.js')
+const { defaultStorage, storageProblem, handleFor, run, runOnce, checkWellFormed, InMemoryStorage, debug } = require('./storage.js')
 const { authenticatedFetch } = require('./fetch.js')
 
 const EVENTS = Object.freeze({
@@ -29,7 +29,8 @@ const NO_REDIRECT_HANDLER = 'A redirection handler must be provided in the Node 
 /** The storages a session writes to (`main`) and clears (`extra` too), by the reference's precedence. */
 function pickStorages(options) {
   const checked = (value, name) => {
-    if (!isStorage(value)) throw invalidArgument(`The '${name}' option must be an IStorage (an object with get, set and delete methods)`)
+    const problem = storageProblem(value)
+    if (problem !== undefined) throw invalidArgument(`The '${name}' option must be an IStorage (an object with get, set and delete methods); ${problem}`)
     handleFor(value)
     return value
   }

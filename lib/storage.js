@@ -104,15 +104,21 @@ class InMemoryStorage {
 const defaultStorage = new InMemoryStorage()
 const hostHandles = new WeakMap()
 
-/** Whether `value` has get, set and delete functions. Never throws: a throwing accessor means no. */
-function isStorage(value) {
-  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false
+/**
+ * What keeps `value` from being an IStorage (get, set and delete functions), in words for an
+ * error message; undefined when nothing does. Never throws: a throwing accessor means no.
+ */
+function storageProblem(value) {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return `it is ${value === null ? 'null' : `a ${typeof value}`}`
   try {
-    return typeof value.get === 'function' && typeof value.set === 'function' && typeof value.delete === 'function'
+    const missing = ['get', 'set', 'delete'].filter((name) => typeof value[name] !== 'function')
+    return missing.length === 0 ? undefined : `it has no ${missing.join(', no ')} function`
   } catch {
-    return false
+    return 'looking up its methods threw'
   }
 }
+
+const isStorage = (value) => storageProblem(value) === undefined
 
 /** The native handle for a storage; undefined and null mean the default storage. */
 function handleFor(storage) {
@@ -124,8 +130,9 @@ function handleFor(storage) {
   // A store seen before is taken as it is: what its methods do now is for the calls to find out.
   let handle = hostHandles.get(storage)
   if (handle !== undefined) return handle
-  if (!isStorage(storage)) {
-    throw invalidArgument('A storage must be an object with get, set and delete methods (the IStorage interface)')
+  const problem = storageProblem(storage)
+  if (problem !== undefined) {
+    throw invalidArgument(`A storage must be an object with get, set and delete methods (the IStorage interface); ${problem}`)
   }
   // The optional atomic setIfAbsent(key, value, ttlMs) makes refresh leases exact across processes.
   let atomic = false
@@ -453,6 +460,7 @@ module.exports = {
   InMemoryStorage,
   defaultStorage,
   isStorage,
+  storageProblem,
   handleFor,
   run,
   runOn,
