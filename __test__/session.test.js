@@ -112,7 +112,7 @@ test('login and handleIncomingRedirect check what they are given before any I/O'
   await assert.rejects(login({}), { name: 'ConfigurationError', message: /missing property 'oidcIssuer'/ })
   await assert.rejects(login({ oidcIssuer: 'https://idp.example' }), { name: 'ConfigurationError' })
   await assert.rejects(login({ oidcIssuer: 'https://idp.example', redirectUrl: 'https://app.example/cb#x', handleRedirect() {} }), /hash fragment/)
-  await assert.rejects(login({ oidcIssuer: 'https://idp.example', redirectUrl: 'https://app.example/cb' }), /redirection handler/)
+  await assert.rejects(login({ oidcIssuer: 'https://idp.example', redirectUrl: 'https://app.example/cb' }), /redirection handler must be provided in the Node environment: pass handleRedirect/)
   await assert.rejects(handleIncomingRedirect('not a url'), /is not a valid URL/)
   // Not a redirect from a login: nothing to finish, and the session keeps its ID.
   assert.deepEqual(await handleIncomingRedirect('https://app.example/cb?nothing=here'), { isLoggedIn: false, sessionId: session.info.sessionId })

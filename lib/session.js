@@ -24,7 +24,7 @@ const EVENTS = Object.freeze({
 
 const stringOrUndefined = (value) => (typeof value === 'string' ? value : undefined)
 
-const NO_REDIRECT_HANDLER = 'A redirection handler must be provided in the Node environment.'
+const NO_REDIRECT_HANDLER = 'A redirection handler must be provided in the Node environment: pass handleRedirect, a function that sends the user to the URL it is given.'
 
 /** The storages a session writes to (`main`) and clears (`extra` too), by the reference's precedence. */
 function pickStorages(options) {
