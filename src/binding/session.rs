@@ -348,7 +348,7 @@ pub fn log_out(
         )
         .await?;
         Ok(LogoutOutcome {
-            end_session_url: outcome.end_session_url,
+            end_session_url: outcome.end_session_url.map(|url| url.expose().to_owned()),
             revoked: outcome.revoked,
         })
     })
@@ -392,7 +392,7 @@ pub fn check_id_token(
         .await?;
         Ok(CheckedIdToken {
             web_id: checked.web_id,
-            end_session_url: checked.end_session_url,
+            end_session_url: checked.end_session_url.map(|url| url.expose().to_owned()),
         })
     })
 }

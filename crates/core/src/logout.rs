@@ -18,7 +18,7 @@ use crate::storage::Storage;
 pub struct LoggedOut {
     /// Where to send the user for an IdP logout: the provider's end-session endpoint with its
     /// parameters; `None` when it was not asked for or the provider has no such endpoint.
-    pub end_session_url: Option<String>,
+    pub end_session_url: Option<Secret>,
     /// Whether the provider took the refresh token back.
     pub revoked: bool,
 }

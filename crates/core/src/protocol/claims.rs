@@ -171,7 +171,7 @@ pub struct CheckedIdToken {
     pub web_id: String,
     /// Where to send the user to log out of the provider with this token, when the provider has
     /// an end-session endpoint.
-    pub end_session_url: Option<String>,
+    pub end_session_url: Option<crate::secret::Secret>,
 }
 
 /// Checks an ID token issued to `client_id` by `issuer` (signature with the provider's keys,

@@ -17,7 +17,8 @@ pub struct EndSession {
 
 /// The provider's end-session endpoint with the logout's parameters, each set as
 /// `URLSearchParams.set` sets it (replacing one the endpoint already has), as the reference does.
-pub fn end_session_url(endpoint: &str, end_session: &EndSession) -> Result<String> {
+/// A secret: it carries the ID token.
+pub fn end_session_url(endpoint: &str, end_session: &EndSession) -> Result<Secret> {
     let mut url = url::Url::parse(endpoint).map_err(|e| {
         Error::idp_response(
             endpoint,
@@ -44,7 +45,7 @@ pub fn end_session_url(endpoint: &str, end_session: &EndSession) -> Result<Strin
         }
     }
     url.query_pairs_mut().clear().extend_pairs(pairs);
-    Ok(url.to_string())
+    Ok(Secret::new(url.to_string()))
 }
 
 #[cfg(test)]
@@ -66,8 +67,9 @@ mod tests {
             &end_session(Some("https://app.example/bye?x=1 2"), Some("s t")),
         )
         .unwrap();
+        assert!(!format!("{url:?}").contains("id.token.sig"));
         assert_eq!(
-            url,
+            url.expose(),
             "https://idp.example/logout?id_token_hint=id.token.sig&post_logout_redirect_uri=https%3A%2F%2Fapp.example%2Fbye%3Fx%3D1+2&state=s+t"
         );
     }
@@ -79,8 +81,9 @@ mod tests {
             &end_session(None, Some("s")),
         )
         .unwrap();
+        assert!(!format!("{url:?}").contains("id.token.sig"));
         assert_eq!(
-            url,
+            url.expose(),
             "https://idp.example/logout?a=1&id_token_hint=id.token.sig&b=2"
         );
     }
