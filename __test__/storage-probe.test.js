@@ -102,7 +102,16 @@ test('InMemoryStorage never maps one key onto another', async () => {
     assert.equal(await mem.get(bad), undefined)
     await mem.delete(bad)
   }
-  assert.ok((await rejection(mem.set('k', 'v\ud800'))) instanceof TypeError)
+  const e = await rejection(mem.set('k', 'v\ud800'))
+  assert.ok(e instanceof TypeError)
+  assert.equal(e.code, 'ERR_INVALID_ARG_TYPE')
+  assert.equal(e.message, 'An InMemoryStorage value holds an unpaired UTF-16 surrogate (at index 1), which this package does not support')
+  // The reference stores what it is given; a non-string would come back as something else.
+  for (const [value, kind] of [[1, 'a number'], [null, 'null'], [{}, 'an object'], [undefined, 'undefined']]) {
+    const refused = await rejection(mem.set('k', value))
+    assert.equal(refused.message, `An InMemoryStorage value must be a string, got ${kind}`)
+    assert.equal(refused.code, 'ERR_INVALID_ARG_TYPE')
+  }
   assert.equal(await mem.get('k\ufffd'), 'replacement character')
   assert.equal(await mem.get('k'), undefined)
 })

@@ -6,11 +6,8 @@
 const { panicked } = require('./errors.js')
 
 /**
- * One request with the session's credentials. A Request input keeps its method, headers, body
- * and signal. Redirects (when the caller follows them, as by default) are followed here, as fetch
- * follows them, so that each hop gets a proof for its own URL, and the credentials never go to
- * an origin other than the one the caller asked for: from the first hop elsewhere on, the
- * request is a plain one.
+ * One request with the session's credentials; a Request input keeps its method, headers, body and
+ * signal. From the first redirect to another origin on, the request is a plain one.
  */
 async function authenticatedFetch(credentials, input, init) {
   const request = input instanceof Request ? input : undefined
@@ -69,8 +66,7 @@ async function followRedirects(credentials, response, { url, method, headers, op
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308])
 
-/** A response reached through redirects says so, as fetch's own does (`redirected` is a getter of
- * Response that a response fetched hop by hop has false). */
+/** A response reached through redirects says so, as fetch's own does. */
 function markRedirected(response) {
   try {
     Object.defineProperty(response, 'redirected', { value: true, enumerable: false, configurable: true })
@@ -81,9 +77,8 @@ function markRedirected(response) {
 }
 
 /**
- * Sends one hop with fresh credentials, and once more with the nonce a resource server asks for.
- * `target` is what the first attempt sends (the caller's Request, on the first hop); a second
- * attempt goes by URL, with the body sent again.
+ * Sends one hop with fresh credentials, and once more, by URL, with the nonce a resource server
+ * asks for. `target` is what the first attempt sends (the caller's Request, on the first hop).
  */
 async function sendAuthenticated(credentials, target, options, method, url, headers, body) {
   const send = async (to, init) => {
@@ -101,8 +96,7 @@ async function sendAuthenticated(credentials, target, options, method, url, head
     }
   }
   const response = await send(target, options)
-  // A resource server that wants a DPoP nonce (RFC 9449 §9) says so in a 401; the nonce is kept
-  // for its origin, and the request is sent once more when its body can be sent again.
+  // A resource server that wants a DPoP nonce (RFC 9449 §9) says so in a 401; it is kept per origin.
   if (response.status !== 401 || credentials.tokenType !== 'DPoP') return response
   const nonce = response.headers.get('dpop-nonce')
   if (nonce === null || !/use_dpop_nonce/.test(response.headers.get('www-authenticate') ?? '')) return response
@@ -113,9 +107,8 @@ async function sendAuthenticated(credentials, target, options, method, url, head
 }
 
 /**
- * Puts the credentials into `headers`. A token that is not a valid header value (a provider
- * issued one with CR LF, say) makes `Headers` throw an error quoting it; ours says only that the
- * credentials could not be sent, and has no `cause`.
+ * Puts the credentials into `headers`. A token that is not a header value (CR LF in it) makes
+ * `Headers` throw an error quoting it; ours does not, and has no `cause`.
  */
 function presentCredentials(headers, auth) {
   try {
@@ -127,7 +120,6 @@ function presentCredentials(headers, auth) {
   }
 }
 
-/** The error for credentials that could not be sent, saying why but never what they are. */
 function credentialsNotSent(why) {
   const error = new TypeError(`session.fetch: the session's credentials could not be sent: ${why}`)
   error.code = 'ERR_INVALID_CREDENTIALS_HEADER'
@@ -135,9 +127,8 @@ function credentialsNotSent(why) {
 }
 
 /**
- * Whether an error (its message, stack or causes) quotes the credentials: a fetch stub or
- * interceptor may report the headers it was given. A token with control characters may be quoted
- * in pieces, so each piece of eight characters or more counts.
+ * Whether an error (message, stack or causes) quotes the credentials, as a fetch interceptor may.
+ * A token with control characters may be quoted in pieces: each of 8 characters or more counts.
  */
 function carriesCredentials(error, auth) {
   const secrets = [auth.authorization, auth.dpop]
@@ -166,10 +157,8 @@ function carriesCredentials(error, auth) {
 const NO_BODY = Object.freeze({ replayable: true, again: async () => undefined })
 
 /**
- * What a request's body is, for sending it more than once. A body held in memory (a string,
- * buffer, URLSearchParams, FormData or Blob, given in `init` or in the Request) is sent again,
- * as fetch does on a 307 or 308; a stream cannot be, and fetch refuses it too. A Request's body
- * can be read once, so one held in memory is copied before the first hop sends it.
+ * A request's body, for sending it again on a 307 or 308 as fetch does: one held in memory can
+ * be (a Request's is copied before the first hop reads it); a stream cannot, as in fetch.
  */
 function bodyOf(request, init) {
   const given = init?.body ?? null
@@ -185,11 +174,9 @@ function bodyOf(request, init) {
 }
 
 /**
- * A Request with the same body as `request`, to read that body from later, when the body is held
- * in memory; undefined when it is a stream. Fetch knows which (the body's "source") but does not
- * say. It does refuse to make a `no-cors` Request from one whose body is a stream, before it
- * touches the body, so that refusal is the test; when it does not refuse, what it makes is the
- * copy.
+ * A copy of `request` to read its body from later when that body is held in memory; undefined
+ * for a stream. Fetch does not say which, but refuses a `no-cors` Request made from a streamed
+ * one before touching the body: that refusal is the test.
  */
 function inMemoryCopy(request) {
   const probe = request.clone()

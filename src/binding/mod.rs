@@ -11,6 +11,7 @@ mod operation;
 mod options;
 mod session;
 mod storage;
+mod text;
 mod wakes;
 
 pub use credentials::SessionCredentials;

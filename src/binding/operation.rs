@@ -27,8 +27,9 @@ use napi_derive::napi;
 
 use super::errors::throw;
 use super::storage::NativeStorage;
+use super::text::JsText;
 use super::wakes;
-use crate::error::{Result as CoreResult, StorageFailure};
+use crate::error::{Result as CoreResult, StorageFailure, StorageMethod};
 use crate::host::drive::{Driven, Step, WakeSignal};
 use crate::host::{HostAnswer, HostCall, HostHttp, Ticket};
 use crate::http::{Http, HttpFailure, HttpRequest};
@@ -125,7 +126,7 @@ struct Operation {
 }
 
 enum Outstanding {
-    Storage(Ticket),
+    Storage(Ticket, StorageMethod),
     /// A request sent when it was handed out; its response is delivered to the operation
     /// directly, never through JS.
     Http(Ticket),
@@ -230,7 +231,8 @@ fn advance(env: &Env, id: u32, mut op: Operation, step: Step) -> Result<CoreResu
     for (ticket, call) in calls {
         match call {
             HostCall::Storage(call) => {
-                op.outstanding.push(Outstanding::Storage(ticket));
+                op.outstanding
+                    .push(Outstanding::Storage(ticket, call.method));
                 batch.push(BatchEntry::Call(StorageRequest {
                     method: call.method.as_str().to_owned(),
                     key: call.key,
@@ -321,53 +323,86 @@ pub struct StorageFailureReport {
     pub message: Option<String>,
     /// Set when the call did not settle within this many milliseconds.
     pub timed_out_ms: Option<f64>,
-    /// Set when `get` answered with a non-string; names the type.
-    pub wrong_type: Option<String>,
 }
 
-/// A `get` answer's text. A JS string may hold unpaired UTF-16 surrogates, which napi's UTF-8
-/// conversion turns into U+FFFD; so a text with a U+FFFD in it (rare in a stored record) is read
-/// again as UTF-16, and its unpaired surrogates escaped as `JSON.stringify` escapes them, or the
-/// answer refused where an escape would change what the text means.
-pub enum StoredText {
+/// What a storage call answered, as JS gave it: `get` answers a string or nothing, a
+/// `setIfAbsent` that stored its value answers `true`, and what `set` and `delete` answer is
+/// ignored. A JS string may hold unpaired UTF-16 surrogates, which napi's UTF-8 conversion turns
+/// into U+FFFD; so a text with a U+FFFD in it (rare in a stored record) is read again as UTF-16,
+/// and its unpaired surrogates escaped as `JSON.stringify` escapes them, or the answer refused
+/// where an escape would change what the text means.
+pub enum HostValue {
+    Absent,
     Text(String),
     UnpairedSurrogate,
+    True,
+    /// Anything else, by the kind of value it is ("a number"), for the error message.
+    Other(&'static str),
 }
 
-impl FromNapiValue for StoredText {
-    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
-        let text = unsafe { String::from_napi_value(env, value)? };
-        if !text.contains('\u{fffd}') {
-            return Ok(Self::Text(text));
+impl HostValue {
+    /// The answer of a call of `method` that settled with this value.
+    fn into_answer(
+        self,
+        method: StorageMethod,
+    ) -> std::result::Result<Option<String>, StorageFailure> {
+        match (method, self) {
+            (StorageMethod::Get, HostValue::Text(text)) => Ok(Some(text)),
+            (StorageMethod::Get, HostValue::UnpairedSurrogate) => {
+                Err(StorageFailure::UnpairedSurrogate)
+            }
+            (StorageMethod::Get, HostValue::True) => {
+                Err(StorageFailure::WrongType("a boolean".to_owned()))
+            }
+            (StorageMethod::Get, HostValue::Other(kind)) => {
+                Err(StorageFailure::WrongType(kind.to_owned()))
+            }
+            (StorageMethod::SetIfAbsent, HostValue::True) => Ok(Some("set".to_owned())),
+            // Nothing stored under the key, or what set, delete and a sleep settled with.
+            _ => Ok(None),
         }
-        let mut length = 0;
-        check_status!(unsafe {
-            sys::napi_get_value_string_utf16(env, value, std::ptr::null_mut(), 0, &raw mut length)
-        })?;
-        let mut units = vec![0_u16; length + 1];
-        check_status!(unsafe {
-            sys::napi_get_value_string_utf16(
-                env,
-                value,
-                units.as_mut_ptr(),
-                units.len(),
-                &raw mut length,
-            )
-        })?;
-        units.truncate(length);
-        Ok(crate::surrogates::escape_unpaired(&units).map_or(Self::UnpairedSurrogate, Self::Text))
+    }
+
+    unsafe fn text(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
+        Ok(match unsafe { JsText::read(env, value)? } {
+            JsText::Text(text) => Self::Text(text),
+            JsText::Unpaired(units) => crate::surrogates::escape_unpaired(&units)
+                .map_or(Self::UnpairedSurrogate, Self::Text),
+        })
     }
 }
 
-impl TypeName for StoredText {
+impl FromNapiValue for HostValue {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
+        Ok(match type_of!(env, value)? {
+            ValueType::Undefined | ValueType::Null => Self::Absent,
+            ValueType::String => return unsafe { Self::text(env, value) },
+            ValueType::Boolean if unsafe { bool::from_napi_value(env, value)? } => Self::True,
+            ValueType::Boolean => Self::Other("a boolean"),
+            ValueType::Number => Self::Other("a number"),
+            ValueType::BigInt => Self::Other("a bigint"),
+            ValueType::Symbol => Self::Other("a symbol"),
+            ValueType::Function => Self::Other("a function"),
+            _ => {
+                let mut is_array = false;
+                check_status!(unsafe { sys::napi_is_array(env, value, &raw mut is_array) })?;
+                Self::Other(if is_array { "an array" } else { "an object" })
+            }
+        })
+    }
+}
+
+impl TypeName for HostValue {
     fn type_name() -> &'static str {
-        "string"
+        "unknown"
     }
 
     fn value_type() -> ValueType {
-        ValueType::String
+        ValueType::Unknown
     }
 }
+
+impl ValidateNapiValue for HostValue {}
 
 /// A duration in milliseconds from JS, where it is a number.
 #[allow(
@@ -383,8 +418,6 @@ impl StorageFailureReport {
     fn into_failure(self) -> StorageFailure {
         if let Some(ms) = self.timed_out_ms {
             StorageFailure::TimedOut(millis_from_js(ms))
-        } else if let Some(type_name) = self.wrong_type {
-            StorageFailure::WrongType(type_name)
         } else {
             StorageFailure::Failed(self.message.unwrap_or_else(|| "unknown error".to_owned()))
         }
@@ -397,13 +430,13 @@ impl StorageFailureReport {
 /// wait to give up, when the operation has waited that long.
 #[napi(
     catch_unwind,
-    ts_args_type = "id: number, values: Array<string | undefined | null>, failures?: StorageFailureReport[] | null, gaveUpWaitingMs?: number | null",
+    ts_args_type = "id: number, values: Array<unknown>, failures?: StorageFailureReport[] | null, gaveUpWaitingMs?: number | null",
     ts_return_type = "PendingOperation | any"
 )]
 pub fn resume_operation(
     env: Env,
     id: u32,
-    values: Vec<Option<StoredText>>,
+    values: Vec<HostValue>,
     failures: Option<Vec<StorageFailureReport>>,
     gave_up_waiting_ms: Option<f64>,
 ) -> Result<Outcome> {
@@ -424,7 +457,7 @@ impl Operation {
     /// The answers to the calls handed out last, which it no longer waits for.
     fn answers(
         &mut self,
-        values: Vec<Option<StoredText>>,
+        values: Vec<HostValue>,
         failures: Option<Vec<StorageFailureReport>>,
     ) -> Vec<(Ticket, HostAnswer)> {
         let mut failures: HashMap<u32, StorageFailureReport> = failures
@@ -438,17 +471,13 @@ impl Operation {
             .into_iter()
             .enumerate()
         {
-            let value = values.next().flatten();
+            let value = values.next().unwrap_or(HostValue::Absent);
             let failure = u32::try_from(index).ok().and_then(|i| failures.remove(&i));
             match outstanding {
-                Outstanding::Storage(ticket) => {
-                    let answer = match (failure, value) {
-                        (Some(report), _) => Err(report.into_failure()),
-                        (None, Some(StoredText::UnpairedSurrogate)) => {
-                            Err(StorageFailure::UnpairedSurrogate)
-                        }
-                        (None, Some(StoredText::Text(text))) => Ok(Some(text)),
-                        (None, None) => Ok(None),
+                Outstanding::Storage(ticket, method) => {
+                    let answer = match failure {
+                        Some(report) => Err(report.into_failure()),
+                        None => value.into_answer(method),
                     };
                     answers.push((ticket, HostAnswer::Storage(answer)));
                 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use super::text::{first_unpaired, JsText, MaybeText};
 use crate::host::{HostQueue, HostStorage};
 use crate::storage::registry::ListMemo;
 use crate::storage::{
@@ -58,13 +59,22 @@ impl NativeStorage {
     }
 
     /// Reads a key of the native store directly (for `InMemoryStorage.get`).
-    #[napi(catch_unwind)]
-    pub fn get_entry(&self, key: String) -> Result<Option<String>> {
-        Ok(self.memory_store()?.get_now(&key))
+    #[napi(catch_unwind, ts_args_type = "key: string")]
+    pub fn get_entry(&self, key: MaybeText) -> Result<Option<String>> {
+        match key {
+            MaybeText::Text(JsText::Text(key)) => Ok(self.memory_store()?.get_now(&key)),
+            // No key holding an unpaired surrogate can have been stored.
+            _ => Ok(None),
+        }
     }
 
-    #[napi(catch_unwind)]
-    pub fn set_entry(&self, key: String, value: String) -> Result<()> {
+    /// Stores a string (for `InMemoryStorage.set`). The reference stores what it is given; a
+    /// non-string would come back as something else, so it is refused, as are texts a Rust
+    /// string cannot hold.
+    #[napi(catch_unwind, ts_args_type = "key: string, value: unknown")]
+    pub fn set_entry(&self, env: Env, key: MaybeText, value: MaybeText) -> Result<()> {
+        let key = well_formed(env, key, "key")?;
+        let value = well_formed(env, value, "value")?;
         self.memory_store()?.set_now(&key, &value);
         Ok(())
     }
@@ -87,11 +97,27 @@ impl NativeStorage {
         super::wakes::notify_woken(env);
     }
 
-    #[napi(catch_unwind)]
-    pub fn delete_entry(&self, key: String) -> Result<()> {
-        self.memory_store()?.delete_now(&key);
+    #[napi(catch_unwind, ts_args_type = "key: string")]
+    pub fn delete_entry(&self, key: MaybeText) -> Result<()> {
+        if let MaybeText::Text(JsText::Text(key)) = key {
+            self.memory_store()?.delete_now(&key);
+        }
         Ok(())
     }
+}
+
+/// The text of an `InMemoryStorage` key or value, or the `TypeError` that says why it cannot be one.
+fn well_formed(env: Env, given: MaybeText, what: &str) -> Result<String> {
+    let problem = match given {
+        MaybeText::Text(JsText::Text(text)) => return Ok(text),
+        MaybeText::Text(JsText::Unpaired(units)) => format!(
+            "An InMemoryStorage {what} holds an unpaired UTF-16 surrogate (at index {}), which this package does not support",
+            first_unpaired(&units)
+        ),
+        MaybeText::Other(kind) => format!("An InMemoryStorage {what} must be a string, got {kind}"),
+    };
+    env.throw_type_error(&problem, Some("ERR_INVALID_ARG_TYPE"))?;
+    Err(Error::new(Status::PendingException, String::new()))
 }
 
 impl NativeStorage {
