@@ -30,6 +30,26 @@ function linuxLibc() {
 /** The first line of what loading a binary threw. */
 const firstLine = (error) => String(error instanceof Error ? error.message : error).split('\n')[0]
 
+/**
+ * How to install the platform package `packaged`, which is not installed. A main package packed
+ * by `npm run package` (not for the registry) names the folder it was packed in: the platform
+ * tarballs are packed there beside it, and the registry may not have the package at all.
+ */
+function installAdvice(packaged) {
+  let manifest
+  try {
+    manifest = require('./package.json')
+  } catch {
+    manifest = {}
+  }
+  const dir = manifest.nativeBinaryTarballs
+  if (typeof dir !== 'string') return `Install it (npm install ${packaged}), or reinstall without omitting optional dependencies.`
+  const tarball = `${packaged}-${manifest.version}.tgz`
+  const beside = path.join(dir, tarball)
+  if (fs.existsSync(beside)) return `This package was packed by \`npm run package\`, which packed that one beside it: npm install ${/\s/.test(beside) ? JSON.stringify(beside) : beside}`
+  return `This package was packed by \`npm run package\` in ${dir}: install the tarball it packs there for this platform, ${tarball} (not there now).`
+}
+
 function load() {
   const override = process.env.NAPI_RS_NATIVE_LIBRARY_PATH
   if (override) return require(override)
@@ -64,7 +84,7 @@ function load() {
   if (!supported) {
     lines.push(`Binaries are made for: ${PLATFORMS.join(', ')}.`)
   } else if (problems.length === 0) {
-    lines.push(`Its binary comes in the package ${packaged}, an optional dependency that is not installed here: install it (npm install ${packaged}), or reinstall without omitting optional dependencies.`)
+    lines.push(`Its binary comes in the package ${packaged}, an optional dependency that is not installed here.`, installAdvice(packaged))
   }
   lines.push(`To build one from source (needs a Rust toolchain, from rustup.rs): clone the repository, run \`npm install && npm run build\`, and use that folder (or set NAPI_RS_NATIVE_LIBRARY_PATH to the .node file it builds).`)
   throw Object.assign(new Error(lines.join('\n')), { code: 'ERR_NATIVE_BINARY_MISSING' })

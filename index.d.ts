@@ -166,7 +166,11 @@ export declare class StorageError extends Error {
   );
   /** What went wrong: the storage failed, did not answer in time, or a key stayed locked too long. */
   readonly code: "ERR_STORAGE_FAILED" | "ERR_STORAGE_TIMEOUT" | "ERR_STORAGE_LOCK_TIMEOUT";
-  /** The key of the storage call that failed, when the error came from one. */
+  /**
+   * The key of the storage call that failed, when the error came from one. It may hold a session
+   * ID, so it is not enumerable: `console.error` and `util.inspect` do not print it, and the
+   * message names such a key by its kind (`<a session record or login state>`).
+   */
   readonly key?: string;
   /**
    * Set when a refresh succeeded but its session record could not be written: the session,
@@ -185,7 +189,10 @@ export declare class StorageCorruptedError extends Error {
   constructor(message: string);
   /** Always `"ERR_STORAGE_CORRUPTED"`. */
   readonly code: "ERR_STORAGE_CORRUPTED";
-  /** The key whose stored value is corrupted (the value itself is never included). */
+  /**
+   * The key whose stored value is corrupted (the value itself is never included). Not
+   * enumerable, as `StorageError`'s `key`: it may hold a session ID.
+   */
   readonly key?: string;
 }
 

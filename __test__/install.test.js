@@ -3,7 +3,8 @@
 // package and this machine's platform package, from files, no registry) installed into a
 // brand-new app, which then requires it, imports it, type-checks against it under
 // `tsc --strict` (TypeScript 5 and 7), and runs a script that stores, lists, restores and clears
-// sessions. Also what a user sees when the binary for the platform is missing.
+// sessions. Also what a user sees when the binary for the platform is missing, and the advice it
+// gets (the platform tarball packed beside the main one).
 //
 // Skipped, with the reason printed, when dist/ has no tarballs; `npm test` makes them.
 const test = require('node:test')
@@ -73,6 +74,7 @@ test('the main tarball holds the loader, no binary, and one optional dependency 
   const platforms = ['linux-x64-gnu', 'linux-arm64-gnu', 'linux-x64-musl', 'darwin-x64', 'darwin-arm64', 'win32-x64-msvc']
   assert.deepEqual(manifest.optionalDependencies, Object.fromEntries(platforms.map((p) => [`${NAME}-${p}`, pkg.version])))
   assert.equal(manifest.scripts, undefined, 'no build scripts run at install')
+  assert.equal(manifest.nativeBinaryTarballs, path.join(ROOT, 'dist'), 'it names the folder its platform tarballs were packed in')
   assert.ok(fs.existsSync(path.join(app, 'node_modules', `${NAME}-${PLATFORM}`, `${NAME}.${PLATFORM}.node`)))
 })
 
@@ -178,6 +180,12 @@ function requireFails(preload = '') {
 test('without the platform package the error names the platform and what to do', { skip: SKIP }, () => {
   const installed = path.join(app, 'node_modules', `${NAME}-${PLATFORM}`)
   const aside = `${installed}.aside`
+  const manifestFile = path.join(app, 'node_modules', NAME, 'package.json')
+  const manifest = fs.readFileSync(manifestFile, 'utf8')
+  const withTarballsIn = (dir) => {
+    const { nativeBinaryTarballs: _dir, ...rest } = JSON.parse(manifest)
+    fs.writeFileSync(manifestFile, JSON.stringify(dir === undefined ? rest : { ...rest, nativeBinaryTarballs: dir }))
+  }
   fs.renameSync(installed, aside)
   try {
     const error = requireFails()
@@ -189,6 +197,23 @@ test('without the platform package the error names the platform and what to do',
     assert.match(error.message, /build one from source/)
     assert.doesNotMatch(error.message, /npm has a bug/)
 
+    // Installed from the tarballs of `npm run package`: the platform one packed beside the main
+    // one, by its path; not the registry package, which the registry may not have.
+    assert.ok(error.message.includes(`which packed that one beside it: npm install ${PLATFORM_TARBALL}\n`), error.message)
+    assert.ok(!error.message.includes(`npm install ${NAME}-${PLATFORM})`), error.message)
+    // The folder it was packed in no longer has it: the tarball by its name.
+    withTarballsIn(path.join(app, 'elsewhere'))
+    const moved = requireFails().message
+    assert.ok(
+      moved.includes(`packed by \`npm run package\` in ${path.join(app, 'elsewhere')}: install the tarball it packs there for this platform, ${path.basename(PLATFORM_TARBALL)} (not there now).`),
+      moved,
+    )
+    // A main package packed for the registry (`--registry`) names no folder: the registry package.
+    withTarballsIn(undefined)
+    const registry = requireFails().message
+    assert.ok(registry.includes(`Install it (npm install ${NAME}-${PLATFORM}), or reinstall without omitting optional dependencies.`), registry)
+    assert.ok(!registry.includes('npm run package'), registry)
+
     // A platform nobody builds for: the targets there are, and no package that does not exist.
     const unsupported = requireFails("Object.defineProperty(process, 'arch', { value: 'riscv64' })")
     assert.match(unsupported.message, /os linux, cpu riscv64|cpu riscv64/)
@@ -196,5 +221,6 @@ test('without the platform package the error names the platform and what to do',
     assert.doesNotMatch(unsupported.message, /riscv64-(gnu|musl)/)
   } finally {
     fs.renameSync(aside, installed)
+    fs.writeFileSync(manifestFile, manifest)
   }
 })

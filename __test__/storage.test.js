@@ -116,7 +116,7 @@ test("a storage's own message, which may quote the value it was given, is only i
   const error = await rejection(session.login({ oidcIssuer: 'https://idp.invalid/', clientId: 'c', clientSecret: secret }))
   assert.ok(error instanceof StorageError, String(error))
   assert.equal(error.code, 'ERR_STORAGE_FAILED')
-  assert.equal(error.message, `storage.set("${RECORD_PREFIX}q") failed: it rejected with an Error (kept as this error's cause)`)
+  assert.equal(error.message, "storage.set(<a session record or login state>) failed: it rejected with an Error (kept as this error's cause)")
   assert.ok(error.cause instanceof Error)
   assert.match(error.cause.message, new RegExp(secret), 'the cause is the storage\'s own error, as it was')
   assert.ok(!String(error.stack).includes(secret))
@@ -162,9 +162,37 @@ test('a storage call that never settles rejects after the configured limit', asy
   const error = await rejection(getSessionFromStorage('s', { storage, refreshSession: false }))
   assert.ok(error instanceof StorageError)
   assert.equal(error.code, 'ERR_STORAGE_TIMEOUT')
-  assert.equal(error.message, `storage.get("${RECORD_PREFIX}s") did not settle within 50 ms`)
+  assert.equal(error.message, 'storage.get(<a session record or login state>) did not settle within 50 ms')
   assert.ok(Date.now() - started >= 45)
   assert.throws(() => setStorageTimeout(-1), TypeError)
+})
+
+test('a storage error about a session record names it by its kind: neither its message nor util.inspect shows the session ID, and `key` is the key', async (t) => {
+  setStorageTimeout(50)
+  const keepAlive = setInterval(() => {}, 1000)
+  t.after(() => {
+    setStorageTimeout(10_000)
+    clearInterval(keepAlive)
+  })
+  // The session ID is what a web app keeps in its users' cookies.
+  const sessionId = 'cookie-7c2f9e41-session-id'
+  const { inspect } = require('node:util')
+  const hanging = { get: () => new Promise(() => {}), set: async () => {}, delete: async () => {} }
+  const failing = { get: async () => { throw new Error('the storage is down') }, set: async () => {}, delete: async () => {} }
+  for (const [storage, code, message] of [
+    [hanging, 'ERR_STORAGE_TIMEOUT', 'storage.get(<a session record or login state>) did not settle within 50 ms'],
+    [failing, 'ERR_STORAGE_FAILED', "storage.get(<a session record or login state>) failed: it rejected with an Error (kept as this error's cause)"],
+  ]) {
+    const error = await rejection(getSessionFromStorage(sessionId, { storage, refreshSession: false }))
+    assert.ok(error instanceof StorageError, String(error))
+    assert.equal(error.code, code)
+    assert.equal(error.message, message)
+    assert.equal(error.key, RECORD_PREFIX + sessionId)
+    assert.ok(!Object.keys(error).includes('key'), 'key is not enumerable')
+    for (const shown of [inspect(error), inspect(error, { depth: Infinity, showHidden: false }), String(error.stack)]) {
+      assert.ok(!shown.includes(sessionId), shown)
+    }
+  }
 })
 
 test('corrupted data rejects with StorageCorruptedError naming the key, never echoing the value', async () => {
@@ -184,7 +212,7 @@ test('corrupted data rejects with StorageCorruptedError naming the key, never ec
       const error = await rejection(call())
       assert.ok(error instanceof StorageCorruptedError, String(error))
       assert.equal(error.code, 'ERR_STORAGE_CORRUPTED')
-      assert.ok(error.message.includes(`"${key}"`), error.message)
+      assert.ok(error.message.includes(key === LIST_KEY ? `"${key}"` : '<a session record or login state>'), error.message)
       assert.equal(error.key, key)
       assert.match(error.message, pattern)
       assert.ok(!error.message.includes(secret))

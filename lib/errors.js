@@ -29,11 +29,12 @@ class NotImplementedError extends TypedError {
 /**
  * A storage method threw, rejected, answered with a non-string, or did not settle in time
  * (`ERR_STORAGE_FAILED`, `ERR_STORAGE_TIMEOUT`), or another operation on the same storage held a
- * key this one needed for longer than the storage timeout (`ERR_STORAGE_LOCK_TIMEOUT`). `key` names the key.
+ * key this one needed for longer than the storage timeout (`ERR_STORAGE_LOCK_TIMEOUT`). `key` is the
+ * key (not enumerable); the message names a key that holds a session ID or a login state by its kind.
  */
 class StorageError extends TypedError {}
 
-/** Data in storage is not in the layout the reference defines. `key` (and the message) name the key. */
+/** Data in storage is not in the layout the reference defines. `key` is the key, as for `StorageError`. */
 class StorageCorruptedError extends TypedError {
   constructor(message) {
     super(message, 'ERR_STORAGE_CORRUPTED')
@@ -105,8 +106,12 @@ function fromNative(error, ...thrown) {
   const build = error == null ? undefined : BUILDERS[error.kind]
   if (build === undefined) return panicked(error)
   const rebuilt = build(error, thrown)
-  // The storage key the error is about (never the value stored under it).
-  if (typeof error.key === 'string') rebuilt.key = error.key
+  // The storage key the error is about (never the value stored under it). Not enumerable: it
+  // may hold a session ID, which console.error and util.inspect would otherwise print beside a
+  // message written not to.
+  if (typeof error.key === 'string') {
+    Object.defineProperty(rebuilt, 'key', { value: error.key, enumerable: false, writable: true, configurable: true })
+  }
   return rebuilt
 }
 

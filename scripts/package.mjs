@@ -3,11 +3,16 @@
 // package under npm/, and packs the main package and the platform packages as tarballs into
 // dist/ (what a registry would serve; also installable from the files).
 //
-//   node scripts/package.mjs [--native-only] [--skip-build]
+//   node scripts/package.mjs [--native-only] [--skip-build] [--registry]
 //
 // --native-only  build only this machine's own target, with napi build (what the install test
 //                needs; no zig)
 // --skip-build   pack the binaries already in npm/<platform>/
+// --registry     pack for publishing: the main package does not name the folder it was packed in
+//
+// Without --registry the main package's package.json names this dist/ folder
+// (`nativeBinaryTarballs`), so that when no binary loads, binding.js tells to install the
+// platform tarball made beside it rather than a package the registry may not have.
 //
 // The main package declares every platform package as an optional dependency, at its own
 // version: npm installs the one whose os/cpu/libc match, and skips the others (also when a
@@ -23,8 +28,8 @@ const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
 const NAME = pkg.napi.binaryName
 const args = new Set(process.argv.slice(2))
 for (const arg of args) {
-  if (!['--native-only', '--skip-build'].includes(arg)) {
-    console.error(`unknown option ${arg}; usage: node scripts/package.mjs [--native-only] [--skip-build]`)
+  if (!['--native-only', '--skip-build', '--registry'].includes(arg)) {
+    console.error(`unknown option ${arg}; usage: node scripts/package.mjs [--native-only] [--skip-build] [--registry]`)
     process.exit(2)
   }
 }
@@ -114,6 +119,7 @@ for (const entry of [...pkg.files, 'README.md', 'LICENSE']) {
 const { scripts: _scripts, devDependencies: _dev, napi: _napi, ...published } = pkg
 published.files = pkg.files.filter((entry) => !entry.includes('*'))
 published.optionalDependencies = Object.fromEntries(targets.map((t) => [`${NAME}-${platformOf(t)}`, pkg.version]))
+if (!args.has('--registry')) published.nativeBinaryTarballs = DIST
 fs.writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify(published, null, 2)}\n`)
 run('npm', ['pack', stage, '--pack-destination', DIST, '--silent'])
 

@@ -1,9 +1,11 @@
 //! Errors of the protocol core.
 //!
 //! Messages name the storage key and what was wrong with it, never the stored value: session
-//! records hold refresh tokens and private keys. Every field that can hold text from outside (a
-//! key, a URL, a provider's words, a reason quoting them) goes through [`quote`] when a message
-//! is made, so no message is unbounded, breaks a log line, or shows a URL's password.
+//! records hold refresh tokens and private keys. A key that holds a session ID or a login's
+//! `state` is named by its kind instead (see [`KeyName`]): a session ID is what a web app keeps
+//! in its users' cookies. Every field that can hold text from outside (a key, a URL, a
+//! provider's words, a reason quoting them) goes through [`quote`] when a message is made, so no
+//! message is unbounded, breaks a log line, or shows a URL's password.
 
 use std::fmt;
 
@@ -63,14 +65,14 @@ pub enum StorageFailure {
 pub enum Error {
     /// A storage method threw, rejected or answered with a value of the wrong type. `message`
     /// says which, never what the storage's own error said (see `StorageFailure::Failed`).
-    #[error("storage.{method}(\"{}\") failed: {}", quote::text(.key), quote::reason(.message))]
+    #[error("storage.{method}({}) failed: {}", KeyName(.key), quote::reason(.message))]
     StorageCall {
         method: StorageMethod,
         key: String,
         message: String,
     },
     /// A storage method did not settle in time.
-    #[error("storage.{method}(\"{}\") did not settle within {millis} ms{}", quote::text(.key), deadlock_hint(*.blocking_others))]
+    #[error("storage.{method}({}) did not settle within {millis} ms{}", KeyName(.key), deadlock_hint(*.blocking_others))]
     StorageTimeout {
         method: StorageMethod,
         key: String,
@@ -79,7 +81,7 @@ pub enum Error {
         blocking_others: bool,
     },
     /// Data under a storage key is not what the reference layout says it must be.
-    #[error("the data stored under \"{}\" is corrupted: {}", quote::text(.key), quote::reason(.reason))]
+    #[error("the data stored under {} is corrupted: {}", KeyName(.key), quote::reason(.reason))]
     CorruptedData { key: String, reason: String },
     /// No response came from the identity provider: no connection, a broken one, or a request
     /// that could not be made.
@@ -127,17 +129,17 @@ pub enum Error {
     #[error("{}", quote::reason(.reason))]
     Configuration { reason: String },
     /// Another operation on the same store held a key this one needed for too long.
-    #[error("gave up waiting for the lock on \"{}\" after {millis} ms: another operation on this storage held it all that time (a storage method that calls back into this package on the same storage after an await can cause this)", quote::text(.key))]
+    #[error("gave up waiting for the lock on {} after {millis} ms: another operation on this storage held it all that time (a storage method that calls back into this package on the same storage after an await can cause this)", KeyName(.key))]
     LockWaitTimeout { key: String, millis: u64 },
     /// Another process held a session's refresh lease for too long without storing new tokens.
-    #[error("gave up waiting for the refresh lease \"{}\" after {millis} ms: another process kept refreshing this session and stored no new access token", quote::text(.key))]
+    #[error("gave up waiting for the session's refresh lease after {millis} ms: another process kept refreshing this session and stored no new access token")]
     RefreshLeaseTimeout { key: String, millis: u64 },
     /// A bug: the package panicked. The operation was stopped where it was; the reason says
     /// where in the code, never what values it had.
     #[error("internal error in solid-client-authn-native (please report it): {reason}")]
     Internal { reason: String },
     /// A lease that should lapse by itself was still held long after its lifetime.
-    #[error("gave up waiting for the lease \"{}\" after {millis} ms: it should have lapsed by itself long before (was it written without an expiry?); delete it from the storage", quote::text(.key))]
+    #[error("gave up waiting for the lease {} after {millis} ms: it should have lapsed by itself long before (was it written without an expiry?); delete it from the storage (the error's `key` names it)", KeyName(.key))]
     LeaseTimeout { key: String, millis: u64 },
 }
 
@@ -145,6 +147,40 @@ pub enum Error {
 const OAUTH_ERROR_MAX_CHARS: usize = 100;
 /// How much of an `error_description` is kept: a sentence or two.
 const OAUTH_DESCRIPTION_MAX_CHARS: usize = 300;
+
+/// A storage key as a message names it: quoted, or, when it holds a session ID or a login's
+/// `state`, by its kind in angle brackets. The error keeps the key itself (its `key` in JS).
+///
+/// The kind is told from the key's prefix: a session's record and a login's state mapping share
+/// one (`solidClientAuthenticationUser:`), so both are named at once. The session list, its
+/// lease, the discovery records and the client records hold no ID (an issuer is not secret), and
+/// stay quoted.
+pub struct KeyName<'a>(pub &'a str);
+
+impl KeyName<'_> {
+    /// What the key is, when the message must not quote it.
+    pub fn hidden_kind(&self) -> Option<&'static str> {
+        // A key handed to the storage as a JSON string literal (one with an unpaired
+        // surrogate) starts with its quote.
+        let key = self.0.strip_prefix('"').unwrap_or(self.0);
+        if key.starts_with(crate::storage::USER_RECORD_PREFIX) {
+            Some("a session record or login state")
+        } else if key.starts_with(crate::storage::lease::LEASE_PREFIX) {
+            Some("a session's refresh lease")
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for KeyName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.hidden_kind() {
+            Some(kind) => write!(f, "<{kind}>"),
+            None => write!(f, "\"{}\"", quote::text(self.0)),
+        }
+    }
+}
 
 fn deadlock_hint(blocking_others: bool) -> &'static str {
     if blocking_others {
@@ -294,5 +330,167 @@ mod tests {
         );
         assert!(e.to_string().contains("answered with a number"));
         assert_eq!(e.key(), Some("k"));
+    }
+
+    const SESSION_ID: &str = "3f1d7c1e-cookie-value";
+
+    /// Every error about `key` that names a storage key in its message.
+    fn errors_about(key: &str) -> Vec<Error> {
+        vec![
+            Error::from_failure(
+                StorageMethod::Get,
+                key,
+                StorageFailure::Failed("it threw a TypeError".into()),
+            ),
+            Error::from_failure(
+                StorageMethod::Set,
+                key,
+                StorageFailure::WrongType("a number".into()),
+            ),
+            Error::from_failure(StorageMethod::Delete, key, StorageFailure::TimedOut(10)),
+            Error::from_failure(StorageMethod::Get, key, StorageFailure::UnpairedSurrogate),
+            Error::corrupted(key, "it is not a JSON object"),
+            Error::LockWaitTimeout {
+                key: key.to_owned(),
+                millis: 10,
+            },
+            Error::RefreshLeaseTimeout {
+                key: key.to_owned(),
+                millis: 10,
+            },
+            Error::LeaseTimeout {
+                key: key.to_owned(),
+                millis: 10,
+            },
+        ]
+    }
+
+    #[test]
+    fn a_session_record_or_state_is_named_by_its_kind_never_quoted() {
+        let state_or_record = crate::storage::record_key(SESSION_ID);
+        for e in errors_about(&state_or_record) {
+            let message = e.to_string();
+            assert!(!message.contains(SESSION_ID), "{message}");
+            assert_eq!(
+                e.key(),
+                Some(state_or_record.as_str()),
+                "the error keeps the key"
+            );
+        }
+        assert_eq!(
+            Error::from_failure(
+                StorageMethod::Get,
+                &state_or_record,
+                StorageFailure::TimedOut(10_000)
+            )
+            .to_string(),
+            "storage.get(<a session record or login state>) did not settle within 10000 ms"
+        );
+        assert_eq!(
+            Error::from_failure(
+                StorageMethod::Set,
+                &state_or_record,
+                StorageFailure::Failed("it threw a TypeError".into())
+            )
+            .to_string(),
+            "storage.set(<a session record or login state>) failed: it threw a TypeError"
+        );
+        assert_eq!(
+            Error::corrupted(&state_or_record, "it is not a JSON object").to_string(),
+            "the data stored under <a session record or login state> is corrupted: it is not a JSON object"
+        );
+        assert!(Error::LockWaitTimeout {
+            key: state_or_record.clone(),
+            millis: 10
+        }
+        .to_string()
+        .starts_with(
+            "gave up waiting for the lock on <a session record or login state> after 10 ms:"
+        ));
+    }
+
+    #[test]
+    fn a_record_key_given_as_a_json_literal_is_named_by_its_kind() {
+        // How a key with an unpaired surrogate reaches the storage (`delete_escaped`).
+        let literal = format!("\"solidClientAuthenticationUser:{SESSION_ID}\\ud800\"");
+        let e = Error::from_failure(
+            StorageMethod::Delete,
+            &literal,
+            StorageFailure::Failed("it threw a TypeError".into()),
+        );
+        assert_eq!(
+            e.to_string(),
+            "storage.delete(<a session record or login state>) failed: it threw a TypeError"
+        );
+    }
+
+    #[test]
+    fn a_refresh_lease_is_named_by_its_kind_never_quoted() {
+        let lease = format!("{}{SESSION_ID}", crate::storage::lease::LEASE_PREFIX);
+        for e in errors_about(&lease) {
+            let message = e.to_string();
+            assert!(!message.contains(SESSION_ID), "{message}");
+            assert_eq!(e.key(), Some(lease.as_str()));
+        }
+        assert_eq!(
+            Error::from_failure(
+                StorageMethod::SetIfAbsent,
+                &lease,
+                StorageFailure::TimedOut(10)
+            )
+            .to_string(),
+            "storage.setIfAbsent(<a session's refresh lease>) did not settle within 10 ms"
+        );
+        assert!(Error::RefreshLeaseTimeout {
+            key: lease.clone(),
+            millis: 30_001
+        }
+        .to_string()
+        .starts_with("gave up waiting for the session's refresh lease after 30001 ms:"));
+        assert!(Error::LeaseTimeout {
+            key: lease,
+            millis: 30_001
+        }
+        .to_string()
+        .starts_with("gave up waiting for the lease <a session's refresh lease> after 30001 ms:"));
+    }
+
+    #[test]
+    fn keys_without_an_id_or_state_are_quoted() {
+        let issuer_config = crate::storage::issuer_config_key("https://idp.example/");
+        let client = format!(
+            "{}[\"https://idp.example/\",\"https://app.example/cb\"]",
+            crate::protocol::registration::DYNAMIC_CLIENT_PREFIX
+        );
+        for key in [
+            crate::storage::REGISTERED_SESSIONS_KEY,
+            crate::storage::lease::LIST_LEASE_KEY,
+            issuer_config.as_str(),
+            client.as_str(),
+        ] {
+            assert_eq!(
+                Error::from_failure(StorageMethod::Get, key, StorageFailure::TimedOut(10))
+                    .to_string(),
+                format!(
+                    "storage.get(\"{}\") did not settle within 10 ms",
+                    quote::text(key)
+                )
+            );
+            assert_eq!(
+                Error::corrupted(key, "it is a number").to_string(),
+                format!(
+                    "the data stored under \"{}\" is corrupted: it is a number",
+                    quote::text(key)
+                )
+            );
+        }
+        assert!(Error::LeaseTimeout {
+            key: crate::storage::lease::LIST_LEASE_KEY.to_owned(),
+            millis: 10_001
+        }
+        .to_string()
+        .starts_with(
+            "gave up waiting for the lease \"solidClientAuthn:registeredSessionsLease\" after 10001 ms:"
+        ));
     }
 }

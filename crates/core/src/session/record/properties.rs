@@ -23,7 +23,7 @@ const FIELDS: &[&str] = &[
     "redirectUrl",
     "isLoggedIn",
 ];
-const UNPAIRED: &str = "the data stored under \"solidClientAuthenticationUser:s-1\" is corrupted: a string in it holds an unpaired UTF-16 surrogate (a \\uD800-\\uDFFF escape), which this package cannot represent";
+const UNPAIRED: &str = "the data stored under <a session record or login state> is corrupted: a string in it holds an unpaired UTF-16 surrogate (a \\uD800-\\uDFFF escape), which this package cannot represent";
 
 fn check_refusal(error: &Error) -> Result<(), TestCaseError> {
     prop_assert!(
