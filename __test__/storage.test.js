@@ -138,7 +138,8 @@ test("a storage's own message, which may quote the value it was given, is only i
       e ? reject(new Error(err || e.message)) : resolve(err),
     ),
   )
-  assert.match(stderr, /storage\.set\("solidClientAuthenticationUser:q"\) failed: it rejected with an Error/)
+  assert.match(stderr, /storage\.set\(<a session record or login state>\) failed: it rejected with an Error/)
+  assert.ok(!stderr.includes('solidClientAuthenticationUser:q'), 'the debug log names a session record by its kind, never by its key')
   assert.ok(!stderr.includes(secret), stderr)
 })
 

@@ -157,8 +157,8 @@ function invoke(storage, request) {
   return debug.enabled ? request.then((line) => line != null && debug('%s', line)) : request
 }
 
-/** A storage call, for the debug log. */
-const described = ({ method, key }) => `storage.${method}(${native.quote(JSON.stringify(key))})`
+/** A storage call, for the debug log: a key holding a session ID or a login state by its kind. */
+const described = ({ method, key }) => `storage.${method}(${native.storageKeyName(key)})`
 
 /** The operation whose storage calls are being made right now, synchronously; null when none. */
 let invoking = null

@@ -182,6 +182,13 @@ pub fn quote(text: String) -> String {
     crate::quote::text(&text)
 }
 
+/// A storage key as messages name it: quoted, or by its kind when it holds a session ID or a
+/// login's state (for the debug log's storage lines).
+#[napi(catch_unwind)]
+pub fn storage_key_name(key: String) -> String {
+    crate::error::KeyName(&key).to_string()
+}
+
 /// The message of the typed error for the last panic on this thread that a napi entry point
 /// caught (napi makes an error of the panic's own message, which may quote a value), or nothing
 /// when no panic happened since the last call.
