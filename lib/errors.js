@@ -1,11 +1,11 @@
 'use strict'
-// Error classes. ConfigurationError and NotImplementedError are the reference's; the others are
-// ours. Native errors arrive as plain Errors with a `code` and a `kind`, and are rebuilt here as
-// the class `kind` names (src/binding/errors.rs holds the one table of codes and classes).
+// The error classes (index.d.ts documents each). Native errors arrive as plain Errors with a
+// `code` and a `kind`, and are rebuilt here as the class `kind` names: src/binding/errors.rs
+// holds the one table of codes and classes.
 
 const native = require('../binding.js')
 
-/** The classes below: each instance has its class's name, and a `code` when it has one. */
+/** Each instance has its class's name, and a `code` when it has one. */
 class TypedError extends Error {
   constructor(message, code, options) {
     super(message, options)
@@ -14,6 +14,7 @@ class TypedError extends Error {
   }
 }
 
+// The reference's two.
 class ConfigurationError extends TypedError {
   constructor(message) {
     super(message)
@@ -26,34 +27,16 @@ class NotImplementedError extends TypedError {
   }
 }
 
-/**
- * A storage method threw, rejected, answered with a non-string, or did not settle in time
- * (`ERR_STORAGE_FAILED`, `ERR_STORAGE_TIMEOUT`), or another operation on the same storage held a
- * key this one needed for longer than the storage timeout (`ERR_STORAGE_LOCK_TIMEOUT`). `key` is the
- * key (not enumerable); the message names a key that holds a session ID or a login state by its kind.
- */
 class StorageError extends TypedError {}
 
-/** Data in storage is not in the layout the reference defines. `key` is the key, as for `StorageError`. */
 class StorageCorruptedError extends TypedError {
   constructor(message) {
     super(message, 'ERR_STORAGE_CORRUPTED')
   }
 }
 
-/**
- * The identity provider could not be reached (`ERR_IDP_UNREACHABLE`), was not contacted because
- * its address is on a private network and those are blocked (`ERR_IDP_BLOCKED_ADDRESS`), did not
- * answer in time (`ERR_IDP_TIMEOUT`), or answered something unusable (`ERR_IDP_RESPONSE`). The
- * message says which URL and what was wrong, and never quotes what the provider sent.
- */
 class IdentityProviderError extends TypedError {}
 
-/**
- * The identity provider refused a request with an OAuth error. `error` and `errorDescription`
- * are what it said; `code` is `ERR_OAUTH_INVALID_CLIENT` (wrong client credentials),
- * `ERR_OAUTH_INVALID_GRANT` (say, a refresh token it no longer accepts) or `ERR_OAUTH`.
- */
 class OAuthError extends TypedError {
   constructor(message, code, error, errorDescription) {
     super(message, code)
@@ -62,11 +45,6 @@ class OAuthError extends TypedError {
   }
 }
 
-/**
- * A redirect back from the identity provider that cannot finish a login
- * (`ERR_INVALID_REDIRECT`): a state nobody issued or one used already, an `iss` that is not the
- * issuer, or no code. Nothing in storage has changed.
- */
 class RedirectError extends TypedError {
   constructor(message) {
     super(message, 'ERR_INVALID_REDIRECT')
@@ -74,9 +52,8 @@ class RedirectError extends TypedError {
 }
 
 /**
- * `error`, or the typed error (`code` `ERR_INTERNAL`) for it when it is what napi made of a panic
- * in a native entry point: napi's message is the panic's own, which may quote a value. The native
- * side remembers where the panic happened; its message says only that.
+ * The typed error (`ERR_INTERNAL`) for what napi made of a panic in a native entry point, whose
+ * message is the panic's own and may quote a value; any other error as it is.
  */
 function panicked(error) {
   const message = error?.code === 'GenericFailure' ? native.takePanicError() : null
@@ -87,8 +64,7 @@ function invalidArgument(message) {
   return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_TYPE' })
 }
 
-// Each class by the name the native side gives as `kind`; `thrown`, when given, is what the JS
-// storage threw or rejected with, the `cause` of a failed storage call.
+// Each class by its `kind`; `thrown` is what a JS storage threw, the cause of a failed call.
 const BUILDERS = {
   __proto__: null,
   StorageError: (e, thrown) =>
@@ -106,9 +82,8 @@ function fromNative(error, ...thrown) {
   const build = error == null ? undefined : BUILDERS[error.kind]
   if (build === undefined) return panicked(error)
   const rebuilt = build(error, thrown)
-  // The storage key the error is about (never the value stored under it). Not enumerable: it
-  // may hold a session ID, which console.error and util.inspect would otherwise print beside a
-  // message written not to.
+  // The storage key it is about. Not enumerable: it may hold a session ID, which console.error
+  // would otherwise print beside a message written not to.
   if (typeof error.key === 'string') {
     Object.defineProperty(rebuilt, 'key', { value: error.key, enumerable: false, writable: true, configurable: true })
   }
