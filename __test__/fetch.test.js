@@ -370,3 +370,71 @@ test("a resource server's nonce is kept for its origin however the URL spells it
     close(server)
   }
 })
+
+// A Bearer token is the same on every hop: fetch follows the redirects itself, and drops the
+// Authorization header on a redirect to another origin (issue 17).
+test("a Bearer session's redirects: the token kept on the same origin, dropped for another, bodies sent again as fetch does", async () => {
+  const bearer = new Session({ storage: asyncMapStorage() })
+  await bearer.login({ oidcIssuer: idp.issuer, clientId: 'fetch-client', clientSecret: 'fetch-secret', tokenType: 'Bearer' })
+  const elsewhere = await resourceServer({ '/landing': (res) => res.writeHead(200).end('elsewhere') })
+  const server = await resourceServer({
+    '/a': (res) => res.writeHead(302, { location: '/b' }).end(),
+    '/b': (res) => res.writeHead(200).end('b'),
+    '/again': (res) => res.writeHead(307, { location: '/b' }).end(),
+    '/away': (res) => res.writeHead(307, { location: `${elsewhere.origin}/landing` }).end(),
+  })
+  try {
+    const response = await bearer.fetch(`${server.origin}/a`)
+    assert.equal(await response.text(), 'b')
+    assert.equal(response.url, `${server.origin}/b`)
+    assert.equal(response.redirected, true)
+    const token = server.seen[0].authorization
+    assert.match(token, /^Bearer \S+$/)
+    assert.deepEqual(server.seen.map((r) => [r.path, r.authorization, r.dpop]), [
+      ['/a', token, undefined],
+      ['/b', token, undefined],
+    ])
+    // The caller's headers go with it, but for an Authorization of its own; a Request's body is sent again.
+    const request = new Request(`${server.origin}/again`, { method: 'POST', body: 'kept', headers: { 'x-request': 'r' } })
+    assert.equal((await bearer.fetch(request, { headers: { 'x-init': 'i', authorization: 'Basic nope' } })).status, 200)
+    assert.deepEqual(server.seen.slice(2).map((r) => [r.method, r.path, r.authorization, r.body]), [
+      ['POST', '/again', token, 'kept'],
+      ['POST', '/b', token, 'kept'],
+    ])
+    const away = await bearer.fetch(`${server.origin}/away`, { method: 'PUT', body: 'payload' })
+    assert.equal(await away.text(), 'elsewhere')
+    assert.deepEqual(elsewhere.seen, [{ method: 'PUT', path: '/landing', authorization: undefined, dpop: undefined, body: 'payload' }])
+    assert.equal((await bearer.fetch(`${server.origin}/a`, { redirect: 'manual' })).status, 302)
+  } finally {
+    await bearer.logout()
+    close(server)
+    close(elsewhere)
+  }
+})
+
+test('a Bearer token that is not a header value, or an error that quotes it, never shows in what session.fetch rejects with', async () => {
+  const { authenticatedFetch } = require('../lib/fetch.js')
+  const token = 'eyJhbGciOiJFUzI1NiJ9.YmVhcmVyLXNlY3JldA.c2lnbmF0dXJl'
+  const credentials = (authorization) => ({ tokenType: 'Bearer', headersFor: () => ({ authorization, dpop: null }) })
+  for (const authorization of [`Bearer ${token}\r\nX: 1`, `Bearer ${token}\0`]) {
+    const error = await authenticatedFetch(credentials(authorization), 'http://127.0.0.1:9/r').then(
+      () => assert.fail('the fetch must fail'),
+      (e) => e,
+    )
+    assert.match(error.message, /credentials could not be sent/)
+    assert.ok(!everythingIn(error).includes(token.slice(0, 30)))
+  }
+  const original = globalThis.fetch
+  globalThis.fetch = async (_input, init) => {
+    throw new TypeError('fetch failed', { cause: new Error(`refused headers ${JSON.stringify(init.headers)}`) })
+  }
+  try {
+    const error = await authenticatedFetch(credentials(`Bearer ${token}`), 'http://127.0.0.1:9/r').then(
+      () => assert.fail('the fetch must fail'),
+      (e) => e,
+    )
+    assert.ok(!everythingIn(error).includes(token), everythingIn(error))
+  } finally {
+    globalThis.fetch = original
+  }
+})

@@ -1,15 +1,25 @@
 'use strict'
 // session.fetch: a request with the session's credentials, as fetch makes it. The headers come
-// from the native side (the tokens and the DPoP key stay there); redirects are followed here so
-// that each hop gets its own proof and no credentials go to another origin.
+// from the native side (the tokens and the DPoP key stay there). A DPoP request's redirects are
+// followed here, so that each hop gets its own proof; a Bearer request's, by fetch, which drops
+// the Authorization header on a redirect to another origin.
 
 const { panicked } = require('./errors.js')
+
+/** Each Bearer credentials' headers (they never change, unlike a DPoP proof); null for DPoP. */
+const bearerHeaders = new WeakMap()
 
 /**
  * One request with the session's credentials; a Request input keeps its method, headers, body and
  * signal. From the first redirect to another origin on, the request is a plain one.
  */
 async function authenticatedFetch(credentials, input, init) {
+  let bearer = bearerHeaders.get(credentials)
+  if (bearer === undefined) {
+    bearer = credentials.tokenType === 'Bearer' ? headersOf(credentials, 'GET', '') : null
+    bearerHeaders.set(credentials, bearer)
+  }
+  if (bearer !== null) return sendBearer(bearer, input, init)
   const request = input instanceof Request ? input : undefined
   const url = request !== undefined ? request.url : typeof input === 'string' ? input : input instanceof URL ? input.href : String(input)
   const method = String(init?.method ?? request?.method ?? 'GET').toUpperCase()
@@ -81,20 +91,7 @@ function markRedirected(response) {
  * asks for. `target` is what the first attempt sends (the caller's Request, on the first hop).
  */
 async function sendAuthenticated(credentials, target, options, method, url, headers, body) {
-  const send = async (to, init) => {
-    let auth
-    try {
-      auth = credentials.headersFor(method, url)
-    } catch (error) {
-      throw panicked(error)
-    }
-    presentCredentials(headers, auth)
-    try {
-      return await globalThis.fetch(to, { ...init, method, headers })
-    } catch (error) {
-      throw carriesCredentials(error, auth) ? credentialsNotSent('the request failed with an error that quoted them') : error
-    }
-  }
+  const send = (to, init) => sendWith(headersOf(credentials, method, url), to, { ...init, method, headers })
   const response = await send(target, options)
   // A resource server that wants a DPoP nonce (RFC 9449 §9) says so in a 401; it is kept per origin.
   if (response.status !== 401 || credentials.tokenType !== 'DPoP') return response
@@ -104,6 +101,38 @@ async function sendAuthenticated(credentials, target, options, method, url, head
   if (!body.replayable) return response
   await response.body?.cancel()
   return send(url, { ...options, body: await body.again() })
+}
+
+/** The request with the caller's headers and the Bearer credentials, redirects and all. */
+function sendBearer(auth, input, init) {
+  const request = input instanceof Request ? input : undefined
+  if (request === undefined && init?.headers === undefined && auth.plain !== undefined) return sendWith(auth, input, { ...init, headers: auth.plain })
+  const headers = new Headers(request?.headers)
+  if (init?.headers !== undefined) for (const [name, value] of new Headers(init.headers)) headers.set(name, value)
+  return sendWith(auth, input, { ...init, headers })
+}
+
+/** The credentials' headers for one request, as the native side makes them. */
+function headersOf(credentials, method, url) {
+  let auth
+  try {
+    auth = credentials.headersFor(method, url)
+  } catch (error) {
+    throw panicked(error)
+  }
+  // Only a header value may become a header; see presentCredentials.
+  if (auth.dpop == null && /^[\x21-\x7e][\x20-\x7e]*$/.test(auth.authorization)) auth.plain = { authorization: auth.authorization }
+  return auth
+}
+
+/** Sends `input` with the credentials in `init.headers`; an error that quotes them is replaced. */
+async function sendWith(auth, input, init) {
+  if (init.headers !== auth.plain) presentCredentials(init.headers, auth)
+  try {
+    return await globalThis.fetch(input, init)
+  } catch (error) {
+    throw carriesCredentials(error, auth) ? credentialsNotSent('the request failed with an error that quoted them') : error
+  }
 }
 
 /**
