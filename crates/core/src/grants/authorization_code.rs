@@ -1,6 +1,7 @@
 //! The authorization-code flow with PKCE (RFC 6749 §4.1, RFC 7636), as Solid-OIDC uses it: the
 //! client is classified (a Solid-OIDC Client ID document, a static client, or one registered
-//! dynamically), the user is sent to the provider, and the redirect back is exchanged for tokens.
+//! dynamically), the user is sent to the provider (the request pushed to it first where it takes
+//! pushed requests, RFC 9126: `pushed`), and the redirect back is exchanged for tokens.
 //!
 //! Storage follows the reference: a `<state>` record mapping the OAuth state to the session, and
 //! the session record holding the client, the PKCE verifier and the login's settings. The state
