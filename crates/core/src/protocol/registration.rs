@@ -66,8 +66,9 @@ pub async fn client_for(
     let now_ms = storage.now_ms();
     let young_enough = |raw: &str| match max_age_ms {
         None => true,
-        // A record without a registration time (written before it was kept) has an unknown age.
-        Some(limit) => registered_at(raw).is_some_and(|at| now_ms.saturating_sub(at) < limit),
+        // A record without a registration time (written before it was kept) has an unknown age;
+        // one far in the future (another process's clock, or an edit) is as suspect as an old one.
+        Some(limit) => registered_at(raw).is_some_and(|at| now_ms.abs_diff(at) < limit),
     };
     // A kept record that cannot be read is a cache entry gone bad: registering again replaces it.
     if let Some(kept) = storage

@@ -212,10 +212,15 @@ fn without_pushed_requests_a_kept_client_is_registered_again_once_a_day_old() {
         world.field("clientId").unwrap_or_default()
     )));
 
+    // A registration time a day ahead (a clock elsewhere) is no more trusted than a day behind.
+    set_registered_at(&world, Some(now + UNCHECKED_CLIENT_MAX_AGE_MS + 1));
+    start(&world, &options(true));
+    assert_eq!(world.idp.count(Endpoint::Registration), 3);
+
     // A kept record written before registration times were kept has no age to go by.
     set_registered_at(&world, None);
     let redirect = world.idp.authorize(&start(&world, &options(true)));
-    assert_eq!(world.idp.count(Endpoint::Registration), 3);
+    assert_eq!(world.idp.count(Endpoint::Registration), 4);
     assert!(finish(&world, &redirect).is_ok());
 }
 
