@@ -241,7 +241,8 @@ fn a_login_with_a_dynamic_client_resumed_from_its_state_alone_is_refused_at_once
         let world = World::new();
         world.idp.settings().pushed_requests = pushing;
         let request = start_request(&world, &options(true));
-        let resumed = ResumedRequest {
+        let redirect = world.idp.authorize(&request.url);
+        let mut resumed = ResumedRequest {
             state: request.state,
             code_verifier: request.code_verifier,
             issuer: request.issuer,
@@ -252,14 +253,14 @@ fn a_login_with_a_dynamic_client_resumed_from_its_state_alone_is_refused_at_once
         };
         let (store, caches) = (MemoryStorage::new(), Caches::default());
         let seen = world.idp.seen().len();
-        let resumed = block_on(authorization_code::resume(
+        let refused = block_on(authorization_code::resume(
             &world.idp,
             &store,
             &caches,
             "session-2",
             &resumed,
         ));
-        let Err(error) = resumed else {
+        let Err(error) = refused else {
             panic!("the state was taken")
         };
         assert!(matches!(error, Error::Configuration { .. }), "{error}");
@@ -272,6 +273,17 @@ fn a_login_with_a_dynamic_client_resumed_from_its_state_alone_is_refused_at_once
         assert!(message.contains("secret"), "{message}");
         assert!(store.is_empty(), "nothing written");
         assert_eq!(world.idp.seen().len(), seen, "no request made");
+
+        // With the secret the app can add, the login finishes there.
+        resumed.client_secret = world.field("clientSecret").map(crate::secret::Secret::new);
+        let finished = block_on(async {
+            authorization_code::resume(&world.idp, &store, &caches, "session-2", &resumed).await?;
+            authorization_code::finish(&world.idp, &store, &caches, &redirect, true).await
+        });
+        let Ok(finished) = finished else {
+            panic!("{pushing:?}: the login did not finish")
+        };
+        assert_eq!(finished.restored.credentials.web_id, WEB_ID);
     }
 }
 
