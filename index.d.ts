@@ -735,7 +735,8 @@ export declare class Session {
    * the session keeps its data in a private temporary storage, is not refreshed in the background,
    * and hands its tokens to the application through `"newTokens"`. Client ID documents work, and
    * (unlike the reference) static clients too: a confidential one adds its `clientSecret` to the
-   * state.
+   * state. A login with a client the starting process registered dynamically rejects at once with
+   * a `ConfigurationError`: that client's secret is not in the state.
    *
    * @param authorizationRequestState The state of the pending login.
    * @param sessionId The new session's identifier; a random UUID when left out.

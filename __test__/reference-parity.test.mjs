@@ -414,6 +414,7 @@ test('authorization code, dynamic client: login, redirect, restores, logout', as
   const id = 'parity-ac'
   const { sessions, storages } = newSessions(id)
   const handed = {}
+  const redirects = {}
   const restored = []
   const steps = {}
   let tokenLeftAtRestore
@@ -421,7 +422,6 @@ test('authorization code, dynamic client: login, redirect, restores, logout', as
     steps.login = await onBoth(sessions, (s, side) =>
       s.login({ oidcIssuer: css.issuer, redirectUrl: REDIRECT, clientName: 'parity audit', handleRedirect: (u) => (handed[side] = u) }),
     )
-    const redirects = {}
     for (const side of Object.keys(SIDES)) redirects[side] = await drive(handed[side])
     steps.redirect = await onBoth(sessions, (s, side) => s.handleIncomingRedirect(redirects[side]))
 
@@ -450,7 +450,10 @@ test('authorization code, dynamic client: login, redirect, restores, logout', as
     values: (side, name) => {
       const { issuer, redirectUrl, dpopBound, state, clientId } = firstArg(side, 'authorizationRequest')
       const url = new URL(handed[name])
-      return { issuer, redirectUrl, dpopBound, stateInUrl: url.searchParams.get('state') === state, clientIdInUrl: url.searchParams.get('client_id') === clientId }
+      // Ours pushes the request to CSS (RFC 9126), so its state is in the pushed request, not the
+      // URL; the provider's redirect back carries it either way.
+      const back = new URL(redirects[name])
+      return { issuer, redirectUrl, dpopBound, stateInRedirect: back.searchParams.get('state') === state, clientIdInUrl: url.searchParams.get('client_id') === clientId }
     },
   })
   await compareStep(t, 'handleIncomingRedirect', steps.redirect, {

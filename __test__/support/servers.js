@@ -183,12 +183,13 @@ async function waitHttp(url, child, timeoutMs) {
 }
 
 /**
- * Starts a server child on a free port, retrying on a new port when the one picked was taken in
- * between (EADDRINUSE). Returns { child, port } once readyUrl(port) answers 200.
+ * Starts a server child on a free port (or on `fixedPort`, again after a failure there),
+ * retrying on a new port when the one picked was taken in between (EADDRINUSE). Returns
+ * { child, port } once readyUrl(port) answers 200.
  */
-async function startOnFreePort({ what, args, cwd, logFile, env, readyUrl, timeoutMs, keepLog }) {
+async function startOnFreePort({ what, args, cwd, logFile, env, readyUrl, timeoutMs, keepLog, fixedPort }) {
   for (let attempt = 1; ; attempt += 1) {
-    const port = await freePort()
+    const port = fixedPort ?? (await freePort())
     fs.appendFileSync(logFile, `--- starting ${what} on port ${port} (attempt ${attempt})\n`)
     const child = launch(args(port), { cwd, logFile, env, keepLog })
     try {
@@ -321,6 +322,8 @@ async function seedCss(base, { email, password, podName, privateText }) {
  * @param {string} [options.logLevel='warn'] CSS log level (error|warn|info|verbose|debug|silly)
  * @param {number} [options.timeoutMs=60000] how long to wait for the server to answer
  * @param {boolean} [options.keepLog=false] keep the temp dir with the log after stop()
+ * @param {number} [options.port] the port, instead of a free one (to start it again where a
+ *   stopped one was: with the memory backend, a provider that forgot every client)
  */
 async function startCss(options = {}) {
   const {
@@ -331,6 +334,7 @@ async function startCss(options = {}) {
     logLevel = 'warn',
     timeoutMs = 60000,
     keepLog = false,
+    port: fixedPort,
   } = options
   await ensureInstalled('css')
   const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'solid-test-css-'))
@@ -356,6 +360,7 @@ async function startCss(options = {}) {
       readyUrl: (port) => `http://localhost:${port}/.well-known/openid-configuration`,
       timeoutMs,
       keepLog,
+      fixedPort,
     })
     child = started.child
     const { port } = started

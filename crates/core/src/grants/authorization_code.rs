@@ -1,6 +1,7 @@
 //! The authorization-code flow with PKCE (RFC 6749 §4.1, RFC 7636), as Solid-OIDC uses it: the
 //! client is classified (a Solid-OIDC Client ID document, a static client, or one registered
-//! dynamically), the user is sent to the provider, and the redirect back is exchanged for tokens.
+//! dynamically), the user is sent to the provider (the request pushed to it first where it takes
+//! pushed requests, RFC 9126: `pushed`), and the redirect back is exchanged for tokens.
 //!
 //! Storage follows the reference: a `<state>` record mapping the OAuth state to the session, and
 //! the session record holding the client, the PKCE verifier and the login's settings. The state
@@ -21,11 +22,18 @@ use crate::protocol::discovery::IssuerMetadata;
 use crate::protocol::dpop::DpopKey;
 use crate::protocol::registration::{self, ClientFields};
 use crate::protocol::token;
+use crate::quote;
 use crate::random::url_safe_token;
 use crate::secret::Secret;
 use crate::session::{field, state_record, Restored, SessionRecord};
 use crate::storage::multi_session::update_record;
 use crate::storage::{issuer_config_key, record_key, Storage};
+
+/// What the state of a login with a dynamically registered client starts with: `.` is not in
+/// the alphabet of random states, so no other state starts so. It lets a process that finishes
+/// the login from the `authorizationRequest` event's payload, which carries no client type and
+/// no secret, say at once that it cannot (`resume`).
+const DYNAMIC_CLIENT_STATE_PREFIX: &str = "dyn.";
 
 /// The scopes every login asks for.
 const DEFAULT_SCOPES: [&str; 3] = ["openid", "offline_access", "webid"];
@@ -74,6 +82,7 @@ async fn client_fields(
     storage: &dyn Storage,
     metadata: &IssuerMetadata,
     login: &AuthorizationLogin,
+    max_age_ms: Option<u64>,
 ) -> Result<ClientFields> {
     let solid_oidc = metadata.scopes_supported.iter().any(|s| s == "webid");
     match &login.client_id {
@@ -109,6 +118,7 @@ async fn client_fields(
                 metadata,
                 &login.redirect_url,
                 login.client_name.as_deref(),
+                max_age_ms,
             )
             .await
         }
@@ -121,7 +131,9 @@ fn pkce_challenge(code_verifier: &Secret) -> String {
 }
 
 /// Starts a login: classifies (or registers) the client, stores what the redirect will need,
-/// and returns the URL to send the user to.
+/// and returns the URL to send the user to. Where the provider takes pushed authorization
+/// requests (RFC 9126) the request is pushed, and the URL only names it; a dynamically
+/// registered client the provider refuses there is forgotten and registered again, once.
 pub async fn start(
     http: &dyn Http,
     storage: &dyn Storage,
@@ -143,33 +155,41 @@ pub async fn start(
             ),
         });
     };
-    let client = client_fields(http, storage, metadata, login).await?;
-    let client_id = client
-        .iter()
-        .find(|(k, _)| *k == field::CLIENT_ID)
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let pushed_endpoint = metadata.pushed_authorization_request_endpoint.as_deref();
+    // Without a push to hear that the provider forgot a kept client, its use is bounded in time.
+    let max_age_ms = match pushed_endpoint {
+        Some(_) => None,
+        None => Some(registration::UNCHECKED_CLIENT_MAX_AGE_MS),
+    };
+    let client = client_fields(http, storage, metadata, login, max_age_ms).await?;
+    let dynamic = field_of(&client, field::CLIENT_TYPE) == Some("dynamic");
 
-    let state = url_safe_token::<32>()?;
+    let state = if dynamic {
+        format!("{DYNAMIC_CLIENT_STATE_PREFIX}{}", url_safe_token::<32>()?)
+    } else {
+        url_safe_token::<32>()?
+    };
     let code_verifier = Secret::new(url_safe_token::<32>()?);
     let challenge = pkce_challenge(&code_verifier);
-    let mut url = url::Url::parse(authorization_endpoint).map_err(|e| {
-        Error::idp_response(
-            authorization_endpoint,
-            format!("the authorization endpoint is not a URL: {e}"),
-        )
-    })?;
-    url.query_pairs_mut()
-        .append_pair("client_id", &client_id)
-        .append_pair("scope", &scopes(&login.custom_scopes))
-        .append_pair("response_type", "code")
-        .append_pair("redirect_uri", &login.redirect_url)
-        .append_pair("code_challenge", &challenge)
-        .append_pair("state", &state)
-        .append_pair("code_challenge_method", "S256")
-        .append_pair("prompt", login.prompt.as_deref().unwrap_or("consent"));
-    // As the reference: spaces as %20, not +.
-    let url = url.to_string().replace('+', "%20");
+    let scope = scopes(&login.custom_scopes);
+    let prompt = login.prompt.as_deref().unwrap_or("consent");
+    let request = RequestParameters {
+        scope: &scope,
+        redirect_uri: &login.redirect_url,
+        code_challenge: &challenge,
+        state: &state,
+        prompt,
+    };
+    let (client, query) = match pushed_endpoint {
+        None => {
+            let query = request.with_client(client_id_of(&client));
+            let query = query.map(|(name, value)| (name, value.to_owned())).to_vec();
+            (client, query)
+        }
+        Some(endpoint) => push(http, storage, metadata, login, endpoint, &request, client).await?,
+    };
+    let url = url_with_query(authorization_endpoint, &query)?;
+    let client_id = client_id_of(&client).to_owned();
 
     storage
         .set(&record_key(&state), &state_record(session_id))
@@ -197,6 +217,102 @@ pub async fn start(
     })
 }
 
+/// Pushes the request (RFC 9126) for `client`: the client it was pushed for and the query of the
+/// user's URL. A dynamically registered client the provider refuses (it restarted and forgot its
+/// clients, say) is forgotten, and the request pushed again for a new one.
+async fn push(
+    http: &dyn Http,
+    storage: &dyn Storage,
+    metadata: &IssuerMetadata,
+    login: &AuthorizationLogin,
+    endpoint: &str,
+    request: &RequestParameters<'_>,
+    client: ClientFields,
+) -> Result<(ClientFields, Vec<(&'static str, String)>)> {
+    let push_for = |client: &ClientFields| {
+        let client_id = client_id_of(client).to_owned();
+        let secret = field_of(client, field::CLIENT_SECRET).map(Secret::new);
+        async move {
+            let request_uri = pushed::push(
+                http,
+                endpoint,
+                metadata,
+                &request.with_client(&client_id),
+                &client_id,
+                secret.as_ref(),
+            )
+            .await?;
+            Ok::<_, Error>(vec![("client_id", client_id), ("request_uri", request_uri)])
+        }
+    };
+    match push_for(&client).await {
+        Ok(query) => Ok((client, query)),
+        Err(error)
+            if field_of(&client, field::CLIENT_TYPE) == Some("dynamic")
+                && registration::is_unknown_client(&error) =>
+        {
+            let refused = client_id_of(&client);
+            registration::forget(storage, &metadata.issuer, &login.redirect_url, refused).await?;
+            let client = client_fields(http, storage, metadata, login, None).await?;
+            let query = push_for(&client).await?;
+            Ok((client, query))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// An authorization request's parameters but the client's.
+struct RequestParameters<'a> {
+    scope: &'a str,
+    redirect_uri: &'a str,
+    code_challenge: &'a str,
+    state: &'a str,
+    prompt: &'a str,
+}
+
+impl<'a> RequestParameters<'a> {
+    /// All of them, in the reference's order, which `reference-authcode.test.mjs` compares.
+    fn with_client<'b>(&self, client_id: &'b str) -> [(&'static str, &'b str); 8]
+    where
+        'a: 'b,
+    {
+        [
+            ("client_id", client_id),
+            ("scope", self.scope),
+            ("response_type", "code"),
+            ("redirect_uri", self.redirect_uri),
+            ("code_challenge", self.code_challenge),
+            ("state", self.state),
+            ("code_challenge_method", "S256"),
+            ("prompt", self.prompt),
+        ]
+    }
+}
+
+/// A field of a client's description.
+fn field_of<'a>(client: &'a ClientFields, name: &str) -> Option<&'a str> {
+    client
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn client_id_of(client: &ClientFields) -> &str {
+    field_of(client, field::CLIENT_ID).unwrap_or_default()
+}
+
+/// `endpoint` with `query` appended, spaces as %20 (not +) as the reference writes them.
+fn url_with_query(endpoint: &str, query: &[(&str, String)]) -> Result<String> {
+    let mut url = url::Url::parse(endpoint).map_err(|e| {
+        Error::idp_response(
+            endpoint,
+            format!("the authorization endpoint is not a URL: {e}"),
+        )
+    })?;
+    url.query_pairs_mut().extend_pairs(query);
+    Ok(url.to_string().replace('+', "%20"))
+}
+
 /// A login started elsewhere, as the `authorizationRequest` event described it: what it takes to
 /// finish it in a process that does not share the storage it was started with.
 pub struct ResumedRequest {
@@ -220,6 +336,14 @@ pub async fn resume(
     session_id: &str,
     request: &ResumedRequest,
 ) -> Result<()> {
+    if request.state.starts_with(DYNAMIC_CLIENT_STATE_PREFIX) && request.client_secret.is_none() {
+        return Err(Error::Configuration {
+            reason: format!(
+                "the login with the client {} cannot be finished from its authorization request state: the process that started it registered that client dynamically, and the client's secret, which the token request needs, is not in the state. Finish the login in a process that shares the storage it was started with (handleIncomingRedirect on a Session with that storage), or log in with a Client ID document or a static client",
+                quote::text(&request.client_id)
+            ),
+        });
+    }
     let found = caches.discovery.discover(http, &request.issuer).await?;
     let solid_oidc = found.metadata.scopes_supported.iter().any(|s| s == "webid");
     let client_type = if !is_url(&request.client_id) {
@@ -488,6 +612,8 @@ async fn exchange(
     .await?;
     Ok((credentials, key_pair))
 }
+
+mod pushed;
 
 #[cfg(test)]
 mod properties;

@@ -38,6 +38,9 @@ pub struct IssuerMetadata {
     pub revocation_endpoint: Option<String>,
     #[serde(default)]
     pub userinfo_endpoint: Option<String>,
+    /// Where authorization requests are pushed (RFC 9126), when the provider takes them.
+    #[serde(default)]
+    pub pushed_authorization_request_endpoint: Option<String>,
     #[serde(default = "default_scopes")]
     pub scopes_supported: Vec<String>,
     #[serde(default = "default_grant_types")]
@@ -146,6 +149,10 @@ fn check_endpoints(url: &str, metadata: &IssuerMetadata) -> Result<()> {
         ),
         ("revocation_endpoint", metadata.revocation_endpoint.as_ref()),
         ("userinfo_endpoint", metadata.userinfo_endpoint.as_ref()),
+        (
+            "pushed_authorization_request_endpoint",
+            metadata.pushed_authorization_request_endpoint.as_ref(),
+        ),
     ];
     for (name, endpoint) in endpoints {
         let Some(endpoint) = endpoint else { continue };

@@ -8,6 +8,13 @@
 //! name registers a new one, which replaces it. When the provider says it no
 //! longer knows the client (`invalid_client`), the kept client is forgotten and the next login
 //! registers a new one.
+//!
+//! A provider can forget a client without saying so until a user is sent to it (a development
+//! server restarted with its memory backend, say), and a user sent there with an unknown client
+//! never comes back to tell us. Where the provider takes pushed authorization requests, the push
+//! hears the `invalid_client` before the user is sent (`grants::authorization_code`). Elsewhere a
+//! kept client is used for at most [`UNCHECKED_CLIENT_MAX_AGE_MS`] after its registration, then
+//! registered again, so a forgotten client strands users for a day at most.
 
 use serde_json::{json, Map, Value};
 
@@ -23,6 +30,14 @@ const PREFERRED_ALGS: [&str; 2] = ["ES256", "RS256"];
 /// The prefix of the keys under which registered clients are kept.
 pub const DYNAMIC_CLIENT_PREFIX: &str = "solidClientAuthn:dynamicClient:";
 
+/// How long a kept client is used where no pushed authorization request can tell us that the
+/// provider forgot it: a day.
+pub const UNCHECKED_CLIENT_MAX_AGE_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// The member of a kept record that says when the client was registered (ms since the epoch, by
+/// the store's clock). Kept records are ours alone: the reference never reads them.
+const REGISTERED_AT: &str = "registeredAt";
+
 /// The session-record fields that describe a client, as the reference stores a registered one.
 pub type ClientFields = Vec<(&'static str, String)>;
 
@@ -34,31 +49,47 @@ pub fn kept_client_key(issuer: &str, redirect_url: &str) -> String {
     )
 }
 
-/// A client registered for this issuer and redirect URL: the kept one while it is valid and was
-/// registered under the same name, or a new one (which is then kept).
+/// A client registered for this issuer and redirect URL: the kept one while it is valid, was
+/// registered under the same name and, when `max_age_ms` is given, less than that long ago; or a
+/// new one (which is then kept).
 pub async fn client_for(
     http: &dyn Http,
     storage: &dyn Storage,
     metadata: &IssuerMetadata,
     redirect_url: &str,
     client_name: Option<&str>,
+    max_age_ms: Option<u64>,
 ) -> Result<ClientFields> {
     let key = kept_client_key(&metadata.issuer, redirect_url);
     // Concurrent logins in this process wait for one registration instead of each making one.
     let _guard = storage.locks().lock(&key).await?;
+    let now_ms = storage.now_ms();
+    let young_enough = |raw: &str| match max_age_ms {
+        None => true,
+        // A record without a registration time (written before it was kept) has an unknown age;
+        // one far in the future (another process's clock, or an edit) is as suspect as an old one.
+        Some(limit) => registered_at(raw).is_some_and(|at| now_ms.abs_diff(at) < limit),
+    };
     // A kept record that cannot be read is a cache entry gone bad: registering again replaces it.
     if let Some(kept) = storage
         .get(&key)
         .await?
+        .filter(|raw| young_enough(raw))
         .and_then(|raw| reusable(&raw, client_name))
     {
         return Ok(kept);
     }
     let registered = register(http, metadata, redirect_url, client_name).await?;
     storage
-        .set(&key, &kept_record(&registered, client_name))
+        .set(&key, &kept_record(&registered, client_name, now_ms))
         .await?;
     Ok(registered)
+}
+
+/// When the client of a kept record was registered, if the record says.
+fn registered_at(raw: &str) -> Option<u64> {
+    let record = serde_json::from_str::<Value>(raw).ok()?;
+    record.get(REGISTERED_AT)?.as_str()?.parse().ok()
 }
 
 /// Forgets the kept client for this issuer and redirect URL, if it is `client_id`: the provider
@@ -111,7 +142,7 @@ pub async fn forget_if_refused(
     let _ = forget(storage, issuer, redirect_url, client_id).await;
 }
 
-fn kept_record(fields: &ClientFields, client_name: Option<&str>) -> String {
+fn kept_record(fields: &ClientFields, client_name: Option<&str>, registered_at_ms: u64) -> String {
     let mut record: Map<String, Value> = fields
         .iter()
         .map(|(k, v)| ((*k).to_owned(), Value::from(v.as_str())))
@@ -119,6 +150,11 @@ fn kept_record(fields: &ClientFields, client_name: Option<&str>) -> String {
     if let Some(name) = client_name {
         record.insert(field::CLIENT_NAME.to_owned(), Value::from(name));
     }
+    // A string, as every other member is.
+    record.insert(
+        REGISTERED_AT.to_owned(),
+        Value::from(registered_at_ms.to_string()),
+    );
     Value::Object(record).to_string()
 }
 
@@ -308,6 +344,7 @@ mod tests {
             &metadata,
             "https://app/cb",
             None,
+            None,
         ))
         .unwrap();
         let again = block_on(client_for(
@@ -315,6 +352,7 @@ mod tests {
             &storage,
             &metadata,
             "https://app/cb",
+            None,
             None,
         ))
         .unwrap();
@@ -328,6 +366,7 @@ mod tests {
             &metadata,
             "https://app/cb2",
             None,
+            None,
         ))
         .unwrap();
         let named = block_on(client_for(
@@ -336,6 +375,7 @@ mod tests {
             &metadata,
             "https://app/cb",
             Some("My app"),
+            None,
         ))
         .unwrap();
         assert_eq!(id_of(&other_url), "client-2");
@@ -353,6 +393,7 @@ mod tests {
                 &storage,
                 &metadata,
                 "https://app/cb",
+                None,
                 None,
             ))
         };

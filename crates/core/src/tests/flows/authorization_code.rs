@@ -16,7 +16,7 @@ use crate::tests::support::block_on;
 use crate::tests::support::fake_idp::{Endpoint, ISSUER, WEB_ID};
 
 /// The options of `login({ oidcIssuer, redirectUrl })`, with a dynamically registered client.
-fn options(dpop: bool) -> AuthorizationLogin {
+pub(super) fn options(dpop: bool) -> AuthorizationLogin {
     AuthorizationLogin {
         issuer: ISSUER.to_owned(),
         redirect_url: REDIRECT_URL.to_owned(),
@@ -31,7 +31,7 @@ fn options(dpop: bool) -> AuthorizationLogin {
 }
 
 /// Starts a login of `SESSION`: the request the user is sent to the provider with.
-fn start_request(world: &World, login: &AuthorizationLogin) -> AuthorizationRequest {
+pub(super) fn start_request(world: &World, login: &AuthorizationLogin) -> AuthorizationRequest {
     let request = block_on(authorization_code::start(
         &world.idp,
         &*world.store,
@@ -43,12 +43,12 @@ fn start_request(world: &World, login: &AuthorizationLogin) -> AuthorizationRequ
 }
 
 /// Starts a login of `SESSION`: the URL the user is sent to.
-fn start(world: &World, login: &AuthorizationLogin) -> String {
+pub(super) fn start(world: &World, login: &AuthorizationLogin) -> String {
     start_request(world, login).url
 }
 
 /// Finishes a login at the URL the provider redirected to.
-fn finish(world: &World, redirect: &str) -> Result<Finished> {
+pub(super) fn finish(world: &World, redirect: &str) -> Result<Finished> {
     block_on(authorization_code::finish(
         &world.idp,
         &*world.store,
@@ -67,7 +67,7 @@ fn refusal(world: &World, redirect: &str) -> Error {
 }
 
 /// Logs `SESSION` in: started, consented to, finished.
-fn log_in_with(world: &World, login: &AuthorizationLogin) -> Finished {
+pub(super) fn log_in_with(world: &World, login: &AuthorizationLogin) -> Finished {
     let redirect = world.idp.authorize(&start(world, login));
     finish(world, &redirect).expect("the login finishes")
 }

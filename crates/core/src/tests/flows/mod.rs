@@ -98,6 +98,7 @@ macro_rules! shared_scenarios {
 mod authorization_code;
 mod client_credentials;
 mod leases;
+mod pushed_authorization;
 mod refresh_token;
 mod scenarios;
 

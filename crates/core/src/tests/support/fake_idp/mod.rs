@@ -1,8 +1,9 @@
 //! An OpenID provider in process, behind the HTTP seam: what the flow tests log in against
 //! instead of a Solid server.
 //!
-//! It serves discovery, its key set, dynamic registration, the token endpoint (authorization
-//! code with PKCE, client credentials, refresh token with or without rotation) and revocation,
+//! It serves discovery, its key set, dynamic registration, pushed authorization requests (when
+//! a test turns them on), the token endpoint (authorization code with PKCE, client credentials,
+//! refresh token with or without rotation) and revocation,
 //! and it checks what a strict provider checks: client authentication, the code's client,
 //! redirect URI and PKCE verifier, DPoP proofs (signature, method, URL, age, replay, nonce), and
 //! the key a refresh token is bound to. A refresh token presented again after it was rotated
@@ -25,6 +26,7 @@ use super::es256::Es256;
 use crate::http::{Http, HttpFailure, HttpRequest, HttpResponse};
 
 mod dpop_proof;
+mod pushed_authorization;
 mod token_endpoint;
 
 /// The provider's issuer URL.
@@ -44,6 +46,8 @@ pub enum Endpoint {
     Discovery,
     Jwks,
     Registration,
+    /// The pushed authorization request endpoint (RFC 9126).
+    PushedAuthorization,
     Token,
     Revocation,
     /// A URL the provider does not serve (answered 404).
@@ -56,6 +60,7 @@ impl Endpoint {
             ("GET", Some(".well-known/openid-configuration")) => Self::Discovery,
             ("GET", Some("jwks")) => Self::Jwks,
             ("POST", Some("register")) => Self::Registration,
+            ("POST", Some("par")) => Self::PushedAuthorization,
             ("POST", Some("token")) => Self::Token,
             ("POST", Some("revoke")) => Self::Revocation,
             _ => Self::Unknown,
@@ -102,6 +107,22 @@ pub struct Settings {
     /// Whether ID tokens name another client as their audience: an answer the client must
     /// refuse after the provider has spent the refresh token it presented.
     pub id_tokens_for_another_client: bool,
+    /// Whether discovery advertises the pushed authorization request endpoint, and how it
+    /// answers.
+    pub pushed_requests: PushedRequests,
+}
+
+/// The pushed authorization request endpoint (RFC 9126), as discovery advertises it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushedRequests {
+    /// Not advertised (nor served).
+    Off,
+    /// Advertised, and taking requests.
+    Taken,
+    /// Advertised, and out of reach.
+    Unreachable,
+    /// Advertised, and answering 201 with a body that is not JSON.
+    Garbage,
 }
 
 impl Default for Settings {
@@ -113,6 +134,7 @@ impl Default for Settings {
             dpop_nonce: None,
             unreachable: false,
             id_tokens_for_another_client: false,
+            pushed_requests: PushedRequests::Off,
         }
     }
 }
@@ -148,6 +170,8 @@ struct State {
     proof_ids: HashSet<String>,
     revoked: Vec<String>,
     seen: Vec<Seen>,
+    /// Pushed authorization requests by their `request_uri`: their parameters, in order.
+    pushed: HashMap<String, Vec<(String, String)>>,
 }
 
 /// The provider. One per test: its state is the test's.
@@ -156,6 +180,8 @@ pub struct FakeIdp {
     settings: RefCell<Settings>,
     state: RefCell<State>,
     counter: Cell<u64>,
+    /// The bodies of pushed authorization requests, as received.
+    pushed_bodies: RefCell<Vec<String>>,
 }
 
 impl Default for FakeIdp {
@@ -203,6 +229,7 @@ impl FakeIdp {
             settings: RefCell::default(),
             state: RefCell::default(),
             counter: Cell::new(0),
+            pushed_bodies: RefCell::default(),
         }
     }
 
@@ -323,7 +350,14 @@ impl FakeIdp {
             Self::url("authorize"),
             "sent to the authorization endpoint"
         );
-        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        let mut query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        if let Some(request_uri) = query.get("request_uri").cloned() {
+            let pushed = self.state.borrow_mut().pushed.remove(&request_uri);
+            let pushed = pushed.unwrap_or_else(|| panic!("unknown request_uri {request_uri}"));
+            let pushed: HashMap<String, String> = pushed.into_iter().collect();
+            assert_eq!(query.get("client_id"), pushed.get("client_id"));
+            query = pushed;
+        }
         let param = |name: &str| {
             query
                 .get(name)
@@ -363,7 +397,15 @@ impl FakeIdp {
         back.to_string()
     }
 
-    fn discovery() -> Value {
+    fn discovery(&self) -> Value {
+        let mut document = Self::plain_discovery();
+        if self.settings.borrow().pushed_requests != PushedRequests::Off {
+            document["pushed_authorization_request_endpoint"] = Value::from(Self::url("par"));
+        }
+        document
+    }
+
+    fn plain_discovery() -> Value {
         json!({
             "issuer": ISSUER,
             "authorization_endpoint": Self::url("authorize"),
@@ -428,9 +470,10 @@ impl FakeIdp {
 
     fn answer(&self, request: &HttpRequest, endpoint: Endpoint) -> HttpResponse {
         match endpoint {
-            Endpoint::Discovery => json_response(200, &Self::discovery()),
+            Endpoint::Discovery => json_response(200, &self.discovery()),
             Endpoint::Jwks => json_response(200, &json!({ "keys": [self.key.jwk(Some(KID))] })),
             Endpoint::Registration => self.register(request),
+            Endpoint::PushedAuthorization => self.push(request),
             Endpoint::Token => self.token(request),
             Endpoint::Revocation => self.revoke(request),
             Endpoint::Unknown => oauth_error(404, "not_found", "no such endpoint"),
@@ -447,7 +490,10 @@ impl Http for FakeIdp {
             grant_type: form(&request).remove("grant_type"),
             dpop: header(&request, "dpop").is_some(),
         });
-        if self.settings.borrow().unreachable {
+        let settings = self.settings.borrow().clone();
+        let push_unreachable = endpoint == Endpoint::PushedAuthorization
+            && settings.pushed_requests == PushedRequests::Unreachable;
+        if settings.unreachable || push_unreachable {
             return Err(HttpFailure::Unreachable("connection refused".to_owned()));
         }
         Ok(self.answer(&request, endpoint))

@@ -25,7 +25,7 @@ fn form_decode(text: &str) -> String {
 
 impl FakeIdp {
     /// The client a request authenticates as (Basic, or the form), or the refusal.
-    fn authenticate(
+    pub(super) fn authenticate(
         &self,
         request: &HttpRequest,
         form: &HashMap<String, String>,
