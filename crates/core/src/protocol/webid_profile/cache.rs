@@ -114,3 +114,53 @@ impl WebIdCache {
 fn fresh(now_ms: u64, expires: u64) -> bool {
     now_ms < expires && expires - now_ms <= VERIFIED_LIFETIME_MS
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verified_pairs_are_bounded_and_the_soonest_to_expire_goes_first() {
+        let cache = WebIdCache::default();
+        let webid = "https://alice.example/card#me";
+        for n in 0..MAX_VERIFIED {
+            cache.remember(
+                1_000 + n as u64,
+                webid,
+                &format!("https://idp-{n}.example/"),
+            );
+        }
+        assert_eq!(cache.verified_count(), MAX_VERIFIED);
+        let now = 1_000 + MAX_VERIFIED as u64;
+        cache.remember(now, webid, "https://newest.example/");
+        assert_eq!(cache.verified_count(), MAX_VERIFIED);
+        assert!(!cache.is_verified(now, webid, "https://idp-0.example/"));
+        assert!(cache.is_verified(now, webid, "https://idp-1.example"));
+        assert!(cache.is_verified(now, webid, "https://newest.example"));
+        // Remembering a pair already kept makes no room.
+        cache.remember(now, webid, "https://idp-1.example/");
+        assert!(cache.is_verified(now, webid, "https://idp-2.example/"));
+
+        // Past their lifetime, all go at the next insertion that needs room.
+        let later = now + VERIFIED_LIFETIME_MS;
+        cache.remember(later, webid, "https://idp-0.example/");
+        assert_eq!(cache.verified_count(), 1);
+        assert!(cache.is_verified(later, webid, "https://idp-0.example/"));
+    }
+
+    #[test]
+    fn a_pair_is_another_webids_or_issuers_pair_only_by_trailing_slashes() {
+        let cache = WebIdCache::default();
+        cache.remember(0, "https://alice.example/card#me", "https://idp.example//");
+        assert!(cache.is_verified(1, "https://alice.example/card#me", "https://idp.example"));
+        assert!(!cache.is_verified(1, "https://alice.example/card#you", "https://idp.example"));
+        assert!(!cache.is_verified(1, "https://alice.example/card#me", "https://idp.example/a"));
+        assert!(!cache.is_verified(
+            VERIFIED_LIFETIME_MS,
+            "https://alice.example/card#me",
+            "https://idp.example"
+        ));
+        assert!(fresh(u64::MAX - 1, u64::MAX));
+        assert!(!fresh(u64::MAX, u64::MAX));
+    }
+}

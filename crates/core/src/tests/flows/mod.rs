@@ -100,6 +100,7 @@ mod client_credentials;
 mod leases;
 mod refresh_token;
 mod scenarios;
+mod webid_profiles;
 
 /// The session every test logs in.
 pub(super) const SESSION: &str = "session-1";
