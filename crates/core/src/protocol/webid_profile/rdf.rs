@@ -16,9 +16,10 @@ use crate::http::HttpResponse;
 use crate::quote;
 
 /// How deep a JSON-LD profile may nest its arrays and objects. The JSON-LD expansion recurses
-/// once per level, so a document nested tens of thousands deep (well under the size limit) would
-/// overflow the stack and end the process; a profile nests a handful of levels.
-pub const MAX_JSON_DEPTH: usize = 100;
+/// for each nested object, with frames of ~90 KB a level in a debug build (~2 KB in a release
+/// one): a document nested a few dozen deep, a few hundred bytes, would overflow the stack of the
+/// thread running JS and end the process. A profile nests four or five levels.
+pub const MAX_JSON_DEPTH: usize = 10;
 
 /// A triple as this module needs it: its subject and predicate IRIs (if the subject is one) and
 /// its object if it is an IRI.
@@ -401,6 +402,33 @@ mod tests {
                 "is JSON nested more than {MAX_JSON_DEPTH} levels deep"
             ))
         );
+    }
+
+    #[test]
+    fn json_ld_nested_as_deep_as_allowed_is_read_on_a_small_stack() {
+        let shapes = [
+            ("[", "]"),
+            ("{\"a\":", "}"),
+            ("{\"@id\":\"#me\",\"p\":", "}"),
+            ("[{\"k\":[", "]}]"),
+        ];
+        for (open, close) in shapes {
+            let levels = open.matches(['[', '{']).count();
+            let repeats = MAX_JSON_DEPTH / levels;
+            let body = format!("{}1{}", open.repeat(repeats), close.repeat(repeats));
+            assert!(json_depth(body.as_bytes()) <= MAX_JSON_DEPTH);
+            // In this debug build (frames of ~90 KB a level), on a stack of 1 MiB: a quarter of
+            // what a Node worker thread has by default, an eighth of the main thread's.
+            let read = std::thread::Builder::new()
+                .stack_size(1024 * 1024)
+                .spawn(move || issuers("application/ld+json", &body).map(|_| ()))
+                .expect("a thread")
+                .join();
+            assert!(
+                read.is_ok(),
+                "{open}: the stack overflowed or the reader panicked"
+            );
+        }
     }
 
     #[test]
