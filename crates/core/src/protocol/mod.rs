@@ -15,3 +15,4 @@ pub mod jwt;
 pub mod registration;
 pub mod token;
 pub mod token_type;
+pub mod webid_profile;

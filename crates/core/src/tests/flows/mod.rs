@@ -101,6 +101,7 @@ mod leases;
 mod pushed_authorization;
 mod refresh_token;
 mod scenarios;
+mod webid_profiles;
 
 /// The session every test logs in.
 pub(super) const SESSION: &str = "session-1";

@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod es256;
 pub mod fake_idp;
+pub mod profiles;
 
 use std::collections::HashMap;
 use std::future::Future;
