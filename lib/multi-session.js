@@ -4,14 +4,9 @@
 
 const native = require('../binding.js')
 const { invalidArgument } = require('./errors.js')
-const { isStorage, storageProblem, handleFor, run, runOn, runOnce, defaultStorage, InMemoryStorage } = require('./storage.js')
+const { isStorage, storageProblem, handleFor, run, runOn, defaultStorage, InMemoryStorage } = require('./storage.js')
 const { Session, EVENTS, useRestored, checkSessionId, tokenSetInput, tokenSetOf } = require('./session.js')
 const { randomUUID } = require('node:crypto')
-
-/** The native restore of `sessionId`, joined to one in flight (`force`: refresh even if the stored access token is good). */
-function restoreOnce(handle, storage, sessionId, force) {
-  return runOnce(force ? `force:${sessionId}` : sessionId, handle, storage, native.restoreSession, sessionId, force)
-}
 
 /**
  * Sorts out both call forms: (sessionId, storage?, onNewRefreshToken?, refresh?) from the original
@@ -46,7 +41,7 @@ async function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshTo
   // With refreshing (the default), the restore reads the record and logs the session in in one
   // go; without, the record is only read.
   const stored = args.refresh
-    ? await restoreOnce(handle, args.storage, sessionId, false)
+    ? await runOn(handle, args.storage, native.restoreSession, sessionId, false)
     : await runOn(handle, args.storage, native.loadSession, sessionId)
   if (stored == null) return undefined
   const session = new Session({
@@ -80,7 +75,7 @@ async function clearSessionFromStorageAll(storage) {
 async function refreshSession(session, options) {
   if (!(session instanceof Session)) throw invalidArgument('refreshSession expects a Session')
   const storage = options?.storage ?? undefined
-  const restored = await restoreOnce(handleFor(storage), storage, session.info.sessionId, true)
+  const restored = await run(native.restoreSession, storage, session.info.sessionId, true)
   if (restored != null) await useRestored(session, restored)
 }
 

@@ -6,7 +6,7 @@ const { EventEmitter } = require('node:events')
 const { randomUUID } = require('node:crypto')
 const native = require('../binding.js')
 const { ConfigurationError, invalidArgument, notStoredError, panicked } = require('./errors.js')
-const { defaultStorage, storageProblem, handleFor, run, runOnce, checkWellFormed, InMemoryStorage, debug } = require('./storage.js')
+const { defaultStorage, storageProblem, handleFor, run, checkWellFormed, InMemoryStorage, debug } = require('./storage.js')
 const { authenticatedFetch } = require('./fetch.js')
 
 const EVENTS = Object.freeze({
@@ -400,8 +400,7 @@ class Session {
       // An access token another session or process stored meanwhile is used as is; this
       // session's own (still just over a restore's threshold when the timer fires a little
       // early) is refreshed.
-      const renew = (handle, parent) => credentials.renew(handle, parent, id)
-      const restored = await runOnce(`renew:${id}`, handleFor(storage), storage, renew)
+      const restored = await run((handle, parent) => credentials.renew(handle, parent, id), storage)
       if (this.#credentials !== credentials) return // logged out or in again meanwhile
       if (restored?.credentials == null) {
         // Gone from storage (logged out elsewhere), or nothing left to refresh with: this

@@ -278,7 +278,7 @@ impl SessionCredentials {
     /// Renews these credentials, which their session's timer says are due, from the session
     /// stored under `sessionId`: with the access token stored there if it is another one (renewed
     /// meanwhile by another session or process) with enough life left, else by refreshing. What
-    /// `restoreSession` gives.
+    /// `restoreSession` gives. Joins a renewal of the same session under way on the store.
     #[napi(
         catch_unwind,
         ts_return_type = "RestoredSession | null | PendingOperation"
@@ -291,11 +291,11 @@ impl SessionCredentials {
         session_id: String,
     ) -> Result<Outcome> {
         let caches = caches();
+        let in_flight = storage.restores();
         let renewal = Renewal::Replacing(self.inner.access_token.clone());
         start(env, storage, parent, move |s, http| async move {
-            let restored =
-                crate::restore::restore(&*http, &*s, &caches, &session_id, renewal).await?;
-            Ok(restored.map(RestoredSession::from))
+            let restore = in_flight.restore(&*http, &*s, &caches, &session_id, renewal);
+            Ok(restore.await?.map(RestoredSession::from))
         })
     }
 }

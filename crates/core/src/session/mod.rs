@@ -270,7 +270,7 @@ pub fn state_record(session_id: &str) -> String {
 }
 
 /// A session logged in by a login or a restore.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Restored {
     pub credentials: Credentials,
     /// The refresh token the provider returned, when this login or restore got one (for the
