@@ -1,6 +1,6 @@
 'use strict'
-// The Session class: the reference's shape, a Node EventEmitter for events, timers, and storage
-// work done by the native side.
+// The Session shell: the reference's shape, its events (an EventEmitter) and its background timer
+// (armed here, planned natively); storage and protocol work is the native side's.
 
 const { EventEmitter } = require('node:events')
 const { randomUUID } = require('node:crypto')
@@ -23,7 +23,6 @@ const EVENTS = Object.freeze({
 })
 
 const stringOrUndefined = (value) => (typeof value === 'string' ? value : undefined)
-
 const NO_REDIRECT_HANDLER = 'A redirection handler must be provided in the Node environment: pass handleRedirect, a function that sends the user to the URL it is given.'
 
 /** The storages a session writes to (`main`) and clears (`extra` too), by the reference's precedence. */
@@ -43,10 +42,7 @@ function pickStorages(options) {
   return { main, extra: extra === main ? undefined : extra }
 }
 
-/**
- * The native form of a token set an app holds: its DPoP key exported from the `CryptoKey` to the
- * JWK JSON the reference stores.
- */
+/** The native form of an app's token set: its DPoP `CryptoKey` exported to the JWK JSON the reference stores. */
 async function tokenSetInput(tokens, webId) {
   const { accessToken, idToken, refreshToken, expiresAt, clientId, issuer, dpopKey } = tokens
   const input = { accessToken, idToken, refreshToken, webId: webId ?? '', expiresAt, clientId, issuer }
@@ -58,11 +54,7 @@ async function tokenSetInput(tokens, webId) {
   return input
 }
 
-/**
- * The reference's SessionTokenSet for native credentials (`expiresAt` in seconds). `dpopKey` is
- * the app's own key pair when it has one (refreshTokens keeps it); otherwise the credentials' key
- * is imported as an extractable WebCrypto key.
- */
+/** The reference's SessionTokenSet (`expiresAt` in seconds); the app's own `dpopKey` if given, else the credentials' key imported. */
 async function tokenSetOf(credentials, dpopKey) {
   const parts = credentials.tokenSet()
   const tokens = {
@@ -85,34 +77,16 @@ async function tokenSetOf(credentials, dpopKey) {
 /** Makes a session logged in with what a restore gave (set in Session's static block). */
 let useRestored
 
-/** How long before its token expires a session that is not refreshed expires (the reference's 5 s). */
-const EXPIRY_MARGIN_MS = 5_000
-/** The first and the longest wait before a failed background refresh is tried again. */
-const RETRY_FIRST_MS = 1_000
-const RETRY_MAX_MS = 60_000
-/**
- * A token with less than this to live when its timer is set is not refreshed in the background:
- * the session expires with it. A provider that issues tokens expiring at once (`expires_in: 0`)
- * would otherwise be asked for a new one every second, forever.
- */
-const MIN_REFRESHABLE_MS = 2_000
-
-/** The events the background timers emit. */
 const TIMER_EVENTS = new Set([EVENTS.SESSION_EXTENDED, EVENTS.SESSION_EXPIRED, EVENTS.ERROR, EVENTS.TIMEOUT_SET])
 
 /**
- * Sessions with a timer pending and someone listening to what it will emit. A timer holds its
- * session only weakly, so that sessions an app drops (one restored per request, say) are
- * collected and stop refreshing; but a session whose events someone awaits must live to emit
- * them, even when the only path to it is through its own listeners.
+ * Sessions with a timer pending and a listener for what it will emit. A timer holds its session
+ * weakly, so that dropped sessions are collected and stop refreshing; one whose events someone
+ * awaits must live to emit them, even when only its own listeners lead to it.
  */
 const awaited = new Set()
 
-/**
- * Clears the timer of a session that was garbage-collected. A timer holds its session weakly, so
- * it would do nothing when it fires; but until then (for an hour-long token, most of an hour) it
- * is a pending timer, and a server that restores a session per request would pile them up.
- */
+/** Clears a collected session's timer, which would otherwise stay pending (for up to an hour) and pile up. */
 const abandonedTimers = new FinalizationRegistry((timer) => clearTimeout(timer))
 
 class Session {
@@ -123,8 +97,7 @@ class Session {
   // Arrow-function properties, as in the reference, so that destructured methods keep `this`.
   login = (loginOptions) => this.#login(loginOptions ?? {})
   handleIncomingRedirect = (url, redirectOptions) => this.#handleIncomingRedirect(url, redirectOptions)
-  // The global fetch, looked up at call time (so stubs and interceptors see every request), with
-  // the authentication headers computed natively.
+  // The global fetch, looked up at call time so that stubs and interceptors see every request.
   fetch = (input, init) => {
     const credentials = this.#credentials
     if (!this.info.isLoggedIn || credentials === undefined) return globalThis.fetch(input, init)
@@ -134,19 +107,13 @@ class Session {
 
   #storages
   #keepAlive
-  /** The native credentials of a logged-in session: tokens and DPoP key stay in Rust. */
+  /** Native: the tokens and DPoP key stay in Rust. */
   #credentials
-  /** When the access token of `#credentials` expires (ms since the epoch), if known. */
-  #expiresAt
-  /** When it is due for renewal (ms since the epoch): the native side's rule. */
-  #renewAt
-  /** Whether storage holds what it takes to log this session in again (a refresh token, or a client's credentials). */
+  /** Whether storage can log this session in again (a refresh token, or a client's credentials). */
   #renewable = false
-  /** The background refresh or expiry timer. */
   #timer
-  /** Whether handleIncomingRedirect is running. */
   #redirecting = false
-  /** Background refreshes that failed in a row (for the backoff between retries). */
+  /** Background refreshes that failed in a row, for the native plan's backoff. */
   #failedRefreshes = 0
 
   constructor(sessionOptions = {}, sessionId = undefined) {
@@ -180,13 +147,9 @@ class Session {
     if (tokenType !== undefined && tokenType !== 'DPoP' && tokenType !== 'Bearer') throw invalidArgument('tokenType must be "DPoP" or "Bearer"')
     if (refreshToken !== undefined) {
       const restored = await run(native.logInWithRefreshToken, this.#storages.main, this.info.sessionId, options)
-      // Events in the reference's order: newRefreshToken, newTokens, timeoutSet, login.
-      this.#adopt(restored.credentials, true, restored)
-      if (restored.newRefreshToken != null) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, restored.newRefreshToken)
-      await this.#announceTokens(restored.credentials)
-      this.#schedule()
-      this.events.emit(EVENTS.LOGIN)
-      return
+      this.#adopt(restored.credentials, restored)
+      await this.#announce(restored, ['newRefreshToken', 'newTokens', 'timer'])
+      return void this.events.emit(EVENTS.LOGIN)
     }
     if (typeof redirectUrl === 'string') return this.#startAuthorization(options)
     if (typeof clientSecret !== 'string') {
@@ -195,9 +158,8 @@ class Session {
     if (typeof options.clientId !== 'string') throw invalidArgument('clientId must be a string')
     const login = { issuer: oidcIssuer, clientId: options.clientId, clientSecret, dpop: tokenType !== 'Bearer' }
     const credentials = await run(native.logInWithClientCredentials, this.#storages.main, this.info.sessionId, login)
-    this.#adopt(credentials, true)
-    this.#schedule()
-    await this.#announceTokens(credentials)
+    this.#adopt(credentials, credentials)
+    await this.#announce(credentials, ['timer', 'newTokens'])
     this.events.emit(EVENTS.LOGIN)
   }
 
@@ -230,8 +192,7 @@ class Session {
     }
     const params = parsed.searchParams
     if (!params.has('state') || !(params.has('code') || params.has('error'))) {
-      // Not a redirect from a login: nothing to finish (the reference also swaps in a new
-      // random session ID here; this keeps the session's own).
+      // Not a login's redirect (the reference also swaps in a new random session ID here).
       return { isLoggedIn: false, sessionId: this.info.sessionId }
     }
     // As the reference: a second call on this session while one runs gets undefined.
@@ -242,12 +203,9 @@ class Session {
       const { sessionId, restored } = await run(native.finishAuthorization, this.#storages.main, parsed.href, requireIssuer)
       this.info.sessionId = sessionId
       this.#keepAlive = restored.keepAlive
-      // Events in the reference's order: newRefreshToken, timeoutSet, newTokens, login.
-      this.#adopt(restored.credentials, true, restored)
       this.info.clientAppId = restored.clientAppId ?? undefined
-      if (restored.newRefreshToken != null) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, restored.newRefreshToken)
-      this.#schedule()
-      await this.#announceTokens(restored.credentials)
+      this.#adopt(restored.credentials, restored)
+      await this.#announce(restored, ['newRefreshToken', 'timer', 'newTokens'])
       this.events.emit(EVENTS.LOGIN)
       return { isLoggedIn: true, webId: this.info.webId, sessionId: this.info.sessionId, clientAppId: this.info.clientAppId }
     } finally {
@@ -277,100 +235,80 @@ class Session {
     this.info.isLoggedIn = false
     this.#credentials = undefined
     this.#renewable = false
-    clearTimeout(this.#timer)
-    this.#timer = undefined
+    this.#schedule()
     abandonedTimers.unregister(this)
-    awaited.delete(this)
     this.events.emit(EVENTS.LOGOUT)
   }
 
-  /**
-   * Makes the session logged in with native credentials. `known` holds their webId, expiresAt and
-   * renewAt when the caller has them already (a restore's result does), which spares native calls.
-   * The caller arms the timer (`#schedule`) where the reference's order of events puts it.
-   */
-  #adopt(credentials, renewable, known = credentials) {
-    const expiresAt = known.expiresAt ?? undefined
+  /** Makes the session logged in; `known` is the login's or restore's result, or the credentials themselves. */
+  #adopt(credentials, known, renewable = true) {
     this.#credentials = credentials
-    this.#expiresAt = expiresAt
-    this.#renewAt = known.renewAt ?? expiresAt
     this.#renewable = renewable
     this.info.isLoggedIn = true
     this.info.webId = known.webId
-    this.info.expirationDate = expiresAt
+    this.info.expirationDate = known.expiresAt ?? undefined
+  }
+
+  /** The timer a restore planned, when it planned it for this session's keepAlive. */
+  #planned(restored) {
+    return restored.keepAlive === this.#keepAlive ? restored.timer : undefined
   }
 
   /**
-   * Emits `newTokens` with the reference's SessionTokenSet. The tokens leave Rust only when
-   * someone listens.
+   * Arms the timer and emits what a login or refresh brought (`known`), in the order a flow's
+   * `steps` give: the reference's for that flow. A plan an await has made stale is asked for again.
    */
+  async #announce(known, steps) {
+    let planned = this.#planned(known)
+    for (const step of steps) {
+      if (step === 'timer') this.#schedule(planned)
+      else if (step === 'newRefreshToken') {
+        if (known.newRefreshToken != null) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, known.newRefreshToken)
+      } else {
+        planned = undefined
+        await this.#announceTokens(this.#credentials)
+      }
+    }
+  }
+
+  /** Emits `newTokens`; the tokens leave Rust only when someone listens. */
   async #announceTokens(credentials) {
     if (this.events.listenerCount(EVENTS.NEW_TOKENS) === 0) return
     this.events.emit(EVENTS.NEW_TOKENS, await tokenSetOf(credentials))
   }
 
-  /**
-   * Logs the session in with what a restore gave, and tells who asked about the refresh token. A
-   * restore without credentials (nothing to log the session in with) changes nothing.
-   */
+  /** Logs the session in with what a restore gave, if it gave credentials. */
   async #useRestored(restored) {
     if (restored.credentials == null) return
-    this.#adopt(restored.credentials, true, restored)
-    this.#schedule()
-    const token = restored.newRefreshToken
-    if (restored.notStored != null) {
-      // The refresh worked but its record could not be stored: the session has the only good
-      // tokens (the package writes them with the next operation on it). Say so, with the session.
-      if (token != null) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, token)
-      await this.#announceTokens(restored.credentials)
-      throw Object.assign(notStoredError(restored.notStored), { session: this })
-    }
-    if (debug.enabled) debug('session %s restored: %s', quoteId(this.info.sessionId), token == null ? 'its stored access token is still good' : 'refreshed')
-    // Only when this restore refreshed: a stored access token used as is is nothing new.
-    if (token != null) {
-      this.events.emit(EVENTS.NEW_REFRESH_TOKEN, token)
-      await this.#announceTokens(restored.credentials)
-    }
+    const { notStored, newRefreshToken } = restored
+    this.#adopt(restored.credentials, restored)
+    if (debug.enabled && notStored == null) debug('session %s restored: %s', quoteId(this.info.sessionId), newRefreshToken == null ? 'its stored access token is still good' : 'refreshed')
+    // A stored access token used as is brings nothing new.
+    await this.#announce(restored, newRefreshToken != null || notStored != null ? ['timer', 'newRefreshToken', 'newTokens'] : ['timer'])
+    // Refreshed but not stored: this session holds the only good tokens (the next operation on it writes them).
+    if (notStored != null) throw Object.assign(notStoredError(notStored), { session: this })
   }
 
   static {
     useRestored = (session, restored) => session.#useRestored(restored)
   }
+
   /**
-   * Arms the timer for the current credentials: a background refresh shortly before they expire
-   * when the session is kept alive and can be renewed, else the expiry itself. The timer never
-   * keeps the process alive, and holds the session only weakly: a session nobody holds any more
-   * is not refreshed.
+   * Arms the timer the native side plans for the current credentials (`plan`, when the caller
+   * has it), or none. It never keeps the process alive, and holds the session only weakly.
    */
-  #schedule() {
+  #schedule(plan = this.#credentials?.timerPlan(this.#keepAlive, this.#renewable, 0)) {
     clearTimeout(this.#timer)
     this.#timer = undefined
     awaited.delete(this)
-    const expiresAt = this.#credentials === undefined ? undefined : this.#expiresAt
-    if (expiresAt === undefined || expiresAt === null) return
-    const left = expiresAt - Date.now()
-    const refresh = this.#keepAlive && this.#renewable && left >= MIN_REFRESHABLE_MS
-    // When the native side says the token is due (the rule a restore uses too); never a tight
-    // loop. Without a refresh, the session expires 5 s before its token does, as in the reference.
-    const delay = refresh ? Math.max(1_000, this.#renewAt - Date.now()) : Math.max(0, left - EXPIRY_MARGIN_MS)
-    this.#setTimer(delay, refresh ? 'refresh' : 'expire')
-  }
-
-  /**
-   * Makes the session's timer: in `delay` ms it refreshes (`'refresh'`) or expires (`'expire'`)
-   * the session, unless another timer has replaced it meanwhile. It is unref'd and holds the
-   * session strongly only as `awaited` describes.
-   */
-  #setTimer(delay, action) {
-    const timer = Session.#startTimer(new WeakRef(this), delay, action)
+    if (this.#credentials === undefined || plan == null) return
+    const timer = Session.#startTimer(new WeakRef(this), plan.delayMs, plan.refresh)
     timer.unref()
     this.#timer = timer
     abandonedTimers.unregister(this)
     abandonedTimers.register(this, timer, this)
     // Our own `error` listener does not count.
-    const listened = [...TIMER_EVENTS].some((e) => this.events.listenerCount(e) > (e === EVENTS.ERROR ? 1 : 0))
-    if (listened) awaited.add(this)
-    else awaited.delete(this)
+    if ([...TIMER_EVENTS].some((e) => this.events.listenerCount(e) > (e === EVENTS.ERROR ? 1 : 0))) awaited.add(this)
     this.events.emit(EVENTS.TIMEOUT_SET, timer)
   }
 
@@ -379,11 +317,11 @@ class Session {
    * closures of a function, so a callback made beside one that uses `this` would hold the
    * session strongly and it could never be collected.
    */
-  static #startTimer(self, delay, action) {
+  static #startTimer(self, delay, refresh) {
     const timer = setTimeout(() => {
       const session = self.deref()
       if (session === undefined || session.#timer !== timer) return
-      if (action === 'refresh') session.#onTimer()
+      if (refresh) session.#onTimer()
       else session.#expire()
     }, Math.min(Math.max(0, delay), 2 ** 31 - 1))
     return timer
@@ -396,25 +334,20 @@ class Session {
     const id = this.info.sessionId
     if (debug.enabled) debug('session %s: background refresh, the access token expires in %d s', quoteId(id), Math.round(((credentials.expiresAt ?? 0) - Date.now()) / 1000))
     try {
-      const storage = this.#storages.main
-      // An access token another session or process stored meanwhile is used as is; this
-      // session's own (still just over a restore's threshold when the timer fires a little
-      // early) is refreshed.
-      const restored = await run((handle, parent) => credentials.renew(handle, parent, id), storage)
+      // Takes an access token stored meanwhile by another session or process, else refreshes.
+      const restored = await run((handle, parent) => credentials.renew(handle, parent, id), this.#storages.main)
       if (this.#credentials !== credentials) return // logged out or in again meanwhile
       if (restored?.credentials == null) {
-        // Gone from storage (logged out elsewhere), or nothing left to refresh with: this
-        // session lasts as long as its token.
+        // Gone from storage, or nothing left to refresh with: the session lasts as long as its token.
         this.#renewable = false
         return this.#schedule()
       }
       this.#failedRefreshes = 0
-      this.#adopt(restored.credentials, true, restored)
-      this.#schedule()
+      this.#adopt(restored.credentials, restored)
+      this.#schedule(this.#planned(restored))
       const expiresAt = restored.expiresAt
       this.events.emit(EVENTS.SESSION_EXTENDED, expiresAt ? Math.round((expiresAt - Date.now()) / 1000) : 600)
       if (restored.notStored != null) {
-        // Refreshed, but not stored: this session holds the only good tokens until a write works.
         const error = notStoredError(restored.notStored)
         this.events.emit(EVENTS.ERROR, error.code, error)
       }
@@ -422,12 +355,7 @@ class Session {
       if (this.#credentials !== credentials) return
       if (debug.enabled) debug('session %s: background refresh failed: %s', quoteId(id), native.quote(String(error?.message)))
       this.events.emit(EVENTS.ERROR, typeof error?.error === 'string' ? error.error : (error?.code ?? 'error'), error)
-      // Again after 1 s, 2 s, 4 s … (at most a minute), while the token has time left; then the
-      // session expires with it.
-      const left = (credentials.expiresAt ?? 0) - Date.now()
-      const backoff = Math.min(RETRY_FIRST_MS * 2 ** this.#failedRefreshes++, RETRY_MAX_MS)
-      if (left - backoff >= RETRY_FIRST_MS) this.#setTimer(backoff, 'refresh')
-      else this.#setTimer(Math.max(0, left - RETRY_FIRST_MS), 'expire')
+      this.#schedule(credentials.timerPlan(this.#keepAlive, this.#renewable, ++this.#failedRefreshes))
     }
   }
 
@@ -440,10 +368,9 @@ class Session {
   }
 
   /**
-   * A session from a token set the app kept (a `newTokens` payload). It is logged in when the
-   * tokens have not expired and the ID token checks out; it then authenticates with the access
-   * token (the reference sends the ID token, which Solid servers such as CSS refuse). Its storage
-   * is its own, in memory, and it is not refreshed in the background.
+   * A session from a kept token set (a `newTokens` payload), logged in if unexpired and its ID
+   * token checks out; it sends the access token (the reference sends the ID token, which CSS
+   * refuses). Its storage is its own, in memory; it is not refreshed in the background.
    */
   static async fromTokens(tokens, sessionId) {
     if (tokens === null || typeof tokens !== 'object') throw invalidArgument('Session.fromTokens expects a token set')
@@ -469,16 +396,15 @@ class Session {
     } catch (error) {
       throw panicked(error)
     }
-    session.#adopt(credentials, false)
+    session.#adopt(credentials, credentials, false)
     session.#schedule()
     return session
   }
 
   /**
-   * A session that can finish a login another process started, from the `authorizationRequest`
-   * event's payload. As in the reference its storage is its own, in memory (the tokens reach the
-   * app through `newTokens`), and it is not refreshed in the background. Beyond the reference, a
-   * static client works too; a confidential one adds its `clientSecret` to the state.
+   * A session that can finish a login another process started (the `authorizationRequest`
+   * payload; a confidential static client adds its `clientSecret`). As in the reference its
+   * storage is its own, in memory, and it is not refreshed in the background.
    */
   static async fromAuthorizationRequestState(state, sessionId) {
     if (state === null || typeof state !== 'object') throw invalidArgument('Session.fromAuthorizationRequestState expects the state the authorizationRequest event gave')
@@ -497,9 +423,7 @@ class Session {
 /** A session ID as a log line may quote it. */
 const quoteId = (id) => native.quote(JSON.stringify(id))
 
-/**
- * `id` when it is a string a Rust string can hold (see `checkWellFormed`), else the TypeError.
- */
+/** Throws the TypeError unless `id` is a string a Rust string can hold (see `checkWellFormed`). */
 function checkSessionId(id) {
   if (typeof id !== 'string') throw invalidArgument(`The session ID must be a string, got ${typeof id}`)
   checkWellFormed(id, 'The session ID')
