@@ -9,33 +9,25 @@ const { ConfigurationError, invalidArgument, notStoredError, panicked } = requir
 const { defaultStorage, storageProblem, handleFor, run, checkWellFormed, InMemoryStorage, debug } = require('./storage.js')
 const { authenticatedFetch } = require('./fetch.js')
 
+// prettier-ignore
 const EVENTS = Object.freeze({
-  ERROR: 'error',
-  LOGIN: 'login',
-  LOGOUT: 'logout',
-  NEW_REFRESH_TOKEN: 'newRefreshToken',
-  NEW_TOKENS: 'newTokens',
-  AUTHORIZATION_REQUEST: 'authorizationRequest',
-  SESSION_EXPIRED: 'sessionExpired',
-  SESSION_EXTENDED: 'sessionExtended',
-  SESSION_RESTORED: 'sessionRestore',
-  TIMEOUT_SET: 'timeoutSet',
+  ERROR: 'error', LOGIN: 'login', LOGOUT: 'logout', NEW_REFRESH_TOKEN: 'newRefreshToken', NEW_TOKENS: 'newTokens',
+  AUTHORIZATION_REQUEST: 'authorizationRequest', SESSION_EXPIRED: 'sessionExpired', SESSION_EXTENDED: 'sessionExtended',
+  SESSION_RESTORED: 'sessionRestore', TIMEOUT_SET: 'timeoutSet',
 })
 
-const stringOrUndefined = (value) => (typeof value === 'string' ? value : undefined)
 const NO_REDIRECT_HANDLER = 'A redirection handler must be provided in the Node environment: pass handleRedirect, a function that sends the user to the URL it is given.'
 
 /** The storages a session writes to (`main`) and clears (`extra` too), by the reference's precedence. */
-function pickStorages(options) {
+function pickStorages({ storage, secureStorage, insecureStorage }) {
   const checked = (value, name) => {
     const problem = storageProblem(value)
     if (problem !== undefined) throw invalidArgument(`The '${name}' option must be an IStorage (an object with get, set and delete methods); ${problem}`)
     handleFor(value)
     return value
   }
-  if (options.storage != null) return { main: checked(options.storage, 'storage'), extra: undefined }
-  const { secureStorage, insecureStorage } = options
-  if (secureStorage == null || insecureStorage == null) return { main: defaultStorage, extra: undefined }
+  if (storage != null) return { main: checked(storage, 'storage') }
+  if (secureStorage == null || insecureStorage == null) return { main: defaultStorage }
   // The reference writes everything to the insecure storage and only ever clears the secure one.
   const main = checked(insecureStorage, 'insecureStorage')
   const extra = checked(secureStorage, 'secureStorage')
@@ -56,17 +48,8 @@ async function tokenSetInput(tokens, webId) {
 
 /** The reference's SessionTokenSet (`expiresAt` in seconds); the app's own `dpopKey` if given, else the credentials' key imported. */
 async function tokenSetOf(credentials, dpopKey) {
-  const parts = credentials.tokenSet()
-  const tokens = {
-    accessToken: parts.accessToken,
-    idToken: parts.idToken ?? undefined,
-    refreshToken: parts.refreshToken ?? undefined,
-    webId: parts.webId,
-    expiresAt: parts.expiresAt ?? undefined,
-    dpopKey,
-    clientId: parts.clientId,
-    issuer: parts.issuer,
-  }
+  const { accessToken, idToken, refreshToken, webId, expiresAt, clientId, issuer, ...parts } = credentials.tokenSet()
+  const tokens = { accessToken, idToken: idToken ?? undefined, refreshToken: refreshToken ?? undefined, webId, expiresAt: expiresAt ?? undefined, dpopKey, clientId, issuer }
   if (dpopKey === undefined && parts.privateJwk != null && parts.publicJwk != null) {
     const privateKey = await globalThis.crypto.subtle.importKey('jwk', JSON.parse(parts.privateJwk), { name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign'])
     tokens.dpopKey = { privateKey, publicKey: JSON.parse(parts.publicJwk) }
@@ -80,9 +63,8 @@ let useRestored
 const TIMER_EVENTS = new Set([EVENTS.SESSION_EXTENDED, EVENTS.SESSION_EXPIRED, EVENTS.ERROR, EVENTS.TIMEOUT_SET])
 
 /**
- * Sessions with a timer pending and a listener for what it will emit. A timer holds its session
- * weakly, so that dropped sessions are collected and stop refreshing; one whose events someone
- * awaits must live to emit them, even when only its own listeners lead to it.
+ * Sessions with a timer pending and a listener for what it will emit. A timer holds its session weakly, so that dropped
+ * sessions are collected and stop refreshing; one whose events someone awaits must live to emit them.
  */
 const awaited = new Set()
 
@@ -90,30 +72,24 @@ const awaited = new Set()
 const abandonedTimers = new FinalizationRegistry((timer) => clearTimeout(timer))
 
 class Session {
-  /** @type {import('../index').ISessionInfo} */
-  info
-  /** @type {EventEmitter} */
-  events
+  /** @type {import('../index').ISessionInfo} */ info
+  /** @type {EventEmitter} */ events
   // Arrow-function properties, as in the reference, so that destructured methods keep `this`.
   login = (loginOptions) => this.#login(loginOptions ?? {})
   handleIncomingRedirect = (url, redirectOptions) => this.#handleIncomingRedirect(url, redirectOptions)
   // The global fetch, looked up at call time so that stubs and interceptors see every request.
-  fetch = (input, init) => {
-    const credentials = this.#credentials
-    if (!this.info.isLoggedIn || credentials === undefined) return globalThis.fetch(input, init)
-    return authenticatedFetch(credentials, input, init)
-  }
+  fetch = (input, init) => (this.info.isLoggedIn && this.#credentials !== undefined ? authenticatedFetch(this.#credentials, input, init) : globalThis.fetch(input, init))
   logout = (logoutOptions) => this.#logout(logoutOptions)
 
   #storages
   #keepAlive
-  /** Native: the tokens and DPoP key stay in Rust. */
+  /** Native credentials: the tokens and DPoP key stay in Rust. */
   #credentials
   /** Whether storage can log this session in again (a refresh token, or a client's credentials). */
   #renewable = false
   #timer
   #redirecting = false
-  /** Background refreshes that failed in a row, for the native plan's backoff. */
+  /** Background refreshes that failed in a row (the native plan backs off). */
   #failedRefreshes = 0
 
   constructor(sessionOptions = {}, sessionId = undefined) {
@@ -130,36 +106,27 @@ class Session {
     // An `error` with no listener would throw from a timer. Unlike the reference's own listener,
     // this one does not log the session out: a failed refresh must not cost the refresh token.
     this.events.on(EVENTS.ERROR, () => {})
-    this.events.on('newListener', (event) => {
-      if (TIMER_EVENTS.has(event) && this.#timer !== undefined) awaited.add(this)
-    })
+    this.events.on('newListener', (event) => TIMER_EVENTS.has(event) && this.#timer !== undefined && awaited.add(this))
   }
 
   async #login(options) {
     if (typeof options !== 'object') throw invalidArgument('The login options must be an object')
-    // Which login the options ask for is decided here; the native side reads and checks the rest
-    // of a refresh-token or authorization-code login.
+    // Which login the options ask for is decided here; the native side reads and checks the rest.
     const { oidcIssuer, clientSecret, redirectUrl, refreshToken, tokenType } = options
-    if (typeof oidcIssuer !== 'string' || oidcIssuer === '') {
-      // The reference puts the whole options object in this message, secrets included.
-      throw new ConfigurationError("OidcLoginHandler requires an OIDC issuer: missing property 'oidcIssuer'")
-    }
+    // The reference puts the whole options object in this message, secrets included.
+    if (typeof oidcIssuer !== 'string' || oidcIssuer === '') throw new ConfigurationError("OidcLoginHandler requires an OIDC issuer: missing property 'oidcIssuer'")
     if (tokenType !== undefined && tokenType !== 'DPoP' && tokenType !== 'Bearer') throw invalidArgument('tokenType must be "DPoP" or "Bearer"')
     if (refreshToken !== undefined) {
       const restored = await run(native.logInWithRefreshToken, this.#storages.main, this.info.sessionId, options)
-      this.#adopt(restored.credentials, restored)
-      await this.#announce(restored, ['newRefreshToken', 'newTokens', 'timer'])
+      await this.#adopt(restored.credentials, restored, ['newRefreshToken', 'newTokens', 'timer'])
       return void this.events.emit(EVENTS.LOGIN)
     }
     if (typeof redirectUrl === 'string') return this.#startAuthorization(options)
-    if (typeof clientSecret !== 'string') {
-      throw new ConfigurationError('A login needs a redirectUrl (the authorization code flow), a clientSecret (client credentials) or a refreshToken')
-    }
+    if (typeof clientSecret !== 'string') throw new ConfigurationError('A login needs a redirectUrl (the authorization code flow), a clientSecret (client credentials) or a refreshToken')
     if (typeof options.clientId !== 'string') throw invalidArgument('clientId must be a string')
     const login = { issuer: oidcIssuer, clientId: options.clientId, clientSecret, dpop: tokenType !== 'Bearer' }
     const credentials = await run(native.logInWithClientCredentials, this.#storages.main, this.info.sessionId, login)
-    this.#adopt(credentials, credentials)
-    await this.#announce(credentials, ['timer', 'newTokens'])
+    await this.#adopt(credentials, credentials, ['timer', 'newTokens'])
     this.events.emit(EVENTS.LOGIN)
   }
 
@@ -173,13 +140,10 @@ class Session {
     if (typeof handleRedirect !== 'function') throw new Error(NO_REDIRECT_HANDLER)
     const announce = this.events.listenerCount(EVENTS.AUTHORIZATION_REQUEST) > 0
     const request = await run(native.startAuthorization, this.#storages.main, this.info.sessionId, options, this.#keepAlive, announce)
-    if (announce) {
-      const { codeVerifier, state, issuer, clientId } = request
-      this.events.emit(EVENTS.AUTHORIZATION_REQUEST, { codeVerifier, state, issuer, redirectUrl, dpopBound: options.tokenType !== 'Bearer', clientId })
-    }
-    handleRedirect(request.url)
-    // The reference resolves undefined; apps asked for the URL (its issue #2066).
-    return request.url
+    const { codeVerifier, state, issuer, clientId, url } = request
+    if (announce) this.events.emit(EVENTS.AUTHORIZATION_REQUEST, { codeVerifier, state, issuer, redirectUrl, dpopBound: options.tokenType !== 'Bearer', clientId })
+    handleRedirect(url)
+    return url // the reference resolves undefined; apps asked for the URL (its issue #2066)
   }
 
   async #handleIncomingRedirect(url, redirectOptions) {
@@ -191,10 +155,8 @@ class Session {
       throw new Error(`[${native.quote(String(url))}] is not a valid URL, and cannot be used as a redirect URL: ${e}`)
     }
     const params = parsed.searchParams
-    if (!params.has('state') || !(params.has('code') || params.has('error'))) {
-      // Not a login's redirect (the reference also swaps in a new random session ID here).
-      return { isLoggedIn: false, sessionId: this.info.sessionId }
-    }
+    // Not a login's redirect (the reference also swaps in a new random session ID here).
+    if (!params.has('state') || !(params.has('code') || params.has('error'))) return { isLoggedIn: false, sessionId: this.info.sessionId }
     // As the reference: a second call on this session while one runs gets undefined.
     if (this.#redirecting) return undefined
     this.#redirecting = true
@@ -204,8 +166,7 @@ class Session {
       this.info.sessionId = sessionId
       this.#keepAlive = restored.keepAlive
       this.info.clientAppId = restored.clientAppId ?? undefined
-      this.#adopt(restored.credentials, restored)
-      await this.#announce(restored, ['newRefreshToken', 'timer', 'newTokens'])
+      await this.#adopt(restored.credentials, restored, ['newRefreshToken', 'timer', 'newTokens'])
       this.events.emit(EVENTS.LOGIN)
       return { isLoggedIn: true, webId: this.info.webId, sessionId: this.info.sessionId, clientAppId: this.info.clientAppId }
     } finally {
@@ -213,78 +174,61 @@ class Session {
     }
   }
 
-  async #logout(logoutOptions) {
+  async #logout(options) {
     const { main, extra } = this.#storages
     const id = this.info.sessionId
     checkSessionId(id)
     const credentials = this.#credentials
-    // Storage first; then the refresh token is revoked at the provider (best effort).
-    const idp = logoutOptions?.logoutType === 'idp'
+    const idp = options?.logoutType === 'idp'
     const idToken = idp ? credentials?.idToken : undefined
-    const endSession =
-      typeof idToken === 'string'
-        ? { idTokenHint: idToken, postLogoutUrl: stringOrUndefined(logoutOptions.postLogoutUrl), state: stringOrUndefined(logoutOptions.state) }
-        : undefined
+    const text = (value) => (typeof value === 'string' ? value : undefined)
+    const endSession = typeof idToken === 'string' ? { idTokenHint: idToken, postLogoutUrl: text(options.postLogoutUrl), state: text(options.state) } : undefined
+    // Storage first; then the refresh token is revoked at the provider (best effort).
     const outcome = await run(native.logOut, main, id, credentials?.issuer ?? undefined, endSession)
     if (extra !== undefined) await run(native.forgetSession, extra, id)
     if (idp) {
       if (outcome?.endSessionUrl == null) throw new Error('Cannot perform IDP logout. Did you log in using the OIDC authentication flow?')
-      if (typeof logoutOptions.handleRedirect !== 'function') throw new Error(NO_REDIRECT_HANDLER)
-      logoutOptions.handleRedirect(outcome.endSessionUrl)
+      if (typeof options.handleRedirect !== 'function') throw new Error(NO_REDIRECT_HANDLER)
+      options.handleRedirect(outcome.endSessionUrl)
     }
     this.info.isLoggedIn = false
     this.#credentials = undefined
     this.#renewable = false
     this.#schedule()
-    abandonedTimers.unregister(this)
     this.events.emit(EVENTS.LOGOUT)
   }
 
-  /** Makes the session logged in; `known` is the login's or restore's result, or the credentials themselves. */
-  #adopt(credentials, known, renewable = true) {
+  /**
+   * Makes the session logged in, then arms the timer and emits what came with `known` (the login's
+   * or restore's result, or the credentials themselves) in the reference's order for the flow.
+   */
+  async #adopt(credentials, known, steps, renewable = true) {
     this.#credentials = credentials
     this.#renewable = renewable
     this.info.isLoggedIn = true
     this.info.webId = known.webId
     this.info.expirationDate = known.expiresAt ?? undefined
-  }
-
-  /** The timer a restore planned, when it planned it for this session's keepAlive. */
-  #planned(restored) {
-    return restored.keepAlive === this.#keepAlive ? restored.timer : undefined
-  }
-
-  /**
-   * Arms the timer and emits what a login or refresh brought (`known`), in the order a flow's
-   * `steps` give: the reference's for that flow. A plan an await has made stale is asked for again.
-   */
-  async #announce(known, steps) {
-    let planned = this.#planned(known)
+    // Planned by a restore, for its record's keepAlive; asked for again once an await made it stale.
+    let planned = known.keepAlive === this.#keepAlive ? known.timer : undefined
     for (const step of steps) {
       if (step === 'timer') this.#schedule(planned)
       else if (step === 'newRefreshToken') {
         if (known.newRefreshToken != null) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, known.newRefreshToken)
-      } else {
+      } else if (this.events.listenerCount(EVENTS.NEW_TOKENS) > 0) {
+        // The tokens leave Rust only when someone listens.
         planned = undefined
-        await this.#announceTokens(this.#credentials)
+        this.events.emit(EVENTS.NEW_TOKENS, await tokenSetOf(credentials))
       }
     }
-  }
-
-  /** Emits `newTokens`; the tokens leave Rust only when someone listens. */
-  async #announceTokens(credentials) {
-    if (this.events.listenerCount(EVENTS.NEW_TOKENS) === 0) return
-    this.events.emit(EVENTS.NEW_TOKENS, await tokenSetOf(credentials))
   }
 
   /** Logs the session in with what a restore gave, if it gave credentials. */
   async #useRestored(restored) {
     if (restored.credentials == null) return
     const { notStored, newRefreshToken } = restored
-    this.#adopt(restored.credentials, restored)
     if (debug.enabled && notStored == null) debug('session %s restored: %s', quoteId(this.info.sessionId), newRefreshToken == null ? 'its stored access token is still good' : 'refreshed')
     // A stored access token used as is brings nothing new.
-    await this.#announce(restored, newRefreshToken != null || notStored != null ? ['timer', 'newRefreshToken', 'newTokens'] : ['timer'])
+    await this.#adopt(restored.credentials, restored, newRefreshToken != null || notStored != null ? ['timer', 'newRefreshToken', 'newTokens'] : ['timer'])
     // Refreshed but not stored: this session holds the only good tokens (the next operation on it writes them).
     if (notStored != null) throw Object.assign(notStoredError(notStored), { session: this })
   }
@@ -293,19 +237,16 @@ class Session {
     useRestored = (session, restored) => session.#useRestored(restored)
   }
 
-  /**
-   * Arms the timer the native side plans for the current credentials (`plan`, when the caller
-   * has it), or none. It never keeps the process alive, and holds the session only weakly.
-   */
+  /** Arms the timer the native side plans (`plan`, when the caller has it), or none; it never keeps the process alive. */
   #schedule(plan = this.#credentials?.timerPlan(this.#keepAlive, this.#renewable, 0)) {
     clearTimeout(this.#timer)
     this.#timer = undefined
     awaited.delete(this)
+    abandonedTimers.unregister(this)
     if (this.#credentials === undefined || plan == null) return
     const timer = Session.#startTimer(new WeakRef(this), plan.delayMs, plan.refresh)
     timer.unref()
     this.#timer = timer
-    abandonedTimers.unregister(this)
     abandonedTimers.register(this, timer, this)
     // Our own `error` listener does not count.
     if ([...TIMER_EVENTS].some((e) => this.events.listenerCount(e) > (e === EVENTS.ERROR ? 1 : 0))) awaited.add(this)
@@ -343,14 +284,11 @@ class Session {
         return this.#schedule()
       }
       this.#failedRefreshes = 0
-      this.#adopt(restored.credentials, restored)
-      this.#schedule(this.#planned(restored))
+      await this.#adopt(restored.credentials, restored, ['timer'])
       const expiresAt = restored.expiresAt
       this.events.emit(EVENTS.SESSION_EXTENDED, expiresAt ? Math.round((expiresAt - Date.now()) / 1000) : 600)
-      if (restored.notStored != null) {
-        const error = notStoredError(restored.notStored)
-        this.events.emit(EVENTS.ERROR, error.code, error)
-      }
+      const notStored = restored.notStored == null ? undefined : notStoredError(restored.notStored)
+      if (notStored !== undefined) this.events.emit(EVENTS.ERROR, notStored.code, notStored)
     } catch (error) {
       if (this.#credentials !== credentials) return
       if (debug.enabled) debug('session %s: background refresh failed: %s', quoteId(id), native.quote(String(error?.message)))
@@ -368,9 +306,8 @@ class Session {
   }
 
   /**
-   * A session from a kept token set (a `newTokens` payload), logged in if unexpired and its ID
-   * token checks out; it sends the access token (the reference sends the ID token, which CSS
-   * refuses). Its storage is its own, in memory; it is not refreshed in the background.
+   * A session from a kept token set (a `newTokens` payload), logged in if unexpired and its ID token checks out. It sends
+   * the access token (the reference sends the ID token, which CSS refuses); its storage is its own, in memory; no refresh.
    */
   static async fromTokens(tokens, sessionId) {
     if (tokens === null || typeof tokens !== 'object') throw invalidArgument('Session.fromTokens expects a token set')
@@ -378,14 +315,9 @@ class Session {
     const session = new Session({ storage, keepAlive: false }, sessionId ?? randomUUID())
     session.info.clientAppId = tokens.clientId
     const expired = typeof tokens.expiresAt === 'number' && tokens.expiresAt * 1000 < Date.now()
-    let verifiedWebId
-    if (!expired && typeof tokens.idToken === 'string') {
-      // As the reference: a token that does not check out makes a logged-out session, not an error.
-      verifiedWebId = await run(native.checkIdToken, storage, tokens.issuer, tokens.clientId, tokens.idToken, undefined).then(
-        (checked) => checked.webId,
-        () => undefined,
-      )
-    }
+    // As the reference: a token that does not check out makes a logged-out session, not an error.
+    const checking = !expired && typeof tokens.idToken === 'string' ? run(native.checkIdToken, storage, tokens.issuer, tokens.clientId, tokens.idToken, undefined) : undefined
+    const verifiedWebId = await checking?.then((checked) => checked.webId, () => undefined)
     const webId = tokens.webId ?? verifiedWebId
     if (webId !== undefined) session.info.webId = webId
     if (expired || verifiedWebId === undefined || typeof tokens.accessToken !== 'string') return session
@@ -396,26 +328,22 @@ class Session {
     } catch (error) {
       throw panicked(error)
     }
-    session.#adopt(credentials, credentials, false)
-    session.#schedule()
+    await session.#adopt(credentials, credentials, ['timer'], false)
     return session
   }
 
   /**
-   * A session that can finish a login another process started (the `authorizationRequest`
-   * payload; a confidential static client adds its `clientSecret`). As in the reference its
-   * storage is its own, in memory, and it is not refreshed in the background.
+   * A session that can finish a login another process started (the `authorizationRequest` payload; a confidential static
+   * client adds its `clientSecret`). As in the reference its storage is its own, in memory; no refresh.
    */
   static async fromAuthorizationRequestState(state, sessionId) {
     if (state === null || typeof state !== 'object') throw invalidArgument('Session.fromAuthorizationRequestState expects the state the authorizationRequest event gave')
     if (sessionId !== undefined) checkSessionId(sessionId)
-    const storage = new InMemoryStorage()
-    const session = new Session({ storage, keepAlive: false }, sessionId ?? randomUUID())
+    const session = new Session({ storage: new InMemoryStorage(), keepAlive: false }, sessionId ?? randomUUID())
     // The reference's info has these keys, unset, from the session info it builds.
-    session.info.webId = undefined
-    session.info.clientAppId = undefined
+    Object.assign(session.info, { webId: undefined, clientAppId: undefined })
     // The native side checks each field of the state.
-    await run(native.resumeAuthorization, storage, session.info.sessionId, state)
+    await run(native.resumeAuthorization, session.#storages.main, session.info.sessionId, state)
     return session
   }
 }
