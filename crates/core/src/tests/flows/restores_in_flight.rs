@@ -150,3 +150,42 @@ fn restores_of_different_kinds_do_not_join_but_still_refresh_once_each_way() {
     assert_eq!(tokens[2], tokens[1]);
     assert_eq!(world.grants("refresh_token") - before, 1);
 }
+
+#[test]
+fn concurrent_forced_refreshes_and_concurrent_timer_renewals_each_make_one() {
+    let world = World::new();
+    log_in(&world);
+    let process = world.process(Backing::Js);
+    let before = world.grants("refresh_token");
+    let forced = (0..RESTORES)
+        .map(|_| process.renew_after(0, Renewal::Always))
+        .collect();
+    let (results, _) = run_together_logged(&world, forced);
+    let tokens: Vec<String> = results
+        .into_iter()
+        .map(|result| {
+            restored(result)
+                .credentials
+                .access_token
+                .expose()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        tokens.iter().all(|t| *t == tokens[0]),
+        "one refresh, shared"
+    );
+    assert_eq!(world.grants("refresh_token") - before, 1);
+    // Every session's timer fires for the token they all hold: one refresh between them.
+    let held = Secret::new(tokens[0].clone());
+    let renewals = (0..RESTORES)
+        .map(|_| process.renew_after(0, Renewal::Replacing(held.clone())))
+        .collect();
+    let (results, calls) = run_together_logged(&world, renewals);
+    for result in results {
+        let renewed = restored(result).credentials.access_token;
+        assert_ne!(renewed.expose(), held.expose(), "renewed");
+    }
+    assert_eq!(world.grants("refresh_token") - before, 2);
+    assert!(record_reads(&calls) <= 2, "one renewal's reads: {calls:?}");
+}
