@@ -1,66 +1,48 @@
 'use strict'
-// getSessionFromStorage and the other storage-wide functions. They read and write through the
-// native side; this file only sorts out arguments and builds Session objects.
+// getSessionFromStorage and the other storage-wide functions: arguments sorted out and Session
+// objects built here; reads, writes and restores are the native side's.
 
 const native = require('../binding.js')
 const { invalidArgument } = require('./errors.js')
-const { isStorage, storageProblem, handleFor, run, runOn, runOnce, defaultStorage, InMemoryStorage } = require('./storage.js')
+const { isStorage, storageProblem, handleFor, run, runOn, defaultStorage, InMemoryStorage } = require('./storage.js')
 const { Session, EVENTS, useRestored, checkSessionId, tokenSetInput, tokenSetOf } = require('./session.js')
 const { randomUUID } = require('node:crypto')
 
-/** The native restore of `sessionId`, joined to one in flight (`force`: refresh even if the stored access token is good). */
-function restoreOnce(handle, storage, sessionId, force) {
-  return runOnce(force ? `force:${sessionId}` : sessionId, handle, storage, native.restoreSession, sessionId, force)
-}
-
 /**
- * Sorts out both call forms: (sessionId, storage?, onNewRefreshToken?, refresh?) from the original
- * API, and (sessionId, { storage?, onNewRefreshToken?, refreshSession? }). Anything with get, set
- * and delete functions is a storage.
+ * Sorts out both call forms: (sessionId, storage?, onNewRefreshToken?, refresh?) from the original API, and (sessionId,
+ * { storage?, onNewRefreshToken?, refreshSession? }). Anything with get, set and delete functions is a storage.
  */
 function readArguments(second, third, fourth) {
   const positional = second == null || isStorage(second)
-  if (!positional && typeof second !== 'object') {
-    throw invalidArgument(`The second argument of getSessionFromStorage must be an IStorage or an options object, got ${typeof second}`)
-  }
+  if (!positional && typeof second !== 'object') throw invalidArgument(`The second argument of getSessionFromStorage must be an IStorage or an options object, got ${typeof second}`)
   const options = positional ? { storage: second, onNewRefreshToken: third, refreshSession: fourth } : second
   const storage = options.storage ?? undefined
   const { onNewRefreshToken } = options
   const refresh = options.refreshSession ?? options.refresh
   const problem = !positional && storage !== undefined ? storageProblem(storage) : undefined
-  if (problem !== undefined) {
-    throw invalidArgument(`The 'storage' option must be an IStorage (an object with get, set and delete methods); ${problem}`)
-  }
+  if (problem !== undefined) throw invalidArgument(`The 'storage' option must be an IStorage (an object with get, set and delete methods); ${problem}`)
   if (onNewRefreshToken != null && typeof onNewRefreshToken !== 'function') throw invalidArgument('onNewRefreshToken must be a function')
   if (refresh != null && typeof refresh !== 'boolean') throw invalidArgument('refreshSession must be a boolean')
   return { storage, onNewRefreshToken: onNewRefreshToken ?? undefined, refresh: refresh ?? true }
 }
 
 async function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshToken, refresh) {
-  // Before any login, an app's `req.session.sessionId` is undefined: no session, as the reference
-  // answers (the documented multi-user pattern asks for it on every anonymous request).
+  // An anonymous visitor's `req.session.sessionId`: no session, as the reference answers.
   if (sessionId === undefined || sessionId === null) return undefined
   checkSessionId(sessionId)
-  const args = readArguments(storageOrOptions, onNewRefreshToken, refresh)
-  const handle = handleFor(args.storage)
-  // With refreshing (the default), the restore reads the record and logs the session in in one
-  // go; without, the record is only read.
-  const stored = args.refresh
-    ? await restoreOnce(handle, args.storage, sessionId, false)
-    : await runOn(handle, args.storage, native.loadSession, sessionId)
+  const { storage, refresh: refreshing, onNewRefreshToken: listener } = readArguments(storageOrOptions, onNewRefreshToken, refresh)
+  // A restore reads the record and logs the session in, in one go (joining one under way); without refreshing, a read.
+  const stored = refreshing ? await run(native.restoreSession, storage, sessionId, false) : await run(native.loadSession, storage, sessionId)
   if (stored == null) return undefined
-  const session = new Session({
-    storage: args.storage ?? defaultStorage,
-    sessionInfo: { sessionId, isLoggedIn: false, webId: stored.webId ?? undefined, clientAppId: stored.clientAppId ?? undefined },
-    keepAlive: stored.keepAlive,
-  })
-  if (args.onNewRefreshToken !== undefined) session.events.on(EVENTS.NEW_REFRESH_TOKEN, args.onNewRefreshToken)
-  if (args.refresh) await useRestored(session, stored)
+  const sessionInfo = { sessionId, isLoggedIn: false, webId: stored.webId ?? undefined, clientAppId: stored.clientAppId ?? undefined }
+  const session = new Session({ storage: storage ?? defaultStorage, sessionInfo, keepAlive: stored.keepAlive })
+  if (listener !== undefined) session.events.on(EVENTS.NEW_REFRESH_TOKEN, listener)
+  if (refreshing) await useRestored(session, stored)
   return session
 }
 
-// Per store, the last list array built and its generation. The native side checks the stored
-// text and only sends it when it changed; V8's JSON.parse builds arrays faster than napi can.
+// Per store, the last list built and its generation: the native side sends the stored text only when it changed, and
+// V8's JSON.parse builds arrays faster than napi can.
 const listCache = new WeakMap()
 
 async function getSessionIdFromStorageAll(storage) {
@@ -80,7 +62,7 @@ async function clearSessionFromStorageAll(storage) {
 async function refreshSession(session, options) {
   if (!(session instanceof Session)) throw invalidArgument('refreshSession expects a Session')
   const storage = options?.storage ?? undefined
-  const restored = await restoreOnce(handleFor(storage), storage, session.info.sessionId, true)
+  const restored = await run(native.restoreSession, storage, session.info.sessionId, true)
   if (restored != null) await useRestored(session, restored)
 }
 
@@ -92,14 +74,9 @@ async function refreshTokens(tokenSet) {
   if (tokenSet === null || typeof tokenSet !== 'object') throw invalidArgument('refreshTokens expects a token set')
   if (typeof tokenSet.refreshToken !== 'string') throw new Error('Could not refresh the session.')
   const input = await tokenSetInput(tokenSet, tokenSet.webId)
-  const restored = await run(native.logInWithRefreshToken, new InMemoryStorage(), randomUUID(), {
-    oidcIssuer: tokenSet.issuer,
-    clientId: tokenSet.clientId,
-    refreshToken: tokenSet.refreshToken,
-    tokenType: tokenSet.dpopKey === undefined ? 'Bearer' : 'DPoP',
-    publicJwk: input.publicJwk,
-    privateJwk: input.privateJwk,
-  })
+  const { issuer: oidcIssuer, clientId, refreshToken, dpopKey } = tokenSet
+  const login = { oidcIssuer, clientId, refreshToken, tokenType: dpopKey === undefined ? 'Bearer' : 'DPoP', publicJwk: input.publicJwk, privateJwk: input.privateJwk }
+  const restored = await run(native.logInWithRefreshToken, new InMemoryStorage(), randomUUID(), login)
   // Its refresh token is the one the provider sent, or the same one when it does not rotate (the
   // reference then gives undefined, and the next refresh fails); its key is the app's own.
   return tokenSetOf(restored.credentials, tokenSet.dpopKey)
@@ -114,11 +91,4 @@ async function logout(tokenSet, redirectHandler, postLogoutUrl) {
   redirectHandler(checked.endSessionUrl)
 }
 
-module.exports = {
-  getSessionFromStorage,
-  getSessionIdFromStorageAll,
-  clearSessionFromStorageAll,
-  refreshSession,
-  refreshTokens,
-  logout,
-}
+module.exports = { getSessionFromStorage, getSessionIdFromStorageAll, clearSessionFromStorageAll, refreshSession, refreshTokens, logout }

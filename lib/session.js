@@ -1,52 +1,40 @@
 'use strict'
-// The Session class: the reference's shape, a Node EventEmitter for events, timers, and storage
-// work done by the native side.
+// The Session shell: the reference's shape, its events (an EventEmitter) and its background timer
+// (armed here, planned natively); storage and protocol work is the native side's.
 
 const { EventEmitter } = require('node:events')
 const { randomUUID } = require('node:crypto')
 const native = require('../binding.js')
 const { ConfigurationError, invalidArgument, notStoredError, panicked } = require('./errors.js')
-const { defaultStorage, storageProblem, handleFor, run, runOnce, checkWellFormed, InMemoryStorage, debug } = require('./storage.js')
+const { defaultStorage, storageProblem, handleFor, run, checkWellFormed, InMemoryStorage, debug } = require('./storage.js')
 const { authenticatedFetch } = require('./fetch.js')
 
+// prettier-ignore
 const EVENTS = Object.freeze({
-  ERROR: 'error',
-  LOGIN: 'login',
-  LOGOUT: 'logout',
-  NEW_REFRESH_TOKEN: 'newRefreshToken',
-  NEW_TOKENS: 'newTokens',
-  AUTHORIZATION_REQUEST: 'authorizationRequest',
-  SESSION_EXPIRED: 'sessionExpired',
-  SESSION_EXTENDED: 'sessionExtended',
-  SESSION_RESTORED: 'sessionRestore',
-  TIMEOUT_SET: 'timeoutSet',
+  ERROR: 'error', LOGIN: 'login', LOGOUT: 'logout', NEW_REFRESH_TOKEN: 'newRefreshToken', NEW_TOKENS: 'newTokens',
+  AUTHORIZATION_REQUEST: 'authorizationRequest', SESSION_EXPIRED: 'sessionExpired', SESSION_EXTENDED: 'sessionExtended',
+  SESSION_RESTORED: 'sessionRestore', TIMEOUT_SET: 'timeoutSet',
 })
-
-const stringOrUndefined = (value) => (typeof value === 'string' ? value : undefined)
 
 const NO_REDIRECT_HANDLER = 'A redirection handler must be provided in the Node environment: pass handleRedirect, a function that sends the user to the URL it is given.'
 
 /** The storages a session writes to (`main`) and clears (`extra` too), by the reference's precedence. */
-function pickStorages(options) {
+function pickStorages({ storage, secureStorage, insecureStorage }) {
   const checked = (value, name) => {
     const problem = storageProblem(value)
     if (problem !== undefined) throw invalidArgument(`The '${name}' option must be an IStorage (an object with get, set and delete methods); ${problem}`)
     handleFor(value)
     return value
   }
-  if (options.storage != null) return { main: checked(options.storage, 'storage'), extra: undefined }
-  const { secureStorage, insecureStorage } = options
-  if (secureStorage == null || insecureStorage == null) return { main: defaultStorage, extra: undefined }
+  if (storage != null) return { main: checked(storage, 'storage') }
+  if (secureStorage == null || insecureStorage == null) return { main: defaultStorage }
   // The reference writes everything to the insecure storage and only ever clears the secure one.
   const main = checked(insecureStorage, 'insecureStorage')
   const extra = checked(secureStorage, 'secureStorage')
   return { main, extra: extra === main ? undefined : extra }
 }
 
-/**
- * The native form of a token set an app holds: its DPoP key exported from the `CryptoKey` to the
- * JWK JSON the reference stores.
- */
+/** The native form of an app's token set: its DPoP `CryptoKey` exported to the JWK JSON the reference stores. */
 async function tokenSetInput(tokens, webId) {
   const { accessToken, idToken, refreshToken, expiresAt, clientId, issuer, dpopKey } = tokens
   const input = { accessToken, idToken, refreshToken, webId: webId ?? '', expiresAt, clientId, issuer }
@@ -58,23 +46,10 @@ async function tokenSetInput(tokens, webId) {
   return input
 }
 
-/**
- * The reference's SessionTokenSet for native credentials (`expiresAt` in seconds). `dpopKey` is
- * the app's own key pair when it has one (refreshTokens keeps it); otherwise the credentials' key
- * is imported as an extractable WebCrypto key.
- */
+/** The reference's SessionTokenSet (`expiresAt` in seconds); the app's own `dpopKey` if given, else the credentials' key imported. */
 async function tokenSetOf(credentials, dpopKey) {
-  const parts = credentials.tokenSet()
-  const tokens = {
-    accessToken: parts.accessToken,
-    idToken: parts.idToken ?? undefined,
-    refreshToken: parts.refreshToken ?? undefined,
-    webId: parts.webId,
-    expiresAt: parts.expiresAt ?? undefined,
-    dpopKey,
-    clientId: parts.clientId,
-    issuer: parts.issuer,
-  }
+  const { accessToken, idToken, refreshToken, webId, expiresAt, clientId, issuer, ...parts } = credentials.tokenSet()
+  const tokens = { accessToken, idToken: idToken ?? undefined, refreshToken: refreshToken ?? undefined, webId, expiresAt: expiresAt ?? undefined, dpopKey, clientId, issuer }
   if (dpopKey === undefined && parts.privateJwk != null && parts.publicJwk != null) {
     const privateKey = await globalThis.crypto.subtle.importKey('jwk', JSON.parse(parts.privateJwk), { name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign'])
     tokens.dpopKey = { privateKey, publicKey: JSON.parse(parts.publicJwk) }
@@ -85,68 +60,36 @@ async function tokenSetOf(credentials, dpopKey) {
 /** Makes a session logged in with what a restore gave (set in Session's static block). */
 let useRestored
 
-/** How long before its token expires a session that is not refreshed expires (the reference's 5 s). */
-const EXPIRY_MARGIN_MS = 5_000
-/** The first and the longest wait before a failed background refresh is tried again. */
-const RETRY_FIRST_MS = 1_000
-const RETRY_MAX_MS = 60_000
-/**
- * A token with less than this to live when its timer is set is not refreshed in the background:
- * the session expires with it. A provider that issues tokens expiring at once (`expires_in: 0`)
- * would otherwise be asked for a new one every second, forever.
- */
-const MIN_REFRESHABLE_MS = 2_000
-
-/** The events the background timers emit. */
 const TIMER_EVENTS = new Set([EVENTS.SESSION_EXTENDED, EVENTS.SESSION_EXPIRED, EVENTS.ERROR, EVENTS.TIMEOUT_SET])
 
 /**
- * Sessions with a timer pending and someone listening to what it will emit. A timer holds its
- * session only weakly, so that sessions an app drops (one restored per request, say) are
- * collected and stop refreshing; but a session whose events someone awaits must live to emit
- * them, even when the only path to it is through its own listeners.
+ * Sessions with a timer pending and a listener for what it will emit. A timer holds its session weakly, so that dropped
+ * sessions are collected and stop refreshing; one whose events someone awaits must live to emit them.
  */
 const awaited = new Set()
 
-/**
- * Clears the timer of a session that was garbage-collected. A timer holds its session weakly, so
- * it would do nothing when it fires; but until then (for an hour-long token, most of an hour) it
- * is a pending timer, and a server that restores a session per request would pile them up.
- */
+/** Clears a collected session's timer, which would otherwise stay pending (for up to an hour) and pile up. */
 const abandonedTimers = new FinalizationRegistry((timer) => clearTimeout(timer))
 
 class Session {
-  /** @type {import('../index').ISessionInfo} */
-  info
-  /** @type {EventEmitter} */
-  events
+  /** @type {import('../index').ISessionInfo} */ info
+  /** @type {EventEmitter} */ events
   // Arrow-function properties, as in the reference, so that destructured methods keep `this`.
   login = (loginOptions) => this.#login(loginOptions ?? {})
   handleIncomingRedirect = (url, redirectOptions) => this.#handleIncomingRedirect(url, redirectOptions)
-  // The global fetch, looked up at call time (so stubs and interceptors see every request), with
-  // the authentication headers computed natively.
-  fetch = (input, init) => {
-    const credentials = this.#credentials
-    if (!this.info.isLoggedIn || credentials === undefined) return globalThis.fetch(input, init)
-    return authenticatedFetch(credentials, input, init)
-  }
+  // The global fetch, looked up at call time so that stubs and interceptors see every request.
+  fetch = (input, init) => (this.info.isLoggedIn && this.#credentials !== undefined ? authenticatedFetch(this.#credentials, input, init) : globalThis.fetch(input, init))
   logout = (logoutOptions) => this.#logout(logoutOptions)
 
   #storages
   #keepAlive
-  /** The native credentials of a logged-in session: tokens and DPoP key stay in Rust. */
+  /** Native credentials: the tokens and DPoP key stay in Rust. */
   #credentials
-  /** When the access token of `#credentials` expires (ms since the epoch), if known. */
-  #expiresAt
-  /** When it is due for renewal (ms since the epoch): the native side's rule. */
-  #renewAt
-  /** Whether storage holds what it takes to log this session in again (a refresh token, or a client's credentials). */
+  /** Whether storage can log this session in again (a refresh token, or a client's credentials). */
   #renewable = false
-  /** The background refresh or expiry timer. */
   #timer
-  /** Whether handleIncomingRedirect is running. */
   #redirecting = false
-  /** Background refreshes that failed in a row (for the backoff between retries). */
+  /** Background refreshes that failed in a row (the native plan backs off). */
   #failedRefreshes = 0
 
   constructor(sessionOptions = {}, sessionId = undefined) {
@@ -163,41 +106,27 @@ class Session {
     // An `error` with no listener would throw from a timer. Unlike the reference's own listener,
     // this one does not log the session out: a failed refresh must not cost the refresh token.
     this.events.on(EVENTS.ERROR, () => {})
-    this.events.on('newListener', (event) => {
-      if (TIMER_EVENTS.has(event) && this.#timer !== undefined) awaited.add(this)
-    })
+    this.events.on('newListener', (event) => TIMER_EVENTS.has(event) && this.#timer !== undefined && awaited.add(this))
   }
 
   async #login(options) {
     if (typeof options !== 'object') throw invalidArgument('The login options must be an object')
-    // Which login the options ask for is decided here; the native side reads and checks the rest
-    // of a refresh-token or authorization-code login.
+    // Which login the options ask for is decided here; the native side reads and checks the rest.
     const { oidcIssuer, clientSecret, redirectUrl, refreshToken, tokenType } = options
-    if (typeof oidcIssuer !== 'string' || oidcIssuer === '') {
-      // The reference puts the whole options object in this message, secrets included.
-      throw new ConfigurationError("OidcLoginHandler requires an OIDC issuer: missing property 'oidcIssuer'")
-    }
+    // The reference puts the whole options object in this message, secrets included.
+    if (typeof oidcIssuer !== 'string' || oidcIssuer === '') throw new ConfigurationError("OidcLoginHandler requires an OIDC issuer: missing property 'oidcIssuer'")
     if (tokenType !== undefined && tokenType !== 'DPoP' && tokenType !== 'Bearer') throw invalidArgument('tokenType must be "DPoP" or "Bearer"')
     if (refreshToken !== undefined) {
       const restored = await run(native.logInWithRefreshToken, this.#storages.main, this.info.sessionId, options)
-      // Events in the reference's order: newRefreshToken, newTokens, timeoutSet, login.
-      this.#adopt(restored.credentials, true, restored)
-      if (restored.newRefreshToken != null) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, restored.newRefreshToken)
-      await this.#announceTokens(restored.credentials)
-      this.#schedule()
-      this.events.emit(EVENTS.LOGIN)
-      return
+      await this.#adopt(restored.credentials, restored, ['newRefreshToken', 'newTokens', 'timer'])
+      return void this.events.emit(EVENTS.LOGIN)
     }
     if (typeof redirectUrl === 'string') return this.#startAuthorization(options)
-    if (typeof clientSecret !== 'string') {
-      throw new ConfigurationError('A login needs a redirectUrl (the authorization code flow), a clientSecret (client credentials) or a refreshToken')
-    }
+    if (typeof clientSecret !== 'string') throw new ConfigurationError('A login needs a redirectUrl (the authorization code flow), a clientSecret (client credentials) or a refreshToken')
     if (typeof options.clientId !== 'string') throw invalidArgument('clientId must be a string')
     const login = { issuer: oidcIssuer, clientId: options.clientId, clientSecret, dpop: tokenType !== 'Bearer' }
     const credentials = await run(native.logInWithClientCredentials, this.#storages.main, this.info.sessionId, login)
-    this.#adopt(credentials, true)
-    this.#schedule()
-    await this.#announceTokens(credentials)
+    await this.#adopt(credentials, credentials, ['timer', 'newTokens'])
     this.events.emit(EVENTS.LOGIN)
   }
 
@@ -211,13 +140,10 @@ class Session {
     if (typeof handleRedirect !== 'function') throw new Error(NO_REDIRECT_HANDLER)
     const announce = this.events.listenerCount(EVENTS.AUTHORIZATION_REQUEST) > 0
     const request = await run(native.startAuthorization, this.#storages.main, this.info.sessionId, options, this.#keepAlive, announce)
-    if (announce) {
-      const { codeVerifier, state, issuer, clientId } = request
-      this.events.emit(EVENTS.AUTHORIZATION_REQUEST, { codeVerifier, state, issuer, redirectUrl, dpopBound: options.tokenType !== 'Bearer', clientId })
-    }
-    handleRedirect(request.url)
-    // The reference resolves undefined; apps asked for the URL (its issue #2066).
-    return request.url
+    const { codeVerifier, state, issuer, clientId, url } = request
+    if (announce) this.events.emit(EVENTS.AUTHORIZATION_REQUEST, { codeVerifier, state, issuer, redirectUrl, dpopBound: options.tokenType !== 'Bearer', clientId })
+    handleRedirect(url)
+    return url // the reference resolves undefined; apps asked for the URL (its issue #2066)
   }
 
   async #handleIncomingRedirect(url, redirectOptions) {
@@ -229,11 +155,8 @@ class Session {
       throw new Error(`[${native.quote(String(url))}] is not a valid URL, and cannot be used as a redirect URL: ${e}`)
     }
     const params = parsed.searchParams
-    if (!params.has('state') || !(params.has('code') || params.has('error'))) {
-      // Not a redirect from a login: nothing to finish (the reference also swaps in a new
-      // random session ID here; this keeps the session's own).
-      return { isLoggedIn: false, sessionId: this.info.sessionId }
-    }
+    // Not a login's redirect (the reference also swaps in a new random session ID here).
+    if (!params.has('state') || !(params.has('code') || params.has('error'))) return { isLoggedIn: false, sessionId: this.info.sessionId }
     // As the reference: a second call on this session while one runs gets undefined.
     if (this.#redirecting) return undefined
     this.#redirecting = true
@@ -242,12 +165,8 @@ class Session {
       const { sessionId, restored } = await run(native.finishAuthorization, this.#storages.main, parsed.href, requireIssuer)
       this.info.sessionId = sessionId
       this.#keepAlive = restored.keepAlive
-      // Events in the reference's order: newRefreshToken, timeoutSet, newTokens, login.
-      this.#adopt(restored.credentials, true, restored)
       this.info.clientAppId = restored.clientAppId ?? undefined
-      if (restored.newRefreshToken != null) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, restored.newRefreshToken)
-      this.#schedule()
-      await this.#announceTokens(restored.credentials)
+      await this.#adopt(restored.credentials, restored, ['newRefreshToken', 'timer', 'newTokens'])
       this.events.emit(EVENTS.LOGIN)
       return { isLoggedIn: true, webId: this.info.webId, sessionId: this.info.sessionId, clientAppId: this.info.clientAppId }
     } finally {
@@ -255,122 +174,82 @@ class Session {
     }
   }
 
-  async #logout(logoutOptions) {
+  async #logout(options) {
     const { main, extra } = this.#storages
     const id = this.info.sessionId
     checkSessionId(id)
     const credentials = this.#credentials
-    // Storage first; then the refresh token is revoked at the provider (best effort).
-    const idp = logoutOptions?.logoutType === 'idp'
+    const idp = options?.logoutType === 'idp'
     const idToken = idp ? credentials?.idToken : undefined
-    const endSession =
-      typeof idToken === 'string'
-        ? { idTokenHint: idToken, postLogoutUrl: stringOrUndefined(logoutOptions.postLogoutUrl), state: stringOrUndefined(logoutOptions.state) }
-        : undefined
+    const text = (value) => (typeof value === 'string' ? value : undefined)
+    const endSession = typeof idToken === 'string' ? { idTokenHint: idToken, postLogoutUrl: text(options.postLogoutUrl), state: text(options.state) } : undefined
+    // Storage first; then the refresh token is revoked at the provider (best effort).
     const outcome = await run(native.logOut, main, id, credentials?.issuer ?? undefined, endSession)
     if (extra !== undefined) await run(native.forgetSession, extra, id)
     if (idp) {
       if (outcome?.endSessionUrl == null) throw new Error('Cannot perform IDP logout. Did you log in using the OIDC authentication flow?')
-      if (typeof logoutOptions.handleRedirect !== 'function') throw new Error(NO_REDIRECT_HANDLER)
-      logoutOptions.handleRedirect(outcome.endSessionUrl)
+      if (typeof options.handleRedirect !== 'function') throw new Error(NO_REDIRECT_HANDLER)
+      options.handleRedirect(outcome.endSessionUrl)
     }
     this.info.isLoggedIn = false
     this.#credentials = undefined
     this.#renewable = false
-    clearTimeout(this.#timer)
-    this.#timer = undefined
-    abandonedTimers.unregister(this)
-    awaited.delete(this)
+    this.#schedule()
     this.events.emit(EVENTS.LOGOUT)
   }
 
   /**
-   * Makes the session logged in with native credentials. `known` holds their webId, expiresAt and
-   * renewAt when the caller has them already (a restore's result does), which spares native calls.
-   * The caller arms the timer (`#schedule`) where the reference's order of events puts it.
+   * Makes the session logged in, then arms the timer and emits what came with `known` (the login's
+   * or restore's result, or the credentials themselves) in the reference's order for the flow.
    */
-  #adopt(credentials, renewable, known = credentials) {
-    const expiresAt = known.expiresAt ?? undefined
+  async #adopt(credentials, known, steps, renewable = true) {
     this.#credentials = credentials
-    this.#expiresAt = expiresAt
-    this.#renewAt = known.renewAt ?? expiresAt
     this.#renewable = renewable
     this.info.isLoggedIn = true
     this.info.webId = known.webId
-    this.info.expirationDate = expiresAt
+    this.info.expirationDate = known.expiresAt ?? undefined
+    // Planned by a restore, for its record's keepAlive; asked for again once an await made it stale.
+    let planned = known.keepAlive === this.#keepAlive ? known.timer : undefined
+    for (const step of steps) {
+      if (step === 'timer') this.#schedule(planned)
+      else if (step === 'newRefreshToken') {
+        if (known.newRefreshToken != null) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, known.newRefreshToken)
+      } else if (this.events.listenerCount(EVENTS.NEW_TOKENS) > 0) {
+        // The tokens leave Rust only when someone listens.
+        planned = undefined
+        this.events.emit(EVENTS.NEW_TOKENS, await tokenSetOf(credentials))
+      }
+    }
   }
 
-  /**
-   * Emits `newTokens` with the reference's SessionTokenSet. The tokens leave Rust only when
-   * someone listens.
-   */
-  async #announceTokens(credentials) {
-    if (this.events.listenerCount(EVENTS.NEW_TOKENS) === 0) return
-    this.events.emit(EVENTS.NEW_TOKENS, await tokenSetOf(credentials))
-  }
-
-  /**
-   * Logs the session in with what a restore gave, and tells who asked about the refresh token. A
-   * restore without credentials (nothing to log the session in with) changes nothing.
-   */
+  /** Logs the session in with what a restore gave, if it gave credentials. */
   async #useRestored(restored) {
     if (restored.credentials == null) return
-    this.#adopt(restored.credentials, true, restored)
-    this.#schedule()
-    const token = restored.newRefreshToken
-    if (restored.notStored != null) {
-      // The refresh worked but its record could not be stored: the session has the only good
-      // tokens (the package writes them with the next operation on it). Say so, with the session.
-      if (token != null) this.events.emit(EVENTS.NEW_REFRESH_TOKEN, token)
-      await this.#announceTokens(restored.credentials)
-      throw Object.assign(notStoredError(restored.notStored), { session: this })
-    }
-    if (debug.enabled) debug('session %s restored: %s', quoteId(this.info.sessionId), token == null ? 'its stored access token is still good' : 'refreshed')
-    // Only when this restore refreshed: a stored access token used as is is nothing new.
-    if (token != null) {
-      this.events.emit(EVENTS.NEW_REFRESH_TOKEN, token)
-      await this.#announceTokens(restored.credentials)
-    }
+    const { notStored, newRefreshToken } = restored
+    if (debug.enabled && notStored == null) debug('session %s restored: %s', quoteId(this.info.sessionId), newRefreshToken == null ? 'its stored access token is still good' : 'refreshed')
+    // A stored access token used as is brings nothing new.
+    await this.#adopt(restored.credentials, restored, newRefreshToken != null || notStored != null ? ['timer', 'newRefreshToken', 'newTokens'] : ['timer'])
+    // Refreshed but not stored: this session holds the only good tokens (the next operation on it writes them).
+    if (notStored != null) throw Object.assign(notStoredError(notStored), { session: this })
   }
 
   static {
     useRestored = (session, restored) => session.#useRestored(restored)
   }
-  /**
-   * Arms the timer for the current credentials: a background refresh shortly before they expire
-   * when the session is kept alive and can be renewed, else the expiry itself. The timer never
-   * keeps the process alive, and holds the session only weakly: a session nobody holds any more
-   * is not refreshed.
-   */
-  #schedule() {
+
+  /** Arms the timer the native side plans (`plan`, when the caller has it), or none; it never keeps the process alive. */
+  #schedule(plan = this.#credentials?.timerPlan(this.#keepAlive, this.#renewable, 0)) {
     clearTimeout(this.#timer)
     this.#timer = undefined
     awaited.delete(this)
-    const expiresAt = this.#credentials === undefined ? undefined : this.#expiresAt
-    if (expiresAt === undefined || expiresAt === null) return
-    const left = expiresAt - Date.now()
-    const refresh = this.#keepAlive && this.#renewable && left >= MIN_REFRESHABLE_MS
-    // When the native side says the token is due (the rule a restore uses too); never a tight
-    // loop. Without a refresh, the session expires 5 s before its token does, as in the reference.
-    const delay = refresh ? Math.max(1_000, this.#renewAt - Date.now()) : Math.max(0, left - EXPIRY_MARGIN_MS)
-    this.#setTimer(delay, refresh ? 'refresh' : 'expire')
-  }
-
-  /**
-   * Makes the session's timer: in `delay` ms it refreshes (`'refresh'`) or expires (`'expire'`)
-   * the session, unless another timer has replaced it meanwhile. It is unref'd and holds the
-   * session strongly only as `awaited` describes.
-   */
-  #setTimer(delay, action) {
-    const timer = Session.#startTimer(new WeakRef(this), delay, action)
+    abandonedTimers.unregister(this)
+    if (this.#credentials === undefined || plan == null) return
+    const timer = Session.#startTimer(new WeakRef(this), plan.delayMs, plan.refresh)
     timer.unref()
     this.#timer = timer
-    abandonedTimers.unregister(this)
     abandonedTimers.register(this, timer, this)
     // Our own `error` listener does not count.
-    const listened = [...TIMER_EVENTS].some((e) => this.events.listenerCount(e) > (e === EVENTS.ERROR ? 1 : 0))
-    if (listened) awaited.add(this)
-    else awaited.delete(this)
+    if ([...TIMER_EVENTS].some((e) => this.events.listenerCount(e) > (e === EVENTS.ERROR ? 1 : 0))) awaited.add(this)
     this.events.emit(EVENTS.TIMEOUT_SET, timer)
   }
 
@@ -379,11 +258,11 @@ class Session {
    * closures of a function, so a callback made beside one that uses `this` would hold the
    * session strongly and it could never be collected.
    */
-  static #startTimer(self, delay, action) {
+  static #startTimer(self, delay, refresh) {
     const timer = setTimeout(() => {
       const session = self.deref()
       if (session === undefined || session.#timer !== timer) return
-      if (action === 'refresh') session.#onTimer()
+      if (refresh) session.#onTimer()
       else session.#expire()
     }, Math.min(Math.max(0, delay), 2 ** 31 - 1))
     return timer
@@ -396,39 +275,25 @@ class Session {
     const id = this.info.sessionId
     if (debug.enabled) debug('session %s: background refresh, the access token expires in %d s', quoteId(id), Math.round(((credentials.expiresAt ?? 0) - Date.now()) / 1000))
     try {
-      const storage = this.#storages.main
-      // An access token another session or process stored meanwhile is used as is; this
-      // session's own (still just over a restore's threshold when the timer fires a little
-      // early) is refreshed.
-      const renew = (handle, parent) => credentials.renew(handle, parent, id)
-      const restored = await runOnce(`renew:${id}`, handleFor(storage), storage, renew)
+      // Takes an access token stored meanwhile by another session or process, else refreshes.
+      const restored = await run((handle, parent) => credentials.renew(handle, parent, id), this.#storages.main)
       if (this.#credentials !== credentials) return // logged out or in again meanwhile
       if (restored?.credentials == null) {
-        // Gone from storage (logged out elsewhere), or nothing left to refresh with: this
-        // session lasts as long as its token.
+        // Gone from storage, or nothing left to refresh with: the session lasts as long as its token.
         this.#renewable = false
         return this.#schedule()
       }
       this.#failedRefreshes = 0
-      this.#adopt(restored.credentials, true, restored)
-      this.#schedule()
+      await this.#adopt(restored.credentials, restored, ['timer'])
       const expiresAt = restored.expiresAt
       this.events.emit(EVENTS.SESSION_EXTENDED, expiresAt ? Math.round((expiresAt - Date.now()) / 1000) : 600)
-      if (restored.notStored != null) {
-        // Refreshed, but not stored: this session holds the only good tokens until a write works.
-        const error = notStoredError(restored.notStored)
-        this.events.emit(EVENTS.ERROR, error.code, error)
-      }
+      const notStored = restored.notStored == null ? undefined : notStoredError(restored.notStored)
+      if (notStored !== undefined) this.events.emit(EVENTS.ERROR, notStored.code, notStored)
     } catch (error) {
       if (this.#credentials !== credentials) return
       if (debug.enabled) debug('session %s: background refresh failed: %s', quoteId(id), native.quote(String(error?.message)))
       this.events.emit(EVENTS.ERROR, typeof error?.error === 'string' ? error.error : (error?.code ?? 'error'), error)
-      // Again after 1 s, 2 s, 4 s … (at most a minute), while the token has time left; then the
-      // session expires with it.
-      const left = (credentials.expiresAt ?? 0) - Date.now()
-      const backoff = Math.min(RETRY_FIRST_MS * 2 ** this.#failedRefreshes++, RETRY_MAX_MS)
-      if (left - backoff >= RETRY_FIRST_MS) this.#setTimer(backoff, 'refresh')
-      else this.#setTimer(Math.max(0, left - RETRY_FIRST_MS), 'expire')
+      this.#schedule(credentials.timerPlan(this.#keepAlive, this.#renewable, ++this.#failedRefreshes))
     }
   }
 
@@ -441,10 +306,8 @@ class Session {
   }
 
   /**
-   * A session from a token set the app kept (a `newTokens` payload). It is logged in when the
-   * tokens have not expired and the ID token checks out; it then authenticates with the access
-   * token (the reference sends the ID token, which Solid servers such as CSS refuse). Its storage
-   * is its own, in memory, and it is not refreshed in the background.
+   * A session from a kept token set (a `newTokens` payload), logged in if unexpired and its ID token checks out. It sends
+   * the access token (the reference sends the ID token, which CSS refuses); its storage is its own, in memory; no refresh.
    */
   static async fromTokens(tokens, sessionId) {
     if (tokens === null || typeof tokens !== 'object') throw invalidArgument('Session.fromTokens expects a token set')
@@ -452,14 +315,9 @@ class Session {
     const session = new Session({ storage, keepAlive: false }, sessionId ?? randomUUID())
     session.info.clientAppId = tokens.clientId
     const expired = typeof tokens.expiresAt === 'number' && tokens.expiresAt * 1000 < Date.now()
-    let verifiedWebId
-    if (!expired && typeof tokens.idToken === 'string') {
-      // As the reference: a token that does not check out makes a logged-out session, not an error.
-      verifiedWebId = await run(native.checkIdToken, storage, tokens.issuer, tokens.clientId, tokens.idToken, undefined).then(
-        (checked) => checked.webId,
-        () => undefined,
-      )
-    }
+    // As the reference: a token that does not check out makes a logged-out session, not an error.
+    const checking = !expired && typeof tokens.idToken === 'string' ? run(native.checkIdToken, storage, tokens.issuer, tokens.clientId, tokens.idToken, undefined) : undefined
+    const verifiedWebId = await checking?.then((checked) => checked.webId, () => undefined)
     const webId = tokens.webId ?? verifiedWebId
     if (webId !== undefined) session.info.webId = webId
     if (expired || verifiedWebId === undefined || typeof tokens.accessToken !== 'string') return session
@@ -470,27 +328,22 @@ class Session {
     } catch (error) {
       throw panicked(error)
     }
-    session.#adopt(credentials, false)
-    session.#schedule()
+    await session.#adopt(credentials, credentials, ['timer'], false)
     return session
   }
 
   /**
-   * A session that can finish a login another process started, from the `authorizationRequest`
-   * event's payload. As in the reference its storage is its own, in memory (the tokens reach the
-   * app through `newTokens`), and it is not refreshed in the background. Beyond the reference, a
-   * static client works too; a confidential one adds its `clientSecret` to the state.
+   * A session that can finish a login another process started (the `authorizationRequest` payload; a confidential static
+   * client adds its `clientSecret`). As in the reference its storage is its own, in memory; no refresh.
    */
   static async fromAuthorizationRequestState(state, sessionId) {
     if (state === null || typeof state !== 'object') throw invalidArgument('Session.fromAuthorizationRequestState expects the state the authorizationRequest event gave')
     if (sessionId !== undefined) checkSessionId(sessionId)
-    const storage = new InMemoryStorage()
-    const session = new Session({ storage, keepAlive: false }, sessionId ?? randomUUID())
+    const session = new Session({ storage: new InMemoryStorage(), keepAlive: false }, sessionId ?? randomUUID())
     // The reference's info has these keys, unset, from the session info it builds.
-    session.info.webId = undefined
-    session.info.clientAppId = undefined
+    Object.assign(session.info, { webId: undefined, clientAppId: undefined })
     // The native side checks each field of the state.
-    await run(native.resumeAuthorization, storage, session.info.sessionId, state)
+    await run(native.resumeAuthorization, session.#storages.main, session.info.sessionId, state)
     return session
   }
 }
@@ -498,9 +351,7 @@ class Session {
 /** A session ID as a log line may quote it. */
 const quoteId = (id) => native.quote(JSON.stringify(id))
 
-/**
- * `id` when it is a string a Rust string can hold (see `checkWellFormed`), else the TypeError.
- */
+/** Throws the TypeError unless `id` is a string a Rust string can hold (see `checkWellFormed`). */
 function checkSessionId(id) {
   if (typeof id !== 'string') throw invalidArgument(`The session ID must be a string, got ${typeof id}`)
   checkWellFormed(id, 'The session ID')

@@ -14,6 +14,7 @@ use crate::protocol::credentials::Credentials;
 use crate::protocol::token::NonceCache;
 use crate::restore::Renewal;
 use crate::secret::Secret;
+use crate::session::timer::{SessionTimer, TimerAction};
 
 thread_local! {
     /// Per Node environment (each has its own thread): the latest DPoP nonces of resource
@@ -43,6 +44,27 @@ pub struct TokenSetParts {
     /// The DPoP key as the reference stores it (JWK JSON), when the token is DPoP-bound.
     pub public_jwk: Option<String>,
     pub private_jwk: Option<String>,
+}
+
+/// When a session's background timer fires (ms from now), and whether it then refreshes the
+/// session (else the session expires).
+#[napi(object, object_from_js = false)]
+pub struct TimerPlan {
+    pub delay_ms: f64,
+    pub refresh: bool,
+}
+
+impl From<crate::session::timer::TimerPlan> for TimerPlan {
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "delays in milliseconds stay far below 2^53"
+    )]
+    fn from(plan: crate::session::timer::TimerPlan) -> Self {
+        Self {
+            delay_ms: plan.delay_ms as f64,
+            refresh: plan.action == TimerAction::Refresh,
+        }
+    }
 }
 
 /// The headers that authenticate one request.
@@ -91,15 +113,19 @@ impl SessionCredentials {
         self.inner.expires_at_ms.map(|ms| ms as f64)
     }
 
-    /// When the access token is due for renewal, in milliseconds since the epoch: the core's
-    /// one rule (a minute before expiry, or a fifth of the lifetime when that is shorter).
-    #[napi(getter)]
-    #[allow(
-        clippy::cast_precision_loss,
-        reason = "milliseconds since the epoch stay far below 2^53"
-    )]
-    pub fn renew_at(&self) -> Option<f64> {
-        self.inner.renewal_due_at_ms().map(|ms| ms as f64)
+    /// The background timer of a session holding these credentials, from now: `keepAlive`, and
+    /// whether storage can renew them (`renewable`), for a first try; after failed refreshes in
+    /// a row, the backoff. `null` when the token does not expire.
+    #[napi(catch_unwind)]
+    pub fn timer_plan(
+        &self,
+        keep_alive: bool,
+        renewable: bool,
+        failed_refreshes: u32,
+    ) -> Option<TimerPlan> {
+        SessionTimer::of(&self.inner, keep_alive, renewable, failed_refreshes)
+            .plan()
+            .map(TimerPlan::from)
     }
 
     /// The headers for a request: `Authorization`, and a fresh `DPoP` proof for DPoP tokens.
@@ -162,9 +188,9 @@ pub struct RestoredSession {
     /// When the access token expires, in milliseconds since the epoch, if the provider said
     /// (the credentials' `expiresAt`).
     pub expires_at: Option<f64>,
-    /// When the access token is due for renewal (ms since the epoch; the credentials'
-    /// `renewAt`).
-    pub renew_at: Option<f64>,
+    /// The session's background timer, as `credentials.timerPlan(keepAlive, true, 0)` would
+    /// plan it now: for a `Session` kept alive as the record says, at no extra native call.
+    pub timer: Option<TimerPlan>,
     pub client_app_id: Option<String>,
     pub keep_alive: bool,
     /// The refresh token the provider returned, when the restore refreshed: for the
@@ -195,7 +221,9 @@ impl From<crate::session::Restored> for RestoredSession {
         Self {
             web_id: Some(r.credentials.web_id.clone()),
             expires_at: r.credentials.expires_at_ms.map(|ms| ms as f64),
-            renew_at: r.credentials.renewal_due_at_ms().map(|ms| ms as f64),
+            timer: SessionTimer::of(&r.credentials, r.keep_alive, true, 0)
+                .plan()
+                .map(TimerPlan::from),
             credentials: Some(SessionCredentials {
                 inner: r.credentials,
             }),
@@ -227,7 +255,7 @@ impl From<crate::restore::Restore> for RestoredSession {
                 credentials: None,
                 web_id,
                 expires_at: None,
-                renew_at: None,
+                timer: None,
                 client_app_id,
                 keep_alive,
                 new_refresh_token: None,
@@ -278,7 +306,7 @@ impl SessionCredentials {
     /// Renews these credentials, which their session's timer says are due, from the session
     /// stored under `sessionId`: with the access token stored there if it is another one (renewed
     /// meanwhile by another session or process) with enough life left, else by refreshing. What
-    /// `restoreSession` gives.
+    /// `restoreSession` gives. Joins a renewal of the same session under way on the store.
     #[napi(
         catch_unwind,
         ts_return_type = "RestoredSession | null | PendingOperation"
@@ -291,11 +319,11 @@ impl SessionCredentials {
         session_id: String,
     ) -> Result<Outcome> {
         let caches = caches();
+        let in_flight = storage.restores();
         let renewal = Renewal::Replacing(self.inner.access_token.clone());
         start(env, storage, parent, move |s, http| async move {
-            let restored =
-                crate::restore::restore(&*http, &*s, &caches, &session_id, renewal).await?;
-            Ok(restored.map(RestoredSession::from))
+            let restore = in_flight.restore(&*http, &*s, &caches, &session_id, renewal);
+            Ok(restore.await?.map(RestoredSession::from))
         })
     }
 }

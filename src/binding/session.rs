@@ -33,7 +33,7 @@ pub(super) fn caches() -> Caches {
 /// Restores a stored session with the access token it stored while that has more than a minute
 /// to live, or else through its refresh token or client credentials (`force` always renews).
 /// `null` when storage holds no session under `sessionId`; without `credentials` when it holds
-/// one that cannot be logged in again.
+/// one that cannot be logged in again. Joins a restore of the same kind under way on the store.
 #[napi(
     catch_unwind,
     ts_return_type = "RestoredSession | null | PendingOperation"
@@ -46,14 +46,15 @@ pub fn restore_session(
     force: bool,
 ) -> Result<Outcome> {
     let caches = caches();
+    let in_flight = storage.restores();
     start(env, storage, parent, move |s, http| async move {
         let renewal = if force {
             Renewal::Always
         } else {
             Renewal::IfDue
         };
-        let restored = crate::restore::restore(&*http, &*s, &caches, &session_id, renewal).await?;
-        Ok(restored.map(RestoredSession::from))
+        let restore = in_flight.restore(&*http, &*s, &caches, &session_id, renewal);
+        Ok(restore.await?.map(RestoredSession::from))
     })
 }
 

@@ -8,6 +8,7 @@ use napi_derive::napi;
 
 use super::text::{first_unpaired, JsText, MaybeText};
 use crate::host::{HostQueue, HostStorage};
+use crate::restore::RestoresInFlight;
 use crate::storage::registry::ListMemo;
 use crate::storage::{
     Family, KeyLocks, MemoryOperation, MemoryStorage, OwnLeases, Storage, UnsavedRecords,
@@ -29,6 +30,7 @@ pub struct NativeStorage {
     unsaved: Rc<UnsavedRecords>,
     own_leases: Rc<OwnLeases>,
     list_memo: Rc<ListMemo>,
+    restores: Rc<RestoresInFlight>,
 }
 
 #[napi]
@@ -42,6 +44,7 @@ impl NativeStorage {
             unsaved: Rc::default(),
             own_leases: Rc::default(),
             list_memo: Rc::default(),
+            restores: Rc::default(),
         }
     }
 
@@ -55,6 +58,7 @@ impl NativeStorage {
             unsaved: Rc::default(),
             own_leases: Rc::default(),
             list_memo: Rc::default(),
+            restores: Rc::default(),
         }
     }
 
@@ -133,6 +137,11 @@ impl NativeStorage {
 
     pub(super) fn list_memo(&self) -> Rc<ListMemo> {
         self.list_memo.clone()
+    }
+
+    /// The restores under way on this store, which a restore of the same kind joins.
+    pub(super) fn restores(&self) -> Rc<RestoresInFlight> {
+        self.restores.clone()
     }
 
     /// The store an operation of `family` should use, and the queue its calls go through when

@@ -1,8 +1,10 @@
 //! Restoring a stored session: with the access token it stored until it is due for renewal
 //! (`credentials::renewal_due_at_ms`, the one refresh-timing rule), else with the grant that can log it in again:
 //! the refresh-token grant, or for a static client without a refresh token the
-//! client-credentials grant. Concurrent restores of one session in this process share one
-//! refresh (the record's key lock), and across processes one refresh lease.
+//! client-credentials grant. Concurrent restores of one session on one store in this process
+//! are one restore (`RestoresInFlight`: the later ones join the first and end with its outcome);
+//! restores of different kinds share one refresh through the record's key lock, and across
+//! processes through the refresh lease.
 //!
 //! Nothing is written unless the provider answered: one that is down or refuses the token leaves
 //! the record byte for byte as it was, refresh token included.
@@ -16,12 +18,13 @@ use crate::protocol::dpop::DpopKey;
 use crate::protocol::token;
 use crate::secret::Secret;
 use crate::session::{self, Restored, SessionRecord};
+use crate::single_flight::SingleFlight;
 use crate::storage::lease::{self, Attempt, Lease};
 use crate::storage::{record_key, Storage};
 
 /// What a restore found: a session it logged in, or one storage holds but that cannot be logged
 /// in again (no refresh token, not a client-credentials client, no good access token).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Restore {
     Restored(Box<Restored>),
     LoggedOut {
@@ -32,7 +35,7 @@ pub enum Restore {
 }
 
 /// Whether a restore may hand back the access token stored in the session record.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Renewal {
     /// It may, while it has enough life left (a restore from storage).
     IfDue,
@@ -45,6 +48,16 @@ pub enum Renewal {
 }
 
 impl Renewal {
+    /// What restores of one kind have in common, for joining: a restore from storage, a forced
+    /// refresh (`refreshSession`), a session timer's renewal.
+    fn kind(&self) -> &'static str {
+        match self {
+            Renewal::IfDue => "restore",
+            Renewal::Always => "force",
+            Renewal::Replacing(_) => "renew",
+        }
+    }
+
     /// Whether the stored access token `stored` may be handed back (if it has life enough).
     fn may_hand_back(&self, stored: Option<&str>) -> bool {
         match self {
@@ -120,6 +133,33 @@ fn reusable(
         client_id: record.client_id()?.unwrap_or_default().to_owned(),
         ath: std::cell::OnceCell::new(),
     }))
+}
+
+/// The restores under way on one store in this process (the binding keeps one per store
+/// handle). A restore that finds one of the same kind of the same session under way joins it
+/// and ends with its outcome, the same credentials or the same error, without reading storage:
+/// concurrent restores of a session (a server's requests that each restore it) make one, and a
+/// provider that rotates refresh tokens and detects reuse never sees a second refresh.
+#[derive(Default)]
+pub struct RestoresInFlight(SingleFlight<Option<Restore>>);
+
+impl RestoresInFlight {
+    /// `restore`, joined to one of the same kind of session `id` under way on this store. A
+    /// joiner waits as long as the restore it joined (whose storage calls and requests have
+    /// timeouts of their own); if that one is dropped before it ends, a joiner restores itself.
+    pub async fn restore(
+        &self,
+        http: &dyn Http,
+        storage: &dyn Storage,
+        caches: &Caches,
+        id: &str,
+        renewal: Renewal,
+    ) -> Result<Option<Restore>> {
+        let key = format!("{}:{id}", renewal.kind());
+        self.0
+            .run(&key, || restore(http, storage, caches, id, renewal.clone()))
+            .await
+    }
 }
 
 /// Restores session `id`, reading its record once: `None` when storage holds no session under

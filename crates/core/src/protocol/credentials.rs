@@ -7,6 +7,8 @@ use crate::protocol::token_type::TokenType;
 use crate::secret::Secret;
 
 /// A session's credentials. Never printed: Debug shows what kind they are, not what they hold.
+/// Cloned for each restore that joined another's (`restore::RestoresInFlight`).
+#[derive(Clone)]
 pub struct Credentials {
     pub access_token: Secret,
     /// The key the access token is bound to; `None` for a Bearer token.

@@ -1,6 +1,7 @@
 //! A stored session: the record kept under `solidClientAuthenticationUser:<id>` in the
 //! reference's layout, read and written through named accessors (every field name this package
-//! knows is in `field`, and nowhere else), and what a login or a restore hands back.
+//! knows is in `field`, and nowhere else), what a login or a restore hands back, and when a
+//! logged-in session's background timer refreshes or expires it (`timer`).
 //!
 //! Fields the package does not know are carried through every update in their places: the
 //! reference does the same with ours, which is what lets an app switch packages and back.
@@ -16,6 +17,7 @@ use crate::storage::{KeyGuard, Storage};
 pub mod field;
 pub mod record;
 pub mod stored;
+pub mod timer;
 
 /// One session record.
 #[derive(Debug)]
@@ -270,7 +272,7 @@ pub fn state_record(session_id: &str) -> String {
 }
 
 /// A session logged in by a login or a restore.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Restored {
     pub credentials: Credentials,
     /// The refresh token the provider returned, when this login or restore got one (for the

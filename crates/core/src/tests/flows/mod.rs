@@ -20,7 +20,7 @@ use crate::host::{HostHttp, HostQueue, HostStorage};
 use crate::http::Http;
 use crate::logout::LoggedOut;
 use crate::protocol::caches::Caches;
-use crate::restore::{Renewal, Restore};
+use crate::restore::{Renewal, Restore, RestoresInFlight};
 use crate::session::record::Record;
 use crate::session::Restored;
 use crate::storage::{
@@ -28,7 +28,7 @@ use crate::storage::{
     UnsavedRecords, REGISTERED_SESSIONS_KEY,
 };
 use crate::tests::support::fake_idp::{Endpoint, FakeIdp};
-use crate::tests::support::{block_on, drive_together};
+use crate::tests::support::{block_on, drive_together, drive_together_logged};
 
 /// Makes a flow's tests of the scenarios every flow that keeps a refresh token shares. `$flow`
 /// is an expression giving the flow's `Flow`.
@@ -100,6 +100,7 @@ mod client_credentials;
 mod leases;
 mod pushed_authorization;
 mod refresh_token;
+mod restores_in_flight;
 mod scenarios;
 mod webid_profiles;
 
@@ -220,6 +221,7 @@ impl World {
             unsaved: Rc::default(),
             own_leases: Rc::default(),
             caches: Caches::default(),
+            restores: Rc::default(),
             families: Cell::new(0),
             clock: None,
         }
@@ -262,6 +264,8 @@ pub(super) struct Process {
     unsaved: Rc<UnsavedRecords>,
     own_leases: Rc<OwnLeases>,
     caches: Caches,
+    /// The restores under way on its store, as the binding's `NativeStorage` keeps them.
+    restores: Rc<RestoresInFlight>,
     families: Cell<Family>,
     /// The clock its stores go by, when the test keeps one (see `support::clock`).
     pub clock: Option<Rc<Cell<u64>>>,
@@ -309,9 +313,18 @@ impl Process {
 
     /// `restoreSession(sessionId, force: false)`, begun after `delay` storage calls.
     pub fn restore_after(&self, delay: usize) -> Driven<Option<Restore>> {
+        self.renew_after(delay, Renewal::IfDue)
+    }
+
+    /// A restore of `SESSION` as the binding starts one (`restoreSession`, or a session timer's
+    /// `renew`), joined to one of its kind under way in this process, begun after `delay`
+    /// storage calls.
+    pub fn renew_after(&self, delay: usize, renewal: Renewal) -> Driven<Option<Restore>> {
+        let in_flight = self.restores.clone();
         self.operation(move |storage, http, caches| async move {
             storage_calls(&*storage, delay).await?;
-            crate::restore::restore(&*http, &*storage, &caches, SESSION, Renewal::IfDue).await
+            let restore = in_flight.restore(&*http, &*storage, &caches, SESSION, renewal);
+            restore.await
         })
     }
 }
@@ -375,6 +388,14 @@ impl Storage for FailingWrites {
 /// Runs operations side by side until each has finished; their results, in order.
 pub(super) fn run_together<T>(world: &World, ops: Vec<Driven<T>>) -> Vec<Result<T>> {
     drive_together(ops, &world.store, &world.idp)
+}
+
+/// `run_together`, with the storage calls the operations made: method and key, in order.
+pub(super) fn run_together_logged<T>(
+    world: &World,
+    ops: Vec<Driven<T>>,
+) -> (Vec<Result<T>>, Vec<(StorageMethod, String)>) {
+    drive_together_logged(ops, &world.store, &world.idp)
 }
 
 #[test]

@@ -152,15 +152,25 @@ pub fn drive_with_map<T>(
 /// store stands for; HTTP requests by `http`), and their answers are handed back at its next
 /// turn. Returns each operation's result, in the order given.
 pub fn drive_together<T>(
-    mut ops: Vec<Driven<T>>,
+    ops: Vec<Driven<T>>,
     store: &MemoryStorage,
     http: &dyn Http,
 ) -> Vec<Result<T>> {
+    drive_together_logged(ops, store, http).0
+}
+
+/// `drive_together`, with the storage calls the host made, in order: method and key.
+pub fn drive_together_logged<T>(
+    mut ops: Vec<Driven<T>>,
+    store: &MemoryStorage,
+    http: &dyn Http,
+) -> (Vec<Result<T>>, Vec<(StorageMethod, String)>) {
+    let mut made = Vec::new();
     let mut answers: Vec<Vec<(Ticket, HostAnswer)>> = ops.iter().map(|_| Vec::new()).collect();
     let mut outputs: Vec<Option<Result<T>>> = ops.iter().map(|_| None).collect();
     for _ in 0..100_000 {
         if outputs.iter().all(Option::is_some) {
-            return outputs.into_iter().flatten().collect();
+            return (outputs.into_iter().flatten().collect(), made);
         }
         for ((op, output), pending) in ops.iter_mut().zip(&mut outputs).zip(&mut answers) {
             if output.is_some() {
@@ -174,7 +184,10 @@ pub fn drive_together<T>(
                     *pending = calls
                         .into_iter()
                         .map(|(ticket, call)| match call {
-                            HostCall::Storage(call) => (ticket, answer_storage(&mut &*store, call)),
+                            HostCall::Storage(call) => {
+                                made.push((call.method, call.key.clone()));
+                                (ticket, answer_storage(&mut &*store, call))
+                            }
                             HostCall::Http(request) => {
                                 (ticket, HostAnswer::Http(block_on(http.send(request))))
                             }
