@@ -3,7 +3,7 @@
 // (armed here, planned natively); storage and protocol work is the native side's.
 
 const { EventEmitter } = require('node:events')
-const { randomUUID } = require('node:crypto')
+const { createHash, randomUUID } = require('node:crypto')
 const native = require('../binding.js')
 const { ConfigurationError, invalidArgument, notStoredError, panicked } = require('./errors.js')
 const { defaultStorage, storageProblem, handleFor, run, checkWellFormed, InMemoryStorage, debug } = require('./storage.js')
@@ -226,7 +226,7 @@ class Session {
   async #useRestored(restored) {
     if (restored.credentials == null) return
     const { notStored, newRefreshToken } = restored
-    if (debug.enabled && notStored == null) debug('session %s restored: %s', quoteId(this.info.sessionId), newRefreshToken == null ? 'its stored access token is still good' : 'refreshed')
+    if (debug.enabled && notStored == null) debug('session %s restored: %s', sessionTag(this.info.sessionId), newRefreshToken == null ? 'its stored access token is still good' : 'refreshed')
     // A stored access token used as is brings nothing new.
     await this.#adopt(restored.credentials, restored, newRefreshToken != null || notStored != null ? ['timer', 'newRefreshToken', 'newTokens'] : ['timer'])
     // Refreshed but not stored: this session holds the only good tokens (the next operation on it writes them).
@@ -273,7 +273,7 @@ class Session {
     this.#timer = undefined
     awaited.delete(this)
     const id = this.info.sessionId
-    if (debug.enabled) debug('session %s: background refresh, the access token expires in %d s', quoteId(id), Math.round(((credentials.expiresAt ?? 0) - Date.now()) / 1000))
+    if (debug.enabled) debug('session %s: background refresh, the access token expires in %d s', sessionTag(id), Math.round(((credentials.expiresAt ?? 0) - Date.now()) / 1000))
     try {
       // Takes an access token stored meanwhile by another session or process, else refreshes.
       const restored = await run((handle, parent) => credentials.renew(handle, parent, id), this.#storages.main)
@@ -291,7 +291,7 @@ class Session {
       if (notStored !== undefined) this.events.emit(EVENTS.ERROR, notStored.code, notStored)
     } catch (error) {
       if (this.#credentials !== credentials) return
-      if (debug.enabled) debug('session %s: background refresh failed: %s', quoteId(id), native.quote(String(error?.message)))
+      if (debug.enabled) debug('session %s: background refresh failed: %s', sessionTag(id), native.quote(String(error?.message)))
       this.events.emit(EVENTS.ERROR, typeof error?.error === 'string' ? error.error : (error?.code ?? 'error'), error)
       this.#schedule(credentials.timerPlan(this.#keepAlive, this.#renewable, ++this.#failedRefreshes))
     }
@@ -348,8 +348,11 @@ class Session {
   }
 }
 
-/** A session ID as a log line may quote it. */
-const quoteId = (id) => native.quote(JSON.stringify(id))
+/**
+ * A session in a log line: a digest of its ID, never the ID, which is often the cookie that holds
+ * the session (the README's own flow); the same ID gives the same tag, so lines can be matched.
+ */
+const sessionTag = (id) => `#${createHash('sha256').update(id).digest('base64url').slice(0, 10)}`
 
 /** Throws the TypeError unless `id` is a string a Rust string can hold (see `checkWellFormed`). */
 function checkSessionId(id) {

@@ -282,7 +282,7 @@ async function drive(pending, storage, handle) {
     for (;;) {
       let answers = { values: [], failures: null }
       let gaveUpWaitingMs = null
-      // No calls: the operation waits for a key lock another operation holds.
+      // No calls: the operation waits for a key lock, or for a restore it joined.
       if (calls.length === 0) gaveUpWaitingMs = (await lockReleased(id)) ? null : storageTimeoutMs
       else answers = await callAll(storage, calls, id, handle)
       // A failure's cause is what the storage threw in the batch that failed, not in an earlier
@@ -331,24 +331,6 @@ function runOn(handle, storage, start, ...args) {
   return isPending(outcome) ? drive(outcome, storage, handle) : Promise.resolve(outcome)
 }
 
-/** Runs in flight, per storage handle and key (see `runOnce`). */
-const inFlight = new WeakMap()
-
-/**
- * `runOn`, joined to the run under `key` on the same storage when one is in flight: concurrent
- * restores of one session share one refresh.
- */
-function runOnce(key, handle, storage, start, ...args) {
-  let byKey = inFlight.get(handle)
-  if (byKey === undefined) inFlight.set(handle, (byKey = new Map()))
-  let pending = byKey.get(key)
-  if (pending === undefined) {
-    pending = runOn(handle, storage, start, ...args).finally(() => byKey.delete(key))
-    byKey.set(key, pending)
-  }
-  return pending
-}
-
 module.exports = {
   InMemoryStorage,
   defaultStorage,
@@ -357,7 +339,6 @@ module.exports = {
   handleFor,
   run,
   runOn,
-  runOnce,
   debug,
   setStorageTimeout,
   setIdentityProviderTimeout,

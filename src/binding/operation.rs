@@ -90,7 +90,8 @@ impl TypeName for Outcome {
 }
 
 /// An operation under way: its id, and the batch of calls it waits for. An empty batch means it
-/// waits for a key lock another operation holds (`waitForOperation`).
+/// waits for a key lock another operation holds, or for a restore of the same session it joined
+/// (`waitForOperation`).
 #[napi(object, object_from_js = false)]
 pub struct PendingOperation {
     pub operation_id: u32,

@@ -1,4 +1,4 @@
-//! Wakes of operations that wait for a key lock: which were woken, and the JS callbacks that
+//! Wakes of operations that wait for a key lock or for a restore they joined: which were woken, and the JS callbacks that
 //! resume them. Per thread, as the operations are; the operation table and the stores both call
 //! `notify_woken` before they return to JS.
 
