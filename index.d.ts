@@ -229,6 +229,32 @@ export declare class RedirectError extends Error {
 }
 
 /**
+ * A login was refused, or could not start, because of what the user's WebID profile says about
+ * their identity provider (`solid:oidcIssuer`). Any provider can put any WebID in its tokens; the
+ * profile says which may speak for it, so a login ends logged in only when the profile names the
+ * provider (unless `verifyWebIdIssuer` is `false`). Nothing is stored as logged in.
+ *
+ * - `"ERR_WEBID_ISSUER_MISMATCH"`: the profile does not name the provider (`issuer`) among its
+ *   issuers (`issuers`).
+ * - `"ERR_WEBID_PROFILE"`: the profile could not be fetched or read (the check fails closed).
+ * - `"ERR_WEBID_NO_ISSUER"`: a login by WebID, whose profile names no provider.
+ * - `"ERR_WEBID_ISSUER_CHOICE"`: a login by WebID, whose profile names several (`issuers`): pass
+ *   `oidcIssuer`, one of them.
+ *
+ * Not part of `@inrupt/solid-client-authn-node`.
+ */
+export declare class WebIdError extends Error {
+  constructor(message: string, code: WebIdError["code"], details?: { webId?: string; issuer?: string; issuers?: string[] });
+  readonly code: "ERR_WEBID_ISSUER_MISMATCH" | "ERR_WEBID_PROFILE" | "ERR_WEBID_NO_ISSUER" | "ERR_WEBID_ISSUER_CHOICE";
+  /** The WebID the login was for. */
+  readonly webId?: string;
+  /** The provider the profile does not name (`ERR_WEBID_ISSUER_MISMATCH`). */
+  readonly issuer?: string;
+  /** The providers the profile names (`ERR_WEBID_ISSUER_MISMATCH`, `ERR_WEBID_ISSUER_CHOICE`). */
+  readonly issuers?: string[];
+}
+
+/**
  * The identity provider refused a request with an OAuth error (RFC 6749 §5.2).
  *
  * Not part of `@inrupt/solid-client-authn-node`, whose errors here are openid-client's.
@@ -266,8 +292,18 @@ export interface ISessionInfo {
 
 /** Options for {@link Session.login}. Only `oidcIssuer` is always needed. */
 export interface ILoginInputOptions {
-  /** The URL of the user's OpenID Provider (identity provider). */
+  /**
+   * The URL of the user's OpenID Provider (identity provider). With `webId` and a `redirectUrl` it
+   * may be left out: the provider is the one the WebID's profile names.
+   */
   oidcIssuer?: string;
+  /**
+   * Log in by WebID (an interactive login, with `redirectUrl`): the provider is found in the
+   * WebID's profile (`solid:oidcIssuer`). When the profile names several, `oidcIssuer` must name
+   * one of them ({@link getWebIdIssuers} lists them for a picker). Not in
+   * `@inrupt/solid-client-authn-node`.
+   */
+  webId?: string;
   /**
    * Where the identity provider sends the user back after an interactive login: a URL of this
    * application, handled by {@link Session.handleIncomingRedirect}. Giving it (without a refresh
@@ -470,6 +506,13 @@ export interface ISessionOptions {
   clientAuthentication: unknown;
   /** Whether to refresh the tokens in the background before they expire. Defaults to `true`. */
   keepAlive: boolean;
+  /**
+   * Whether a login checks that the WebID's profile names the identity provider as its
+   * `solid:oidcIssuer` before it ends logged in (see {@link WebIdError}). Defaults to `true`; turn
+   * it off only for providers whose users' profiles cannot name them, knowing that any such
+   * provider can then log anyone in as any WebID. Not in `@inrupt/solid-client-authn-node`.
+   */
+  verifyWebIdIssuer: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -762,6 +805,8 @@ export type GetSessionOptions = {
    * `true`; pass `false` to get the session logged out, as stored.
    */
   refreshSession?: boolean;
+  /** The restored session's `verifyWebIdIssuer` (see {@link ISessionOptions}). Defaults to `true`. */
+  verifyWebIdIssuer?: boolean;
   /**
    * Same as `refreshSession`, which wins when both are given. Accepted because older documentation
    * of `@inrupt/solid-client-authn-node` uses this name (that package ignores it).
@@ -802,6 +847,14 @@ export declare function getSessionFromStorage(
   sessionId: string,
   options?: GetSessionOptions,
 ): Promise<Session | undefined>;
+
+/**
+ * The identity providers a WebID's profile names (`solid:oidcIssuer`), in the profile's order;
+ * empty when it names none. For an app that lets users log in by WebID and pick a provider.
+ * Rejects with a {@link WebIdError} (`ERR_WEBID_PROFILE`) when the profile cannot be read. Not in
+ * `@inrupt/solid-client-authn-node`.
+ */
+export declare function getWebIdIssuers(webId: string): Promise<string[]>;
 
 /**
  * Lists the identifiers of the sessions registered in a storage. Sessions are registered when a

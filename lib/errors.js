@@ -51,6 +51,13 @@ class RedirectError extends TypedError {
   }
 }
 
+class WebIdError extends TypedError {
+  constructor(message, code, details = {}) {
+    super(message, code)
+    for (const name of ['webId', 'issuer', 'issuers']) if (details[name] !== undefined) this[name] = details[name]
+  }
+}
+
 /**
  * The typed error (`ERR_INTERNAL`) for what napi made of a panic in a native entry point, whose
  * message is the panic's own and may quote a value; any other error as it is.
@@ -74,6 +81,7 @@ const BUILDERS = {
   OAuthError: (e) => new OAuthError(e.message, e.code, e.error, e.errorDescription),
   RedirectError: (e) => new RedirectError(e.message),
   ConfigurationError: (e) => new ConfigurationError(e.message),
+  WebIdError: (e) => new WebIdError(e.message, e.code, e),
   TypeError: (e) => Object.assign(new TypeError(e.message), { code: e.code }),
 }
 
@@ -103,6 +111,7 @@ module.exports = {
   IdentityProviderError,
   OAuthError,
   RedirectError,
+  WebIdError,
   invalidArgument,
   fromNative,
   notStoredError,

@@ -23,19 +23,21 @@ function readArguments(second, third, fourth) {
   if (problem !== undefined) throw invalidArgument(`The 'storage' option must be an IStorage (an object with get, set and delete methods); ${problem}`)
   if (onNewRefreshToken != null && typeof onNewRefreshToken !== 'function') throw invalidArgument('onNewRefreshToken must be a function')
   if (refresh != null && typeof refresh !== 'boolean') throw invalidArgument('refreshSession must be a boolean')
-  return { storage, onNewRefreshToken: onNewRefreshToken ?? undefined, refresh: refresh ?? true }
+  const verify = options.verifyWebIdIssuer
+  if (verify !== undefined && typeof verify !== 'boolean') throw invalidArgument('verifyWebIdIssuer must be a boolean')
+  return { storage, onNewRefreshToken: onNewRefreshToken ?? undefined, refresh: refresh ?? true, verifyWebIdIssuer: verify }
 }
 
 async function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshToken, refresh) {
   // An anonymous visitor's `req.session.sessionId`: no session, as the reference answers.
   if (sessionId === undefined || sessionId === null) return undefined
   checkSessionId(sessionId)
-  const { storage, refresh: refreshing, onNewRefreshToken: listener } = readArguments(storageOrOptions, onNewRefreshToken, refresh)
+  const { storage, refresh: refreshing, onNewRefreshToken: listener, verifyWebIdIssuer } = readArguments(storageOrOptions, onNewRefreshToken, refresh)
   // A restore reads the record and logs the session in, in one go (joining one under way); without refreshing, a read.
   const stored = refreshing ? await run(native.restoreSession, storage, sessionId, false) : await run(native.loadSession, storage, sessionId)
   if (stored == null) return undefined
   const sessionInfo = { sessionId, isLoggedIn: false, webId: stored.webId ?? undefined, clientAppId: stored.clientAppId ?? undefined }
-  const session = new Session({ storage: storage ?? defaultStorage, sessionInfo, keepAlive: stored.keepAlive })
+  const session = new Session({ storage: storage ?? defaultStorage, sessionInfo, keepAlive: stored.keepAlive, verifyWebIdIssuer })
   if (listener !== undefined) session.events.on(EVENTS.NEW_REFRESH_TOKEN, listener)
   if (refreshing) await useRestored(session, stored)
   return session
@@ -82,11 +84,18 @@ async function refreshTokens(tokenSet) {
   return tokenSetOf(restored.credentials, tokenSet.dpopKey)
 }
 
+/** The identity providers the profile of `webId` names (`solid:oidcIssuer`), for an app's picker. */
+async function getWebIdIssuers(webId) {
+  if (typeof webId !== 'string' || webId === '') throw invalidArgument('getWebIdIssuers expects a WebID (a URL)')
+  return run(native.webIdIssuers, undefined, webId)
+}
+
 /** Logs the token set's user out of the identity provider: the end-session URL goes to `redirectHandler`. */
 async function logout(tokenSet, redirectHandler, postLogoutUrl) {
   if (typeof tokenSet?.idToken !== 'string') throw new Error('Logging out of the Identity Provider requires a valid ID token.')
   if (typeof redirectHandler !== 'function') throw invalidArgument('logout needs a redirect handler')
-  const checked = await run(native.checkIdToken, undefined, tokenSet.issuer, tokenSet.clientId, tokenSet.idToken, postLogoutUrl ? String(postLogoutUrl) : undefined)
+  // Who the token speaks for does not matter to a logout: no WebID check.
+  const checked = await run(native.checkIdToken, undefined, tokenSet.issuer, tokenSet.clientId, tokenSet.idToken, postLogoutUrl ? String(postLogoutUrl) : undefined, false)
   if (checked.endSessionUrl == null) throw new Error('The Identity Provider does not support RP-initiated logout.')
   redirectHandler(checked.endSessionUrl)
 }

@@ -83,6 +83,8 @@ class Session {
 
   #storages
   #keepAlive
+  /** Whether a login checks that its WebID's profile names the provider (the option `verifyWebIdIssuer`). */
+  #verifyWebId
   /** Native credentials: the tokens and DPoP key stay in Rust. */
   #credentials
   /** Whether storage can log this session in again (a refresh token, or a client's credentials). */
@@ -98,6 +100,9 @@ class Session {
     if (sessionId !== undefined) checkSessionId(sessionId)
     this.#storages = pickStorages(options)
     this.#keepAlive = options.keepAlive ?? true
+    const verify = options.verifyWebIdIssuer
+    if (verify !== undefined && typeof verify !== 'boolean') throw invalidArgument('verifyWebIdIssuer must be a boolean')
+    this.#verifyWebId = verify !== false
     const given = options.sessionInfo
     this.info = given
       ? { sessionId: given.sessionId, isLoggedIn: given.isLoggedIn, webId: given.webId, clientAppId: given.clientAppId }
@@ -112,9 +117,12 @@ class Session {
   async #login(options) {
     if (typeof options !== 'object') throw invalidArgument('The login options must be an object')
     // Which login the options ask for is decided here; the native side reads and checks the rest.
-    const { oidcIssuer, clientSecret, redirectUrl, refreshToken, tokenType } = options
+    const { oidcIssuer, clientSecret, redirectUrl, refreshToken, tokenType, webId } = options
+    // A login by WebID finds its provider in the profile (an interactive login only).
+    const byWebId = typeof webId === 'string' && webId !== '' && typeof redirectUrl === 'string' && refreshToken === undefined
     // The reference puts the whole options object in this message, secrets included.
-    if (typeof oidcIssuer !== 'string' || oidcIssuer === '') throw new ConfigurationError("OidcLoginHandler requires an OIDC issuer: missing property 'oidcIssuer'")
+    if (!byWebId && (typeof oidcIssuer !== 'string' || oidcIssuer === '')) throw new ConfigurationError("OidcLoginHandler requires an OIDC issuer: missing property 'oidcIssuer'")
+    options = { ...options, verifyWebIdIssuer: this.#verifyWebId && options.verifyWebIdIssuer !== false }
     if (tokenType !== undefined && tokenType !== 'DPoP' && tokenType !== 'Bearer') throw invalidArgument('tokenType must be "DPoP" or "Bearer"')
     if (refreshToken !== undefined) {
       const restored = await run(native.logInWithRefreshToken, this.#storages.main, this.info.sessionId, options)
@@ -124,7 +132,7 @@ class Session {
     if (typeof redirectUrl === 'string') return this.#startAuthorization(options)
     if (typeof clientSecret !== 'string') throw new ConfigurationError('A login needs a redirectUrl (the authorization code flow), a clientSecret (client credentials) or a refreshToken')
     if (typeof options.clientId !== 'string') throw invalidArgument('clientId must be a string')
-    const login = { issuer: oidcIssuer, clientId: options.clientId, clientSecret, dpop: tokenType !== 'Bearer' }
+    const login = { issuer: oidcIssuer, clientId: options.clientId, clientSecret, dpop: tokenType !== 'Bearer', verifyWebIdIssuer: options.verifyWebIdIssuer }
     const credentials = await run(native.logInWithClientCredentials, this.#storages.main, this.info.sessionId, login)
     await this.#adopt(credentials, credentials, ['timer', 'newTokens'])
     this.events.emit(EVENTS.LOGIN)
@@ -162,7 +170,7 @@ class Session {
     this.#redirecting = true
     try {
       const requireIssuer = redirectOptions?.requireIssuerParameter === true
-      const { sessionId, restored } = await run(native.finishAuthorization, this.#storages.main, parsed.href, requireIssuer)
+      const { sessionId, restored } = await run(native.finishAuthorization, this.#storages.main, parsed.href, requireIssuer, this.#verifyWebId)
       this.info.sessionId = sessionId
       this.#keepAlive = restored.keepAlive
       this.info.clientAppId = restored.clientAppId ?? undefined
@@ -316,7 +324,7 @@ class Session {
     session.info.clientAppId = tokens.clientId
     const expired = typeof tokens.expiresAt === 'number' && tokens.expiresAt * 1000 < Date.now()
     // As the reference: a token that does not check out makes a logged-out session, not an error.
-    const checking = !expired && typeof tokens.idToken === 'string' ? run(native.checkIdToken, storage, tokens.issuer, tokens.clientId, tokens.idToken, undefined) : undefined
+    const checking = !expired && typeof tokens.idToken === 'string' ? run(native.checkIdToken, storage, tokens.issuer, tokens.clientId, tokens.idToken, undefined, true) : undefined
     const verifiedWebId = await checking?.then((checked) => checked.webId, () => undefined)
     const webId = tokens.webId ?? verifiedWebId
     if (webId !== undefined) session.info.webId = webId
