@@ -5,6 +5,7 @@ use napi::bindgen_prelude::JsObjectValue;
 use napi::{Env, Status};
 
 use crate::error::Error as CoreError;
+use crate::protocol::webid_profile::WebIdError;
 
 /// The one table of what each core error is in JS: its `code`, and the class the JS layer builds
 /// for it (`None`: a plain `Error`). `lib/errors.js` knows the classes, not the codes.
@@ -12,6 +13,7 @@ pub fn js_kind(error: &CoreError) -> (&'static str, Option<&'static str>) {
     const STORAGE: Option<&str> = Some("StorageError");
     const IDP: Option<&str> = Some("IdentityProviderError");
     const OAUTH: Option<&str> = Some("OAuthError");
+    const WEBID: Option<&str> = Some("WebIdError");
     match error {
         // The two that callers act on get codes of their own.
         CoreError::OAuth { error, .. } => match error.as_str() {
@@ -34,6 +36,12 @@ pub fn js_kind(error: &CoreError) -> (&'static str, Option<&'static str>) {
         CoreError::InvalidRedirect { .. } => ("ERR_INVALID_REDIRECT", Some("RedirectError")),
         CoreError::Configuration { .. } => ("ERR_CONFIGURATION", Some("ConfigurationError")),
         CoreError::Internal { .. } => ("ERR_INTERNAL", None),
+        CoreError::WebId(e) => match e {
+            WebIdError::Profile { .. } => ("ERR_WEBID_PROFILE", WEBID),
+            WebIdError::IssuerMismatch { .. } => ("ERR_WEBID_ISSUER_MISMATCH", WEBID),
+            WebIdError::NoIssuer { .. } => ("ERR_WEBID_NO_ISSUER", WEBID),
+            WebIdError::IssuerChoice { .. } => ("ERR_WEBID_ISSUER_CHOICE", WEBID),
+        },
     }
 }
 
@@ -55,6 +63,18 @@ fn build(env: Env, error: &CoreError) -> napi::Result<()> {
         js_error.set_named_property("error", error.as_str())?;
         if let Some(description) = description {
             js_error.set_named_property("errorDescription", description.as_str())?;
+        }
+    }
+    if let CoreError::WebId(e) = error {
+        // Public: a WebID and the issuers its profile names, for an app that offers a choice.
+        js_error.set_named_property("webId", e.webid())?;
+        if let WebIdError::IssuerMismatch { issuer, .. } = e {
+            js_error.set_named_property("issuer", issuer.as_str())?;
+        }
+        if let WebIdError::IssuerMismatch { listed, .. } | WebIdError::IssuerChoice { listed, .. } =
+            e
+        {
+            js_error.set_named_property("issuers", listed.clone())?;
         }
     }
     env.throw(js_error)
