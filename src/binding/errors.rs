@@ -88,3 +88,53 @@ pub fn throw(env: Env, error: &CoreError) -> napi::Error {
         Err(e) => e,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webid_errors_have_codes_of_their_own_and_one_class() {
+        let webid = "https://alice.example/card#me".to_owned();
+        let listed = vec![
+            "https://a.example/".to_owned(),
+            "https://b.example/".to_owned(),
+        ];
+        let cases = [
+            (
+                WebIdError::Profile {
+                    webid: webid.clone(),
+                    problem: "answered HTTP 404".to_owned(),
+                },
+                "ERR_WEBID_PROFILE",
+            ),
+            (
+                WebIdError::IssuerMismatch {
+                    webid: webid.clone(),
+                    issuer: "https://c.example/".to_owned(),
+                    listed: listed.clone(),
+                },
+                "ERR_WEBID_ISSUER_MISMATCH",
+            ),
+            (
+                WebIdError::NoIssuer {
+                    webid: webid.clone(),
+                },
+                "ERR_WEBID_NO_ISSUER",
+            ),
+            (
+                WebIdError::IssuerChoice {
+                    webid: webid.clone(),
+                    listed,
+                },
+                "ERR_WEBID_ISSUER_CHOICE",
+            ),
+        ];
+        for (error, code) in cases {
+            let error = CoreError::WebId(error);
+            assert_eq!(js_kind(&error), (code, Some("WebIdError")));
+            assert!(error.to_string().contains(&webid), "{error}");
+            assert_eq!(error.key(), None);
+        }
+    }
+}

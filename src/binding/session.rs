@@ -395,6 +395,10 @@ pub struct CheckedIdToken {
 /// issuer, audience, lifetime), and that its WebID's profile names the provider unless
 /// `verifyWebIdIssuer` is `false` (an IdP logout's check passes `false`).
 #[napi(catch_unwind, ts_return_type = "CheckedIdToken | PendingOperation")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a napi entry point: the arguments are what JS passes, positionally"
+)]
 pub fn check_id_token(
     env: Env,
     storage: &NativeStorage,

@@ -576,7 +576,7 @@ pub async fn finish(
         }
     };
 
-    let verified = check_login(
+    let verified_issuer = check_login(
         &caches.webid,
         http,
         storage.now_ms(),
@@ -588,7 +588,7 @@ pub async fn finish(
 
     // Stored before anyone hears of the tokens; the verifier and the state are used up.
     record.store_credentials(&credentials, key_pair.as_ref());
-    record.set_web_id_verified_issuer(verified.as_deref());
+    record.set_web_id_verified_issuer(verified_issuer.as_deref());
     record.remove_code_verifier();
     forget_state(&mut record, &callback.state);
     found.record_if_fetched(storage, &issuer).await?;

@@ -338,6 +338,44 @@ mod tests {
     }
 
     #[test]
+    fn the_webid_mark_holds_for_the_records_issuer_and_webid_only() {
+        let mut record = SessionRecord::parse(
+            "k",
+            r#"{"issuer":"https://idp.example","webId":"https://a.example/#me"}"#,
+        )
+        .unwrap();
+        assert!(!record.web_id_verified().unwrap());
+        record.set_web_id_verified_issuer(Some("https://idp.example/"));
+        assert!(record.web_id_verified().unwrap());
+        record.set_issuer("https://other.example/");
+        assert!(!record.web_id_verified().unwrap());
+        record.set_issuer("https://idp.example");
+
+        // New tokens naming the same WebID keep the mark; naming another, they drop it.
+        let credentials = |web_id: &str| Credentials {
+            access_token: Secret::new("at"),
+            dpop_key: None,
+            expires_at_ms: None,
+            issued_at_ms: None,
+            refresh_token: None,
+            id_token: None,
+            web_id: web_id.to_owned(),
+            issuer: "https://idp.example".to_owned(),
+            client_id: "c".to_owned(),
+            ath: std::cell::OnceCell::new(),
+        };
+        record.store_credentials(&credentials("https://a.example/#me"), None);
+        assert!(record.web_id_verified().unwrap());
+        record.store_credentials(&credentials("https://b.example/#me"), None);
+        assert!(!record.web_id_verified().unwrap());
+        assert!(!record.to_json().contains(field::WEB_ID_VERIFIED_ISSUER));
+
+        record.set_web_id_verified_issuer(Some("https://idp.example"));
+        record.set_web_id_verified_issuer(None);
+        assert!(!record.to_json().contains(field::WEB_ID_VERIFIED_ISSUER));
+    }
+
+    #[test]
     fn keep_alive_reads_differ_for_a_missing_field() {
         let record = SessionRecord::empty("k");
         assert!(!record.keep_alive().unwrap());

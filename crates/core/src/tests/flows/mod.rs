@@ -102,6 +102,7 @@ mod leases;
 mod pushed_authorization;
 mod refresh_token;
 mod scenarios;
+mod webid_checks;
 mod webid_profiles;
 
 /// The session every test logs in.
