@@ -17,13 +17,15 @@ const CLIENT_ID = 'redirect-forgeries-client'
 const CLIENT_SECRET = 'SECRET-rf-client-s3cr3t'
 // Never fetched: the test hands the URL the provider redirects to straight to the session.
 const REDIRECT = 'http://localhost:9/callback'
-const WEBID = 'https://pod.example/alice/profile/card#me'
+// A user of the provider other than its default one, whose profile names it (the login checks).
+let WEBID
 
 let idp
 // Every code verifier a login handed over, for the leak checks.
 const verifiers = []
 test.before(async () => {
   idp = await startFakeIdp()
+  WEBID = idp.webIdOf('rf-alice')
 })
 test.after(() => idp?.close())
 test.afterEach(() => idp.answer('normal'))

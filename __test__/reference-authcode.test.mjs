@@ -236,6 +236,8 @@ const OURS_ONLY = {
     accessTokenIssuedAt: (value) => assert.ok(/^\d+$/.test(value) && Number(value) <= Date.now(), 'a past time in ms'),
     // Divergence 3 too: the latest ID token, for an IdP logout of a session restored that way.
     idToken: (value) => assert.equal(value.split('.').length, 3, 'a JWT ID token'),
+    // Divergence 50: the WebID's profile named the provider, so restores need not ask it again.
+    webIdVerifiedIssuer: (value) => assert.equal(value, css.issuer),
   },
 }
 

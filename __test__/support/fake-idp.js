@@ -32,6 +32,12 @@
 //   await idp.authorize(authorizationUrl)      // the URL the user would be sent back to, with a fresh code
 //                                              // (the token endpoint redeems such a code once, checking
 //                                              // client, redirect_uri and PKCE; any other is invalid_grant)
+//   idp.webId                                  // the WebID its tokens name: by default its own user's,
+//                                              // whose profile it serves; another with `startFakeIdp({ webId })`
+//                                              // (a CSS user's, say: a provider speaking for someone else)
+//   idp.webIdOf(name)                          // the WebID of another user of its own (`${issuer}<name>/profile/card#me`):
+//                                              // GET /<name>/profile/card is a Turtle profile naming it as solid:oidcIssuer
+//   idp.serveProfile(issuers)                  // the issuers its users' profiles name from now on ([] for none)
 //   await idp.close()
 //
 // Every secret-looking string it sends in a fault contains GARBAGE_MARK, so a test can look for
@@ -42,6 +48,8 @@ const crypto = require('node:crypto')
 
 const GARBAGE_MARK = 'SECRET-GARBAGE-7f3a'
 const KID = 'fake-idp-es256'
+/** Where the WebID profiles of its users are: /<name>/profile/card. */
+const PROFILE_PATH = /^\/[^/]+\/profile\/card$/
 
 const b64url = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
 
@@ -97,13 +105,16 @@ function basicCredentials(authorization) {
  * Starts the fake provider on a free port of 127.0.0.1.
  *
  * @param {object} [options]
- * @param {string} [options.webId] the WebID its tokens name
+ * @param {string} [options.webId] the WebID its tokens name (default: its own user's, whose
+ *   profile it serves, naming it)
  * @param {string} [options.tokenEndpoint] the token endpoint its discovery document names
  *   (default: its own `/token`; point it at a closed port to make the provider unreachable)
  * @param {number} [options.expiresIn=300] the `expires_in` of its token responses (seconds)
  */
 async function startFakeIdp(options = {}) {
-  const { webId = 'https://fake-idp.example/alice/profile/card#me', expiresIn = 300 } = options
+  const { expiresIn = 300 } = options
+  let webId // its own user's unless options.webId, once its address is known
+  let profileIssuers // what its own profile names as solid:oidcIssuer (its issuer, by default)
   const signing = p256()
   const hanging = new Set()
   let rotation = 0
@@ -114,7 +125,6 @@ async function startFakeIdp(options = {}) {
     requests: [],
     issued: [],
     spentRefreshTokens: [],
-    webId,
     kid: KID,
     publicJwk: signing.publicJwk,
   }
@@ -132,8 +142,22 @@ async function startFakeIdp(options = {}) {
     if (req.method === 'GET' && path === '/jwks') return json(200, { keys: [{ ...signing.publicJwk, kid: KID, alg: 'ES256', use: 'sig' }] })
     if (req.method === 'GET' && path === '/auth') return authorization(req, res)
     if (req.method === 'POST' && path === '/token') return token(req, res, body, json)
+    if (req.method === 'GET' && PROFILE_PATH.test(path)) return profile(res)
     res.writeHead(404).end()
   })
+
+  /** A WebID profile of one of its users, naming `profileIssuers` as the WebID's identity providers. */
+  function profile(res) {
+    const issuers = profileIssuers.map((i) => `<${i}>`).join(', ')
+    const body = [
+      '@prefix foaf: <http://xmlns.com/foaf/0.1/> .',
+      '@prefix solid: <http://www.w3.org/ns/solid/terms#> .',
+      '<> a foaf:PersonalProfileDocument; foaf:primaryTopic <#me> .',
+      `<#me> a foaf:Person${issuers === '' ? '' : `; solid:oidcIssuer ${issuers}`} .`,
+      '',
+    ].join('\n')
+    return res.writeHead(200, { 'content-type': 'text/turtle' }).end(body)
+  }
 
   // Codes the authorization endpoint issued and the token endpoint has not redeemed yet.
   const codes = new Map()
@@ -229,6 +253,10 @@ async function startFakeIdp(options = {}) {
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
   const issuer = `http://127.0.0.1:${server.address().port}/`
   idp.issuer = issuer
+  idp.webIdOf = (name) => `${issuer}${encodeURIComponent(name)}/profile/card#me`
+  webId = options.webId ?? idp.webIdOf('alice')
+  idp.webId = webId
+  profileIssuers = [issuer]
   idp.tokenEndpoint = options.tokenEndpoint ?? `${issuer}token`
   idp.jwksUri = `${issuer}jwks`
   idp.discovery = {
@@ -254,6 +282,11 @@ async function startFakeIdp(options = {}) {
    */
   idp.serveKeySet = (body) => {
     keySetBody = body === undefined || typeof body === 'string' ? body : JSON.stringify(body)
+  }
+
+  /** Makes its users' profiles name `issuers` from now on. */
+  idp.serveProfile = (issuers) => {
+    profileIssuers = [...issuers]
   }
 
   /** Sets how the token endpoint answers from now on. */

@@ -5,6 +5,7 @@ use napi::bindgen_prelude::JsObjectValue;
 use napi::{Env, Status};
 
 use crate::error::Error as CoreError;
+use crate::protocol::webid_profile::WebIdError;
 
 /// The one table of what each core error is in JS: its `code`, and the class the JS layer builds
 /// for it (`None`: a plain `Error`). `lib/errors.js` knows the classes, not the codes.
@@ -12,6 +13,7 @@ pub fn js_kind(error: &CoreError) -> (&'static str, Option<&'static str>) {
     const STORAGE: Option<&str> = Some("StorageError");
     const IDP: Option<&str> = Some("IdentityProviderError");
     const OAUTH: Option<&str> = Some("OAuthError");
+    const WEBID: Option<&str> = Some("WebIdError");
     match error {
         // The two that callers act on get codes of their own.
         CoreError::OAuth { error, .. } => match error.as_str() {
@@ -34,6 +36,12 @@ pub fn js_kind(error: &CoreError) -> (&'static str, Option<&'static str>) {
         CoreError::InvalidRedirect { .. } => ("ERR_INVALID_REDIRECT", Some("RedirectError")),
         CoreError::Configuration { .. } => ("ERR_CONFIGURATION", Some("ConfigurationError")),
         CoreError::Internal { .. } => ("ERR_INTERNAL", None),
+        CoreError::WebId(e) => match e {
+            WebIdError::Profile { .. } => ("ERR_WEBID_PROFILE", WEBID),
+            WebIdError::IssuerMismatch { .. } => ("ERR_WEBID_ISSUER_MISMATCH", WEBID),
+            WebIdError::NoIssuer { .. } => ("ERR_WEBID_NO_ISSUER", WEBID),
+            WebIdError::IssuerChoice { .. } => ("ERR_WEBID_ISSUER_CHOICE", WEBID),
+        },
     }
 }
 
@@ -57,6 +65,18 @@ fn build(env: Env, error: &CoreError) -> napi::Result<()> {
             js_error.set_named_property("errorDescription", description.as_str())?;
         }
     }
+    if let CoreError::WebId(e) = error {
+        // Public: a WebID and the issuers its profile names, for an app that offers a choice.
+        js_error.set_named_property("webId", e.webid())?;
+        if let WebIdError::IssuerMismatch { issuer, .. } = e {
+            js_error.set_named_property("issuer", issuer.as_str())?;
+        }
+        if let WebIdError::IssuerMismatch { listed, .. } | WebIdError::IssuerChoice { listed, .. } =
+            e
+        {
+            js_error.set_named_property("issuers", listed.clone())?;
+        }
+    }
     env.throw(js_error)
 }
 
@@ -66,5 +86,55 @@ pub fn throw(env: Env, error: &CoreError) -> napi::Error {
     match build(env, error) {
         Ok(()) => napi::Error::new(Status::PendingException, String::new()),
         Err(e) => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webid_errors_have_codes_of_their_own_and_one_class() {
+        let webid = "https://alice.example/card#me".to_owned();
+        let listed = vec![
+            "https://a.example/".to_owned(),
+            "https://b.example/".to_owned(),
+        ];
+        let cases = [
+            (
+                WebIdError::Profile {
+                    webid: webid.clone(),
+                    problem: "answered HTTP 404".to_owned(),
+                },
+                "ERR_WEBID_PROFILE",
+            ),
+            (
+                WebIdError::IssuerMismatch {
+                    webid: webid.clone(),
+                    issuer: "https://c.example/".to_owned(),
+                    listed: listed.clone(),
+                },
+                "ERR_WEBID_ISSUER_MISMATCH",
+            ),
+            (
+                WebIdError::NoIssuer {
+                    webid: webid.clone(),
+                },
+                "ERR_WEBID_NO_ISSUER",
+            ),
+            (
+                WebIdError::IssuerChoice {
+                    webid: webid.clone(),
+                    listed,
+                },
+                "ERR_WEBID_ISSUER_CHOICE",
+            ),
+        ];
+        for (error, code) in cases {
+            let error = CoreError::WebId(error);
+            assert_eq!(js_kind(&error), (code, Some("WebIdError")));
+            assert!(error.to_string().contains(&webid), "{error}");
+            assert_eq!(error.key(), None);
+        }
     }
 }

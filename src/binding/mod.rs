@@ -13,6 +13,7 @@ mod session;
 mod storage;
 mod text;
 mod wakes;
+mod webid;
 
 pub use credentials::SessionCredentials;
 pub use operation::{
@@ -23,6 +24,7 @@ pub use session::{
     log_in_with_refresh_token, log_out, restore_session, resume_authorization, start_authorization,
 };
 pub use storage::NativeStorage;
+pub use webid::web_id_issuers;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;

@@ -90,6 +90,15 @@ pub fn required_text(env: Env, option: Option<Property>, message: &str) -> Resul
     }
 }
 
+/// The WebID check an app's `verifyWebIdIssuer` option asks for: only `false` turns it off (the
+/// reference has no such option, and the check is on by default).
+pub fn webid_check(option: Option<Property>) -> crate::protocol::webid_profile::WebIdCheck {
+    crate::protocol::webid_profile::WebIdCheck::from_option(match option {
+        Some(Property::Bool(verify)) => Some(verify),
+        _ => None,
+    })
+}
+
 /// The option's text when it is there; the `TypeError` saying `message` when it is not a string.
 pub fn optional_text(env: Env, option: Option<Property>, message: &str) -> Result<Option<String>> {
     match option {

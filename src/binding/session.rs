@@ -6,10 +6,13 @@ use napi_derive::napi;
 
 use super::credentials::{RestoredSession, SessionCredentials};
 use super::operation::{start, Outcome};
-use super::options::{invalid_argument, optional_text, required_text, text, Property, Strings};
+use super::options::{
+    invalid_argument, optional_text, required_text, text, webid_check, Property, Strings,
+};
 use super::storage::NativeStorage;
 use crate::grants::client_credentials::{self, ClientCredentialsLogin};
 use crate::protocol::caches::Caches;
+use crate::protocol::webid_profile::WebIdCheck;
 use crate::restore::Renewal;
 use crate::secret::Secret;
 
@@ -74,6 +77,9 @@ pub struct RefreshTokenOptions {
     /// The key the refresh token is bound to, as the reference stores it (for `refreshTokens`).
     pub public_jwk: Option<String>,
     pub private_jwk: Option<String>,
+    /// `false` turns off the check that the WebID's profile names the provider.
+    #[napi(ts_type = "unknown")]
+    pub verify_web_id_issuer: Option<Property>,
 }
 
 /// Logs a session in with a refresh token the caller holds.
@@ -105,6 +111,7 @@ pub fn log_in_with_refresh_token(
         refresh_token: Secret::new(refresh_token),
         dpop: dpop(options.token_type.as_ref()),
         key: options.public_jwk.zip(options.private_jwk),
+        webid_check: webid_check(options.verify_web_id_issuer),
     };
     start(env, storage, parent, move |s, http| async move {
         let r =
@@ -122,6 +129,8 @@ pub struct ClientCredentialsOptions {
     pub client_secret: String,
     /// Ask for a DPoP-bound token (the default) rather than a Bearer one.
     pub dpop: bool,
+    /// `false` turns off the check that the WebID's profile names the provider.
+    pub verify_web_id_issuer: Option<bool>,
 }
 
 /// Logs a session in with client credentials: stores the client as the reference does, then
@@ -140,6 +149,7 @@ pub fn log_in_with_client_credentials(
         client_id: options.client_id,
         client_secret: Secret::new(options.client_secret),
         dpop: options.dpop,
+        webid_check: WebIdCheck::from_option(options.verify_web_id_issuer),
     };
     start(env, storage, parent, move |s, http| async move {
         let inner =
@@ -148,11 +158,19 @@ pub fn log_in_with_client_credentials(
     })
 }
 
-/// `login({ oidcIssuer, redirectUrl, ... })`. Options of another type than the reference reads
-/// are ignored, as it ignores them.
+/// `login({ oidcIssuer, webId, redirectUrl, ... })`. Options of another type than the reference
+/// reads are ignored, as it ignores them.
 #[napi(object, object_to_js = false)]
 pub struct AuthorizationOptions {
-    pub oidc_issuer: String,
+    /// Without it (or empty), the provider the profile of `webId` names.
+    #[napi(ts_type = "unknown")]
+    pub oidc_issuer: Option<Property>,
+    /// A login by WebID.
+    #[napi(ts_type = "unknown")]
+    pub web_id: Option<Property>,
+    /// `false` turns off the check that `oidcIssuer` is one the profile of `webId` names.
+    #[napi(ts_type = "unknown")]
+    pub verify_web_id_issuer: Option<Property>,
     pub redirect_url: String,
     #[napi(ts_type = "unknown")]
     pub client_id: Option<Property>,
@@ -196,7 +214,9 @@ pub fn start_authorization(
     let caches = caches();
     let client_id = text(options.client_id);
     let login = crate::grants::authorization_code::AuthorizationLogin {
-        issuer: options.oidc_issuer,
+        issuer: text(options.oidc_issuer).filter(|issuer| !issuer.is_empty()),
+        web_id: text(options.web_id).filter(|web_id| !web_id.is_empty()),
+        webid_check: webid_check(options.verify_web_id_issuer),
         redirect_url: options.redirect_url,
         // A client with no name of its own registers under its ID, as in the reference.
         client_name: text(options.client_name).or_else(|| client_id.clone()),
@@ -291,12 +311,20 @@ pub fn finish_authorization(
     parent: Option<u32>,
     url: String,
     require_iss: bool,
+    verify_web_id_issuer: Option<bool>,
 ) -> Result<Outcome> {
     let caches = caches();
+    let check = WebIdCheck::from_option(verify_web_id_issuer);
     start(env, storage, parent, move |s, http| async move {
-        let finished =
-            crate::grants::authorization_code::finish(&*http, &*s, &caches, &url, require_iss)
-                .await?;
+        let finished = crate::grants::authorization_code::finish(
+            &*http,
+            &*s,
+            &caches,
+            &url,
+            require_iss,
+            check,
+        )
+        .await?;
         Ok(FinishedLogin {
             session_id: finished.session_id,
             restored: RestoredSession::from(finished.restored),
@@ -365,8 +393,13 @@ pub struct CheckedIdToken {
 }
 
 /// Checks an ID token issued to `clientId` by `issuer` (signature with the provider's keys,
-/// issuer, audience, lifetime).
+/// issuer, audience, lifetime), and that its WebID's profile names the provider unless
+/// `verifyWebIdIssuer` is `false` (an IdP logout's check passes `false`).
 #[napi(catch_unwind, ts_return_type = "CheckedIdToken | PendingOperation")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a napi entry point: the arguments are what JS passes, positionally"
+)]
 pub fn check_id_token(
     env: Env,
     storage: &NativeStorage,
@@ -375,20 +408,24 @@ pub fn check_id_token(
     client_id: String,
     id_token: String,
     post_logout_url: Option<String>,
+    verify_web_id_issuer: Option<bool>,
 ) -> Result<Outcome> {
     let caches = caches();
+    let check = WebIdCheck::from_option(verify_web_id_issuer);
     let end_session = crate::protocol::end_session::EndSession {
         id_token_hint: Secret::new(id_token),
         post_logout_redirect_uri: post_logout_url,
         state: None,
     };
-    start(env, storage, parent, move |_, http| async move {
+    start(env, storage, parent, move |s, http| async move {
         let checked = crate::protocol::claims::check_held_id_token(
             &*http,
             &caches,
+            s.now_ms(),
             &issuer,
             &client_id,
             &end_session,
+            check,
         )
         .await?;
         Ok(CheckedIdToken {

@@ -21,7 +21,9 @@
 //   devInteractions: /interaction/:uid HTML forms; login accepts any "login" value as the
 //     account id (no password check), whose WebID is that value when it is an http(s) IRI, else
 //     http://localhost:PORT/<login>/profile/card#me; a headless driver GETs each form and POSTs it back
-//   GET /alice/profile/card  WebID document (text/turtle) naming this issuer as solid:oidcIssuer
+//   GET /<login>/profile/card  the WebID document (text/turtle) of every account here (alice's, the
+//     client-credentials client's, any devInteractions login's), naming this issuer as solid:oidcIssuer;
+//     a login whose WebID is elsewhere (an http(s) IRI) gets no profile from here
 //   GET /private             200 only with a valid access token (DPoP proof checked when scheme is DPoP)
 //   GET /__stats             request counts: token (by grant type), grant errors, discovery, jwks, registration
 // oidc-provider and jose resolve from this folder's node_modules (node scripts/install-test-servers.mjs op).
@@ -149,6 +151,9 @@ const stats = { token: 0, tokenByGrant: {}, grantErrors: {}, discovery: 0, jwks:
 provider.on('grant.error', (ctx, err) => { stats.grantErrors[err.error ?? 'error'] = (stats.grantErrors[err.error ?? 'error'] ?? 0) + 1; });
 provider.on('grant.success', (ctx) => { const g = ctx.oidc.params?.grant_type ?? '?'; stats.tokenByGrant[g] = (stats.tokenByGrant[g] ?? 0) + 1; });
 
+// The profile documents of the WebIDs webIdOf gives to this provider's own accounts.
+const isProfile = (method, pathname) => method === 'GET' && /^\/[^/]+\/profile\/card$/.test(pathname);
+
 const cb = provider.callback();
 const server = http.createServer(async (reqIn, res) => {
   const u = new URL(reqIn.url, ISSUER);
@@ -161,7 +166,7 @@ const server = http.createServer(async (reqIn, res) => {
   else if (u.pathname === '/.well-known/openid-configuration') stats.discovery += 1;
   else if (u.pathname === '/jwks') stats.jwks += 1;
   else if (u.pathname === '/reg') stats.registration += 1;
-  if (u.pathname === '/alice/profile/card') {
+  if (isProfile(reqIn.method, u.pathname)) {
     res.writeHead(200, { 'content-type': 'text/turtle', 'access-control-allow-origin': '*' });
     res.end(`@prefix solid: <http://www.w3.org/ns/solid/terms#>.\n<#me> solid:oidcIssuer <${ISSUER}>.\n`);
     return;

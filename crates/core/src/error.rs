@@ -141,6 +141,10 @@ pub enum Error {
     /// A lease that should lapse by itself was still held long after its lifetime.
     #[error("gave up waiting for the lease {} after {millis} ms: it should have lapsed by itself long before (was it written without an expiry?); delete it from the storage (the error's `key` names it)", KeyName(.key))]
     LeaseTimeout { key: String, millis: u64 },
+    /// A WebID's profile could not be read, does not name the provider that logged it in, or
+    /// (for a login by WebID) names no provider or several. Nothing of the login was stored.
+    #[error(transparent)]
+    WebId(#[from] crate::protocol::webid_profile::WebIdError),
 }
 
 /// How much of an OAuth `error` code is kept: the registered ones are short.
@@ -286,7 +290,8 @@ impl Error {
             | Error::InvalidRequest { .. }
             | Error::InvalidRedirect { .. }
             | Error::Configuration { .. }
-            | Error::Internal { .. } => None,
+            | Error::Internal { .. }
+            | Error::WebId(_) => None,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The authorization-code flow with PKCE (RFC 6749 §4.1, RFC 7636), as Solid-OIDC uses it: the
 //! client is classified (a Solid-OIDC Client ID document, a static client, or one registered
 //! dynamically), the user is sent to the provider (the request pushed to it first where it takes
-//! pushed requests, RFC 9126: `pushed`), and the redirect back is exchanged for tokens.
+//! pushed requests, RFC 9126: `pushed`), and the redirect back is exchanged for tokens, which
+//! log the session in once the WebID's profile is found to name the provider (unless the login
+//! turned the check off). A login by WebID finds the provider in that profile.
 //!
 //! Storage follows the reference: a `<state>` record mapping the OAuth state to the session, and
 //! the session record holding the client, the PKCE verifier and the login's settings. The state
@@ -22,6 +24,7 @@ use crate::protocol::discovery::IssuerMetadata;
 use crate::protocol::dpop::DpopKey;
 use crate::protocol::registration::{self, ClientFields};
 use crate::protocol::token;
+use crate::protocol::webid_profile::{check_login, choose_issuer, WebIdCheck};
 use crate::quote;
 use crate::random::url_safe_token;
 use crate::secret::Secret;
@@ -38,9 +41,15 @@ const DYNAMIC_CLIENT_STATE_PREFIX: &str = "dyn.";
 /// The scopes every login asks for.
 const DEFAULT_SCOPES: [&str; 3] = ["openid", "offline_access", "webid"];
 
-/// What `login({ oidcIssuer, redirectUrl, ... })` gives.
+/// What `login({ oidcIssuer, webId, redirectUrl, ... })` gives.
 pub struct AuthorizationLogin {
-    pub issuer: String,
+    /// The provider to log in with; without it, the one the profile of `web_id` names.
+    pub issuer: Option<String>,
+    /// A login by WebID: the user's WebID, whose profile names the provider.
+    pub web_id: Option<String>,
+    /// Whether a given issuer must be one the profile of `web_id` names. (The check at the end
+    /// of the login is `finish`'s, which takes its own.)
+    pub webid_check: WebIdCheck,
     pub redirect_url: String,
     pub client_id: Option<String>,
     pub client_secret: Option<Secret>,
@@ -141,10 +150,11 @@ pub async fn start(
     session_id: &str,
     login: &AuthorizationLogin,
 ) -> Result<AuthorizationRequest> {
+    let issuer = issuer_of(http, storage, caches, login).await?;
     crate::storage::registry::register(storage, session_id).await?;
-    let found = caches.discovery.discover(http, &login.issuer).await?;
+    let found = caches.discovery.discover(http, &issuer).await?;
     storage
-        .set(&issuer_config_key(&login.issuer), &found.record)
+        .set(&issuer_config_key(&issuer), &found.record)
         .await?;
     let metadata = &found.metadata;
     let Some(authorization_endpoint) = &metadata.authorization_endpoint else {
@@ -215,6 +225,38 @@ pub async fn start(
         issuer: metadata.issuer.clone(),
         client_id,
     })
+}
+
+/// The provider a login goes to: the one it names, which must be one the profile of its WebID
+/// names when it gives one (unless its check is off); else, for a login by WebID, the one
+/// provider the profile names. Asked before anything is stored.
+async fn issuer_of(
+    http: &dyn Http,
+    storage: &dyn Storage,
+    caches: &Caches,
+    login: &AuthorizationLogin,
+) -> Result<String> {
+    match (&login.issuer, &login.web_id) {
+        (Some(issuer), None) => Ok(issuer.clone()),
+        (Some(issuer), Some(_)) if login.webid_check == WebIdCheck::Skip => Ok(issuer.clone()),
+        (Some(issuer), Some(web_id)) => {
+            caches
+                .webid
+                .verify(http, storage.now_ms(), web_id, issuer)
+                .await?;
+            Ok(issuer.clone())
+        }
+        (None, Some(web_id)) => {
+            let listed = caches
+                .webid
+                .issuers(http, storage.now_ms(), web_id)
+                .await?;
+            Ok(choose_issuer(web_id, &listed)?)
+        }
+        (None, None) => Err(Error::Configuration {
+            reason: "a login needs an identity provider (oidcIssuer) or a WebID (webId) whose profile names one".to_owned(),
+        }),
+    }
 }
 
 /// Pushes the request (RFC 9126) for `client`: the client it was pushed for and the query of the
@@ -464,13 +506,15 @@ fn forget_state(record: &mut SessionRecord, state: &str) {
 }
 
 /// Finishes a login from the URL the provider redirected the user to. A state nobody issued,
-/// or one used already, is refused and changes nothing.
+/// or one used already, is refused and changes nothing; so is a login whose WebID's profile does
+/// not name the provider (with `webid_check` on), once its code is spent.
 pub async fn finish(
     http: &dyn Http,
     storage: &dyn Storage,
     caches: &Caches,
     callback: &str,
     require_iss: bool,
+    webid_check: WebIdCheck,
 ) -> Result<Finished> {
     let callback = Callback::parse(callback)?;
     let session_id = session_for_state(storage, &callback.state).await?;
@@ -532,8 +576,19 @@ pub async fn finish(
         }
     };
 
+    let verified_issuer = check_login(
+        &caches.webid,
+        http,
+        storage.now_ms(),
+        webid_check,
+        &credentials.web_id,
+        &credentials.issuer,
+    )
+    .await?;
+
     // Stored before anyone hears of the tokens; the verifier and the state are used up.
     record.store_credentials(&credentials, key_pair.as_ref());
+    record.set_web_id_verified_issuer(verified_issuer.as_deref());
     record.remove_code_verifier();
     forget_state(&mut record, &callback.state);
     found.record_if_fetched(storage, &issuer).await?;

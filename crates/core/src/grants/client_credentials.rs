@@ -1,5 +1,6 @@
 //! The client-credentials grant (RFC 6749 §4.4), as Solid servers use it: a confidential client
-//! logs itself in as the WebID its credentials belong to.
+//! logs itself in as the WebID its credentials belong to, once that WebID's profile is found to
+//! name the provider (unless the login turned the check off).
 
 use crate::error::Result;
 use crate::http::Http;
@@ -9,6 +10,7 @@ use crate::protocol::credentials::Credentials;
 use crate::protocol::discovery::IssuerMetadata;
 use crate::protocol::dpop::DpopKey;
 use crate::protocol::token;
+use crate::protocol::webid_profile::{check_login, WebIdCheck};
 use crate::secret::Secret;
 use crate::session::SessionRecord;
 use crate::storage::multi_session::{remember_static_client, store_login};
@@ -24,11 +26,13 @@ pub struct ClientCredentialsLogin {
     pub client_secret: Secret,
     /// Ask for a DPoP-bound token (the default) rather than a Bearer one.
     pub dpop: bool,
+    /// Whether the WebID's profile must name the provider.
+    pub webid_check: WebIdCheck,
 }
 
 /// Logs session `id` in as the client: stores the client as the reference does (the session
-/// listed, the client in its record), makes the grant, and stores what a later restore needs to
-/// log the client in again.
+/// listed, the client in its record), makes the grant, checks the WebID's profile, and stores
+/// what a later restore needs to log the client in again. A refused check stores no token.
 pub async fn log_in_session(
     http: &dyn Http,
     storage: &dyn Storage,
@@ -40,18 +44,26 @@ pub async fn log_in_session(
     let secret = login.client_secret.expose();
     remember_static_client(storage, id, client_id, secret).await?;
     let credentials = log_in(http, storage, caches, login).await?;
+    let verified = check_login(
+        &caches.webid,
+        http,
+        storage.now_ms(),
+        login.webid_check,
+        &credentials.web_id,
+        &credentials.issuer,
+    )
+    .await?;
     // The client again, for a record a clear deleted meanwhile: written again whole.
     store_login(storage, id, |record| {
         record.store_static_client(client_id, secret);
         record.store_client_credentials_login(&credentials);
+        record.set_web_id_verified_issuer(verified.as_deref());
     })
     .await?;
     Ok(credentials)
 }
 
-/// A restore of a session of a static client with a secret, no redirect URL and no refresh
-/// token: the client logs in again. `None` for any other session. The record is written only
-/// once the grant has succeeded, so a restore that fails leaves storage as it was.
+/// `log_in_again_checked` with the check on, the default.
 pub async fn log_in_again(
     http: &dyn Http,
     storage: &dyn Storage,
@@ -60,6 +72,40 @@ pub async fn log_in_again(
     issuer: &str,
     stored_key: Option<DpopKey>,
     dpop: bool,
+) -> Result<Option<Credentials>> {
+    log_in_again_checked(
+        http,
+        storage,
+        caches,
+        record,
+        issuer,
+        stored_key,
+        dpop,
+        WebIdCheck::Verify,
+    )
+    .await
+}
+
+/// A restore of a session of a static client with a secret, no redirect URL and no refresh
+/// token: the client logs in again. `None` for any other session. The record is written only
+/// once the grant has succeeded, so a restore that fails leaves storage as it was.
+///
+/// A record marked as verified for its issuer whose WebID the new tokens name again needs no
+/// profile request (a restore must not cost one); any other is checked as a login is, unless
+/// `webid_check` is off.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the values are what the restore has read from the record, and its option"
+)]
+pub async fn log_in_again_checked(
+    http: &dyn Http,
+    storage: &dyn Storage,
+    caches: &Caches,
+    record: &mut SessionRecord,
+    issuer: &str,
+    stored_key: Option<DpopKey>,
+    dpop: bool,
+    webid_check: WebIdCheck,
 ) -> Result<Option<Credentials>> {
     let (Some("static"), Some(client_id), Some(secret), None) = (
         record.client_type()?,
@@ -77,8 +123,28 @@ pub async fn log_in_again(
         (true, None) => Some(DpopKey::generate()?),
     };
     let credentials = grant(http, caches, &found.metadata, &client_id, &secret, dpop_key).await?;
+    let verified_before =
+        record.web_id_verified()? && record.web_id()? == Some(credentials.web_id.as_str());
+    let verified = if verified_before {
+        None
+    } else {
+        Some(
+            check_login(
+                &caches.webid,
+                http,
+                storage.now_ms(),
+                webid_check,
+                &credentials.web_id,
+                &credentials.issuer,
+            )
+            .await?,
+        )
+    };
     found.record_if_fetched(storage, issuer).await?;
     record.store_client_credentials_login(&credentials);
+    if let Some(verified) = verified {
+        record.set_web_id_verified_issuer(verified.as_deref());
+    }
     record.write(storage).await?;
     Ok(Some(credentials))
 }

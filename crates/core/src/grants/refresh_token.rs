@@ -1,5 +1,6 @@
 //! The refresh-token grant (RFC 6749 §6): new tokens for a session's refresh token, stored before
-//! anyone learns of them; and the login of a session with a refresh token the caller holds.
+//! anyone learns of them; and the login of a session with a refresh token the caller holds, which
+//! first checks that the WebID's profile names the provider (unless the login turned it off).
 //!
 //! An answer that holds a new refresh token has that token stored even when the rest of it is
 //! refused (the old one may be spent); a provider that is down or refuses the token leaves the
@@ -15,6 +16,7 @@ use crate::protocol::credentials::Credentials;
 use crate::protocol::dpop::DpopKey;
 use crate::protocol::registration;
 use crate::protocol::token;
+use crate::protocol::webid_profile::{check_login, WebIdCheck};
 use crate::secret::Secret;
 use crate::session::{self, Restored, SessionRecord};
 use crate::storage::multi_session::update_record;
@@ -31,11 +33,14 @@ pub struct RefreshTokenLogin {
     /// A DPoP key to keep (its stored `publicKey` and `privateKey`): the one the refresh token
     /// is bound to, when the caller has it.
     pub key: Option<(String, String)>,
+    /// Whether the WebID's profile must name the provider.
+    pub webid_check: WebIdCheck,
 }
 
 /// Logs session `id` in with a refresh token the caller holds. Like the reference, it first
 /// registers the session and stores its issuer and client; the given refresh token is stored
-/// only once the provider has accepted it, so a bad one never replaces a good stored one.
+/// only once the provider has accepted it and the WebID's profile names the provider, so a bad
+/// one never replaces a good stored one, and a refused login stores no token.
 pub async fn log_in(
     http: &dyn Http,
     storage: &dyn Storage,
@@ -71,7 +76,7 @@ pub async fn log_in(
     let client_app_id = record.client_app_id()?.map(str::to_owned);
     let dpop = record.dpop()?;
     let dpop_key = record.dpop_key()?;
-    let (credentials, not_stored) = refresh_and_store(
+    let (credentials, not_stored) = refresh_and_store_as(
         http,
         storage,
         caches,
@@ -80,6 +85,7 @@ pub async fn log_in(
         dpop_key,
         dpop,
         Some(&login.refresh_token),
+        Profile::Login(login.webid_check),
     )
     .await?;
     // A clear that ran meanwhile must not leave the record this wrote outside the list (after
@@ -98,6 +104,9 @@ pub async fn log_in(
 /// The refresh-token grant for the session in `record` (with `given` rather than its stored
 /// refresh token, for a login), stored before anyone hears of it. The second value is why the
 /// new record could not be stored, when it could not (see `session::store_answered`).
+///
+/// A refresh asks no WebID profile: a record this package logged in is marked as verified, and
+/// keeps the mark while its tokens name the same WebID (`SessionRecord::store_credentials`).
 #[allow(
     clippy::too_many_arguments,
     reason = "the values are what the restore or the login has read from the record"
@@ -106,11 +115,50 @@ pub async fn refresh_and_store(
     http: &dyn Http,
     storage: &dyn Storage,
     caches: &Caches,
+    record: SessionRecord,
+    issuer: &str,
+    dpop_key: Option<DpopKey>,
+    dpop: bool,
+    given: Option<&Secret>,
+) -> Result<(Credentials, Option<Error>)> {
+    refresh_and_store_as(
+        http,
+        storage,
+        caches,
+        record,
+        issuer,
+        dpop_key,
+        dpop,
+        given,
+        Profile::AsMarked,
+    )
+    .await
+}
+
+/// What a refresh does about the WebID's profile.
+#[derive(Clone, Copy)]
+enum Profile {
+    /// A session's renewal: the record's mark stays as it is.
+    AsMarked,
+    /// A login: the profile checked as it says, before anything is stored, and the record
+    /// marked by the outcome.
+    Login(WebIdCheck),
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the values are what the restore or the login has read from the record"
+)]
+async fn refresh_and_store_as(
+    http: &dyn Http,
+    storage: &dyn Storage,
+    caches: &Caches,
     mut record: SessionRecord,
     issuer: &str,
     dpop_key: Option<DpopKey>,
     dpop: bool,
     given: Option<&Secret>,
+    profile: Profile,
 ) -> Result<(Credentials, Option<Error>)> {
     let refreshed = match grant(http, caches, &record, issuer, dpop_key, dpop, given).await {
         Ok(refreshed) => refreshed,
@@ -129,7 +177,24 @@ pub async fn refresh_and_store(
             return Err(error);
         }
     };
-    record.store_credentials(&refreshed.credentials, refreshed.new_key.as_ref());
+    if let Profile::Login(webid_check) = profile {
+        // Refused: nothing stored, not even a rotated refresh token, which would let a later
+        // restore log in what this login refused.
+        let credentials = &refreshed.credentials;
+        let verified = check_login(
+            &caches.webid,
+            http,
+            storage.now_ms(),
+            webid_check,
+            &credentials.web_id,
+            &credentials.issuer,
+        )
+        .await?;
+        record.store_credentials(credentials, refreshed.new_key.as_ref());
+        record.set_web_id_verified_issuer(verified.as_deref());
+    } else {
+        record.store_credentials(&refreshed.credentials, refreshed.new_key.as_ref());
+    }
     let not_stored = session::store_answered(storage, &record).await?;
     if not_stored.is_none() {
         if let Some(config) = &refreshed.issuer_config {

@@ -9,6 +9,7 @@ use crate::protocol::discovery::IssuerMetadata;
 use crate::protocol::end_session::{end_session_url, EndSession};
 use crate::protocol::jwks::JwksCache;
 use crate::protocol::jwt;
+use crate::protocol::webid_profile::{check_login, WebIdCheck};
 
 /// How far the provider's clock may be from ours.
 pub const CLOCK_SKEW_SECONDS: u64 = 60;
@@ -175,14 +176,18 @@ pub struct CheckedIdToken {
 }
 
 /// Checks an ID token issued to `client_id` by `issuer` (signature with the provider's keys,
-/// issuer, audience, lifetime) and reads its WebID; `end_session` holds the token as the hint of
-/// an IdP logout.
+/// issuer, audience, lifetime) and reads its WebID, whose profile must name the provider unless
+/// `webid_check` is off (`Session.fromTokens` checks it; an IdP logout, which only needs the
+/// token as a hint, does not); `end_session` holds the token as the hint of an IdP logout.
+/// `now_ms` is the clock the WebID cache goes by.
 pub async fn check_held_id_token(
     http: &dyn Http,
     caches: &Caches,
+    now_ms: u64,
     issuer: &str,
     client_id: &str,
     end_session: &EndSession,
+    webid_check: WebIdCheck,
 ) -> Result<CheckedIdToken> {
     let found = caches.discovery.discover(http, issuer).await?;
     let claims = verified_id_token_claims(
@@ -193,12 +198,22 @@ pub async fn check_held_id_token(
         client_id,
     )
     .await?;
+    let web_id = web_id(&claims)?;
+    check_login(
+        &caches.webid,
+        http,
+        now_ms,
+        webid_check,
+        &web_id,
+        &found.metadata.issuer,
+    )
+    .await?;
     let end_session_url = match &found.metadata.end_session_endpoint {
         Some(endpoint) => Some(end_session_url(endpoint, end_session)?),
         None => None,
     };
     Ok(CheckedIdToken {
-        web_id: web_id(&claims)?,
+        web_id,
         end_session_url,
     })
 }

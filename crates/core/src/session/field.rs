@@ -38,6 +38,10 @@ pub const ID_TOKEN: &str = "idToken";
 /// records point at this session. `IStorage` cannot list keys, so this is how clearing a
 /// session finds them in a store implemented in JS.
 pub const AUTHORIZATION_STATES: &str = "authorizationStates";
+/// The issuer the session's WebID profile was found to name (`solid:oidcIssuer`) when this
+/// package logged it in. A record without it (the reference's, or one logged in with the check
+/// off) has a WebID nobody checked; a restore checks it once, then writes it.
+pub const WEB_ID_VERIFIED_ISSUER: &str = "webIdVerifiedIssuer";
 
 // The reference's, which this package carries through but does not read.
 pub const CLIENT_APP_SECRET: &str = "clientAppSecret";
@@ -72,6 +76,7 @@ pub const ALL: &[&str] = &[
     ACCESS_TOKEN_ISSUED_AT,
     ID_TOKEN,
     AUTHORIZATION_STATES,
+    WEB_ID_VERIFIED_ISSUER,
     CLIENT_APP_SECRET,
     CLIENT_EXPIRES_AT,
     EXPIRATION_DATE,

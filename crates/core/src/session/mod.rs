@@ -169,6 +169,10 @@ impl SessionRecord {
     /// of our own. `new_key` is a DPoP key to store (one the record lacks).
     pub fn store_credentials(&mut self, c: &Credentials, new_key: Option<&DpopKey>) {
         let record = &mut self.record;
+        // A mark of a verified WebID is about that WebID: tokens naming another drop it.
+        if record.string(field::WEB_ID).ok().flatten() != Some(c.web_id.as_str()) {
+            record.remove(field::WEB_ID_VERIFIED_ISSUER);
+        }
         if let Some(token) = &c.refresh_token {
             record.set(field::REFRESH_TOKEN, token.expose());
         }
@@ -204,6 +208,29 @@ impl SessionRecord {
         self.set_issuer(c.issuer.as_str());
         self.set_dpop(c.dpop_key.is_some());
         self.store_credentials(c, c.dpop_key.as_ref());
+    }
+
+    /// Whether this package's login found the profile of the record's WebID to name the record's
+    /// issuer (`solid:oidcIssuer`): the record is marked so, for that issuer (trailing slashes
+    /// aside). A restore of a record that is not checks the profile once, then marks it.
+    pub fn web_id_verified(&self) -> Result<bool> {
+        let marked = self.record.string(field::WEB_ID_VERIFIED_ISSUER)?;
+        let issuer = self.issuer()?;
+        Ok(match (marked, issuer) {
+            (Some(marked), Some(issuer)) => {
+                crate::protocol::webid_profile::same_issuer(marked, issuer)
+            }
+            _ => false,
+        })
+    }
+
+    /// Marks the record's WebID as verified for `issuer`; `None` (a login with the check off)
+    /// removes the mark.
+    pub fn set_web_id_verified_issuer(&mut self, issuer: Option<&str>) {
+        match issuer {
+            Some(issuer) => self.record.set(field::WEB_ID_VERIFIED_ISSUER, issuer),
+            None => self.record.remove(field::WEB_ID_VERIFIED_ISSUER),
+        }
     }
 
     /// The OAuth `state` values of logins in flight (an unreadable list reads as none).
@@ -310,6 +337,44 @@ mod tests {
         assert_eq!(record.authorization_states(), ["s1", "s2"]);
         record.set_authorization_states(Vec::new());
         assert_eq!(record.to_json(), "{}");
+    }
+
+    #[test]
+    fn the_webid_mark_holds_for_the_records_issuer_and_webid_only() {
+        let mut record = SessionRecord::parse(
+            "k",
+            r#"{"issuer":"https://idp.example","webId":"https://a.example/#me"}"#,
+        )
+        .unwrap();
+        assert!(!record.web_id_verified().unwrap());
+        record.set_web_id_verified_issuer(Some("https://idp.example/"));
+        assert!(record.web_id_verified().unwrap());
+        record.set_issuer("https://other.example/");
+        assert!(!record.web_id_verified().unwrap());
+        record.set_issuer("https://idp.example");
+
+        // New tokens naming the same WebID keep the mark; naming another, they drop it.
+        let credentials = |web_id: &str| Credentials {
+            access_token: Secret::new("at"),
+            dpop_key: None,
+            expires_at_ms: None,
+            issued_at_ms: None,
+            refresh_token: None,
+            id_token: None,
+            web_id: web_id.to_owned(),
+            issuer: "https://idp.example".to_owned(),
+            client_id: "c".to_owned(),
+            ath: std::cell::OnceCell::new(),
+        };
+        record.store_credentials(&credentials("https://a.example/#me"), None);
+        assert!(record.web_id_verified().unwrap());
+        record.store_credentials(&credentials("https://b.example/#me"), None);
+        assert!(!record.web_id_verified().unwrap());
+        assert!(!record.to_json().contains(field::WEB_ID_VERIFIED_ISSUER));
+
+        record.set_web_id_verified_issuer(Some("https://idp.example"));
+        record.set_web_id_verified_issuer(None);
+        assert!(!record.to_json().contains(field::WEB_ID_VERIFIED_ISSUER));
     }
 
     #[test]

@@ -10,9 +10,11 @@
 //! (WebID, issuer) pairs for a while and makes concurrent lookups of one profile share a
 //! request.
 //!
-//! Failures are a [`WebIdError`] of their own, not one of the crate's `Error` variants yet:
-//! a profile is not the identity provider, so none of the existing variants words it right, and
-//! each new variant needs its JS code in the binding.
+//! Every grant that ends logged in calls [`check_login`] before it stores anything, unless the
+//! login turned the check off ([`WebIdCheck::Skip`]); a login by WebID finds its issuer with
+//! [`choose_issuer`]. Failures are a [`WebIdError`] of their own, which the crate's `Error`
+//! carries as `Error::WebId`: a profile is not the identity provider, so none of the other
+//! variants words it right.
 
 mod cache;
 mod rdf;
@@ -61,6 +63,87 @@ pub enum WebIdError {
         /// The issuers the profile lists for the WebID, in document order.
         listed: Vec<String>,
     },
+    /// A login by WebID without an issuer, and the profile names no identity provider to send
+    /// the user to.
+    #[error("the WebID profile of {} names no identity provider (solid:oidcIssuer) to log in with; pass one as oidcIssuer", quote::text(.webid))]
+    NoIssuer { webid: String },
+    /// A login by WebID without an issuer, and the profile names several: the login must say
+    /// which.
+    #[error("the WebID {} names {} identity providers (solid:oidcIssuer), so the login must say which one to use: pass it as oidcIssuer ({})", quote::text(.webid), .listed.len(), listed_text(.listed))]
+    IssuerChoice {
+        webid: String,
+        /// The issuers the profile lists for the WebID, in document order.
+        listed: Vec<String>,
+    },
+}
+
+/// Whether a login checks that its WebID's profile names the provider that logged it in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WebIdCheck {
+    /// The default: the login fails unless the profile lists the issuer.
+    #[default]
+    Verify,
+    /// Turned off by the app (`verifyWebIdIssuer: false`), for providers whose users' profiles
+    /// cannot be changed: whatever WebID the provider puts in its tokens is the session's.
+    Skip,
+}
+
+impl WebIdCheck {
+    /// The check an app's `verifyWebIdIssuer` option asks for: only `false` turns it off.
+    pub fn from_option(verify: Option<bool>) -> Self {
+        match verify {
+            Some(false) => WebIdCheck::Skip,
+            _ => WebIdCheck::Verify,
+        }
+    }
+}
+
+/// The check that ends a login, made before anything of it is stored: with [`WebIdCheck::Verify`],
+/// the profile of `webid` must name `issuer` (the discovered issuer, which the tokens' `iss`
+/// equals). The issuer the session record is marked with as verified; `None` when the check is
+/// off, and the record must then carry no mark.
+pub async fn check_login(
+    cache: &WebIdCache,
+    http: &dyn Http,
+    now_ms: u64,
+    check: WebIdCheck,
+    webid: &str,
+    issuer: &str,
+) -> Result<Option<String>, WebIdError> {
+    match check {
+        WebIdCheck::Skip => Ok(None),
+        WebIdCheck::Verify => {
+            cache.verify(http, now_ms, webid, issuer).await?;
+            Ok(Some(issuer.to_owned()))
+        }
+    }
+}
+
+/// The issuer a login by WebID sends the user to, from the issuers its profile `listed`: the one
+/// there is; an error when there is none, or several (the login must then name one).
+pub fn choose_issuer(webid: &str, listed: &[String]) -> Result<String, WebIdError> {
+    match listed {
+        [one] => Ok(one.clone()),
+        [] => Err(WebIdError::NoIssuer {
+            webid: webid.to_owned(),
+        }),
+        several => Err(WebIdError::IssuerChoice {
+            webid: webid.to_owned(),
+            listed: several.to_vec(),
+        }),
+    }
+}
+
+impl WebIdError {
+    /// The WebID the error is about.
+    pub fn webid(&self) -> &str {
+        match self {
+            WebIdError::Profile { webid, .. }
+            | WebIdError::IssuerMismatch { webid, .. }
+            | WebIdError::NoIssuer { webid }
+            | WebIdError::IssuerChoice { webid, .. } => webid,
+        }
+    }
 }
 
 impl WebIdError {

@@ -7,6 +7,7 @@ use crate::grants::authorization_code::{
     self, AuthorizationLogin, AuthorizationRequest, Finished, ResumedRequest,
 };
 use crate::protocol::caches::Caches;
+use crate::protocol::webid_profile::WebIdCheck;
 use crate::restore::Renewal;
 use crate::secret::Secret;
 use crate::session::field;
@@ -18,7 +19,9 @@ use crate::tests::support::fake_idp::{Endpoint, ISSUER, WEB_ID};
 /// The options of `login({ oidcIssuer, redirectUrl })`, with a dynamically registered client.
 pub(super) fn options(dpop: bool) -> AuthorizationLogin {
     AuthorizationLogin {
-        issuer: ISSUER.to_owned(),
+        issuer: Some(ISSUER.to_owned()),
+        web_id: None,
+        webid_check: WebIdCheck::Verify,
         redirect_url: REDIRECT_URL.to_owned(),
         client_id: None,
         client_secret: None,
@@ -33,7 +36,7 @@ pub(super) fn options(dpop: bool) -> AuthorizationLogin {
 /// Starts a login of `SESSION`: the request the user is sent to the provider with.
 pub(super) fn start_request(world: &World, login: &AuthorizationLogin) -> AuthorizationRequest {
     let request = block_on(authorization_code::start(
-        &world.idp,
+        &world.host(),
         &*world.store,
         &world.caches,
         SESSION,
@@ -49,12 +52,18 @@ pub(super) fn start(world: &World, login: &AuthorizationLogin) -> String {
 
 /// Finishes a login at the URL the provider redirected to.
 pub(super) fn finish(world: &World, redirect: &str) -> Result<Finished> {
+    finish_checked(world, redirect, WebIdCheck::Verify)
+}
+
+/// Finishes a login at the URL the provider redirected to, with the WebID check `check`.
+pub(super) fn finish_checked(world: &World, redirect: &str, check: WebIdCheck) -> Result<Finished> {
     block_on(authorization_code::finish(
-        &world.idp,
+        &world.host(),
         &*world.store,
         &world.caches,
         redirect,
         true,
+        check,
     ))
 }
 
@@ -203,7 +212,7 @@ fn a_second_session_at_the_same_provider_uses_the_client_registered_for_the_firs
     log_in(&world);
     let client_id = world.field("clientId");
     block_on(authorization_code::start(
-        &world.idp,
+        &world.host(),
         &*world.store,
         &world.caches,
         "session-2",
@@ -265,8 +274,10 @@ fn a_login_started_in_one_process_finishes_in_another_with_what_the_event_carrie
     };
     let (store, caches) = (MemoryStorage::new(), Caches::default());
     let finished = block_on(async {
-        authorization_code::resume(&world.idp, &store, &caches, "session-2", &resumed).await?;
-        authorization_code::finish(&world.idp, &store, &caches, &redirect, true).await
+        let host = world.host();
+        authorization_code::resume(&host, &store, &caches, "session-2", &resumed).await?;
+        authorization_code::finish(&host, &store, &caches, &redirect, true, WebIdCheck::Verify)
+            .await
     });
     let Ok(finished) = finished else {
         panic!("the login did not finish")

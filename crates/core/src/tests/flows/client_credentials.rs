@@ -4,6 +4,7 @@
 
 use super::{scenarios, Backing, Flow, World, SESSION};
 use crate::grants::client_credentials::{self, ClientCredentialsLogin};
+use crate::protocol::webid_profile::WebIdCheck;
 use crate::restore::Renewal;
 use crate::secret::Secret;
 use crate::session::field;
@@ -21,10 +22,11 @@ fn log_in_with(world: &World, dpop: bool) -> crate::error::Result<()> {
         client_id: CLIENT_ID.to_owned(),
         client_secret: Secret::new(CLIENT_SECRET),
         dpop,
+        webid_check: WebIdCheck::Verify,
     };
     let storage = &*world.store;
     block_on(client_credentials::log_in_session(
-        &world.idp,
+        &world.host(),
         storage,
         &world.caches,
         SESSION,

@@ -28,6 +28,7 @@ use crate::storage::{
     UnsavedRecords, REGISTERED_SESSIONS_KEY,
 };
 use crate::tests::support::fake_idp::{Endpoint, FakeIdp};
+use crate::tests::support::profiles::{Profiles, WithIdp};
 use crate::tests::support::{block_on, drive_together, drive_together_logged};
 
 /// Makes a flow's tests of the scenarios every flow that keeps a refresh token shares. `$flow`
@@ -102,6 +103,7 @@ mod pushed_authorization;
 mod refresh_token;
 mod restores_in_flight;
 mod scenarios;
+mod webid_checks;
 mod webid_profiles;
 
 /// The session every test logs in.
@@ -134,9 +136,11 @@ impl Flow {
     }
 }
 
-/// A provider, the contents of the store every process shares, and this process's caches.
+/// A provider, the WebID profiles beside it (the provider's WebID names it), the contents of
+/// the store every process shares, and this process's caches.
 pub(super) struct World {
     pub idp: FakeIdp,
+    pub profiles: Profiles,
     pub store: Rc<MemoryStorage>,
     pub caches: Caches,
 }
@@ -145,9 +149,24 @@ impl World {
     pub fn new() -> Self {
         Self {
             idp: FakeIdp::new(),
+            profiles: Profiles::for_fake_idp(),
             store: Rc::new(MemoryStorage::new()),
             caches: Caches::default(),
         }
+    }
+
+    /// The provider and the profiles, as one host: what every operation's requests go to.
+    pub fn host(&self) -> WithIdp<'_> {
+        WithIdp {
+            idp: &self.idp,
+            profiles: &self.profiles,
+        }
+    }
+
+    /// How many requests the profile document of `webid` received.
+    pub fn profile_requests(&self, webid: &str) -> usize {
+        self.profiles
+            .requests_to(crate::tests::support::profiles::document_of(webid))
     }
 
     /// A world whose provider hands out access tokens that are due as soon as they are stored.
@@ -179,7 +198,7 @@ impl World {
     /// `restoreSession`, as the binding calls it on the native store.
     pub fn restore(&self, renewal: Renewal) -> Result<Option<Restore>> {
         block_on(crate::restore::restore(
-            &self.idp,
+            &self.host(),
             &*self.store,
             &self.caches,
             SESSION,
@@ -198,7 +217,7 @@ impl World {
         end_session: Option<&crate::protocol::end_session::EndSession>,
     ) -> Result<LoggedOut> {
         block_on(crate::logout::log_out(
-            &self.idp,
+            &self.host(),
             &*self.store,
             &self.caches,
             SESSION,
@@ -387,7 +406,7 @@ impl Storage for FailingWrites {
 
 /// Runs operations side by side until each has finished; their results, in order.
 pub(super) fn run_together<T>(world: &World, ops: Vec<Driven<T>>) -> Vec<Result<T>> {
-    drive_together(ops, &world.store, &world.idp)
+    drive_together(ops, &world.store, &world.host())
 }
 
 /// `run_together`, with the storage calls the operations made: method and key, in order.

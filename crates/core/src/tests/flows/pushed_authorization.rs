@@ -46,7 +46,7 @@ fn kept_client() -> String {
 /// Starts a login of `SESSION`: why it failed; a panic if it did not.
 fn start_refused(world: &World, login: &AuthorizationLogin) -> Error {
     let started = block_on(authorization_code::start(
-        &world.idp,
+        &world.host(),
         &*world.store,
         &world.caches,
         SESSION,
@@ -277,8 +277,10 @@ fn a_login_with_a_dynamic_client_resumed_from_its_state_alone_is_refused_at_once
         // With the secret the app can add, the login finishes there.
         resumed.client_secret = world.field("clientSecret").map(crate::secret::Secret::new);
         let finished = block_on(async {
-            authorization_code::resume(&world.idp, &store, &caches, "session-2", &resumed).await?;
-            authorization_code::finish(&world.idp, &store, &caches, &redirect, true).await
+            let host = world.host();
+            authorization_code::resume(&host, &store, &caches, "session-2", &resumed).await?;
+            let check = crate::protocol::webid_profile::WebIdCheck::Verify;
+            authorization_code::finish(&host, &store, &caches, &redirect, true, check).await
         });
         let Ok(finished) = finished else {
             panic!("{pushing:?}: the login did not finish")

@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::grants::refresh_token::RefreshTokenLogin;
 use crate::protocol::caches::Caches;
 use crate::protocol::dpop::DpopKey;
+use crate::protocol::webid_profile::WebIdCheck;
 use crate::restore::Renewal;
 use crate::secret::Secret;
 use crate::session::field;
@@ -36,11 +37,12 @@ fn log_in_with(
                 k.private_jwk_json().expose().to_owned(),
             )
         }),
+        webid_check: WebIdCheck::Verify,
     };
     let storage = &*world.store;
     block_on(async {
         let restored = crate::grants::refresh_token::log_in(
-            &world.idp,
+            &world.host(),
             storage,
             &world.caches,
             SESSION,

@@ -1,6 +1,6 @@
 //! WebID profile lookups as operations make them: several at once in one process (the binding's
 //! host queue between them and the profiles in process), on the store's clock, which the test
-//! moves. Not yet part of a login: these call the cache the way the grants will.
+//! moves. These call the cache directly; the grants' checks through it are in `webid_checks`.
 
 use std::cell::Cell;
 use std::rc::Rc;
