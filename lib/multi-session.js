@@ -5,7 +5,7 @@
 const native = require('../binding.js')
 const { invalidArgument } = require('./errors.js')
 const { isStorage, storageProblem, handleFor, run, runOn, defaultStorage, InMemoryStorage } = require('./storage.js')
-const { Session, EVENTS, useRestored, checkSessionId, tokenSetInput, tokenSetOf } = require('./session.js')
+const { Session, EVENTS, useRestored, verifiesWebId, checkSessionId, tokenSetInput, tokenSetOf } = require('./session.js')
 const { randomUUID } = require('node:crypto')
 
 /**
@@ -34,7 +34,7 @@ async function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshTo
   checkSessionId(sessionId)
   const { storage, refresh: refreshing, onNewRefreshToken: listener, verifyWebIdIssuer } = readArguments(storageOrOptions, onNewRefreshToken, refresh)
   // A restore reads the record and logs the session in, in one go (joining one under way); without refreshing, a read.
-  const stored = refreshing ? await run(native.restoreSession, storage, sessionId, false) : await run(native.loadSession, storage, sessionId)
+  const stored = refreshing ? await run(native.restoreSession, storage, sessionId, false, verifyWebIdIssuer) : await run(native.loadSession, storage, sessionId)
   if (stored == null) return undefined
   const sessionInfo = { sessionId, isLoggedIn: false, webId: stored.webId ?? undefined, clientAppId: stored.clientAppId ?? undefined }
   const session = new Session({ storage: storage ?? defaultStorage, sessionInfo, keepAlive: stored.keepAlive, verifyWebIdIssuer })
@@ -64,7 +64,7 @@ async function clearSessionFromStorageAll(storage) {
 async function refreshSession(session, options) {
   if (!(session instanceof Session)) throw invalidArgument('refreshSession expects a Session')
   const storage = options?.storage ?? undefined
-  const restored = await run(native.restoreSession, storage, session.info.sessionId, true)
+  const restored = await run(native.restoreSession, storage, session.info.sessionId, true, verifiesWebId(session))
   if (restored != null) await useRestored(session, restored)
 }
 

@@ -57,8 +57,8 @@ async function tokenSetOf(credentials, dpopKey) {
   return tokens
 }
 
-/** Makes a session logged in with what a restore gave (set in Session's static block). */
-let useRestored
+/** Makes a session logged in with what a restore gave, and tells its WebID check (set in Session's static block). */
+let useRestored, verifiesWebId
 
 const TIMER_EVENTS = new Set([EVENTS.SESSION_EXTENDED, EVENTS.SESSION_EXPIRED, EVENTS.ERROR, EVENTS.TIMEOUT_SET])
 
@@ -243,6 +243,7 @@ class Session {
 
   static {
     useRestored = (session, restored) => session.#useRestored(restored)
+    verifiesWebId = (session) => session.#verifyWebId
   }
 
   /** Arms the timer the native side plans (`plan`, when the caller has it), or none; it never keeps the process alive. */
@@ -284,7 +285,7 @@ class Session {
     if (debug.enabled) debug('session %s: background refresh, the access token expires in %d s', sessionTag(id), Math.round(((credentials.expiresAt ?? 0) - Date.now()) / 1000))
     try {
       // Takes an access token stored meanwhile by another session or process, else refreshes.
-      const restored = await run((handle, parent) => credentials.renew(handle, parent, id), this.#storages.main)
+      const restored = await run((handle, parent) => credentials.renew(handle, parent, id, this.#verifyWebId), this.#storages.main)
       if (this.#credentials !== credentials) return // logged out or in again meanwhile
       if (restored?.credentials == null) {
         // Gone from storage, or nothing left to refresh with: the session lasts as long as its token.
@@ -368,4 +369,4 @@ function checkSessionId(id) {
   checkWellFormed(id, 'The session ID')
 }
 
-module.exports = { Session, EVENTS, useRestored, checkSessionId, tokenSetInput, tokenSetOf }
+module.exports = { Session, EVENTS, useRestored, verifiesWebId, checkSessionId, tokenSetInput, tokenSetOf }

@@ -307,6 +307,7 @@ impl SessionCredentials {
     /// stored under `sessionId`: with the access token stored there if it is another one (renewed
     /// meanwhile by another session or process) with enough life left, else by refreshing. What
     /// `restoreSession` gives. Joins a renewal of the same session under way on the store.
+    /// `verifyWebIdIssuer` as for `restoreSession`.
     #[napi(
         catch_unwind,
         ts_return_type = "RestoredSession | null | PendingOperation"
@@ -317,12 +318,14 @@ impl SessionCredentials {
         storage: &NativeStorage,
         parent: Option<u32>,
         session_id: String,
+        verify_web_id_issuer: Option<bool>,
     ) -> Result<Outcome> {
         let caches = caches();
         let in_flight = storage.restores();
         let renewal = Renewal::Replacing(self.inner.access_token.clone());
+        let check = crate::protocol::webid_profile::WebIdCheck::from_option(verify_web_id_issuer);
         start(env, storage, parent, move |s, http| async move {
-            let restore = in_flight.restore(&*http, &*s, &caches, &session_id, renewal);
+            let restore = in_flight.restore(&*http, &*s, &caches, &session_id, renewal, check);
             Ok(restore.await?.map(RestoredSession::from))
         })
     }

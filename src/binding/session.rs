@@ -37,6 +37,7 @@ pub(super) fn caches() -> Caches {
 /// to live, or else through its refresh token or client credentials (`force` always renews).
 /// `null` when storage holds no session under `sessionId`; without `credentials` when it holds
 /// one that cannot be logged in again. Joins a restore of the same kind under way on the store.
+/// `verifyWebIdIssuer: false` skips the check of a record not marked as verified.
 #[napi(
     catch_unwind,
     ts_return_type = "RestoredSession | null | PendingOperation"
@@ -47,16 +48,18 @@ pub fn restore_session(
     parent: Option<u32>,
     session_id: String,
     force: bool,
+    verify_web_id_issuer: Option<bool>,
 ) -> Result<Outcome> {
     let caches = caches();
     let in_flight = storage.restores();
+    let check = WebIdCheck::from_option(verify_web_id_issuer);
     start(env, storage, parent, move |s, http| async move {
         let renewal = if force {
             Renewal::Always
         } else {
             Renewal::IfDue
         };
-        let restore = in_flight.restore(&*http, &*s, &caches, &session_id, renewal);
+        let restore = in_flight.restore(&*http, &*s, &caches, &session_id, renewal, check);
         Ok(restore.await?.map(RestoredSession::from))
     })
 }

@@ -16,6 +16,7 @@ use crate::protocol::caches::Caches;
 use crate::protocol::credentials::{renewal_due_at_ms, Credentials};
 use crate::protocol::dpop::DpopKey;
 use crate::protocol::token;
+use crate::protocol::webid_profile::WebIdCheck;
 use crate::secret::Secret;
 use crate::session::{self, Restored, SessionRecord};
 use crate::single_flight::SingleFlight;
@@ -154,22 +155,33 @@ impl RestoresInFlight {
         caches: &Caches,
         id: &str,
         renewal: Renewal,
+        check: WebIdCheck,
     ) -> Result<Option<Restore>> {
-        let key = format!("{}:{id}", renewal.kind());
+        // A restore that checks the WebID never joins one that does not.
+        let key = format!("{}:{check:?}:{id}", renewal.kind());
         self.0
-            .run(&key, || restore(http, storage, caches, id, renewal.clone()))
+            .run(&key, || {
+                restore(http, storage, caches, id, renewal.clone(), check)
+            })
             .await
     }
 }
 
 /// Restores session `id`, reading its record once: `None` when storage holds no session under
 /// it (or one without an issuer, as the reference has it).
+///
+/// With `check` on, a record not marked as verified for its issuer (one the reference wrote, or
+/// one logged in with the check off) has its WebID checked against its profile first; a refresh
+/// then stores the mark with the new tokens. A stored access token used as is writes nothing:
+/// a write outside the refresh lease could put back a refresh token another process has just
+/// rotated, and the WebID cache keeps the checks until then cheap.
 pub async fn restore(
     http: &dyn Http,
     storage: &dyn Storage,
     caches: &Caches,
     id: &str,
     renewal: Renewal,
+    check: WebIdCheck,
 ) -> Result<Option<Restore>> {
     let key = record_key(id);
     // Held until the new tokens are stored: concurrent restores of this session in this
@@ -181,6 +193,16 @@ pub async fn restore(
     let Some(issuer) = record.issuer()?.map(str::to_owned) else {
         return Ok(None);
     };
+    let checked_now = check == WebIdCheck::Verify && !record.web_id_verified()?;
+    if checked_now {
+        if let Some(web_id) = record.web_id()? {
+            caches
+                .webid
+                .verify(http, storage.now_ms(), web_id, &issuer)
+                .await
+                .map_err(Error::WebId)?;
+        }
+    }
     let keep_alive = record.keep_alive()?;
     let client_app_id = record.client_app_id()?.map(str::to_owned);
     let dpop = record.dpop()?;
@@ -205,7 +227,7 @@ pub async fn restore(
 
     if record.refresh_token()?.is_none() {
         let web_id = record.web_id()?.map(str::to_owned);
-        if let Some(credentials) = client_credentials::log_in_again(
+        if let Some(credentials) = client_credentials::log_in_again_checked(
             http,
             storage,
             caches,
@@ -213,6 +235,7 @@ pub async fn restore(
             &issuer,
             dpop_key,
             dpop,
+            check,
         )
         .await?
         {
@@ -244,6 +267,9 @@ pub async fn restore(
             Turn::Stored(credentials) => return Ok(Some(without_refresh_token(credentials))),
             Turn::Gone => return Ok(None),
         }
+    }
+    if checked_now && record.web_id()?.is_some() {
+        record.set_web_id_verified_issuer(Some(&issuer));
     }
     let outcome = refresh_token::refresh_and_store(
         http, storage, caches, record, &issuer, dpop_key, dpop, None,

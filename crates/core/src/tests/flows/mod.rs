@@ -197,12 +197,22 @@ impl World {
 
     /// `restoreSession`, as the binding calls it on the native store.
     pub fn restore(&self, renewal: Renewal) -> Result<Option<Restore>> {
+        self.restore_checked(renewal, crate::protocol::webid_profile::WebIdCheck::Verify)
+    }
+
+    /// `restore`, with the WebID check the app's `verifyWebIdIssuer` gives.
+    pub fn restore_checked(
+        &self,
+        renewal: Renewal,
+        check: crate::protocol::webid_profile::WebIdCheck,
+    ) -> Result<Option<Restore>> {
         block_on(crate::restore::restore(
             &self.host(),
             &*self.store,
             &self.caches,
             SESSION,
             renewal,
+            check,
         ))
     }
 
@@ -342,7 +352,14 @@ impl Process {
         let in_flight = self.restores.clone();
         self.operation(move |storage, http, caches| async move {
             storage_calls(&*storage, delay).await?;
-            let restore = in_flight.restore(&*http, &*storage, &caches, SESSION, renewal);
+            let restore = in_flight.restore(
+                &*http,
+                &*storage,
+                &caches,
+                SESSION,
+                renewal,
+                crate::protocol::webid_profile::WebIdCheck::Verify,
+            );
             restore.await
         })
     }

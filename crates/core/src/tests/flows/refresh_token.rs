@@ -150,6 +150,7 @@ fn a_renewal_takes_the_token_another_process_stored_and_refreshes_its_own_otherw
         &Caches::default(),
         SESSION,
         Renewal::Always,
+        crate::protocol::webid_profile::WebIdCheck::Verify,
     ));
     let theirs = super::restored(elsewhere).credentials.access_token;
     assert_eq!(world.grants("refresh_token"), refreshes + 1);

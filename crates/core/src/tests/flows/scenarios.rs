@@ -121,6 +121,7 @@ pub(super) fn refreshed_record_not_stored(flow: Flow) {
             &world.caches,
             SESSION,
             Renewal::IfDue,
+            crate::protocol::webid_profile::WebIdCheck::Verify,
         ))
     };
     let restored = restored(restore(&store));
@@ -185,8 +186,14 @@ pub(super) fn log_out_during_a_refresh(flow: Flow, backing: Backing, another_pro
         let other = world.process(backing);
         let logging_out = if another_process { &other } else { &process };
         let restore = process.operation(|storage, http, caches| async move {
-            let restore =
-                crate::restore::restore(&*http, &*storage, &caches, SESSION, Renewal::IfDue);
+            let restore = crate::restore::restore(
+                &*http,
+                &*storage,
+                &caches,
+                SESSION,
+                Renewal::IfDue,
+                crate::protocol::webid_profile::WebIdCheck::Verify,
+            );
             restore.await.map(drop)
         });
         let log_out = logging_out.operation(move |storage, http, caches| async move {

@@ -334,6 +334,50 @@ fn a_refresh_of_a_marked_record_asks_no_profile_and_keeps_the_mark() {
     }
 }
 
+/// A record not marked as verified (the reference's, or one logged in with the check off) is
+/// checked by the restore: a refresh then stores the mark with the new tokens; a stored access
+/// token used as is writes nothing, and the WebID cache answers the next restores.
+#[test]
+fn a_restore_of_an_unmarked_record_checks_it_and_a_refresh_marks_it() {
+    for grant in [AUTHORIZATION_CODE, REFRESH_TOKEN] {
+        let mut world = World::with_due_tokens();
+        grant.log_in(&world, WebIdCheck::Skip).unwrap();
+        assert_eq!(world.field(field::WEB_ID_VERIFIED_ISSUER), None);
+        world.caches = Caches::default();
+        restored(world.restore(Renewal::IfDue));
+        assert_eq!(world.profile_requests(WEB_ID), 1, "{}", grant.name);
+        assert_eq!(
+            world.field(field::WEB_ID_VERIFIED_ISSUER).as_deref(),
+            Some(ISSUER),
+            "{}",
+            grant.name
+        );
+        // Marked now: another process's restore asks nothing.
+        world.caches = Caches::default();
+        restored(world.restore(Renewal::Always));
+        assert_eq!(world.profile_requests(WEB_ID), 1, "{}", grant.name);
+    }
+}
+
+#[test]
+fn a_restore_of_an_unmarked_record_whose_profile_names_another_provider_is_refused_and_changes_nothing(
+) {
+    let mut world = World::with_due_tokens();
+    REFRESH_TOKEN.log_in(&world, WebIdCheck::Skip).unwrap();
+    world.profiles.serve_turtle(WEB_ID, &[OTHER_IDP]);
+    world.caches = Caches::default();
+    let before = snapshot(&world);
+    let refreshes = world.grants("refresh_token");
+    let error = world.restore(Renewal::IfDue).unwrap_err();
+    assert_mismatch(&error, "restore");
+    assert_eq!(snapshot(&world), before);
+    assert_eq!(world.grants("refresh_token"), refreshes);
+    // With the check off, as `verifyWebIdIssuer: false` passes it, the restore asks nothing.
+    restored(world.restore_checked(Renewal::IfDue, WebIdCheck::Skip));
+    assert_eq!(world.grants("refresh_token"), refreshes + 1);
+    assert_eq!(world.field(field::WEB_ID_VERIFIED_ISSUER), None);
+}
+
 /// A client-credentials session's restore logs the client in again (it has no refresh token).
 #[test]
 fn a_client_credentials_re_login_of_a_marked_record_asks_no_profile() {
@@ -379,7 +423,8 @@ fn a_client_credentials_re_login_refused_by_the_profile_leaves_the_record_byte_f
     let error = world.restore(Renewal::IfDue).unwrap_err();
     assert_mismatch(&error, "re-login");
     assert_eq!(snapshot(&world), before);
-    assert_eq!(world.grants("client_credentials"), 2);
+    // The restore checks the unmarked record before it asks for new tokens.
+    assert_eq!(world.grants("client_credentials"), 1);
 
     // With the option off, as the restore will pass it, the re-login asks nothing.
     let host = world.host();
