@@ -66,7 +66,11 @@ async function restoreInChild(path, sessionId, resource) {
   })
 }
 
-/** A record like the one an authorization-code login leaves (reference layout, §6.6). */
+/**
+ * A record like the one an authorization-code login leaves (reference layout, §6.6), marked as
+ * this package marks a login whose WebID it verified (`webIdVerifiedIssuer`): the synthetic
+ * WebID's profile cannot be fetched, and a restore checks an unmarked record first.
+ */
 function loggedInRecord(overrides = {}) {
   return {
     clientId: 'https://app.example/id',
@@ -78,6 +82,7 @@ function loggedInRecord(overrides = {}) {
     keepAlive: 'true',
     refreshToken: 'SECRET-REFRESH-TOKEN',
     webId: 'https://alice.example/profile/card#me',
+    webIdVerifiedIssuer: 'https://idp.example/',
     isLoggedIn: 'true',
     publicKey: JSON.stringify({ kty: 'EC', crv: 'P-256', x: 'xx', y: 'yy', alg: 'ES256' }),
     privateKey: JSON.stringify({ kty: 'EC', crv: 'P-256', x: 'xx', y: 'yy', d: 'SECRET-PRIVATE-D' }),

