@@ -198,16 +198,8 @@ pub async fn restore(
         WebIdCheck::Verify if !record.web_id_verified()? => record.web_id()?.map(str::to_owned),
         _ => None,
     };
-    let check_unmarked = || async {
-        match &unmarked_web_id {
-            Some(web_id) => caches
-                .webid
-                .verify(http, storage.now_ms(), web_id, &issuer)
-                .await
-                .map_err(Error::WebId),
-            None => Ok(()),
-        }
-    };
+    let check_unmarked =
+        || verify_unmarked(http, storage, caches, unmarked_web_id.as_deref(), &issuer);
     let keep_alive = record.keep_alive()?;
     let client_app_id = record.client_app_id()?.map(str::to_owned);
     let dpop = record.dpop()?;
@@ -294,6 +286,25 @@ pub async fn restore(
         client_app_id,
         not_stored,
     }))))
+}
+
+/// The WebID check of a record not marked as verified: `web_id` is its WebID then, else `None`
+/// (marked, the check off, or no WebID), and nothing is asked.
+async fn verify_unmarked(
+    http: &dyn Http,
+    storage: &dyn Storage,
+    caches: &Caches,
+    web_id: Option<&str>,
+    issuer: &str,
+) -> Result<()> {
+    match web_id {
+        Some(web_id) => caches
+            .webid
+            .verify(http, storage.now_ms(), web_id, issuer)
+            .await
+            .map_err(Error::WebId),
+        None => Ok(()),
+    }
 }
 
 /// What waiting for the refresh lease gave.
