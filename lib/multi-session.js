@@ -100,4 +100,4 @@ async function logout(tokenSet, redirectHandler, postLogoutUrl) {
   redirectHandler(checked.endSessionUrl)
 }
 
-module.exports = { getSessionFromStorage, getSessionIdFromStorageAll, clearSessionFromStorageAll, refreshSession, refreshTokens, logout }
+module.exports = { getSessionFromStorage, getSessionIdFromStorageAll, clearSessionFromStorageAll, refreshSession, refreshTokens, getWebIdIssuers, logout }
