@@ -1,6 +1,6 @@
 // The main job, against a real Solid server: log a client in, read a private resource, keep the
 // session in the app's own storage, and restore sessions from that storage: the client's, and a
-// user's who logged in through the server's login page (the authorization-code flow).
+// user's who logged in by WebID through the server's login page (the authorization-code flow).
 // Run with `npm run demo` (installs, builds, then runs this file). It starts a local Community
 // Solid Server by itself (seeded with alice's pod and one private resource) and stops it at the end.
 import {
@@ -9,6 +9,7 @@ import {
   getSessionIdFromStorageAll,
   clearSessionFromStorageAll,
   refreshSession,
+  getWebIdIssuers,
 } from 'solid-client-authn-native'
 import { startCss } from '../__test__/support/servers.js'
 import { authcodeLogin } from '../__test__/support/authcode-login.mjs'
@@ -80,10 +81,13 @@ try {
   }
 
   // -------------------------------------------------------------------------------------------
-  step("4. A user logs in through the server's login page (authorization code), and is restored")
+  step("4. A user logs in by WebID through the server's login page (authorization code), and is restored")
+  // The provider is the one the WebID's profile names; at the end, the profile is checked to name
+  // the provider that vouched for the WebID.
+  line('getWebIdIssuers(webId)', JSON.stringify(await getWebIdIssuers(css.webId)))
   const user = new Session({ storage }, 'alice-web')
   const authorizationUrl = await user.login({
-    oidcIssuer: css.issuer,
+    webId: css.webId,
     redirectUrl: 'http://localhost:9/callback',
     clientName: 'demo app',
     handleRedirect: () => {}, // a web app would redirect the browser here
@@ -93,8 +97,8 @@ try {
   // driven with HTTP requests, up to the redirect back to the app.
   const { redirectUrl } = await authcodeLogin({ authorizationUrl, email: css.email, password: css.password, webId: css.webId })
   const info = await user.handleIncomingRedirect(redirectUrl)
-  line('handleIncomingRedirect', `isLoggedIn ${info.isLoggedIn}, ${info.webId}`)
-  line('stored', `${RECORD}alice-web (a registered client, a refresh token, a DPoP key)`)
+  line('handleIncomingRedirect', `isLoggedIn ${info.isLoggedIn}, ${info.webId} (its profile names ${css.issuer})`)
+  line('stored', `${RECORD}alice-web (a registered client, a refresh token, a DPoP key, the WebID check's mark)`)
 
   const heard = []
   const restored = await getSessionFromStorage('alice-web', { storage, onNewRefreshToken: () => heard.push('newRefreshToken') })
