@@ -11,8 +11,8 @@ pub mod http_engine;
 // The protocol lives in the core crate; re-exported under the paths it had when it lived here,
 // so that `crate::error` and the like read the same from the binding.
 pub use solid_client_authn_core::{
-    addresses, error, grants, host, http, join, logout, panics, protocol, quote, random, restore,
-    secret, session, single_flight, storage, surrogates,
+    addresses, error, grants, host, http, join, keys, logout, panics, protocol, quote, random,
+    restore, secret, session, single_flight, storage, surrogates,
 };
 
 pub mod binding;

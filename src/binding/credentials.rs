@@ -6,9 +6,9 @@ use std::rc::Rc;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use super::caches::caches;
 use super::errors::throw;
 use super::operation::{start, Outcome};
-use super::session::caches;
 use super::storage::NativeStorage;
 use crate::protocol::credentials::Credentials;
 use crate::protocol::token::NonceCache;

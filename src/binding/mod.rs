@@ -5,6 +5,7 @@
     reason = "napi entry points receive owned values converted from JS"
 )]
 
+mod caches;
 mod credentials;
 mod errors;
 mod operation;
@@ -152,7 +153,7 @@ pub fn discover_issuer(
     parent: Option<u32>,
     issuer: String,
 ) -> Result<Outcome> {
-    let cache = session::caches().discovery;
+    let cache = caches::caches().discovery;
     start(env, storage, parent, move |s, http| async move {
         let found = cache.discover_and_record(&*http, &*s, &issuer).await?;
         let metadata = &found.metadata;
@@ -188,7 +189,7 @@ pub fn quote(text: String) -> String {
 /// login's state (for the debug log's storage lines).
 #[napi(catch_unwind)]
 pub fn storage_key_name(key: String) -> String {
-    crate::error::KeyName(&key).to_string()
+    crate::keys::KeyName(&key).to_string()
 }
 
 /// The message of the typed error for the last panic on this thread that a napi entry point

@@ -4,6 +4,7 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use super::caches::caches;
 use super::credentials::{RestoredSession, SessionCredentials};
 use super::operation::{start, Outcome};
 use super::options::{
@@ -11,7 +12,6 @@ use super::options::{
 };
 use super::storage::NativeStorage;
 use crate::grants::client_credentials::{self, ClientCredentialsLogin};
-use crate::protocol::caches::Caches;
 use crate::protocol::webid_profile::WebIdCheck;
 use crate::restore::Renewal;
 use crate::secret::Secret;
@@ -20,17 +20,6 @@ use crate::secret::Secret;
 /// layer refuses any other than that and `"DPoP"`).
 fn dpop(token_type: Option<&Property>) -> bool {
     !matches!(token_type, Some(Property::Text(t)) if t == "Bearer")
-}
-
-thread_local! {
-    /// Per Node environment (each has its own thread): discovered metadata, key sets, and the
-    /// latest DPoP nonces of token endpoints.
-    static CACHES: Caches = Caches::default();
-}
-
-/// This environment's caches, for an operation to own.
-pub(super) fn caches() -> Caches {
-    CACHES.with(Caches::clone)
 }
 
 /// Restores a stored session with the access token it stored while that has more than a minute

@@ -4,8 +4,8 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use super::caches::caches;
 use super::operation::{start, Outcome};
-use super::session::caches;
 use super::storage::NativeStorage;
 
 /// The identity providers the profile of `webId` names (`solid:oidcIssuer`), in the profile's

@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use crate::keys::KeyName;
 use crate::quote;
 
 /// Which storage method a failed call was.
@@ -151,40 +152,6 @@ pub enum Error {
 const OAUTH_ERROR_MAX_CHARS: usize = 100;
 /// How much of an `error_description` is kept: a sentence or two.
 const OAUTH_DESCRIPTION_MAX_CHARS: usize = 300;
-
-/// A storage key as a message names it: quoted, or, when it holds a session ID or a login's
-/// `state`, by its kind in angle brackets. The error keeps the key itself (its `key` in JS).
-///
-/// The kind is told from the key's prefix: a session's record and a login's state mapping share
-/// one (`solidClientAuthenticationUser:`), so both are named at once. The session list, its
-/// lease, the discovery records and the client records hold no ID (an issuer is not secret), and
-/// stay quoted.
-pub struct KeyName<'a>(pub &'a str);
-
-impl KeyName<'_> {
-    /// What the key is, when the message must not quote it.
-    pub fn hidden_kind(&self) -> Option<&'static str> {
-        // A key handed to the storage as a JSON string literal (one with an unpaired
-        // surrogate) starts with its quote.
-        let key = self.0.strip_prefix('"').unwrap_or(self.0);
-        if key.starts_with(crate::storage::USER_RECORD_PREFIX) {
-            Some("a session record or login state")
-        } else if key.starts_with(crate::storage::lease::LEASE_PREFIX) {
-            Some("a session's refresh lease")
-        } else {
-            None
-        }
-    }
-}
-
-impl fmt::Display for KeyName<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.hidden_kind() {
-            Some(kind) => write!(f, "<{kind}>"),
-            None => write!(f, "\"{}\"", quote::text(self.0)),
-        }
-    }
-}
 
 fn deadlock_hint(blocking_others: bool) -> &'static str {
     if blocking_others {

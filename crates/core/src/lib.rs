@@ -23,6 +23,7 @@ pub mod grants;
 pub mod host;
 pub mod http;
 pub mod join;
+pub mod keys;
 pub mod logout;
 pub mod panics;
 pub mod protocol;

@@ -32,8 +32,7 @@ use crate::error::{Error, Result};
 use crate::random::url_safe_token;
 use crate::storage::{OwnLeases, Storage};
 
-/// The prefix of lease keys.
-pub const LEASE_PREFIX: &str = "solidClientAuthn:refreshLease:";
+pub use crate::keys::LEASE_PREFIX;
 /// How long a lease lasts: longer than a refresh takes (discovery, keys and the token request,
 /// each bounded by the identity provider timeout).
 pub const LEASE_TTL_MS: u64 = 15_000;

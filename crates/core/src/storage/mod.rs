@@ -14,26 +14,10 @@ pub use own_leases::OwnLeases;
 
 use crate::error::Result;
 
-/// The key of the JSON array that lists every registered session ID.
-pub const REGISTERED_SESSIONS_KEY: &str = "solidClientAuthn:registeredSessions";
-/// The prefix of per-record keys: session records and authorization-state mappings.
-pub const USER_RECORD_PREFIX: &str = "solidClientAuthenticationUser:";
-
-/// The prefix of the discovery records the reference writes (and never reads back).
-pub const ISSUER_CONFIG_PREFIX: &str = "issuerConfig:";
-
-/// The key of the discovery record of `issuer`, as given by the caller.
-pub fn issuer_config_key(issuer: &str) -> String {
-    format!("{ISSUER_CONFIG_PREFIX}{issuer}")
-}
-
-/// The key under which the record of a session (or of an OAuth `state`) is stored.
-pub fn record_key(id: &str) -> String {
-    let mut key = String::with_capacity(USER_RECORD_PREFIX.len() + id.len());
-    key.push_str(USER_RECORD_PREFIX);
-    key.push_str(id);
-    key
-}
+pub use crate::keys::{
+    issuer_config_key, record_key, ISSUER_CONFIG_PREFIX, REGISTERED_SESSIONS_KEY,
+    USER_RECORD_PREFIX,
+};
 
 /// Records whose write failed after something that cannot be done twice (a refresh whose
 /// refresh token the provider rotated): the only copy of the new tokens until a write succeeds.
