@@ -2,8 +2,8 @@
 
 use proptest::prelude::*;
 
+use super::finish::Callback;
 use crate::error::Error;
-use crate::grants::authorization_code::Callback;
 use crate::tests::property_support::{any_text, config, leaks_secret, url};
 
 /// The authorization code: secret, so no message may quote it.
