@@ -765,6 +765,9 @@ export declare class Session {
   /**
    * Builds a session from tokens obtained elsewhere (for example kept by the application after a
    * `"newTokens"` event), without a login flow. The session uses a private temporary storage.
+   * Expired tokens, or an ID token that does not verify, give a logged-out session (as in
+   * `@inrupt/solid-client-authn-node`); a WebID whose profile does not name the issuer rejects
+   * with a {@link WebIdError}, as a login does.
    *
    * @param sessionTokenSet The tokens; `dpopKey.privateKey` must be extractable.
    * @param sessionId The new session's identifier; a random UUID when left out.

@@ -2,8 +2,8 @@
 // profile names the provider as its solid:oidcIssuer. Any provider can put any WebID in its
 // tokens; oidc-provider here (whose login takes any WebID as the account) speaks for the CSS
 // user's WebID, and is refused, while the reference beside it accepts the same login. Profiles
-// that cannot be read fail the login closed. Also: login by WebID against CSS, getWebIdIssuers,
-// and the option that turns the check off.
+// that cannot be read fail the login closed, and so does Session.fromTokens. Also: login by WebID
+// against CSS, getWebIdIssuers, and the option that turns the check off.
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
@@ -182,6 +182,14 @@ test('profiles that name the provider among others, none, or cannot be read: log
     const trusting = await robotLogin(idps[2], asyncMapStorage(), 'trusting', { verifyWebIdIssuer: false })
     assert.equal(trusting.info.isLoggedIn, true)
     assert.equal(host.requests('none'), before)
+
+    // A token set the app kept from such a login: Session.fromTokens checks it as a login does.
+    const kept = new Session({ storage: asyncMapStorage(), verifyWebIdIssuer: false }, 'kept')
+    const tokens = new Promise((resolve) => kept.events.on('newTokens', resolve))
+    await kept.login({ oidcIssuer: idps[2].issuer, clientId: 'webid-robot', clientSecret: 'ROBOT-SECRET-4711' })
+    const refused = await rejection(Session.fromTokens(await tokens))
+    assert.ok(refused instanceof WebIdError, String(refused))
+    assert.equal(refused.code, 'ERR_WEBID_ISSUER_MISMATCH')
   } finally {
     ours.setIdentityProviderTimeout(3_500)
     await Promise.all(idps.map((idp) => idp.close()))

@@ -108,6 +108,10 @@ export async function networkWorkloads(ctx, css, selected) {
       await concurrentRestores(ctx, env)
     }
   }
+  if (selected.has('login')) {
+    log('client-credentials logins against CSS, with the WebID check and without...')
+    await loginCost(ctx, css)
+  }
   if (selected.has('fetch') || selected.has('proof')) {
     log('  client-credentials logins against CSS (DPoP and Bearer, both packages)...')
     const sessions = await clientCredentialsSessions(ctx, css)
@@ -398,6 +402,49 @@ async function clientCredentialsSessions(ctx, css) {
     }
   }
   return sessions
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13. What the WebID check costs a login (issue 16)
+
+/**
+ * Client-credentials logins against CSS: the reference (no check), ours with the WebID check (the
+ * default) and ours without. The first checked login of the process reads the profile (one
+ * request); the pair is then kept for 10 minutes, so the timed logins after it send none.
+ */
+async function loginCost(ctx, css) {
+  const { reference, ours, median, QUICK } = ctx
+  const login = (pkg, options) => async () => {
+    const session = new pkg.Session({ storage: asyncMapStorage(), keepAlive: false, ...options })
+    await session.login({ oidcIssuer: css.issuer, clientId: css.clientId, clientSecret: css.clientSecret })
+    ctx.check(session.info.isLoggedIn && session.info.webId === css.webId, 'client-credentials login')
+    if (pkg === reference) clearTimeout(session.lastTimeoutHandle)
+  }
+  const variants = { reference: login(reference), oursChecked: login(ours), oursUnchecked: login(ours, { verifyWebIdIssuer: false }) }
+  // The first logins fill each package's caches; ours' first checked login reads the profile.
+  const first = newCounts()
+  await counted(first, variants.oursChecked)
+  await variants.oursUnchecked()
+  await variants.reference()
+  const later = newCounts()
+  const rounds = QUICK ? 3 : 9
+  const calls = QUICK ? 3 : 8
+  const times = { reference: [], oursChecked: [], oursUnchecked: [] }
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, fn] of Object.entries(variants)) {
+      const t0 = performance.now()
+      if (name === 'oursChecked') await counted(later, async () => { for (let i = 0; i < calls; i++) await fn() })
+      else for (let i = 0; i < calls; i++) await fn()
+      times[name].push((performance.now() - t0) / calls)
+    }
+  }
+  const ms = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]))
+  for (const [variant, our] of [['WebID check on (the default)', ms.oursChecked], ['WebID check off', ms.oursUnchecked]]) {
+    ctx.addRow({ group: 'login', workload: `client-credentials login vs CSS, ${variant}`, storage: 'JS async Map', unit: 'ms', reference: ms.reference, ours: our, kind: 'time', target: null, detail: { times } })
+  }
+  ctx.notes.push(
+    `client-credentials login, WebID check: ours' first checked login sent ${fmtCount(first.native)} requests (discovery, key set, token, the WebID profile); each later one sent ${fmtCount(later.native / (rounds * calls))} (the token request; the profile's answer is kept 10 min); check on ${ms.oursChecked.toFixed(2)} ms, off ${ms.oursUnchecked.toFixed(2)} ms per login`,
+  )
 }
 
 /** Starts bench/ok-server.mjs and resolves to { url, stop }. */

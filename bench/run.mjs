@@ -5,7 +5,7 @@
 // Options: --quick (fewer rounds, no 10,000-session clear; for trying changes)
 //          --json <path> (where to write the results; default bench/results-latest.json)
 //          --only <names> (comma-separated: import,memory,list,restore,calls,clear,refresh,
-//                          concurrent,fetch,proof,cross-process,load; default all)
+//                          concurrent,fetch,proof,login,cross-process,load; default all)
 //          --load-seconds <s> (how long the load workload runs per package; default 60, 10 with --quick)
 //
 // Workloads 6-9 (refresh, concurrent, fetch, proof) run against a Community Solid Server that this
@@ -32,11 +32,11 @@ const args = process.argv.slice(2)
 const QUICK = args.includes('--quick')
 const jsonAt = args.indexOf('--json')
 const RESULTS_PATH = jsonAt >= 0 ? path.resolve(args[jsonAt + 1]) : path.join(HERE, 'results-latest.json')
-const ALL = ['import', 'memory', 'list', 'restore', 'calls', 'clear', 'refresh', 'concurrent', 'fetch', 'proof', 'cross-process', 'load']
+const ALL = ['import', 'memory', 'list', 'restore', 'calls', 'clear', 'refresh', 'concurrent', 'fetch', 'proof', 'login', 'cross-process', 'load']
 const onlyAt = args.indexOf('--only')
 const SELECTED = new Set(onlyAt >= 0 ? String(args[onlyAt + 1] ?? '').split(',') : ALL)
 for (const name of SELECTED) if (!ALL.includes(name)) throw new Error(`--only: unknown workload ${name} (known: ${ALL.join(',')})`)
-const NETWORK = ['refresh', 'concurrent', 'fetch', 'proof'].filter((n) => SELECTED.has(n))
+const NETWORK = ['refresh', 'concurrent', 'fetch', 'proof', 'login'].filter((n) => SELECTED.has(n))
 const MULTI_PROCESS = ['cross-process', 'load'].filter((n) => SELECTED.has(n))
 const loadSecondsAt = args.indexOf('--load-seconds')
 const LOAD_SECONDS = loadSecondsAt >= 0 ? Number(args[loadSecondsAt + 1]) : QUICK ? 10 : 60

@@ -5,7 +5,7 @@
 const { EventEmitter } = require('node:events')
 const { createHash, randomUUID } = require('node:crypto')
 const native = require('../binding.js')
-const { ConfigurationError, invalidArgument, notStoredError, panicked } = require('./errors.js')
+const { ConfigurationError, WebIdError, invalidArgument, notStoredError, panicked } = require('./errors.js')
 const { defaultStorage, storageProblem, handleFor, run, checkWellFormed, InMemoryStorage, debug } = require('./storage.js')
 const { authenticatedFetch } = require('./fetch.js')
 
@@ -326,7 +326,13 @@ class Session {
     const expired = typeof tokens.expiresAt === 'number' && tokens.expiresAt * 1000 < Date.now()
     // As the reference: a token that does not check out makes a logged-out session, not an error.
     const checking = !expired && typeof tokens.idToken === 'string' ? run(native.checkIdToken, storage, tokens.issuer, tokens.clientId, tokens.idToken, undefined, true) : undefined
-    const verifiedWebId = await checking?.then((checked) => checked.webId, () => undefined)
+    // But a WebID whose profile does not name the provider is refused, as at every login.
+    const verifiedWebId = await checking?.then(
+      (checked) => checked.webId,
+      (error) => {
+        if (error instanceof WebIdError) throw error
+      },
+    )
     const webId = tokens.webId ?? verifiedWebId
     if (webId !== undefined) session.info.webId = webId
     if (expired || verifiedWebId === undefined || typeof tokens.accessToken !== 'string') return session
