@@ -72,7 +72,7 @@ async function restoreInChild(path, sessionId, resource) {
  * WebID's profile cannot be fetched, and a restore checks an unmarked record first.
  */
 function loggedInRecord(overrides = {}) {
-  return {
+  const record = {
     clientId: 'https://app.example/id',
     clientType: 'solid-oidc',
     clientName: 'https://app.example/id',
@@ -82,12 +82,14 @@ function loggedInRecord(overrides = {}) {
     keepAlive: 'true',
     refreshToken: 'SECRET-REFRESH-TOKEN',
     webId: 'https://alice.example/profile/card#me',
-    webIdVerifiedIssuer: 'https://idp.example/',
     isLoggedIn: 'true',
     publicKey: JSON.stringify({ kty: 'EC', crv: 'P-256', x: 'xx', y: 'yy', alg: 'ES256' }),
     privateKey: JSON.stringify({ kty: 'EC', crv: 'P-256', x: 'xx', y: 'yy', d: 'SECRET-PRIVATE-D' }),
     ...overrides,
   }
+  // Marked for whatever issuer the record names, unless the caller says otherwise.
+  if (!('webIdVerifiedIssuer' in overrides) && typeof record.issuer === 'string') record.webIdVerifiedIssuer = record.issuer
+  return record
 }
 
 /** Writes sessions into any IStorage the way the reference lays them out. */

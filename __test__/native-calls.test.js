@@ -28,6 +28,8 @@ function recordWithAccessToken() {
     keepAlive: 'true',
     refreshToken: 'a-refresh-token',
     webId: WEB_ID,
+    // As this package marks a login whose WebID it verified: a restore checks no profile then.
+    webIdVerifiedIssuer: 'https://idp.example/',
     isLoggedIn: 'true',
     publicKey: JSON.stringify({ kty, crv, x, y, alg: 'ES256' }),
     privateKey: JSON.stringify({ kty, crv, x, y, d }),

@@ -80,6 +80,8 @@ test("a provider speaking for the CSS user's WebID is refused and nothing is sto
   const theirInfo = await theirs.handleIncomingRedirect(await opLogin(theirUrl, { redirectUrl: REDIRECT, account: css.webId }))
   assert.equal(theirInfo.isLoggedIn, true)
   assert.equal(theirInfo.webId, css.webId)
+  // Its refresh timer would keep this process alive for the token's lifetime.
+  await theirs.logout()
 })
 
 test('login by WebID: the provider comes from the profile; getWebIdIssuers lists it', async () => {
