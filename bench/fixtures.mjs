@@ -58,8 +58,8 @@ export const webIdOf = (i) => `https://user${i}.solid.example/profile/card#me`
 
 /**
  * The record of session `i` as a login by this package leaves it: `sessionRecord`'s fields with a
- * real DPoP key pair (a restore imports it) and the DPoP-bound access token it stored, with an
- * hour to live, so that a restore with refreshing uses it and sends nothing.
+ * real DPoP key pair (a restore imports it), the DPoP-bound access token it stored, with an hour
+ * to live, so that a restore with refreshing uses it and sends nothing, and the WebID check's mark.
  */
 export function sessionRecordWithAccessToken(i) {
   const { kty, crv, x, y, d } = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' })
@@ -72,6 +72,8 @@ export function sessionRecordWithAccessToken(i) {
     accessTokenType: 'DPoP',
     accessTokenIssuedAt: String(now),
     accessTokenExpiresAt: String(now + 3_600_000),
+    // A login by this package marks the record once the WebID's profile named the provider.
+    webIdVerifiedIssuer: ISSUER,
   })
 }
 
