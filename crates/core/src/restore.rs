@@ -225,7 +225,7 @@ pub async fn restore(
 
     if record.refresh_token()?.is_none() {
         let web_id = record.web_id()?.map(str::to_owned);
-        if let Some(credentials) = client_credentials::log_in_again_checked(
+        if let Some(credentials) = client_credentials::log_in_again(
             http,
             storage,
             caches,

@@ -63,29 +63,6 @@ pub async fn log_in_session(
     Ok(credentials)
 }
 
-/// `log_in_again_checked` with the check on, the default.
-pub async fn log_in_again(
-    http: &dyn Http,
-    storage: &dyn Storage,
-    caches: &Caches,
-    record: &mut SessionRecord,
-    issuer: &str,
-    stored_key: Option<DpopKey>,
-    dpop: bool,
-) -> Result<Option<Credentials>> {
-    log_in_again_checked(
-        http,
-        storage,
-        caches,
-        record,
-        issuer,
-        stored_key,
-        dpop,
-        WebIdCheck::Verify,
-    )
-    .await
-}
-
 /// A restore of a session of a static client with a secret, no redirect URL and no refresh
 /// token: the client logs in again. `None` for any other session. The record is written only
 /// once the grant has succeeded, so a restore that fails leaves storage as it was.
@@ -97,7 +74,7 @@ pub async fn log_in_again(
     clippy::too_many_arguments,
     reason = "the values are what the restore has read from the record, and its option"
 )]
-pub async fn log_in_again_checked(
+pub async fn log_in_again(
     http: &dyn Http,
     storage: &dyn Storage,
     caches: &Caches,

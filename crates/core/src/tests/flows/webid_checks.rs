@@ -432,7 +432,7 @@ fn a_client_credentials_re_login_refused_by_the_profile_leaves_the_record_byte_f
             .await?
             .expect("a record");
         let key = record.dpop_key()?;
-        client_credentials::log_in_again_checked(
+        client_credentials::log_in_again(
             &host,
             &*world.store,
             &world.caches,
