@@ -290,7 +290,7 @@ export interface ISessionInfo {
   expirationDate?: number;
 }
 
-/** Options for {@link Session.login}. Only `oidcIssuer` is always needed. */
+/** Options for {@link Session.login}. `oidcIssuer` is needed, but for a user's login by `webId`. */
 export interface ILoginInputOptions {
   /**
    * The URL of the user's OpenID Provider (identity provider). With `webId` and a `redirectUrl` it
