@@ -27,7 +27,7 @@ use napi_derive::napi;
 
 use super::errors::throw;
 use super::storage::NativeStorage;
-use super::text::JsText;
+use super::text::{kind_of, JsText};
 use super::wakes;
 use crate::error::{Result as CoreResult, StorageFailure, StorageMethod};
 use crate::host::drive::{Driven, Step, WakeSignal};
@@ -375,20 +375,16 @@ impl HostValue {
 
 impl FromNapiValue for HostValue {
     unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
-        Ok(match type_of!(env, value)? {
-            ValueType::Undefined | ValueType::Null => Self::Absent,
-            ValueType::String => return unsafe { Self::text(env, value) },
-            ValueType::Boolean if unsafe { bool::from_napi_value(env, value)? } => Self::True,
-            ValueType::Boolean => Self::Other("a boolean"),
-            ValueType::Number => Self::Other("a number"),
-            ValueType::BigInt => Self::Other("a bigint"),
-            ValueType::Symbol => Self::Other("a symbol"),
-            ValueType::Function => Self::Other("a function"),
-            _ => {
+        Ok(match kind_of(env, value)? {
+            "undefined" | "null" => Self::Absent,
+            "a string" => return unsafe { Self::text(env, value) },
+            "a boolean" if unsafe { bool::from_napi_value(env, value)? } => Self::True,
+            "an object" => {
                 let mut is_array = false;
                 check_status!(unsafe { sys::napi_is_array(env, value, &raw mut is_array) })?;
                 Self::Other(if is_array { "an array" } else { "an object" })
             }
+            kind => Self::Other(kind),
         })
     }
 }
