@@ -43,8 +43,8 @@ async function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshTo
   return session
 }
 
-// Per store, the last list built and its generation: the native side sends the stored text only when it changed, and
-// V8's JSON.parse builds arrays faster than napi can.
+// Per store, the last list built and its generation: the native side sends the stored text only when it changed (or
+// only the entries that changed), and V8's JSON.parse builds arrays faster than napi can.
 const listCache = new WeakMap()
 
 async function getSessionIdFromStorageAll(storage) {
@@ -52,7 +52,9 @@ async function getSessionIdFromStorageAll(storage) {
   const cached = listCache.get(handle)
   const answer = await runOn(handle, storage ?? undefined, native.listSessionIds, cached?.generation)
   if (answer === true) return cached.ids.slice()
-  const ids = JSON.parse(answer.json)
+  // A patch is what changed since the array this call started from (a login, a logout): parsing
+  // only that is what keeps a list that changes between calls as cheap as one that does not.
+  const ids = answer.at === undefined ? JSON.parse(answer.json) : cached.ids.slice(0, answer.at).concat(JSON.parse(answer.json), cached.ids.slice(answer.at + answer.remove))
   listCache.set(handle, { generation: answer.generation, ids })
   return ids.slice()
 }

@@ -50,6 +50,16 @@ pub struct SessionListText {
     pub json: String,
 }
 
+/// What changed in the session list since the generation JS holds: `remove` IDs from index `at`
+/// replaced by those of `json` (a JSON array), which is then `generation`'s list.
+#[napi(object, object_from_js = false)]
+pub struct SessionListPatch {
+    pub generation: u32,
+    pub at: u32,
+    pub remove: u32,
+    pub json: String,
+}
+
 /// The session list's answer as JS receives it.
 struct ListReply(ListAnswer);
 
@@ -60,6 +70,22 @@ impl ToNapiValue for ListReply {
             ListAnswer::Unchanged => unsafe { bool::to_napi_value(env, true) },
             ListAnswer::Changed { generation, json } => unsafe {
                 SessionListText::to_napi_value(env, SessionListText { generation, json })
+            },
+            ListAnswer::Patched {
+                generation,
+                at,
+                remove,
+                json,
+            } => unsafe {
+                SessionListPatch::to_napi_value(
+                    env,
+                    SessionListPatch {
+                        generation,
+                        at,
+                        remove,
+                        json,
+                    },
+                )
             },
         }
     }
@@ -106,11 +132,12 @@ pub fn load_session(
     })
 }
 
-/// The registered session IDs, as checked JSON text with its generation, or `true` when JS
-/// holds `knownGeneration` and the list has not changed (JS then reuses its array).
+/// The registered session IDs, as checked JSON text with its generation; when JS holds
+/// `knownGeneration`, `true` if the list has not changed (JS then reuses its array), or what
+/// changed in it.
 #[napi(
     catch_unwind,
-    ts_return_type = "true | SessionListText | PendingOperation"
+    ts_return_type = "true | SessionListText | SessionListPatch | PendingOperation"
 )]
 pub fn list_session_ids(
     env: Env,
