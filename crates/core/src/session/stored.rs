@@ -16,12 +16,12 @@ use crate::session::SessionRecord;
 /// record instead of two (a check, then the fields) is a tenth of a restore from memory.
 #[derive(Default)]
 struct RestoreFields<'a> {
-    issuer: Option<&'a RawValue>,
-    web_id: Option<&'a RawValue>,
-    client_app_id: Option<&'a RawValue>,
-    refresh_token: Option<&'a RawValue>,
-    dpop: Option<&'a RawValue>,
-    keep_alive: Option<&'a RawValue>,
+    issuer: Option<&'a str>,
+    web_id: Option<&'a str>,
+    client_app_id: Option<&'a str>,
+    refresh_token: Option<&'a str>,
+    dpop: Option<&'a str>,
+    keep_alive: Option<&'a str>,
     /// Whether a field not read is something `RawValue` may have taken where `Value` would not
     /// (anything but a plain string): the whole text is then read as `Value` reads it, since
     /// how deep a value nests counts from the record's top.
@@ -37,6 +37,35 @@ enum FieldName {
     Dpop,
     KeepAlive,
     Other,
+}
+
+impl<'a> RestoreFields<'a> {
+    /// Where the raw text of field `name` goes; `None` for a field a restore does not read.
+    fn slot(&mut self, name: &FieldName) -> Option<&mut Option<&'a str>> {
+        Some(match name {
+            FieldName::Issuer => &mut self.issuer,
+            FieldName::WebId => &mut self.web_id,
+            FieldName::ClientAppId => &mut self.client_app_id,
+            FieldName::RefreshToken => &mut self.refresh_token,
+            FieldName::Dpop => &mut self.dpop,
+            FieldName::KeepAlive => &mut self.keep_alive,
+            FieldName::Other => return None,
+        })
+    }
+}
+
+impl FieldName {
+    fn of(name: &str) -> Self {
+        match name {
+            "issuer" => FieldName::Issuer,
+            "webId" => FieldName::WebId,
+            "clientAppId" => FieldName::ClientAppId,
+            "refreshToken" => FieldName::RefreshToken,
+            "dpop" => FieldName::Dpop,
+            "keepAlive" => FieldName::KeepAlive,
+            _ => FieldName::Other,
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for FieldName {
@@ -57,15 +86,7 @@ impl serde::de::Visitor<'_> for FieldNameVisitor {
     }
 
     fn visit_str<E>(self, name: &str) -> std::result::Result<FieldName, E> {
-        Ok(match name {
-            "issuer" => FieldName::Issuer,
-            "webId" => FieldName::WebId,
-            "clientAppId" => FieldName::ClientAppId,
-            "refreshToken" => FieldName::RefreshToken,
-            "dpop" => FieldName::Dpop,
-            "keepAlive" => FieldName::KeepAlive,
-            _ => FieldName::Other,
-        })
+        Ok(FieldName::of(name))
     }
 }
 
@@ -100,18 +121,10 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for RestoreFieldsVisitor<'a> {
     ) -> std::result::Result<Self::Value, A::Error> {
         let mut fields = RestoreFields::default();
         while let Some(name) = members.next_key::<FieldName>()? {
-            let slot = match name {
-                FieldName::Issuer => &mut fields.issuer,
-                FieldName::WebId => &mut fields.web_id,
-                FieldName::ClientAppId => &mut fields.client_app_id,
-                FieldName::RefreshToken => &mut fields.refresh_token,
-                FieldName::Dpop => &mut fields.dpop,
-                FieldName::KeepAlive => &mut fields.keep_alive,
-                FieldName::Other => {
-                    let raw = members.next_value::<&'de RawValue>()?;
-                    fields.unchecked |= !plain_string_text(raw.get());
-                    continue;
-                }
+            let Some(slot) = fields.slot(&name) else {
+                let raw = members.next_value::<&'de RawValue>()?;
+                fields.unchecked |= !plain_string_text(raw.get());
+                continue;
             };
             // A field given twice: the record path says which one counts, or what is wrong.
             if slot.is_some() {
@@ -119,7 +132,7 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for RestoreFieldsVisitor<'a> {
             }
             // Taken as its raw text: `plain_string` reads it strictly, and sends anything but a
             // string or null to the record path.
-            *slot = Some(members.next_value::<&'de RawValue>()?);
+            *slot = Some(members.next_value::<&'de RawValue>()?.get());
         }
         Ok(fields)
     }
@@ -131,9 +144,8 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for RestoreFieldsVisitor<'a> {
     clippy::option_option,
     reason = "the outer None says the fast path cannot take the field; the inner one that it is absent"
 )]
-fn plain_string(raw: Option<&RawValue>) -> Option<Option<Cow<'_, str>>> {
-    let Some(raw) = raw else { return Some(None) };
-    let text = raw.get();
+fn plain_string(raw: Option<&str>) -> Option<Option<Cow<'_, str>>> {
+    let Some(text) = raw else { return Some(None) };
     if text == "null" {
         return Some(None);
     }
@@ -246,10 +258,17 @@ impl StoredSession {
         if !raw.trim_start().starts_with('{') {
             return None;
         }
-        let fields: RestoreFields<'_> = serde_json::from_str(raw).ok()?;
-        if fields.unchecked {
-            serde_json::from_str::<ReadsAsValue>(raw).ok()?;
-        }
+        // A record as logins write it, a flat object of strings, is read without serde; anything
+        // else by serde, as `Value` would read it.
+        let fields = if let Some(fields) = flat::fields(raw) {
+            fields
+        } else {
+            let fields: RestoreFields<'_> = serde_json::from_str(raw).ok()?;
+            if fields.unchecked {
+                serde_json::from_str::<ReadsAsValue>(raw).ok()?;
+            }
+            fields
+        };
         // Every field read (strictly) before any answer: a field that is not a plain string is
         // the record path's to judge, with or without an issuer.
         let issuer = plain_string(fields.issuer)?;
@@ -298,6 +317,8 @@ impl StoredSession {
         }))
     }
 }
+
+mod flat;
 
 #[cfg(test)]
 mod properties;
