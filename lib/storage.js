@@ -188,7 +188,8 @@ function callAll(storage, requests, operationId, handle) {
   const count = requests.length
   const limit = storageTimeoutMs
   const values = new Array(count)
-  const settled = new Uint8Array(count)
+  // A plain array: a typed array's buffer is an allocation of its own, on every batch.
+  const settled = new Array(count).fill(false)
   const late = []
   let failures = null
   let thrown = null
@@ -196,7 +197,7 @@ function callAll(storage, requests, operationId, handle) {
   let finish
   const answers = new Promise((resolve) => (finish = resolve))
   const done = (i, failure) => {
-    settled[i] = 1
+    settled[i] = true
     if (failure !== undefined) (failures ??= []).push({ index: i, ...failure })
     if (--pending > 0) return
     clearTimeout(timer)
