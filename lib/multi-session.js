@@ -36,8 +36,11 @@ async function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshTo
   // A restore reads the record and logs the session in, in one go (joining one under way); without refreshing, a read.
   const stored = refreshing ? await run(native.restoreSession, storage, sessionId, false, verifyWebIdIssuer) : await run(native.loadSession, storage, sessionId)
   if (stored == null) return undefined
-  const sessionInfo = { sessionId, isLoggedIn: false, webId: stored.webId ?? undefined, clientAppId: stored.clientAppId ?? undefined }
-  const session = new Session({ storage: storage ?? defaultStorage, sessionInfo, keepAlive: stored.keepAlive, verifyWebIdIssuer })
+  // A read answers [webId, clientAppId, keepAlive] (an array costs the native side less to make); a restore, an object.
+  const webId = refreshing ? stored.webId : stored[0]
+  const clientAppId = refreshing ? stored.clientAppId : stored[1]
+  const sessionInfo = { sessionId, isLoggedIn: false, webId: webId ?? undefined, clientAppId: clientAppId ?? undefined }
+  const session = new Session({ storage: storage ?? defaultStorage, sessionInfo, keepAlive: refreshing ? stored.keepAlive : stored[2], verifyWebIdIssuer })
   if (listener !== undefined) session.events.on(EVENTS.NEW_REFRESH_TOKEN, listener)
   if (refreshing) await useRestored(session, stored)
   return session
