@@ -238,6 +238,40 @@ test('listing hands out a fresh array each time and follows changes to the store
   }
 })
 
+test('a list changed by logins and logouts between calls is handed out as stored, however the calls overlap', async () => {
+  for (const storage of [new InMemoryStorage(), asyncMapStorage()]) {
+    const ids = Array.from({ length: 300 }, (_, i) => `id-${i}`)
+    const stored = async () => {
+      await storage.set(LIST_KEY, JSON.stringify(ids))
+      return ids.slice()
+    }
+    assert.deepEqual(await getSessionIdFromStorageAll(storage), [])
+    for (let i = 0; i < 200; i++) {
+      if (i % 3 === 0) ids.push(`new-${i}`, 'with "quotes" \\ and \ud800 é')
+      else ids.splice((i * 37) % ids.length, 1 + (i % 2))
+      const expected = await stored()
+      const listed = await getSessionIdFromStorageAll(storage)
+      assert.deepEqual(listed, expected)
+      listed.splice(0, 5, 'mutated')
+    }
+    // Two calls at once, the list changed between them and after.
+    ids.splice(10, 3)
+    await stored()
+    const both = [getSessionIdFromStorageAll(storage), getSessionIdFromStorageAll(storage)]
+    ids.push('late')
+    const late = await stored()
+    const early = late.slice(0, -1)
+    const [a, b] = await Promise.all(both)
+    for (const got of [a, b]) assert.ok(JSON.stringify(got) === JSON.stringify(early) || JSON.stringify(got) === JSON.stringify(late))
+    assert.deepEqual(await getSessionIdFromStorageAll(storage), late)
+    // A changed list that is corrupted is an error, and the next good one is read whole.
+    await storage.set(LIST_KEY, JSON.stringify(late).replace(/]$/, ',7]'))
+    await assert.rejects(getSessionIdFromStorageAll(storage), { code: 'ERR_STORAGE_CORRUPTED', message: /item \d+ is a number/ })
+    const fixed = await stored()
+    assert.deepEqual(await getSessionIdFromStorageAll(storage), fixed)
+  }
+})
+
 test('a restore reads the record once, and uses a stored access token without the provider', async () => {
   const { generateKeyPairSync } = require('node:crypto')
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })

@@ -14,6 +14,7 @@
 // against oidc-provider, which they start themselves (bench/multi-process.mjs).
 
 import { spawnSync } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
 import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import os from 'node:os'
@@ -210,11 +211,13 @@ async function perCall(fn, calls) {
  * per-round samples.
  */
 async function interleaved(fns, { rounds, calls }) {
-  const samples = { reference: [], ours: [] }
+  // Two names (reference, ours) alternate which goes first; more (a floor beside them) rotate.
+  const names = Object.keys(fns)
+  const samples = Object.fromEntries(names.map((name) => [name, []]))
   // One untimed round first: the first round after the other package's warm-up runs slow.
-  for (const name of ['reference', 'ours']) await perCall(fns[name], calls[name])
+  for (const name of names) await perCall(fns[name], calls[name])
   for (let r = 0; r < rounds; r++) {
-    const order = r % 2 ? ['ours', 'reference'] : ['reference', 'ours']
+    const order = names.map((_, i) => names[(i + r) % names.length])
     for (const name of order) {
       await settle()
       samples[name].push(await perCall(fns[name], calls[name]))
@@ -223,7 +226,8 @@ async function interleaved(fns, { rounds, calls }) {
   // The median of per-round ratios too: rounds run back to back, so it is the figure least
   // moved by load from other processes (kept in the JSON only).
   const paired = median(samples.reference.map((ref, i) => ref / samples.ours[i]))
-  return { reference: median(samples.reference), ours: median(samples.ours), paired, samples }
+  const medians = Object.fromEntries(names.map((name) => [name, median(samples[name])]))
+  return { ...medians, paired, samples }
 }
 
 /** Calls `fn` for at least `ms` milliseconds and `min` calls, so that its code is optimized. */
@@ -376,32 +380,78 @@ async function list(n, kind) {
 }
 
 /**
+ * Texts of a list of `n` IDs, each one login (an ID added at the end) or one logout (an ID taken
+ * from anywhere in it) away from the one before, alternately; `count` of them, walked in a ring
+ * (the step from the last back to the first is a bigger change, once per `count` calls).
+ */
+function loginLogoutTexts(n, count) {
+  const ids = Array.from({ length: n }, () => randomUUID())
+  const texts = []
+  for (let i = 0; i < count; i++) {
+    if (i % 2) ids.splice(Math.floor(Math.random() * ids.length), 1)
+    else ids.push(randomUUID())
+    texts.push(JSON.stringify(ids))
+  }
+  return texts
+}
+
+/**
  * The list workload above reads an unchanged list, which our side serves from the array it built
- * last time. When the list changes before every call, each call pays for checking and parsing it
- * again; this measures that case (a `set` of the list plus the list call) and reports it under
- * the table, without a target.
+ * last time. Here the list changes before every call (a `set` of the list, timed, then the list
+ * call): by one login or logout, as a server's list changes, and replaced wholesale by another
+ * list of as many IDs. The floor is what no package can go under: the storage's own `set` and
+ * `get` of the text and `JSON.parse` (the reference's storage, without the package).
  */
 async function listChanging(n, kind) {
-  const key = 'solidClientAuthn:registeredSessions'
-  const texts = [makeSessions(n).ids, makeSessions(n).ids].map((ids) => JSON.stringify(ids))
-  const fns = {}
-  for (const [name, pkg] of PACKAGES) {
-    const storage = STORAGES[kind].make(pkg)
-    fns[name] = async (i) => {
-      await storage.set(key, texts[i & 1])
-      return pkg.getSessionIdFromStorageAll(storage)
+  const key = LIST_KEY
+  const variants = {
+    'one login or logout': { texts: loginLogoutTexts(n, 512), target: 1 },
+    'replaced wholesale': { texts: [makeSessions(n).ids, makeSessions(n).ids].map((ids) => JSON.stringify(ids)), target: null },
+  }
+  for (const [variant, { texts, target }] of Object.entries(variants)) {
+    const fns = {}
+    const last = {}
+    const floorStorage = STORAGES[kind].make(reference)
+    let floorAt = 0
+    fns.floor = async () => {
+      await floorStorage.set(key, texts[floorAt++ % texts.length])
+      return JSON.parse(await floorStorage.get(key))
     }
-    check((await fns[name](1)).length === n, `${name} changing list of ${n}`)
+    for (const [name, pkg] of PACKAGES) {
+      const storage = STORAGES[kind].make(pkg)
+      // Each side walks the same texts in the same order, whatever the rounds' lengths.
+      let at = 0
+      fns[name] = async () => {
+        last[name] = texts[at++ % texts.length]
+        await storage.set(key, last[name])
+        return pkg.getSessionIdFromStorageAll(storage)
+      }
+      const first = await fns[name]()
+      check(first.length === JSON.parse(texts[0]).length && first[0] === JSON.parse(texts[0])[0], `${name} changing list of ${n}`)
+    }
+    const calls = {}
+    for (const name of Object.keys(fns)) {
+      await warm(fns[name])
+      calls[name] = await callsFor(fns[name], 15)
+    }
+    // Ours checked against the texts after the warm-up (patches applied many times over).
+    for (let i = 0; i < texts.length + 3; i++) check(JSON.stringify(await fns.ours()) === last.ours, `ours changing list (${variant})`)
+    const r = await interleaved(fns, { rounds: QUICK ? 5 : 11, calls })
+    addRow({
+      group: 'list',
+      workload: `list changed before every call (${variant}; set + getSessionIdFromStorageAll), ${n.toLocaleString('en')}`,
+      storage: STORAGES[kind].label,
+      unit: 'µs',
+      reference: r.reference,
+      ours: r.ours,
+      kind: 'time',
+      target,
+      detail: { n, variant, calls, floor: r.floor, pairedRatio: r.paired, samples: r.samples },
+    })
+    notes.push(
+      `list changed before every call (${variant}, ${n.toLocaleString('en')}, ${STORAGES[kind].label}): floor (the storage's set + get + JSON.parse) ${formatValue(r.floor, 'µs')}, reference ${formatValue(r.reference, 'µs')}, ours ${formatValue(r.ours, 'µs')}; median of per-round ratios (ref/ours) ${formatRatio(r.paired)}`,
+    )
   }
-  const calls = {}
-  for (const [name] of PACKAGES) {
-    await warm(fns[name])
-    calls[name] = await callsFor(fns[name], 15)
-  }
-  const r = await interleaved(fns, { rounds: QUICK ? 5 : 11, calls })
-  notes.push(
-    `list changed before every call (set + getSessionIdFromStorageAll, ${n.toLocaleString('en')}, ${STORAGES[kind].label}, no target): reference ${formatValue(r.reference, 'µs')}, ours ${formatValue(r.ours, 'µs')}, ratio ${formatRatio(r.reference / r.ours)}`,
-  )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -640,7 +690,7 @@ const paired = rows.filter((r) => r.detail?.pairedRatio !== undefined && r.detai
 if (paired.length) {
   notes.push(
     `median of per-round ratios (ref/ours, rounds run back to back): ${paired
-      .map((r) => `${r.group} ${r.detail.n.toLocaleString('en')} ${r.storage} ${formatRatio(r.detail.pairedRatio)}`)
+      .map((r) => `${r.group}${r.detail.variant ? ` changed (${r.detail.variant})` : ''} ${r.detail.n.toLocaleString('en')} ${r.storage} ${formatRatio(r.detail.pairedRatio)}`)
       .join(', ')}`,
   )
 }

@@ -36,15 +36,18 @@ async function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshTo
   // A restore reads the record and logs the session in, in one go (joining one under way); without refreshing, a read.
   const stored = refreshing ? await run(native.restoreSession, storage, sessionId, false, verifyWebIdIssuer) : await run(native.loadSession, storage, sessionId)
   if (stored == null) return undefined
-  const sessionInfo = { sessionId, isLoggedIn: false, webId: stored.webId ?? undefined, clientAppId: stored.clientAppId ?? undefined }
-  const session = new Session({ storage: storage ?? defaultStorage, sessionInfo, keepAlive: stored.keepAlive, verifyWebIdIssuer })
+  // A read answers [webId, clientAppId, keepAlive] (an array costs the native side less to make); a restore, an object.
+  const webId = refreshing ? stored.webId : stored[0]
+  const clientAppId = refreshing ? stored.clientAppId : stored[1]
+  const sessionInfo = { sessionId, isLoggedIn: false, webId: webId ?? undefined, clientAppId: clientAppId ?? undefined }
+  const session = new Session({ storage: storage ?? defaultStorage, sessionInfo, keepAlive: refreshing ? stored.keepAlive : stored[2], verifyWebIdIssuer })
   if (listener !== undefined) session.events.on(EVENTS.NEW_REFRESH_TOKEN, listener)
   if (refreshing) await useRestored(session, stored)
   return session
 }
 
-// Per store, the last list built and its generation: the native side sends the stored text only when it changed, and
-// V8's JSON.parse builds arrays faster than napi can.
+// Per store, the last list built and its generation: the native side sends the stored text only when it changed (or
+// only the entries that changed), and V8's JSON.parse builds arrays faster than napi can.
 const listCache = new WeakMap()
 
 async function getSessionIdFromStorageAll(storage) {
@@ -52,7 +55,9 @@ async function getSessionIdFromStorageAll(storage) {
   const cached = listCache.get(handle)
   const answer = await runOn(handle, storage ?? undefined, native.listSessionIds, cached?.generation)
   if (answer === true) return cached.ids.slice()
-  const ids = JSON.parse(answer.json)
+  // A patch is what changed since the array this call started from (a login, a logout): parsing
+  // only that is what keeps a list that changes between calls as cheap as one that does not.
+  const ids = answer.at === undefined ? JSON.parse(answer.json) : cached.ids.slice(0, answer.at).concat(JSON.parse(answer.json), cached.ids.slice(answer.at + answer.remove))
   listCache.set(handle, { generation: answer.generation, ids })
   return ids.slice()
 }

@@ -78,18 +78,34 @@ class InMemoryStorage {
 const defaultStorage = new InMemoryStorage()
 const hostHandles = new WeakMap()
 
-/** What keeps `value` from being an IStorage, in words; undefined when nothing does. Never throws. */
-function storageProblem(value) {
-  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return `it is ${value === null ? 'null' : `a ${typeof value}`}`
+/**
+ * The `typeof` of `value`'s get, set and delete, each looked up once, in that order; undefined
+ * when `value` is no object or looking one up threw.
+ */
+function methodTypes(value) {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return undefined
   try {
-    const missing = ['get', 'set', 'delete'].filter((name) => typeof value[name] !== 'function')
-    return missing.length === 0 ? undefined : `it has no ${missing.join(', no ')} function`
+    return [typeof value.get, typeof value.set, typeof value.delete]
   } catch {
-    return 'looking up its methods threw'
+    return undefined
   }
 }
 
-const isStorage = (value) => storageProblem(value) === undefined
+/** What keeps `value` from being an IStorage, in words; undefined when nothing does. Never throws. */
+function storageProblem(value) {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return `it is ${value === null ? 'null' : `a ${typeof value}`}`
+  const types = methodTypes(value)
+  if (types === undefined) return 'looking up its methods threw'
+  if (types[0] === 'function' && types[1] === 'function' && types[2] === 'function') return undefined
+  const missing = ['get', 'set', 'delete'].filter((_, i) => types[i] !== 'function')
+  return missing.length === 0 ? undefined : `it has no ${missing.join(', no ')} function`
+}
+
+/** Whether `value` is an IStorage: `storageProblem` without the words (an options object is not one, on every call). */
+const isStorage = (value) => {
+  const types = methodTypes(value)
+  return types !== undefined && types[0] === 'function' && types[1] === 'function' && types[2] === 'function'
+}
 
 /** The native handle for a storage; undefined and null mean the default storage. */
 function handleFor(storage) {
@@ -172,7 +188,8 @@ function callAll(storage, requests, operationId, handle) {
   const count = requests.length
   const limit = storageTimeoutMs
   const values = new Array(count)
-  const settled = new Uint8Array(count)
+  // A plain array: a typed array's buffer is an allocation of its own, on every batch.
+  const settled = new Array(count).fill(false)
   const late = []
   let failures = null
   let thrown = null
@@ -180,7 +197,7 @@ function callAll(storage, requests, operationId, handle) {
   let finish
   const answers = new Promise((resolve) => (finish = resolve))
   const done = (i, failure) => {
-    settled[i] = 1
+    settled[i] = true
     if (failure !== undefined) (failures ??= []).push({ index: i, ...failure })
     if (--pending > 0) return
     clearTimeout(timer)

@@ -50,6 +50,16 @@ pub struct SessionListText {
     pub json: String,
 }
 
+/// What changed in the session list since the generation JS holds: `remove` IDs from index `at`
+/// replaced by those of `json` (a JSON array), which is then `generation`'s list.
+#[napi(object, object_from_js = false)]
+pub struct SessionListPatch {
+    pub generation: u32,
+    pub at: u32,
+    pub remove: u32,
+    pub json: String,
+}
+
 /// The session list's answer as JS receives it.
 struct ListReply(ListAnswer);
 
@@ -61,25 +71,59 @@ impl ToNapiValue for ListReply {
             ListAnswer::Changed { generation, json } => unsafe {
                 SessionListText::to_napi_value(env, SessionListText { generation, json })
             },
+            ListAnswer::Patched {
+                generation,
+                at,
+                remove,
+                json,
+            } => unsafe {
+                SessionListPatch::to_napi_value(
+                    env,
+                    SessionListPatch {
+                        generation,
+                        at,
+                        remove,
+                        json,
+                    },
+                )
+            },
         }
     }
 }
 
 /// What `getSessionFromStorage` needs from a stored session record, and no more: the refresh
-/// token stays in Rust (JS only learns whether there is one), and every property is work on the
-/// hot path.
-#[napi(object, object_from_js = false)]
+/// token stays in Rust. JS gets `[webId, clientAppId, keepAlive]`: an array's elements cost V8
+/// less to set from native code than an object's named properties (each name interned, each
+/// property a map transition), and a restore is the hot path.
 pub struct StoredSessionSummary {
     pub web_id: Option<String>,
     pub client_app_id: Option<String>,
     pub keep_alive: bool,
 }
 
-impl From<StoredSession> for StoredSessionSummary {
-    fn from(s: StoredSession) -> Self {
+impl ToNapiValue for StoredSessionSummary {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        let mut array = std::ptr::null_mut();
+        check_status!(unsafe { sys::napi_create_array_with_length(env, 3, &raw mut array) })?;
+        let elements = unsafe {
+            [
+                Option::<String>::to_napi_value(env, val.web_id)?,
+                Option::<String>::to_napi_value(env, val.client_app_id)?,
+                bool::to_napi_value(env, val.keep_alive)?,
+            ]
+        };
+        for (index, element) in (0..).zip(elements) {
+            check_status!(unsafe { sys::napi_set_element(env, array, index, element) })?;
+        }
+        Ok(array)
+    }
+}
+
+impl From<&StoredSession> for StoredSessionSummary {
+    fn from(s: &StoredSession) -> Self {
         Self {
-            web_id: s.web_id,
-            client_app_id: s.client_app_id,
+            web_id: s.web_id.clone(),
+            client_app_id: s.client_app_id.clone(),
             keep_alive: s.keep_alive,
         }
     }
@@ -92,7 +136,7 @@ impl From<StoredSession> for StoredSessionSummary {
 /// now, if any (see `operation::start`).
 #[napi(
     catch_unwind,
-    ts_return_type = "StoredSessionSummary | null | PendingOperation"
+    ts_return_type = "[webId: string | null, clientAppId: string | null, keepAlive: boolean] | null | PendingOperation"
 )]
 pub fn load_session(
     env: Env,
@@ -102,15 +146,16 @@ pub fn load_session(
 ) -> Result<Outcome> {
     start(env, storage, parent, move |s, _| async move {
         let found = multi_session::load_session(&*s, &session_id).await?;
-        Ok(found.map(StoredSessionSummary::from))
+        Ok(found.as_deref().map(StoredSessionSummary::from))
     })
 }
 
-/// The registered session IDs, as checked JSON text with its generation, or `true` when JS
-/// holds `knownGeneration` and the list has not changed (JS then reuses its array).
+/// The registered session IDs, as checked JSON text with its generation; when JS holds
+/// `knownGeneration`, `true` if the list has not changed (JS then reuses its array), or what
+/// changed in it.
 #[napi(
     catch_unwind,
-    ts_return_type = "true | SessionListText | PendingOperation"
+    ts_return_type = "true | SessionListText | SessionListPatch | PendingOperation"
 )]
 pub fn list_session_ids(
     env: Env,

@@ -17,7 +17,7 @@ impl JsText {
     /// # Safety
     /// `value` must be a string value of `env`, in the current native call.
     pub unsafe fn read(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
-        let text = unsafe { String::from_napi_value(env, value)? };
+        let text = unsafe { utf8(env, value)? };
         if !text.contains('\u{fffd}') {
             return Ok(Self::Text(text));
         }
@@ -41,6 +41,55 @@ impl JsText {
             Err(_) => Self::Unpaired(units),
         })
     }
+}
+
+/// Above this many UTF-16 units, a string is read the way napi-rs reads it (measured, then written).
+const LONG_TEXT_UNITS: usize = 4 << 20;
+
+/// The JS string `value` as UTF-8 (unpaired surrogates made U+FFFD), in one pass over it.
+///
+/// napi-rs asks V8 for the UTF-8 length first, which walks the whole string, then writes it.
+/// The UTF-16 length is known without a walk, and no unit takes more than three bytes, so the
+/// buffer is sized from it and the string written once. Records and session lists are read on
+/// every restore and list call.
+///
+/// # Safety
+/// `value` must be a string value of `env`, in the current native call.
+unsafe fn utf8(env: sys::napi_env, value: sys::napi_value) -> Result<String> {
+    let mut units = 0;
+    check_status!(unsafe {
+        sys::napi_get_value_string_utf16(env, value, std::ptr::null_mut(), 0, &raw mut units)
+    })?;
+    // A very long string is measured first instead, lest the buffer be three times it.
+    if units > LONG_TEXT_UNITS {
+        return unsafe { String::from_napi_value(env, value) };
+    }
+    // Room for the terminating NUL napi writes too.
+    let capacity = units
+        .checked_mul(3)
+        .and_then(|bytes| bytes.checked_add(1))
+        .ok_or_else(|| Error::new(Status::InvalidArg, "a string too long to read".to_owned()))?;
+    let mut bytes: Vec<u8> = Vec::with_capacity(capacity);
+    let mut written = 0;
+    check_status!(unsafe {
+        sys::napi_get_value_string_utf8(
+            env,
+            value,
+            bytes.as_mut_ptr().cast(),
+            capacity,
+            &raw mut written,
+        )
+    })?;
+    // SAFETY: napi wrote `written` bytes (at most `capacity - 1`) into the buffer.
+    unsafe { bytes.set_len(written.min(capacity - 1)) };
+    // Mostly ASCII: the buffer is up to three times the text; what is kept is the text's size.
+    bytes.shrink_to_fit();
+    String::from_utf8(bytes).map_err(|_| {
+        Error::new(
+            Status::InvalidArg,
+            "a string napi did not write as UTF-8".to_owned(),
+        )
+    })
 }
 
 /// The index of the first unpaired surrogate among `units`, for an error message.

@@ -10,23 +10,132 @@ use crate::protocol::token_type::TokenType;
 use crate::secret::Secret;
 use crate::session::SessionRecord;
 
-/// The fields a restore reads, borrowed from the stored text; every other field is skipped
-/// without being built. Restores are the hot path: one per request in a multi-user server.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// The fields a restore reads, borrowed from the stored text; every other field is read as
+/// `serde_json::Value` would read it (`ReadsAsValue`) without being built, in the same pass.
+/// Restores are the hot path: one per request in a multi-user server, and one pass over the
+/// record instead of two (a check, then the fields) is a tenth of a restore from memory.
+#[derive(Default)]
 struct RestoreFields<'a> {
-    #[serde(borrow, default)]
-    issuer: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    web_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    client_app_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    refresh_token: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    dpop: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    keep_alive: Option<&'a RawValue>,
+    issuer: Option<&'a str>,
+    web_id: Option<&'a str>,
+    client_app_id: Option<&'a str>,
+    refresh_token: Option<&'a str>,
+    dpop: Option<&'a str>,
+    keep_alive: Option<&'a str>,
+    /// Whether a field not read is something `RawValue` may have taken where `Value` would not
+    /// (anything but a plain string): the whole text is then read as `Value` reads it, since
+    /// how deep a value nests counts from the record's top.
+    unchecked: bool,
+}
+
+/// A record's field name: one a restore reads, or another.
+enum FieldName {
+    Issuer,
+    WebId,
+    ClientAppId,
+    RefreshToken,
+    Dpop,
+    KeepAlive,
+    Other,
+}
+
+impl<'a> RestoreFields<'a> {
+    /// Where the raw text of field `name` goes; `None` for a field a restore does not read.
+    fn slot(&mut self, name: &FieldName) -> Option<&mut Option<&'a str>> {
+        Some(match name {
+            FieldName::Issuer => &mut self.issuer,
+            FieldName::WebId => &mut self.web_id,
+            FieldName::ClientAppId => &mut self.client_app_id,
+            FieldName::RefreshToken => &mut self.refresh_token,
+            FieldName::Dpop => &mut self.dpop,
+            FieldName::KeepAlive => &mut self.keep_alive,
+            FieldName::Other => return None,
+        })
+    }
+}
+
+impl FieldName {
+    fn of(name: &str) -> Self {
+        match name {
+            "issuer" => FieldName::Issuer,
+            "webId" => FieldName::WebId,
+            "clientAppId" => FieldName::ClientAppId,
+            "refreshToken" => FieldName::RefreshToken,
+            "dpop" => FieldName::Dpop,
+            "keepAlive" => FieldName::KeepAlive,
+            _ => FieldName::Other,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldName {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_str(FieldNameVisitor)
+    }
+}
+
+struct FieldNameVisitor;
+
+impl serde::de::Visitor<'_> for FieldNameVisitor {
+    type Value = FieldName;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E>(self, name: &str) -> std::result::Result<FieldName, E> {
+        Ok(FieldName::of(name))
+    }
+}
+
+/// Whether `raw`, a value `RawValue` took, is a string that reads as `serde_json::Value` reads
+/// it. `RawValue` skips strings without decoding them, and is laxer than `Value` only about
+/// `\u` escapes (unpaired surrogates) there; the fields a restore does not read are mostly
+/// strings with quotes escaped (the JWKs), which are then skipped, not decoded.
+fn plain_string_text(raw: &str) -> bool {
+    raw.starts_with('"') && !raw.contains("\\u")
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RestoreFields<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_map(RestoreFieldsVisitor(std::marker::PhantomData))
+    }
+}
+
+struct RestoreFieldsVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for RestoreFieldsVisitor<'a> {
+    type Value = RestoreFields<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a session record")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut members: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut fields = RestoreFields::default();
+        while let Some(name) = members.next_key::<FieldName>()? {
+            let Some(slot) = fields.slot(&name) else {
+                let raw = members.next_value::<&'de RawValue>()?;
+                fields.unchecked |= !plain_string_text(raw.get());
+                continue;
+            };
+            // A field given twice: the record path says which one counts, or what is wrong.
+            if slot.is_some() {
+                return Err(serde::de::Error::custom("duplicate field"));
+            }
+            // Taken as its raw text: `plain_string` reads it strictly, and sends anything but a
+            // string or null to the record path.
+            *slot = Some(members.next_value::<&'de RawValue>()?.get());
+        }
+        Ok(fields)
+    }
 }
 
 /// A field that is absent, null, or a string; `None` for anything else (the slow path then
@@ -35,9 +144,8 @@ struct RestoreFields<'a> {
     clippy::option_option,
     reason = "the outer None says the fast path cannot take the field; the inner one that it is absent"
 )]
-fn plain_string(raw: Option<&RawValue>) -> Option<Option<Cow<'_, str>>> {
-    let Some(raw) = raw else { return Some(None) };
-    let text = raw.get();
+fn plain_string(raw: Option<&str>) -> Option<Option<Cow<'_, str>>> {
+    let Some(text) = raw else { return Some(None) };
     if text == "null" {
         return Some(None);
     }
@@ -150,24 +258,41 @@ impl StoredSession {
         if !raw.trim_start().starts_with('{') {
             return None;
         }
-        serde_json::from_str::<ReadsAsValue>(raw).ok()?;
-        let fields: RestoreFields<'_> = serde_json::from_str(raw).ok()?;
-        let Some(issuer) = plain_string(fields.issuer)? else {
+        // A record as logins write it, a flat object of strings, is read without serde; anything
+        // else by serde, as `Value` would read it.
+        let fields = if let Some(fields) = flat::fields(raw) {
+            fields
+        } else {
+            let fields: RestoreFields<'_> = serde_json::from_str(raw).ok()?;
+            if fields.unchecked {
+                serde_json::from_str::<ReadsAsValue>(raw).ok()?;
+            }
+            fields
+        };
+        // Every field read (strictly) before any answer: a field that is not a plain string is
+        // the record path's to judge, with or without an issuer.
+        let issuer = plain_string(fields.issuer)?;
+        let web_id = plain_string(fields.web_id)?;
+        let client_app_id = plain_string(fields.client_app_id)?;
+        let refresh_token = plain_string(fields.refresh_token)?;
+        let flag = |raw| plain_string(raw).map(|v| v.as_deref() == Some("true"));
+        let dpop = flag(fields.dpop)?;
+        let keep_alive = flag(fields.keep_alive)?;
+        let Some(issuer) = issuer else {
             return Some(None);
         };
-        let flag = |raw| plain_string(raw).map(|v| v.as_deref() == Some("true"));
         Some(Some(Self {
             session_id: id.to_owned(),
             issuer: issuer.into_owned(),
-            web_id: plain_string(fields.web_id)?.map(Cow::into_owned),
-            client_app_id: plain_string(fields.client_app_id)?.map(Cow::into_owned),
-            refresh_token: plain_string(fields.refresh_token)?.map(|t| Secret::new(t.into_owned())),
-            token_type: if flag(fields.dpop)? {
+            web_id: web_id.map(Cow::into_owned),
+            client_app_id: client_app_id.map(Cow::into_owned),
+            refresh_token: refresh_token.map(|t| Secret::new(t.into_owned())),
+            token_type: if dpop {
                 TokenType::DPoP
             } else {
                 TokenType::Bearer
             },
-            keep_alive: flag(fields.keep_alive)?,
+            keep_alive,
         }))
     }
 
@@ -192,6 +317,8 @@ impl StoredSession {
         }))
     }
 }
+
+mod flat;
 
 #[cfg(test)]
 mod properties;

@@ -2,15 +2,39 @@
 
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::{Family, GiveUp, KeyLocks, Locker, Storage};
 use crate::error::Result;
+use crate::session::stored::StoredSession;
 
 #[derive(Default)]
 pub struct MemoryStorage {
-    entries: Mutex<HashMap<String, String>>,
+    entries: Mutex<HashMap<String, Entry>>,
     locks: KeyLocks,
+}
+
+/// A stored value, and what a restore read from it (once read; dropped when the value changes).
+struct Entry {
+    value: String,
+    session: Read,
+}
+
+/// What a restore read from a value.
+#[derive(Clone)]
+enum Read {
+    NotYet,
+    /// A session record, or none (no issuer, or an empty value).
+    Session(Option<Arc<StoredSession>>),
+}
+
+impl Entry {
+    fn new(value: String) -> Self {
+        Self {
+            value,
+            session: Read::NotYet,
+        }
+    }
 }
 
 impl std::fmt::Debug for MemoryStorage {
@@ -27,7 +51,7 @@ impl MemoryStorage {
         Self::default()
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         // No code path panics while holding the map, so a poisoned lock still guards a whole map.
         self.entries
             .lock()
@@ -35,17 +59,39 @@ impl MemoryStorage {
     }
 
     pub fn get_now(&self, key: &str) -> Option<String> {
-        self.entries().get(key).cloned()
+        self.entries().get(key).map(|entry| entry.value.clone())
     }
 
     pub fn set_now(&self, key: &str, value: &str) {
         let mut entries = self.entries();
         match entries.get_mut(key) {
-            Some(existing) => value.clone_into(existing),
+            Some(existing) => {
+                value.clone_into(&mut existing.value);
+                existing.session = Read::NotYet;
+            }
             None => {
-                entries.insert(key.to_owned(), value.to_owned());
+                entries.insert(key.to_owned(), Entry::new(value.to_owned()));
             }
         }
+    }
+
+    /// `Storage::stored_session`, read once per stored value.
+    pub fn stored_session_now(&self, id: &str, key: &str) -> Result<Option<Arc<StoredSession>>> {
+        let mut entries = self.entries();
+        let Some(entry) = entries.get_mut(key) else {
+            return Ok(None);
+        };
+        if let Read::Session(session) = &entry.session {
+            return Ok(session.clone());
+        }
+        let session = if entry.value.is_empty() {
+            None
+        } else {
+            // A corrupted record is read again (and refused again) each time.
+            StoredSession::parse(id, key, &entry.value)?.map(Arc::new)
+        };
+        entry.session = Read::Session(session.clone());
+        Ok(session)
     }
 
     pub fn delete_now(&self, key: &str) {
@@ -65,6 +111,10 @@ impl MemoryStorage {
 impl Storage for MemoryStorage {
     async fn get(&self, key: &str) -> Result<Option<String>> {
         Ok(self.get_now(key))
+    }
+
+    async fn stored_session(&self, id: &str, key: &str) -> Result<Option<Arc<StoredSession>>> {
+        self.stored_session_now(id, key)
     }
 
     async fn set(&self, key: &str, value: &str) -> Result<()> {
@@ -121,6 +171,10 @@ impl Storage for MemoryOperation {
         Ok(self.store.get_now(key))
     }
 
+    async fn stored_session(&self, id: &str, key: &str) -> Result<Option<Arc<StoredSession>>> {
+        self.store.stored_session_now(id, key)
+    }
+
     async fn set(&self, key: &str, value: &str) -> Result<()> {
         self.store.set_now(key, value);
         Ok(())
@@ -155,6 +209,48 @@ mod tests {
             assert_eq!(s.get("a").await.unwrap().as_deref(), Some("2"));
             s.delete("a").await.unwrap();
             assert_eq!(s.get("a").await.unwrap(), None);
+        });
+    }
+
+    #[test]
+    fn a_restore_reads_a_record_once_per_stored_value() {
+        let s = MemoryStorage::new();
+        let record = |web_id: &str| format!(r#"{{"issuer":"https://i/","webId":"{web_id}"}}"#);
+        block_on(async {
+            assert_eq!(s.stored_session("a", "k").await.unwrap(), None);
+            s.set("k", &record("https://w/1")).await.unwrap();
+            let first = s.stored_session("a", "k").await.unwrap().unwrap();
+            assert_eq!(first.web_id.as_deref(), Some("https://w/1"));
+            let again = s.stored_session("a", "k").await.unwrap().unwrap();
+            assert!(Arc::ptr_eq(&first, &again), "kept beside the value");
+            // A change of the value, by any path, is read anew.
+            s.set("k", &record("https://w/2")).await.unwrap();
+            let changed = s.stored_session("a", "k").await.unwrap().unwrap();
+            assert_eq!(changed.web_id.as_deref(), Some("https://w/2"));
+            let op = MemoryOperation::new(Rc::new(MemoryStorage::new()), 1, Rc::default());
+            op.set("k", &record("https://w/3")).await.unwrap();
+            assert_eq!(
+                op.stored_session("a", "k")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .web_id
+                    .as_deref(),
+                Some("https://w/3")
+            );
+            op.set("k", r#"{"clientId":"x"}"#).await.unwrap();
+            assert_eq!(
+                op.stored_session("a", "k").await.unwrap(),
+                None,
+                "no issuer"
+            );
+            s.set("k", "{oops").await.unwrap();
+            assert!(s.stored_session("a", "k").await.is_err());
+            assert!(s.stored_session("a", "k").await.is_err(), "refused again");
+            s.set("k", "").await.unwrap();
+            assert_eq!(s.stored_session("a", "k").await.unwrap(), None);
+            s.delete("k").await.unwrap();
+            assert_eq!(s.stored_session("a", "k").await.unwrap(), None);
         });
     }
 

@@ -12,7 +12,10 @@ pub use locks::{Family, GiveUp, KeyGuard, KeyLocks, Locker};
 pub use memory::{MemoryOperation, MemoryStorage};
 pub use own_leases::OwnLeases;
 
+use std::sync::Arc;
+
 use crate::error::Result;
+use crate::session::stored::StoredSession;
 
 pub use crate::keys::{
     issuer_config_key, record_key, ISSUER_CONFIG_PREFIX, REGISTERED_SESSIONS_KEY,
@@ -73,6 +76,17 @@ pub trait Storage {
     /// way to list keys, so stores implemented in JS answer `None`.
     fn keys_with_prefix(&self, _prefix: &str) -> Option<Vec<String>> {
         None
+    }
+
+    /// Session `id`'s record, stored under `key`, as a restore reads it (`StoredSession::parse`;
+    /// `None` when nothing is stored there, or the record has no issuer). A store that keeps its
+    /// values in this process keeps the reading beside the value until the value changes: a
+    /// server restores each session on every request, and the record changes once an hour.
+    async fn stored_session(&self, id: &str, key: &str) -> Result<Option<Arc<StoredSession>>> {
+        match self.get(key).await? {
+            Some(raw) if !raw.is_empty() => Ok(StoredSession::parse(id, key, &raw)?.map(Arc::new)),
+            _ => Ok(None),
+        }
     }
 
     /// Whether other processes may use this store too (a JS storage may be Redis or a

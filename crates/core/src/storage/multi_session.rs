@@ -19,13 +19,13 @@ pub async fn read_record(storage: &dyn Storage, id: &str) -> Result<Option<Sessi
 }
 
 /// The stored session `id`, or `None` when it is unknown (or has no issuer, as the reference
-/// has it). One storage read.
-pub async fn load_session(storage: &dyn Storage, id: &str) -> Result<Option<StoredSession>> {
-    let key = record_key(id);
-    match storage.get(&key).await? {
-        Some(raw) if !raw.is_empty() => StoredSession::parse(id, &key, &raw),
-        _ => Ok(None),
-    }
+/// has it). One storage read (none from the native store, when the record has not changed since
+/// the last one: `Storage::stored_session`).
+pub async fn load_session(
+    storage: &dyn Storage,
+    id: &str,
+) -> Result<Option<std::sync::Arc<StoredSession>>> {
+    storage.stored_session(id, &record_key(id)).await
 }
 
 /// The state-mapping keys a record lists. A corrupted list is ignored: the caller is deleting

@@ -1,13 +1,14 @@
 //! The list of registered session IDs under `solidClientAuthn:registeredSessions`.
 
-use std::cell::{Cell, RefCell};
-
 use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
 use crate::storage::lease;
 use crate::storage::{Storage, REGISTERED_SESSIONS_KEY};
 use crate::surrogates::only_unpaired_surrogates_in_string;
+
+mod memo;
+pub use memo::{ListAnswer, ListMemo};
 
 /// One entry of the list.
 ///
@@ -108,50 +109,6 @@ pub fn check_ids(raw: &str) -> Result<()> {
     match serde_json::from_str::<Vec<AnyString>>(raw) {
         Ok(_) => Ok(()),
         Err(_) => parse_ids(raw).map(drop),
-    }
-}
-
-/// The session list last handed out for one store, so that an unchanged list is neither checked
-/// nor handed out again: the caller keeps what it built from it (JS keeps its array).
-#[derive(Default, Debug)]
-pub struct ListMemo {
-    text: RefCell<Option<String>>,
-    generation: Cell<u32>,
-}
-
-/// The session list as the caller should take it.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ListAnswer {
-    /// The same text as the generation the caller holds.
-    Unchanged,
-    /// New text (checked), and the generation it is.
-    Changed { generation: u32, json: String },
-}
-
-impl ListMemo {
-    /// The list as the store holds it now, for a caller that holds generation `known`.
-    pub async fn read(&self, storage: &dyn Storage, known: Option<u32>) -> Result<ListAnswer> {
-        let text = storage.get(REGISTERED_SESSIONS_KEY).await?;
-        self.answer(text, known)
-    }
-
-    /// `text` is what the store holds (`None`: no list, an empty one); `known` is the generation
-    /// the caller holds, if any.
-    pub fn answer(&self, text: Option<String>, known: Option<u32>) -> Result<ListAnswer> {
-        let text = text.unwrap_or_else(|| "[]".to_owned());
-        let same = self.text.borrow().as_deref() == Some(text.as_str());
-        if same && known == Some(self.generation.get()) {
-            return Ok(ListAnswer::Unchanged);
-        }
-        if !same {
-            check_ids(&text)?;
-            self.generation.set(self.generation.get().wrapping_add(1));
-            *self.text.borrow_mut() = Some(text.clone());
-        }
-        Ok(ListAnswer::Changed {
-            generation: self.generation.get(),
-            json: text,
-        })
     }
 }
 
@@ -368,35 +325,6 @@ mod tests {
                 "{raw}"
             );
         }
-    }
-
-    #[test]
-    fn the_memo_hands_out_a_list_once_per_change() {
-        let memo = ListMemo::default();
-        let first = memo.answer(Some(r#"["a"]"#.into()), None).unwrap();
-        assert_eq!(
-            first,
-            ListAnswer::Changed {
-                generation: 1,
-                json: r#"["a"]"#.into()
-            }
-        );
-        assert_eq!(
-            memo.answer(Some(r#"["a"]"#.into()), Some(1)).unwrap(),
-            ListAnswer::Unchanged
-        );
-        // A caller that holds another generation (or none) gets the text again, same generation.
-        assert_eq!(memo.answer(Some(r#"["a"]"#.into()), None).unwrap(), first);
-        assert_eq!(
-            memo.answer(None, Some(1)).unwrap(),
-            ListAnswer::Changed {
-                generation: 2,
-                json: "[]".into()
-            }
-        );
-        // Corrupted text is an error and does not become the memo.
-        assert!(memo.answer(Some("{oops".into()), Some(2)).is_err());
-        assert_eq!(memo.answer(None, Some(2)).unwrap(), ListAnswer::Unchanged);
     }
 
     #[test]

@@ -42,4 +42,21 @@ proptest! {
             }
         }
     }
+
+    /// What the hand-written reader takes, serde takes too, with the same raw text per field,
+    /// and `serde_json::Value` reads it.
+    #[test]
+    fn the_flat_reader_takes_only_what_serde_takes_alike(raw in json_input(FIELDS)) {
+        if let Some(flat) = super::flat::fields(&raw) {
+            let by_serde = serde_json::from_str::<super::RestoreFields<'_>>(&raw);
+            prop_assert!(by_serde.is_ok(), "{}", raw);
+            let by_serde = by_serde.unwrap();
+            let slots = |f: &super::RestoreFields<'_>| {
+                [f.issuer, f.web_id, f.client_app_id, f.refresh_token, f.dpop, f.keep_alive]
+                    .map(|slot| slot.map(str::to_owned))
+            };
+            prop_assert_eq!(slots(&flat), slots(&by_serde), "{}", raw);
+            prop_assert!(serde_json::from_str::<serde_json::Value>(&raw).is_ok(), "{}", raw);
+        }
+    }
 }

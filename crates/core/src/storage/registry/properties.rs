@@ -4,7 +4,10 @@
 use proptest::prelude::*;
 
 use crate::error::Error;
-use crate::storage::registry::{check_ids, parse_ids, serialize_ids, ListedId};
+use crate::storage::registry::memo::lexes;
+use crate::storage::registry::{
+    check_ids, parse_ids, serialize_ids, ListAnswer, ListMemo, ListedId,
+};
 use crate::storage::REGISTERED_SESSIONS_KEY;
 use crate::tests::property_support::{
     any_text, config, edited, js_stringify, js_units, json, leaks, value, Json,
@@ -74,5 +77,63 @@ proptest! {
             prop_assert_eq!(id, &expected);
         }
         prop_assert_eq!(serialize_ids(&ids), raw);
+    }
+
+    /// The memo's lexer takes what `check_ids` takes; a patch from one list to another, applied
+    /// to the first list's IDs, gives the second's, and a text refused whole is refused after a
+    /// list too.
+    #[test]
+    fn the_memo_lexes_as_check_ids_and_patches_to_the_new_list(
+        first in list().prop_map(|l| stringify(&l)),
+        raw in input(),
+    ) {
+        prop_assert_eq!(lexes(&raw), check_ids(&raw).is_ok());
+        let memo = ListMemo::default();
+        prop_assert!(memo.answer(Some(first.clone()), None).is_ok());
+        let answer = memo.answer(Some(raw.clone()), Some(1));
+        match (answer, parse_ids(&raw)) {
+            (Err(e), Err(expected)) => prop_assert_eq!(e, expected),
+            (Ok(ListAnswer::Unchanged), Ok(_)) => prop_assert_eq!(&raw, &first),
+            (Ok(ListAnswer::Changed { json, .. }), Ok(_)) => prop_assert_eq!(json, raw),
+            (Ok(ListAnswer::Patched { at, remove, json, .. }), Ok(expected)) => {
+                let mut ids = parse_ids(&first).unwrap();
+                let (at, remove) = (at as usize, remove as usize);
+                ids.splice(at..at + remove, parse_ids(&json).unwrap());
+                prop_assert_eq!(ids, expected);
+            }
+            (answer, parsed) => prop_assert!(false, "{answer:?} against {parsed:?}"),
+        }
+    }
+
+    /// A login or logout between two list reads: the second list is the first with a run of
+    /// entries replaced (or its text edited); the patch gives the second list.
+    #[test]
+    fn a_patch_between_close_lists_gives_the_new_list(
+        first in list(),
+        put in list(),
+        cut in (0usize..8, 0usize..8),
+        edit in edited(list().prop_map(|l| stringify(&l))),
+    ) {
+        let at = cut.0.min(first.len());
+        let end = (at + cut.1).min(first.len());
+        let mut second = first.clone();
+        second.splice(at..end, put);
+        let (first, edit_base) = (stringify(&first), stringify(&second));
+        for raw in [edit_base, edit] {
+            let memo = ListMemo::default();
+            prop_assert!(memo.answer(Some(first.clone()), None).is_ok());
+            match (memo.answer(Some(raw.clone()), Some(1)), parse_ids(&raw)) {
+                (Err(e), Err(expected)) => prop_assert_eq!(e, expected),
+                (Ok(ListAnswer::Unchanged), Ok(_)) => prop_assert_eq!(&raw, &first),
+                (Ok(ListAnswer::Changed { json, .. }), Ok(_)) => prop_assert_eq!(json, raw),
+                (Ok(ListAnswer::Patched { at, remove, json, .. }), Ok(expected)) => {
+                    let mut ids = parse_ids(&first).unwrap();
+                    let (at, remove) = (at as usize, remove as usize);
+                    ids.splice(at..at + remove, parse_ids(&json).unwrap());
+                    prop_assert_eq!(ids, expected);
+                }
+                (answer, parsed) => prop_assert!(false, "{answer:?} against {parsed:?}"),
+            }
+        }
     }
 }
