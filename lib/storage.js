@@ -22,6 +22,8 @@ function checkedMillis(ms, what) {
 /** How long a storage call (or a wait for another operation's lock) may take (default 10 s). */
 function setStorageTimeout(ms) {
   storageTimeoutMs = checkedMillis(ms, 'storage')
+  // RedisStorage's calls are timed natively, by the same limit.
+  native.setNativeStorageTimeout(Math.ceil(storageTimeoutMs))
 }
 
 /** How long a request to an identity provider may take (default 3,500 ms, as the reference). */
@@ -74,6 +76,27 @@ class InMemoryStorage {
   }
 }
 
+/** Other storages implemented natively (RedisStorage): each recogniser answers its handle. */
+const recognisers = []
+
+function recogniseNative(recogniser) {
+  recognisers.push(recogniser)
+}
+
+function nativeHandle(storage) {
+  if (typeof storage !== 'object') return undefined
+  const handle = nativeOf(storage)
+  if (handle !== undefined) return handle
+  for (const recognise of recognisers) {
+    try {
+      const found = recognise(storage)
+      if (found !== undefined) return found
+    } catch {
+      // A proxy that throws: a JS store like any other.
+    }
+  }
+}
+
 /** The process-wide default storage, made once when the module loads. */
 const defaultStorage = new InMemoryStorage()
 const hostHandles = new WeakMap()
@@ -94,7 +117,7 @@ const isStorage = (value) => storageProblem(value) === undefined
 /** The native handle for a storage; undefined and null mean the default storage. */
 function handleFor(storage) {
   if (storage == null) return nativeOf(defaultStorage)
-  let handle = (typeof storage === 'object' && nativeOf(storage)) || hostHandles.get(storage)
+  let handle = nativeHandle(storage) ?? hostHandles.get(storage)
   if (handle !== undefined) return handle
   const problem = storageProblem(storage)
   if (problem !== undefined) throw invalidArgument(`A storage must be an object with get, set and delete methods (the IStorage interface); ${problem}`)
@@ -333,6 +356,7 @@ function runOn(handle, storage, start, ...args) {
 
 module.exports = {
   InMemoryStorage,
+  recogniseNative,
   defaultStorage,
   isStorage,
   storageProblem,

@@ -10,6 +10,7 @@ mod credentials;
 mod errors;
 mod operation;
 mod options;
+mod redis;
 mod session;
 mod storage;
 mod text;
@@ -20,6 +21,7 @@ pub use credentials::SessionCredentials;
 pub use operation::{
     cancel_operation, log_http_requests, resume_operation, running_operations, wait_for_operation,
 };
+pub use redis::set_native_storage_timeout;
 pub use session::{
     check_id_token, finish_authorization, log_in_with_client_credentials,
     log_in_with_refresh_token, log_out, restore_session, resume_authorization, start_authorization,

@@ -121,6 +121,8 @@ impl ToNapiValue for BatchEntry {
 
 struct Operation {
     family: Family,
+    /// The store, when its calls are made here rather than by JS (a `RedisStorage`).
+    redis: Option<super::redis::Native>,
     driven: Driven<OpOutput>,
     /// The calls handed out last, in the order JS answers them.
     outstanding: Vec<Outstanding>,
@@ -131,6 +133,9 @@ enum Outstanding {
     /// A request sent when it was handed out; its response is delivered to the operation
     /// directly, never through JS.
     Http(Ticket),
+    /// Storage calls made natively, in one round trip, when they were handed out; delivered as
+    /// an HTTP response is.
+    Native(Vec<Ticket>),
 }
 
 thread_local! {
@@ -185,6 +190,7 @@ where
         .and_then(|p| OPERATIONS.with(|ops| ops.borrow().get(&p).map(|op| op.family)))
         .unwrap_or(id);
     let (store, queue) = storage.for_operation(family);
+    let redis = storage.redis_native().map(super::redis::Native::from);
     let http: Rc<dyn Http> = Rc::new(HostHttp::new(queue.clone()));
     let wake = WakeSignal::new(move || wakes::woken(id));
     let future = make(store, http);
@@ -193,6 +199,7 @@ where
     let step = driven.poll([]);
     let op = Operation {
         family,
+        redis,
         driven,
         outstanding: Vec::new(),
     };
@@ -229,8 +236,10 @@ fn advance(env: &Env, id: u32, mut op: Operation, step: Step) -> Result<CoreResu
         Step::Calls(calls) => calls,
     };
     let mut batch = Vec::with_capacity(calls.len());
+    let mut native = Vec::new();
     for (ticket, call) in calls {
         match call {
+            HostCall::Storage(call) if op.redis.is_some() => native.push((ticket, call)),
             HostCall::Storage(call) => {
                 op.outstanding
                     .push(Outstanding::Storage(ticket, call.method));
@@ -254,6 +263,12 @@ fn advance(env: &Env, id: u32, mut op: Operation, step: Step) -> Result<CoreResu
                 batch.push(BatchEntry::Response(promise));
             }
         }
+    }
+    if let Some(redis) = op.redis.as_ref().filter(|_| !native.is_empty()) {
+        let tickets = native.iter().map(|(ticket, _)| *ticket).collect();
+        let promise = redis.send(env, id, native)?;
+        op.outstanding.push(Outstanding::Native(tickets));
+        batch.push(BatchEntry::Response(promise));
     }
     OPERATIONS.with(|ops| ops.borrow_mut().insert(id, op));
     Ok(Ok(Outcome::Pending(PendingOperation {
@@ -288,15 +303,22 @@ fn send_http(env: &Env, id: u32, ticket: Ticket, request: HttpRequest) -> Result
                     started.elapsed().as_millis()
                 )
             });
-            OPERATIONS.with(|ops| {
-                if let Some(op) = ops.borrow().get(&id) {
-                    op.driven.deliver(ticket, HostAnswer::Http(answer));
-                }
-            });
+            deliver(id, [(ticket, HostAnswer::Http(answer))]);
             Ok(line)
         },
     )?;
     Ok(promise.raw())
+}
+
+/// Hands answers to operation `id`, when it is still there (on the JS thread).
+pub(super) fn deliver(id: u32, answers: impl IntoIterator<Item = (Ticket, HostAnswer)>) {
+    OPERATIONS.with(|ops| {
+        if let Some(op) = ops.borrow().get(&id) {
+            for (ticket, answer) in answers {
+                op.driven.deliver(ticket, answer);
+            }
+        }
+    });
 }
 
 /// A call JS must make on its store, or a pause.
@@ -477,6 +499,18 @@ impl Operation {
                         None => value.into_answer(method),
                     };
                     answers.push((ticket, HostAnswer::Storage(answer)));
+                }
+                Outstanding::Native(tickets) => {
+                    for ticket in tickets {
+                        if !self.driven.has_answer(ticket) {
+                            answers.push((
+                                ticket,
+                                HostAnswer::Storage(Err(StorageFailure::Failed(
+                                    "the Redis call ended without an answer".to_owned(),
+                                ))),
+                            ));
+                        }
+                    }
                 }
                 // Its response was delivered when it came; if none came, say so rather than
                 // leave the operation waiting for it.
