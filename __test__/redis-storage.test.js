@@ -200,6 +200,23 @@ test('sessions are shared both ways with the node-redis adapter, and restored in
   assert.deepEqual(await lib.getSessionIdFromStorageAll(native), [])
 })
 
+test('NODE_DEBUG names each Redis round trip by its commands and keys, never a session ID or a value', async () => {
+  const storage = open({ url: redis.url, keyPrefix: 'dbg:' })
+  await seed(storage, { 'secret-session-id': loggedInRecord() })
+  const { stderr } = await child(
+    `const lib = require('.');
+    (async () => {
+      const storage = new lib.RedisStorage({ url: process.env.URL, keyPrefix: 'dbg:' })
+      await lib.getSessionFromStorage('secret-session-id', { storage, refreshSession: false })
+      await lib.getSessionIdFromStorageAll(storage)
+    })()`,
+    { URL: redis.url, NODE_DEBUG: 'solid-client-authn-native' },
+  )
+  assert.match(stderr, /Redis: GET <a session record or login state> in \d+ ms/)
+  assert.match(stderr, /Redis: GET "solidClientAuthn:registeredSessions" in \d+ ms/)
+  assert.ok(!stderr.includes('secret-session-id') && !stderr.includes('SECRET'), stderr)
+})
+
 test('a restore with a good stored token: 2 native calls, 1 GET, nothing else sent to Redis', async () => {
   const storage = open({ url: redis.url, keyPrefix: 'calls:' })
   await ccLogin(storage, 'counted')

@@ -153,6 +153,11 @@ pub fn log_http_requests(on: bool) {
     LOG_HTTP_REQUESTS.with(|log| log.set(on));
 }
 
+/// Whether batch Promises resolve with a line for the debug log (`log_http_requests`).
+pub(super) fn logging() -> bool {
+    LOG_HTTP_REQUESTS.with(Cell::get)
+}
+
 fn next_id() -> u32 {
     NEXT_ID.with(|next| {
         let id = next.get();

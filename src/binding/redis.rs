@@ -3,6 +3,7 @@
 //! `IStorage` methods JS calls directly, and `close`.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use napi::bindgen_prelude::*;
 use napi::sys;
@@ -10,8 +11,9 @@ use napi_derive::napi;
 
 use super::storage::NativeStorage;
 use super::{operation, wakes};
-use crate::error::{Error as CoreError, StorageMethod};
+use crate::error::{Error as CoreError, StorageFailure, StorageMethod};
 use crate::host::{HostAnswer, StorageCall, Ticket};
+use crate::keys::KeyName;
 use crate::redis_engine::{set_storage_timeout_ms, Command, RedisStore};
 use crate::storage::KeyLocks;
 
@@ -43,20 +45,50 @@ impl Native {
         let store = self.store.clone();
         let locks = self.locks.clone();
         let millis = store.timeout_ms();
+        let logged = operation::logging().then(|| (described(&commands), Instant::now()));
         let promise = env.spawn_future_with_callback(
             async move { Ok(store.execute(commands).await) },
             move |env, execution| {
+                let line = logged.map(|(what, started)| {
+                    let failure = execution.answers.iter().find_map(|a| a.as_ref().err());
+                    let outcome = failure.map_or_else(String::new, |f| match f {
+                        StorageFailure::TimedOut(ms) => format!(": no answer within {ms} ms"),
+                        StorageFailure::Failed(why) => format!(": failed: {why}"),
+                        StorageFailure::WrongType(kind) => format!(": answered with {kind}"),
+                        StorageFailure::UnpairedSurrogate => String::new(),
+                    });
+                    format!(
+                        "Redis: {what} in {} ms{outcome}",
+                        started.elapsed().as_millis()
+                    )
+                });
                 hold_late_writes(*env, &locks, execution.late, millis);
                 let answers = tickets
                     .into_iter()
                     .zip(execution.answers)
                     .map(|(ticket, answer)| (ticket, HostAnswer::Storage(answer)));
                 operation::deliver(id, answers);
-                Ok(None::<String>)
+                Ok(line)
             },
         )?;
         Ok(promise.raw())
     }
+}
+
+/// A batch for the debug log: its commands, keys named as messages name them (a session ID or a
+/// login state by its kind), never a value.
+fn described(commands: &[Command]) -> String {
+    let named: Vec<String> = commands
+        .iter()
+        .map(|command| match command {
+            Command::Get(k) => format!("GET {}", KeyName(k)),
+            Command::Set(k, _) => format!("SET {}", KeyName(k)),
+            Command::Delete(k) => format!("DEL {}", KeyName(k)),
+            Command::SetIfAbsent(k, _, ttl) => format!("SET {} NX PX {ttl}", KeyName(k)),
+            Command::Sleep(ms) => format!("a pause of {ms} ms"),
+        })
+        .collect();
+    named.join(", ")
 }
 
 /// Keeps `keys` locked for another timeout: writes the timeout cut off may still land, and one
