@@ -217,6 +217,47 @@ test('NODE_DEBUG names each Redis round trip by its commands and keys, never a s
   assert.ok(!stderr.includes('secret-session-id') && !stderr.includes('SECRET'), stderr)
 })
 
+test('rediss://: TLS with a private CA trusted through NODE_EXTRA_CA_CERTS, refused without it', async (t) => {
+  const fs = require('node:fs')
+  const os = require('node:os')
+  const { execFileSync } = require('node:child_process')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redis-tls-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const ssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' })
+  ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=test CA')
+  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost')
+  fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n')
+  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf')
+  const tlsPort = await new Promise((resolve) => {
+    const server = require('node:net').createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+  const tls = await startRedis({
+    args: ['--tls-port', String(tlsPort), '--tls-cert-file', path.join(dir, 'server.pem'), '--tls-key-file', path.join(dir, 'server.key'), '--tls-ca-cert-file', path.join(dir, 'ca.pem'), '--tls-auth-clients', 'no'],
+  })
+  servers.push(tls)
+  const source = `const lib = require('.');
+    (async () => {
+      const storage = new lib.RedisStorage({ url: process.env.URL, commandTimeoutMs: 5000 })
+      try {
+        await storage.set('k', 'over TLS')
+        process.stdout.write(JSON.stringify(await storage.get('k')))
+      } catch (e) {
+        process.stdout.write(JSON.stringify({ name: e.name, code: e.code, message: e.message }))
+      }
+    })()`
+  const url = `rediss://localhost:${tlsPort}`
+  const trusted = await child(source, { URL: url, NODE_EXTRA_CA_CERTS: path.join(dir, 'ca.pem') })
+  assert.equal(trusted.out, 'over TLS')
+  const refused = await child(source, { URL: url, NODE_EXTRA_CA_CERTS: '' })
+  assert.equal(refused.out.name, 'StorageError', JSON.stringify(refused.out))
+  assert.equal(refused.out.code, 'ERR_STORAGE_FAILED')
+  assert.equal(refused.out.message, 'storage.set("k") failed: Redis\'s TLS certificate was not accepted')
+  t.diagnostic(`without the CA: ${refused.out.message}`)
+})
+
 test('a restore with a good stored token: 2 native calls, 1 GET, nothing else sent to Redis', async () => {
   const storage = open({ url: redis.url, keyPrefix: 'calls:' })
   await ccLogin(storage, 'counted')

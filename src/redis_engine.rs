@@ -222,6 +222,9 @@ pub fn failure_of(error: &RedisError) -> StorageFailure {
         "connecting to Redis timed out".to_owned()
     } else if error.is_connection_dropped() {
         "the connection to Redis was lost".to_owned()
+    } else if error.is_io_error() && error.to_string().contains("certificate") {
+        // rustls's reason, as an I/O error; only the fact is repeated.
+        "Redis's TLS certificate was not accepted".to_owned()
     } else if error.is_io_error() {
         "Redis could not be reached".to_owned()
     } else if let Some(code) = error.code() {
