@@ -296,7 +296,7 @@ impl RedisStore {
     /// Makes `commands` in one round trip (the sleeps meanwhile), within the timeout. When the
     /// timeout cuts the batch off, its writes may still land: `late` then resolves once they
     /// have or a second timeout passed, for the late-write locks.
-    pub async fn execute(self: Arc<Self>, commands: Vec<Command>) -> Execution {
+    pub async fn execute(&self, commands: Vec<Command>) -> Execution {
         let millis = self.timeout_ms();
         let pause = commands
             .iter()
@@ -310,15 +310,11 @@ impl RedisStore {
             .filter(|c| !matches!(c, Command::Sleep(_)))
             .cloned()
             .collect();
-        let mut round_trip = {
-            let store = self.clone();
-            let sent = sent.clone();
-            tokio::spawn(async move { store.round_trip(&sent).await })
-        };
-        let Ok(joined) = tokio::time::timeout(Duration::from_millis(millis), &mut round_trip).await
+        // Cut off, the round trip is dropped: commands already handed to the connection still
+        // go out, which is why the written keys stay locked (`Execution::late`).
+        let round_trip = self.round_trip(&sent);
+        let Ok(replies) = tokio::time::timeout(Duration::from_millis(millis), round_trip).await
         else {
-            let late = late_keys(&sent);
-            finish_late(round_trip, !late.is_empty(), millis);
             return Execution {
                 answers: commands
                     .iter()
@@ -327,17 +323,12 @@ impl RedisStore {
                         _ => Err(StorageFailure::TimedOut(millis)),
                     })
                     .collect(),
-                late,
+                late: late_keys(&sent),
             };
         };
         if let Some(ms) = pause {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
-        let replies = joined.unwrap_or_else(|_| {
-            Err(StorageFailure::Failed(
-                "the Redis call ended without an answer".to_owned(),
-            ))
-        });
         Execution {
             answers: spread(&commands, replies),
             late: Vec::new(),
@@ -362,24 +353,6 @@ impl RedisStore {
                 }
             })
     }
-}
-
-/// A batch cut off by the timeout: one that only reads is dropped; one that writes goes on for
-/// at most another timeout, since its writes may land meanwhile (see `Execution::late`).
-fn finish_late<T: Send + 'static>(task: tokio::task::JoinHandle<T>, writes: bool, millis: u64) {
-    let abort = task.abort_handle();
-    if !writes {
-        abort.abort();
-        return;
-    }
-    tokio::spawn(async move {
-        if tokio::time::timeout(Duration::from_millis(millis), task)
-            .await
-            .is_err()
-        {
-            abort.abort();
-        }
-    });
 }
 
 fn late_keys(sent: &[Command]) -> Vec<String> {
