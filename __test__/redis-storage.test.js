@@ -326,6 +326,30 @@ test('refresh with rotation across processes: two on RedisStorage and two on the
   }
 })
 
+test('logins in two processes at once, one on RedisStorage and one on the adapter, keep every ID in the session list', { timeout: 120_000 }, async () => {
+  const source = `const lib = require('.');
+    const { createClient } = require('redis');
+    const { createRedisStorage } = require('./examples/redis-storage.js');
+    (async () => {
+      let client, storage
+      if (process.env.KIND === 'native') storage = new lib.RedisStorage({ url: process.env.URL, keyPrefix: 'race:' })
+      else {
+        client = createClient({ url: process.env.URL }); await client.connect()
+        storage = createRedisStorage(client, { prefix: 'race:' })
+      }
+      await Promise.all(Array.from({ length: 50 }, async (_, i) => {
+        const session = new lib.Session({ storage, keepAlive: false }, process.env.KIND + '-' + i)
+        await session.login({ oidcIssuer: process.env.ISSUER, clientId: process.env.CLIENT_ID, clientSecret: process.env.CLIENT_SECRET })
+      }))
+      await client?.quit(); await storage.close?.()
+    })()`
+  const env = { URL: redis.url, ISSUER: op.issuer, CLIENT_ID: op.clientId, CLIENT_SECRET: op.clientSecret }
+  await Promise.all(['native', 'adapter'].map((KIND) => child(source, { ...env, KIND }, 100_000)))
+  const listed = await lib.getSessionIdFromStorageAll(open({ url: redis.url, keyPrefix: 'race:' }))
+  assert.equal(listed.length, 100, `${100 - listed.length} IDs lost from the session list`)
+  assert.equal(new Set(listed).size, 100)
+})
+
 test('Redis killed and restarted mid-run: calls reject at once with StorageError, nothing is lost, the storage reconnects', async (t) => {
   const durable = await startRedis({ persist: true })
   servers.push(durable)
