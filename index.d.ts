@@ -128,7 +128,8 @@ export declare class RedisStorage implements IStorage {
  * treated as failed, in milliseconds (default 10 000). A call that takes longer makes the operation
  * reject with a {@link StorageError} whose `code` is `"ERR_STORAGE_TIMEOUT"`. The same limit applies
  * to waiting for a key that another operation on the same storage holds (`"ERR_STORAGE_LOCK_TIMEOUT"`).
- * Applies process-wide, to calls and waits started after it.
+ * Applies process-wide, to calls and waits started after it, and to a {@link RedisStorage}'s
+ * round trips unless it was given a `commandTimeoutMs`.
  *
  * Not part of `@inrupt/solid-client-authn-node`.
  *

@@ -171,8 +171,9 @@ const STORAGE_CALLS = {
 }
 
 /**
- * A batch entry is a call to make, or the Promise of an HTTP request the native side sent (its
- * response stays in Rust; the Promise resolves with its debug log line). `isPromise` is true
+ * A batch entry is a call to make, or the Promise of an HTTP request, or of a RedisStorage's
+ * calls, that the native side sent (the answers stay in Rust; the Promise resolves with its
+ * debug log line). `isPromise` is true
  * for native Promises only, whatever `globalThis.Promise` is now.
  */
 function invoke(storage, request) {

@@ -9,7 +9,9 @@
 //!
 //! The HTTP requests of a batch never pass through JS: they are sent here, as the batch is
 //! handed out, and JS gets a Promise in their place that settles once the response (or the
-//! failure) has been handed to the operation.
+//! failure) has been handed to the operation. On a `RedisStorage` the storage calls of a batch
+//! do not either: they go to Redis together, as one pipeline (`super::redis`), and JS gets one
+//! Promise in their place.
 //!
 //! Operations live in a per-thread table (one per Node environment: each worker has its own
 //! thread) rather than in JS objects, so that an operation's memory and its key locks go the
