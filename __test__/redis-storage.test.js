@@ -281,6 +281,42 @@ test('a restore with a good stored token: 2 native calls, 1 GET, nothing else se
   assert.deepEqual(stats, { get: 1 }, JSON.stringify(stats))
 })
 
+test('an operation of many round trips on RedisStorage is still 2 native calls: a restore that logs in again, a logout, a clear', async () => {
+  const storage = open({ url: redis.url, keyPrefix: 'chain:' })
+  const session = await ccLogin(storage, 'chained')
+  await ccLogin(storage, 'other')
+  const count = async (action) => {
+    const counter = countNativeCalls(binding)
+    try {
+      return { value: await action(), byName: counter.byName() }
+    } finally {
+      counter.stop()
+    }
+  }
+  // Its token due: the restore reads the record, logs in again with the client's credentials
+  // (discovery from the cache, a token request) and stores the record, without returning to JS
+  // between its round trips.
+  const key = `chain:${RECORD_PREFIX}chained`
+  const record = JSON.parse(await client.get(key))
+  await client.set(key, JSON.stringify({ ...record, accessTokenExpiresAt: '0' }))
+  await client.configResetStat()
+  const sent = binding.httpRequestsSent()
+  const restored = await count(() => lib.getSessionFromStorage('chained', { storage }))
+  assert.equal(restored.value.info.isLoggedIn, true)
+  assert.ok(binding.httpRequestsSent() - sent >= 1, 'it logged in again')
+  assert.notEqual(JSON.parse(await client.get(key)).accessTokenExpiresAt, '0', 'the new token is stored')
+  assert.deepEqual(restored.byName, { restoreSession: 1, resumeOperation: 1 }, JSON.stringify(restored.byName))
+  const stats = await commandStats()
+  assert.ok(stats.set >= 1 && stats.get >= 1, JSON.stringify(stats))
+
+  const loggedOut = await count(() => session.logout())
+  assert.equal(loggedOut.byName.resumeOperation ?? 0, 1, JSON.stringify(loggedOut.byName))
+  assert.deepEqual(await lib.getSessionIdFromStorageAll(storage), ['other'])
+  const cleared = await count(() => lib.clearSessionFromStorageAll(storage))
+  assert.deepEqual(cleared.byName, { clearAllSessions: 1, resumeOperation: 1 }, JSON.stringify(cleared.byName))
+  assert.deepEqual(await lib.getSessionIdFromStorageAll(storage), [])
+})
+
 test('refresh with rotation across processes: two on RedisStorage and two on the node-redis adapter share sessions, with leases; no grant revoked', { timeout: 300_000 }, async () => {
   const AT_TTL_S = 10
   const DURATION_MS = 2.5 * AT_TTL_S * 1000

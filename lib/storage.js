@@ -178,7 +178,8 @@ const STORAGE_CALLS = {
  */
 function invoke(storage, request) {
   if (!isPromise(request)) return STORAGE_CALLS[request.method](storage, request.keyIsJson ? JSON.parse(request.key) : request.key, request)
-  return debug.enabled ? request.then((line) => line != null && debug('%s', line)) : request
+  // A chain of native batches resolves with one line per batch.
+  return debug.enabled ? request.then((lines) => lines != null && lines.split('\n').forEach((line) => debug('%s', line))) : request
 }
 
 /** A storage call, for the debug log: a key holding a session ID or a login state by its kind. */

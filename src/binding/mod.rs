@@ -6,6 +6,7 @@
 )]
 
 mod caches;
+mod chain;
 mod credentials;
 mod errors;
 mod operation;

@@ -121,13 +121,18 @@ impl ToNapiValue for BatchEntry {
     }
 }
 
-struct Operation {
+pub(super) struct Operation {
     family: Family,
     /// The store, when its calls are made here rather than by JS (a `RedisStorage`).
     redis: Option<super::redis::Native>,
     driven: Driven<OpOutput>,
     /// The calls handed out last, in the order JS answers them.
     outstanding: Vec<Outstanding>,
+    /// What the operation did next after its native calls were answered (`super::chain`),
+    /// waiting for `resumeOperation` to hand it out.
+    parked: Option<Step>,
+    /// Debug-log lines of batches chained natively, handed to JS with the last one's.
+    lines: Vec<String>,
 }
 
 enum Outstanding {
@@ -172,7 +177,7 @@ fn next_id() -> u32 {
 
 /// Takes an operation out of the table, so that nothing done with it can find the table
 /// borrowed; `advance` puts it back unless it has ended.
-fn take_operation(id: u32) -> Result<Operation> {
+pub(super) fn take_operation(id: u32) -> Result<Operation> {
     OPERATIONS
         .with(|ops| ops.borrow_mut().remove(&id))
         .ok_or_else(|| Error::new(Status::InvalidArg, format!("no operation {id} is running")))
@@ -209,6 +214,8 @@ where
         redis,
         driven,
         outstanding: Vec::new(),
+        parked: None,
+        lines: Vec::new(),
     };
     let advanced = advance(&env, id, op, step);
     returned(env, advanced)
@@ -228,7 +235,12 @@ fn returned(env: Env, advanced: Result<CoreResult<Outcome>>) -> Result<Outcome> 
 /// What follows a poll of operation `id` that took it out of the table: its value, or the error
 /// it failed with, once it has finished (it then stays out, and the locks it held are free);
 /// otherwise the next batch, with the batch's HTTP requests sent.
-fn advance(env: &Env, id: u32, mut op: Operation, step: Step) -> Result<CoreResult<Outcome>> {
+pub(super) fn advance(
+    env: &Env,
+    id: u32,
+    mut op: Operation,
+    step: Step,
+) -> Result<CoreResult<Outcome>> {
     let calls = match step {
         Step::Done => {
             wakes::stop_waiting(id);
@@ -299,7 +311,7 @@ fn send_http(env: &Env, id: u32, ticket: Ticket, request: HttpRequest) -> Result
     });
     let promise = env.spawn_future_with_callback(
         async move { Ok(crate::http_engine::send(request).await) },
-        move |_env, answer| {
+        move |env, answer| {
             let line = logged.map(|(method, url, started)| {
                 let status = match &answer {
                     Ok(response) => format!("HTTP {}", response.status),
@@ -311,10 +323,15 @@ fn send_http(env: &Env, id: u32, ticket: Ticket, request: HttpRequest) -> Result
                 )
             });
             deliver(id, [(ticket, HostAnswer::Http(answer))]);
-            Ok(line)
+            super::chain::next_link(env, id, line)
         },
     )?;
     Ok(promise.raw())
+}
+
+/// Puts operation `id` back in the table.
+pub(super) fn put_back(id: u32, op: Operation) {
+    OPERATIONS.with(|ops| ops.borrow_mut().insert(id, op));
 }
 
 /// Hands answers to operation `id`, when it is still there (on the JS thread).
@@ -467,7 +484,9 @@ pub fn resume_operation(
     gave_up_waiting_ms: Option<f64>,
 ) -> Result<Outcome> {
     let advanced = take_operation(id).and_then(|mut op| {
-        let step = if let Some(ms) = gave_up_waiting_ms {
+        let step = if let Some(step) = op.parked.take() {
+            step
+        } else if let Some(ms) = gave_up_waiting_ms {
             wakes::stop_waiting(id);
             op.driven.give_up_waiting(millis_from_js(ms))
         } else {
@@ -480,6 +499,35 @@ pub fn resume_operation(
 }
 
 impl Operation {
+    /// Whether its store's calls are made natively (a `RedisStorage`).
+    pub(super) fn is_native(&self) -> bool {
+        self.redis.is_some()
+    }
+
+    /// Whether every call handed out last was made natively and has been answered: the
+    /// operation can go on without JS.
+    pub(super) fn all_answered(&self) -> bool {
+        self.outstanding.iter().all(|o| match o {
+            Outstanding::Storage(..) => false,
+            Outstanding::Http(ticket) => self.driven.has_answer(*ticket),
+            Outstanding::Native(tickets) => tickets.iter().all(|t| self.driven.has_answer(*t)),
+        })
+    }
+
+    /// Runs it on with the answers it has (after `all_answered`).
+    pub(super) fn go_on(&mut self) -> Step {
+        let answers = self.answers(Vec::new(), None);
+        self.driven.poll(answers)
+    }
+
+    pub(super) fn park(&mut self, step: Step) {
+        self.parked = Some(step);
+    }
+
+    pub(super) fn lines(&mut self) -> &mut Vec<String> {
+        &mut self.lines
+    }
+
     /// The answers to the calls handed out last, which it no longer waits for.
     fn answers(
         &mut self,

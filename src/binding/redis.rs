@@ -68,7 +68,7 @@ impl Native {
                     .zip(execution.answers)
                     .map(|(ticket, answer)| (ticket, HostAnswer::Storage(answer)));
                 operation::deliver(id, answers);
-                Ok(line)
+                super::chain::next_link(env, id, line)
             },
         )?;
         Ok(promise.raw())
