@@ -517,6 +517,30 @@ test('a frozen Redis (SIGSTOP): calls reject with ERR_STORAGE_TIMEOUT after the 
   assert.equal((await lib.getSessionFromStorage('f', { storage, refreshSession: false })).info.webId, loggedInRecord().webId)
 })
 
+test('worker threads on RedisStorage, terminated with calls in flight, leave the process well', async () => {
+  const { Worker } = require('node:worker_threads')
+  const source = `const lib = require(${JSON.stringify(ROOT)});
+    const { parentPort, workerData } = require('node:worker_threads');
+    (async () => {
+      const storage = new lib.RedisStorage({ url: workerData, keyPrefix: 'workers:' })
+      for (let i = 0; i < 50; i++) await storage.set('k' + i, 'v')
+      parentPort.postMessage(await lib.getSessionIdFromStorageAll(storage))
+      for (;;) await Promise.all(Array.from({ length: 50 }, (_, i) => storage.get('k' + i)))
+    })()`
+  for (let round = 0; round < 5; round++) {
+    const worker = new Worker(source, { eval: true, workerData: redis.url })
+    const listed = await new Promise((resolve, reject) => {
+      worker.once('message', resolve)
+      worker.once('error', reject)
+    })
+    assert.deepEqual(listed, [])
+    await sleep(20)
+    await worker.terminate()
+  }
+  const storage = open({ url: redis.url, keyPrefix: 'workers:' })
+  assert.equal(await storage.get('k1'), 'v', 'the main thread goes on')
+})
+
 test('the process exits: after close(), with a forgotten open storage, and with a call in flight to a frozen Redis', async (t) => {
   const script = (end) => `const lib = require('.');
     (async () => {

@@ -30,6 +30,33 @@ pub fn set_storage_timeout_ms(millis: u64) {
     STORAGE_TIMEOUT_MS.store(millis.max(1), Ordering::Relaxed);
 }
 
+/// Runs `task` on the thread Redis I/O runs on: one current-thread runtime, started on first
+/// use, so that a call, the connection's task and the answer never wake each other across
+/// threads. False when the thread could not be started.
+pub fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) -> bool {
+    static HANDLE: std::sync::OnceLock<Option<tokio::runtime::Handle>> = std::sync::OnceLock::new();
+    let handle = HANDLE.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        let handle = runtime.handle().clone();
+        // It runs until the process exits; it holds nothing that keeps Node alive.
+        std::thread::Builder::new()
+            .name("redis-storage".to_owned())
+            .spawn(move || runtime.block_on(std::future::pending::<()>()))
+            .ok()?;
+        Some(handle)
+    });
+    match handle {
+        Some(handle) => {
+            handle.spawn(task);
+            true
+        }
+        None => false,
+    }
+}
+
 /// What `new RedisStorage(options)` was given, checked by the binding.
 pub struct RedisOptions {
     pub url: String,

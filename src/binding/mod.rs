@@ -12,6 +12,7 @@ mod errors;
 mod operation;
 mod options;
 mod redis;
+mod redis_promise;
 mod session;
 mod storage;
 mod text;

@@ -46,8 +46,9 @@ impl Native {
         let locks = self.locks.clone();
         let millis = store.timeout_ms();
         let logged = operation::logging().then(|| (described(&commands), Instant::now()));
-        let promise = env.spawn_future_with_callback(
-            async move { Ok(store.execute(commands).await) },
+        super::redis_promise::promise(
+            env,
+            async move { store.execute(commands).await },
             move |env, execution| {
                 let line = logged.map(|(what, started)| {
                     let failure = execution.answers.iter().find_map(|a| a.as_ref().err());
@@ -62,16 +63,16 @@ impl Native {
                         started.elapsed().as_millis()
                     )
                 });
-                hold_late_writes(*env, &locks, execution.late, millis);
+                hold_late_writes(env, &locks, execution.late, millis);
                 let answers = tickets
                     .into_iter()
                     .zip(execution.answers)
                     .map(|(ticket, answer)| (ticket, HostAnswer::Storage(answer)));
                 operation::deliver(id, answers);
-                super::chain::next_link(env, id, line)
+                let next = super::chain::next_link(&env, id, line)?;
+                unsafe { super::chain::Link::to_napi_value(env.raw(), next) }
             },
-        )?;
-        Ok(promise.raw())
+        )
     }
 }
 
@@ -183,12 +184,13 @@ impl NativeStorage {
         };
         let command = Command::of(&call);
         let millis = store.timeout_ms();
-        env.spawn_future_with_callback(
-            async move { Ok(store.execute(vec![command]).await) },
+        let promise = super::redis_promise::promise(
+            env,
+            async move { store.execute(vec![command]).await },
             move |env, mut execution| {
-                hold_late_writes(*env, &locks, std::mem::take(&mut execution.late), millis);
+                hold_late_writes(env, &locks, std::mem::take(&mut execution.late), millis);
                 let answer = execution.answers.pop().unwrap_or(Ok(None));
-                Ok(match answer {
+                let value = match answer {
                     Ok(value) => Either::A(value),
                     Err(failure) => {
                         let error = CoreError::from_failure(method, &call.key, failure);
@@ -200,9 +202,11 @@ impl NativeStorage {
                             key: Some(call.key),
                         })
                     }
-                })
+                };
+                unsafe { Either::to_napi_value(env.raw(), value) }
             },
-        )
+        )?;
+        Ok(PromiseRaw::new(env.raw(), promise))
     }
 
     /// Closes a `RedisStorage`'s connection; its later calls fail. Nothing else to wait for:
