@@ -9,6 +9,7 @@ mod caches;
 mod chain;
 mod credentials;
 mod errors;
+mod host_values;
 mod operation;
 mod options;
 mod redis;
