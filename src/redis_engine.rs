@@ -1,17 +1,17 @@
-//! Makes the storage calls of operations on a `RedisStorage` with the `redis` crate, on napi's
-//! tokio runtime, as `http_engine` makes their HTTP requests.
+//! Makes the storage calls of operations on a `RedisStorage` with the `redis` crate, on a
+//! thread of its own (`spawn`), as `http_engine` makes their HTTP requests.
 //!
 //! Why here and not in JS: every storage call of an operation on a store implemented in JS
-//! crosses into JS and back (a restore on node-redis is two crossings per call). A batch of calls
-//! an operation issued together is sent here as one pipeline, in one round trip, and the
-//! operation gets the answers without JS seeing a key or a value.
+//! crosses into JS and back. A batch of calls an operation issued together is sent here as one
+//! pipeline, in one round trip, and the operation gets the answers without JS seeing a key or a
+//! value (the binding's `chain` runs it on to its next batch without JS, too).
 //!
 //! One `ConnectionManager` per store (a multiplexed connection that reconnects after Redis went
-//! away), made on first use, on the runtime. It never retries a connection by itself: while
+//! away), made on first use, on the Redis thread. It never retries a connection by itself: while
 //! Redis is down a call fails at once, and the next call connects again; a Redis that keeps the
 //! connection open but stops answering is cut off by the storage timeout. Nothing here holds
-//! the Node event loop: the connection's task lives on the runtime, and a call in flight is a
-//! Promise bounded by the timeout.
+//! the Node event loop: the thread and the connection's task hold nothing of Node's, and a call
+//! in flight is a Promise bounded by the timeout (`binding::redis_promise`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
