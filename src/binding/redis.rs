@@ -31,7 +31,8 @@ impl From<(Arc<RedisStore>, Arc<KeyLocks>)> for Native {
 
 impl Native {
     /// Sends operation `id`'s storage calls as one pipeline and returns the Promise JS awaits in
-    /// their place, which resolves (with null) once the answers are the operation's.
+    /// their place, which settles once the answers are the operation's: with the debug-log
+    /// line(s), or with the Promise of the batch the operation went on to (`super::chain`).
     pub(super) fn send(
         &self,
         env: &Env,
