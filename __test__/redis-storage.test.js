@@ -541,6 +541,30 @@ test('worker threads on RedisStorage, terminated with calls in flight, leave the
   assert.equal(await storage.get('k1'), 'v', 'the main thread goes on')
 })
 
+test('a write the timeout cut off keeps its key locked for another timeout, lest it land after a later update', async (t) => {
+  const storage = open({ url: redis.url, keyPrefix: 'late:', commandTimeoutMs: 300 })
+  await ccLogin(storage, 'lw')
+  await ccLogin(storage, 'other')
+  const record = JSON.parse(await storage.get(`${RECORD_PREFIX}lw`))
+  t.after(() => redis.resume())
+  redis.pause()
+  const cut = await rejection(storage.set(`${RECORD_PREFIX}lw`, JSON.stringify({ ...record, lateMark: 'landed' })))
+  assert.equal(cut.code, 'ERR_STORAGE_TIMEOUT')
+  const timedOutAt = performance.now()
+  redis.resume()
+  // A restore takes its record's key lock: another session's is free, this one's waits for the
+  // late write's lock to lapse.
+  await lib.getSessionFromStorage('other', { storage })
+  const free = performance.now() - timedOutAt
+  const held = await lib.getSessionFromStorage('lw', { storage })
+  const waited = performance.now() - timedOutAt
+  assert.equal(held.info.isLoggedIn, true)
+  assert.ok(free < 200, `another key waited ${ms(free)}`)
+  assert.ok(waited >= 250, `the written key was free after ${ms(waited)}`)
+  assert.equal(JSON.parse(await client.get(`late:${RECORD_PREFIX}lw`)).lateMark, 'landed', 'the late write landed')
+  t.diagnostic(`late write: other keys free after ${ms(free)}, the written one after ${ms(waited)} (timeout 300 ms)`)
+})
+
 test('the process exits: after close(), with a forgotten open storage, and with a call in flight to a frozen Redis', async (t) => {
   const script = (end) => `const lib = require('.');
     (async () => {
