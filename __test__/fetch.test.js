@@ -5,7 +5,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
 const lib = require('..')
-const { startFakeIdp, decodeJwt } = require('./support/fake-idp.js')
+const { startFakeIdp, decodeJwt, verifiesWithOwnJwk } = require('./support/fake-idp.js')
 const { asyncMapStorage } = require('./helpers.js')
 
 const { Session } = lib
@@ -367,6 +367,51 @@ test("a resource server's nonce is kept for its origin however the URL spells it
     assert.equal(response.status, 200)
     assert.equal(decodeJwt(server.seen.at(-1).dpop).claims.nonce, 'rs-nonce-spelling')
   } finally {
+    close(server)
+  }
+})
+
+test('with many DPoP requests in flight, proofs are signed off the JS thread, each for its own request', async () => {
+  const { SessionCredentials } = require('../binding.js')
+  const { createHash } = require('node:crypto')
+  const original = SessionCredentials.prototype.headersOffThread
+  let offThread = 0
+  SessionCredentials.prototype.headersOffThread = function (...args) {
+    offThread++
+    return original.apply(this, args)
+  }
+  // Answers once all 24 requests are in, so that they are in flight together.
+  const parked = []
+  const server = await resourceServer({})
+  server.removeAllListeners('request')
+  server.on('request', (req, res) => {
+    server.seen.push({ method: req.method, path: req.url, authorization: req.headers.authorization, dpop: req.headers.dpop })
+    parked.push(res)
+    if (parked.length === 24) for (const r of parked) r.writeHead(200).end('ok')
+  })
+  try {
+    const paths = Array.from({ length: 24 }, (_, i) => `/r${i}?q=${i}`)
+    const responses = await Promise.all(paths.map((path, i) => session.fetch(`${server.origin}${path}`, { method: i % 2 ? 'PUT' : 'GET', body: i % 2 ? 'x' : undefined })))
+    assert.deepEqual(responses.map((r) => r.status), Array(24).fill(200))
+    assert.ok(offThread >= 20, `${offThread} of 24 proofs were signed off the JS thread`)
+    const jtis = new Set()
+    for (const { method, path, authorization, dpop } of server.seen) {
+      assert.ok(verifiesWithOwnJwk(dpop), `the proof for ${path} verifies`)
+      const { claims } = decodeJwt(dpop)
+      assert.equal(claims.htu, `${server.origin}${path.split('?')[0]}`)
+      assert.equal(claims.htm, method)
+      assert.equal(claims.ath, createHash('sha256').update(authorization.slice('DPoP '.length)).digest('base64url'))
+      jtis.add(claims.jti)
+    }
+    assert.equal(jtis.size, 24)
+    // Alone, a request's proof is signed at once, on the JS thread.
+    offThread = 0
+    server.removeAllListeners('request')
+    server.on('request', (req, res) => res.writeHead(200).end('ok'))
+    assert.equal((await session.fetch(`${server.origin}/alone`)).status, 200)
+    assert.equal(offThread, 0)
+  } finally {
+    SessionCredentials.prototype.headersOffThread = original
     close(server)
   }
 })

@@ -199,6 +199,43 @@ test('profiles that name the provider among others, none, or cannot be read: log
   }
 })
 
+test("with the check off, background renewals and restores take the provider's word too; with it on, a restore refuses the record; logout(tokenSet) never checks", async () => {
+  const host = await profileHost()
+  // The tokens name a WebID whose profile names another provider; they live 5 s, so the session renews within the test.
+  const idp = await fakeIdp.startFakeIdp({ webId: host.webId('elsewhere', turtle(['https://elsewhere.example/'])), expiresIn: 5 })
+  idp.answer('normal')
+  idp.discovery.end_session_endpoint = `${idp.issuer}logout`
+  try {
+    const storage = asyncMapStorage()
+    const session = new Session({ storage, verifyWebIdIssuer: false }, 'trusted')
+    const tokens = new Promise((resolve) => session.events.once('newTokens', resolve))
+    await session.login({ oidcIssuer: idp.issuer, clientId: 'webid-robot', clientSecret: 'ROBOT-SECRET-4711' })
+    const extended = await new Promise((resolve, reject) => {
+      session.events.on('sessionExtended', resolve)
+      session.events.on('error', (code, error) => reject(error))
+    })
+    assert.ok(extended > 0)
+    assert.equal(host.requests('elsewhere'), 0, 'no profile asked for')
+    assert.equal(recordOf(storage, 'trusted').webIdVerifiedIssuer, undefined, 'the renewal marks nothing')
+
+    const restored = await getSessionFromStorage('trusted', { storage, verifyWebIdIssuer: false })
+    assert.equal(restored.info.isLoggedIn, true)
+    const refused = await rejection(getSessionFromStorage('trusted', { storage }))
+    assert.ok(refused instanceof WebIdError, String(refused))
+    assert.equal(refused.code, 'ERR_WEBID_ISSUER_MISMATCH')
+    assert.equal(host.requests('elsewhere'), 1)
+
+    // Who the token speaks for does not matter to a logout at the provider.
+    let endSession
+    await ours.logout(await tokens, (url) => (endSession = url))
+    assert.ok(endSession.startsWith(`${idp.issuer}logout?`), endSession)
+    await session.logout()
+  } finally {
+    await idp.close()
+    host.close()
+  }
+})
+
 test('a burst of logins for one WebID sends one profile request', async () => {
   const host = await profileHost()
   let issuer

@@ -213,6 +213,8 @@ class Session {
   async #adopt(credentials, known, steps, renewable = true) {
     this.#credentials = credentials
     this.#renewable = renewable
+    // New credentials start a new count: a re-login does not back off for its predecessor's failures.
+    this.#failedRefreshes = 0
     this.info.isLoggedIn = true
     this.info.webId = known.webId
     this.info.expirationDate = known.expiresAt ?? undefined
@@ -292,7 +294,6 @@ class Session {
         this.#renewable = false
         return this.#schedule()
       }
-      this.#failedRefreshes = 0
       await this.#adopt(restored.credentials, restored, ['timer'])
       const expiresAt = restored.expiresAt
       this.events.emit(EVENTS.SESSION_EXTENDED, expiresAt ? Math.round((expiresAt - Date.now()) / 1000) : 600)

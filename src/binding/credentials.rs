@@ -10,7 +10,7 @@ use super::caches::caches;
 use super::errors::throw;
 use super::operation::{start, Outcome};
 use super::storage::NativeStorage;
-use crate::protocol::credentials::Credentials;
+use crate::protocol::credentials::{Credentials, ProofJob};
 use crate::protocol::token::NonceCache;
 use crate::restore::Renewal;
 use crate::secret::Secret;
@@ -142,6 +142,27 @@ impl SessionCredentials {
         })
     }
 
+    /// `headersFor`, with the DPoP proof signed on libuv's thread pool: the JS thread is spared
+    /// the signature, most of a DPoP request's cost, when it has other requests to serve. Bad
+    /// input throws here, as in `headersFor`; the Promise only carries the signing.
+    #[napi(catch_unwind, ts_return_type = "Promise<RequestAuthHeaders>")]
+    pub fn headers_off_thread(
+        &self,
+        env: Env,
+        method: String,
+        url: String,
+    ) -> Result<AsyncTask<SignProof>> {
+        let nonces = RESOURCE_NONCES.with(Rc::clone);
+        let (authorization, proof) = self
+            .inner
+            .prepare_headers(&method, &url, &nonces)
+            .map_err(|e| throw(env, &e))?;
+        Ok(AsyncTask::new(SignProof {
+            authorization,
+            proof,
+        }))
+    }
+
     /// The tokens themselves, for the `newTokens` event (the JS layer asks only when the app
     /// listens for it).
     #[napi(catch_unwind)]
@@ -174,6 +195,34 @@ impl SessionCredentials {
     #[napi(catch_unwind)]
     pub fn remember_nonce(&self, url: String, nonce: String) {
         RESOURCE_NONCES.with(|nonces| nonces.set(&url, &nonce));
+    }
+}
+
+/// The signing of one DPoP proof, on libuv's thread pool (see `headersOffThread`).
+pub struct SignProof {
+    authorization: Secret,
+    proof: Option<ProofJob>,
+}
+
+impl Task for SignProof {
+    type Output = Option<String>;
+    type JsValue = RequestAuthHeaders;
+
+    fn compute(&mut self) -> Result<Option<String>> {
+        // The only failure left once the claims are set: the signature itself, whose error
+        // says nothing of the key.
+        self.proof
+            .take()
+            .map(ProofJob::sign)
+            .transpose()
+            .map_err(|e| Error::from_reason(e.to_string()))
+    }
+
+    fn resolve(&mut self, _env: Env, dpop: Option<String>) -> Result<RequestAuthHeaders> {
+        Ok(RequestAuthHeaders {
+            authorization: self.authorization.expose().to_owned(),
+            dpop,
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 //! name the provider (unless the login turned the check off).
 
 use crate::error::Result;
+use crate::grants::webid_check::verified_issuer;
 use crate::http::Http;
 use crate::protocol::caches::Caches;
 use crate::protocol::claims;
@@ -10,7 +11,7 @@ use crate::protocol::credentials::Credentials;
 use crate::protocol::discovery::IssuerMetadata;
 use crate::protocol::dpop::DpopKey;
 use crate::protocol::token;
-use crate::protocol::webid_profile::{check_login, WebIdCheck};
+use crate::protocol::webid_profile::WebIdCheck;
 use crate::secret::Secret;
 use crate::session::SessionRecord;
 use crate::storage::multi_session::{remember_static_client, store_login};
@@ -44,15 +45,7 @@ pub async fn log_in_session(
     let secret = login.client_secret.expose();
     remember_static_client(storage, id, client_id, secret).await?;
     let credentials = log_in(http, storage, caches, login).await?;
-    let verified = check_login(
-        &caches.webid,
-        http,
-        storage.now_ms(),
-        login.webid_check,
-        &credentials.web_id,
-        &credentials.issuer,
-    )
-    .await?;
+    let verified = verified_issuer(http, storage, caches, login.webid_check, &credentials).await?;
     // The client again, for a record a clear deleted meanwhile: written again whole.
     store_login(storage, id, |record| {
         record.store_static_client(client_id, secret);
@@ -105,17 +98,7 @@ pub async fn log_in_again(
     let verified = if verified_before {
         None
     } else {
-        Some(
-            check_login(
-                &caches.webid,
-                http,
-                storage.now_ms(),
-                webid_check,
-                &credentials.web_id,
-                &credentials.issuer,
-            )
-            .await?,
-        )
+        Some(verified_issuer(http, storage, caches, webid_check, &credentials).await?)
     };
     found.record_if_fetched(storage, issuer).await?;
     record.store_client_credentials_login(&credentials);

@@ -9,6 +9,7 @@
 use std::rc::Rc;
 
 use crate::error::{Error, Result};
+use crate::grants::webid_check::verified_issuer;
 use crate::http::Http;
 use crate::protocol::caches::Caches;
 use crate::protocol::claims;
@@ -16,7 +17,7 @@ use crate::protocol::credentials::Credentials;
 use crate::protocol::dpop::DpopKey;
 use crate::protocol::registration;
 use crate::protocol::token;
-use crate::protocol::webid_profile::{check_login, WebIdCheck};
+use crate::protocol::webid_profile::WebIdCheck;
 use crate::secret::Secret;
 use crate::session::{self, Restored, SessionRecord};
 use crate::storage::multi_session::update_record;
@@ -181,15 +182,7 @@ async fn refresh_and_store_as(
         // Refused: nothing stored, not even a rotated refresh token, which would let a later
         // restore log in what this login refused.
         let credentials = &refreshed.credentials;
-        let verified = check_login(
-            &caches.webid,
-            http,
-            storage.now_ms(),
-            webid_check,
-            &credentials.web_id,
-            &credentials.issuer,
-        )
-        .await?;
+        let verified = verified_issuer(http, storage, caches, webid_check, credentials).await?;
         record.store_credentials(credentials, refreshed.new_key.as_ref());
         record.set_web_id_verified_issuer(verified.as_deref());
     } else {

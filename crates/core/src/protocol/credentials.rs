@@ -79,23 +79,54 @@ impl Credentials {
     /// The `Authorization` (and, for DPoP, `DPoP`) header for a request. The proof carries the
     /// nonce the resource server last sent, if any.
     pub fn headers_for(&self, method: &str, url: &str, nonces: &NonceCache) -> Result<AuthHeaders> {
+        let (authorization, proof) = self.prepare_headers(method, url, nonces)?;
+        Ok(AuthHeaders {
+            authorization,
+            dpop: proof.map(ProofJob::sign).transpose()?,
+        })
+    }
+
+    /// The `Authorization` header for a request, and for DPoP the proof to sign: checked and
+    /// ready here, signed by [`ProofJob::sign`] on whichever thread the caller picks (a
+    /// signature is most of a request's cost on a busy JS thread).
+    pub fn prepare_headers(
+        &self,
+        method: &str,
+        url: &str,
+        nonces: &NonceCache,
+    ) -> Result<(Secret, Option<ProofJob>)> {
         let token = self.access_token.expose();
-        match &self.dpop_key {
-            None => Ok(AuthHeaders {
-                authorization: Secret::new(format!("Bearer {token}")),
-                dpop: None,
+        let Some(key) = &self.dpop_key else {
+            return Ok((Secret::new(format!("Bearer {token}")), None));
+        };
+        let ath = self
+            .ath
+            .get_or_init(|| crate::protocol::dpop::access_token_hash(token));
+        let claims = key.proof_claims(method, url, ath, nonces.get(url).as_deref())?;
+        Ok((
+            Secret::new(format!("DPoP {token}")),
+            Some(ProofJob {
+                key: key.clone(),
+                claims,
             }),
-            Some(key) => {
-                let nonce = nonces.get(url);
-                let ath = self
-                    .ath
-                    .get_or_init(|| crate::protocol::dpop::access_token_hash(token));
-                let proof = key.proof_with_ath(method, url, ath, nonce.as_deref())?;
-                Ok(AuthHeaders {
-                    authorization: Secret::new(format!("DPoP {token}")),
-                    dpop: Some(proof),
-                })
-            }
-        }
+        ))
+    }
+}
+
+/// A DPoP proof whose claims are checked and set, to be signed. Holds the key: never printed.
+pub struct ProofJob {
+    key: DpopKey,
+    claims: crate::protocol::dpop::ProofClaims,
+}
+
+impl std::fmt::Debug for ProofJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProofJob([redacted])")
+    }
+}
+
+impl ProofJob {
+    pub fn sign(self) -> Result<String> {
+        Ok(self.key.sign_claims(&self.claims)?)
     }
 }

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::grants::webid_check::verified_issuer;
 use crate::http::Http;
 use crate::protocol::caches::Caches;
 use crate::protocol::claims;
@@ -13,7 +14,7 @@ use crate::protocol::discovery::IssuerMetadata;
 use crate::protocol::dpop::DpopKey;
 use crate::protocol::registration;
 use crate::protocol::token;
-use crate::protocol::webid_profile::{check_login, WebIdCheck};
+use crate::protocol::webid_profile::WebIdCheck;
 use crate::secret::Secret;
 use crate::session::{field, Restored, SessionRecord};
 use crate::storage::{record_key, Storage};
@@ -169,15 +170,7 @@ pub async fn finish(
         }
     };
 
-    let verified_issuer = check_login(
-        &caches.webid,
-        http,
-        storage.now_ms(),
-        webid_check,
-        &credentials.web_id,
-        &credentials.issuer,
-    )
-    .await?;
+    let verified_issuer = verified_issuer(http, storage, caches, webid_check, &credentials).await?;
 
     // Stored before anyone hears of the tokens; the verifier and the state are used up.
     record.store_credentials(&credentials, key_pair.as_ref());

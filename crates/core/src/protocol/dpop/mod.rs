@@ -12,7 +12,7 @@ mod proof;
 mod stored_key;
 
 pub use key::DpopKey;
-pub use proof::{access_token_hash, htu};
+pub use proof::{access_token_hash, htu, ProofClaims};
 pub use stored_key::{StoredKeyPart, StoredKeyProblem};
 
 #[cfg(test)]

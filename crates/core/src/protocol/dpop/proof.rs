@@ -28,16 +28,25 @@ impl DpopKey {
         self.proof_for(method, url, access_token, None, nonce)
     }
 
-    /// [`DpopKey::proof`] for a caller that keeps the token's `ath` ([`access_token_hash`]):
-    /// hashing a token for every request is work a session does once.
-    pub fn proof_with_ath(
+    /// The claims of a proof for a caller that keeps the token's `ath` ([`access_token_hash`]):
+    /// hashing a token for every request is work a session does once. Checked and set here
+    /// (time, `jti`); [`DpopKey::sign_claims`] signs them, on any thread.
+    pub fn proof_claims(
         &self,
         method: &str,
         url: &str,
         ath: &str,
         nonce: Option<&str>,
-    ) -> Result<String, DpopError> {
-        self.proof_for(method, url, None, Some(ath), nonce)
+    ) -> Result<ProofClaims, DpopError> {
+        let request = ProofRequest {
+            method,
+            url,
+            access_token: None,
+            ath: Some(ath),
+            nonce,
+        };
+        let (iat, jti) = now_and_jti()?;
+        claims_of(&request, iat, &jti)
     }
 
     fn proof_for(
@@ -48,12 +57,6 @@ impl DpopKey {
         ath: Option<&str>,
         nonce: Option<&str>,
     ) -> Result<String, DpopError> {
-        let iat = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_err(|_| DpopError::Clock)?
-            .as_secs();
-        let mut jti = [0_u8; JTI_LEN];
-        getrandom::fill(&mut jti).map_err(|e| DpopError::Random(e.to_string()))?;
         let request = ProofRequest {
             method,
             url,
@@ -61,37 +64,23 @@ impl DpopKey {
             ath,
             nonce,
         };
-        self.sign_proof(&request, iat, &URL_SAFE_NO_PAD.encode(jti))
+        let (iat, jti) = now_and_jti()?;
+        self.sign_proof(&request, iat, &jti)
     }
 
     /// The signing core of [`DpopKey::proof`], with the time and `jti` given so that tests can
     /// check exact claims.
     fn sign_proof(&self, request: &ProofRequest, iat: u64, jti: &str) -> Result<String, DpopError> {
-        let htm = http_method(request.method)?;
-        let htu = htu(request.url)?;
-        let quoted = |text: &str| Value::from(text).to_string();
-        // Built as text (members in a fixed order): a proof is signed for every request.
-        let mut claims = format!(
-            r#"{{"htm":{},"htu":{},"iat":{iat},"jti":{}"#,
-            quoted(&htm),
-            quoted(&htu),
-            quoted(jti)
+        self.sign_claims(&claims_of(request, iat, jti)?)
+    }
+
+    /// The compact JWS of a proof with these claims.
+    pub fn sign_claims(&self, claims: &ProofClaims) -> Result<String, DpopError> {
+        let signing_input = format!(
+            "{}.{}",
+            self.encoded_header,
+            URL_SAFE_NO_PAD.encode(&claims.0)
         );
-        let ath = match (request.ath, request.access_token) {
-            (Some(ath), _) => Some(std::borrow::Cow::Borrowed(ath)),
-            (None, Some(token)) => Some(std::borrow::Cow::Owned(access_token_hash(token))),
-            (None, None) => None,
-        };
-        if let Some(ath) = ath {
-            claims.push_str(r#","ath":"#);
-            claims.push_str(&quoted(&ath));
-        }
-        if let Some(nonce) = request.nonce {
-            claims.push_str(r#","nonce":"#);
-            claims.push_str(&quoted(nonce));
-        }
-        claims.push('}');
-        let signing_input = format!("{}.{}", self.encoded_header, URL_SAFE_NO_PAD.encode(claims));
         // ECDSA_P256_SHA256_FIXED: the raw r || s that JWS wants, not DER.
         let signature = self
             .pair
@@ -102,6 +91,49 @@ impl DpopKey {
             URL_SAFE_NO_PAD.encode(signature.as_ref())
         ))
     }
+}
+
+/// The claims of one proof, as the JSON text that is signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProofClaims(String);
+
+/// A proof's `iat` (now, in seconds) and a fresh random `jti`.
+fn now_and_jti() -> Result<(u64, String), DpopError> {
+    let iat = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| DpopError::Clock)?
+        .as_secs();
+    let mut jti = [0_u8; JTI_LEN];
+    getrandom::fill(&mut jti).map_err(|e| DpopError::Random(e.to_string()))?;
+    Ok((iat, URL_SAFE_NO_PAD.encode(jti)))
+}
+
+fn claims_of(request: &ProofRequest, iat: u64, jti: &str) -> Result<ProofClaims, DpopError> {
+    let htm = http_method(request.method)?;
+    let htu = htu(request.url)?;
+    let quoted = |text: &str| Value::from(text).to_string();
+    // Built as text (members in a fixed order): a proof is signed for every request.
+    let mut claims = format!(
+        r#"{{"htm":{},"htu":{},"iat":{iat},"jti":{}"#,
+        quoted(&htm),
+        quoted(&htu),
+        quoted(jti)
+    );
+    let ath = match (request.ath, request.access_token) {
+        (Some(ath), _) => Some(std::borrow::Cow::Borrowed(ath)),
+        (None, Some(token)) => Some(std::borrow::Cow::Owned(access_token_hash(token))),
+        (None, None) => None,
+    };
+    if let Some(ath) = ath {
+        claims.push_str(r#","ath":"#);
+        claims.push_str(&quoted(&ath));
+    }
+    if let Some(nonce) = request.nonce {
+        claims.push_str(r#","nonce":"#);
+        claims.push_str(&quoted(nonce));
+    }
+    claims.push('}');
+    Ok(ProofClaims(claims))
 }
 
 /// What a proof is for, kept together so that the signing core stays readable.
@@ -206,6 +238,29 @@ mod tests {
                 .claims
         };
         assert_eq!(claims(&with_token), claims(&with_ath));
+    }
+
+    #[test]
+    fn claims_set_on_one_thread_are_signed_on_another() {
+        let key = fixed_key();
+        let ath = access_token_hash("an-access-token.xyz");
+        let claims = key
+            .proof_claims("put", "https://pod.example/c?x=1", &ath, Some("n-1"))
+            .unwrap();
+        let signer = key.clone();
+        let proof = std::thread::spawn(move || signer.sign_claims(&claims).unwrap())
+            .join()
+            .unwrap();
+        let decoded = jwt::decode(&proof).unwrap().claims;
+        assert_eq!(decoded["htm"], "PUT");
+        assert_eq!(decoded["htu"], "https://pod.example/c");
+        assert_eq!(decoded["ath"], Value::from(ath));
+        assert_eq!(decoded["nonce"], "n-1");
+        // Bad input is refused when the claims are set, before any thread is involved.
+        assert_eq!(
+            key.proof_claims("GE T", "https://pod.example/", "a", None),
+            Err(DpopError::InvalidMethod)
+        );
     }
 
     #[test]
