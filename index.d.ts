@@ -69,12 +69,67 @@ export declare class InMemoryStorage implements IStorage {
   delete(key: string): Promise<void>;
 }
 
+/** Options of {@link RedisStorage}. */
+export interface RedisStorageOptions {
+  /**
+   * Where Redis is: `redis://[user:password@]host[:port][/db]`, `rediss://…` for TLS (the
+   * system's roots plus the PEM file named by `NODE_EXTRA_CA_CERTS` are trusted), or
+   * `unix:///path/to/socket`. A standalone Redis (or a primary); cluster and Sentinel are not
+   * supported yet.
+   */
+  url: string | URL;
+  /** Put before every key, so that several apps can share one Redis database. Default `""`. */
+  keyPrefix?: string;
+  /**
+   * How long one round trip to Redis may take before the call rejects with a
+   * {@link StorageError} whose `code` is `"ERR_STORAGE_TIMEOUT"`, in milliseconds. Default: the
+   * storage timeout ({@link setStorageTimeout}, 10 000 unless changed).
+   */
+  commandTimeoutMs?: number;
+  /** How long connecting may take, in milliseconds. Default: the command timeout. */
+  connectTimeoutMs?: number;
+}
+
+/**
+ * An {@link IStorage} in Redis whose calls this package makes natively: an operation on it never
+ * calls into JavaScript for a storage call, the calls an operation makes together go to Redis in
+ * one round trip, and refresh and session-list leases use `SET key value NX PX ttl`. Keys and
+ * values are the ones every storage gets, so a node-redis adapter (or the reference) on the same
+ * Redis and prefix reads the sessions it writes, and the other way round.
+ *
+ * It connects on first use, and reconnects by itself after Redis went away: while Redis is down,
+ * calls reject at once with a {@link StorageError} (`"ERR_STORAGE_FAILED"`); a Redis that stops
+ * answering makes them reject after the command timeout (`"ERR_STORAGE_TIMEOUT"`). An open
+ * `RedisStorage` never keeps the process alive; {@link RedisStorage.close} closes its connection.
+ * Create one per Redis and pass that same object everywhere.
+ *
+ * Not part of `@inrupt/solid-client-authn-node`.
+ *
+ * @throws {TypeError} If an option is not of its type, or `url` is not a Redis URL.
+ */
+export declare class RedisStorage implements IStorage {
+  constructor(options: RedisStorageOptions);
+  /** Keeps the type nominal: instances hold private native state. Not a real property. */
+  private readonly _redisStorageBrand;
+  /** Reads the value stored under `key`, or `undefined` if there is none. */
+  get(key: string): Promise<string | undefined>;
+  /** Stores `value` under `key`. A value that is not a string rejects with a `TypeError`. */
+  set(key: string, value: string): Promise<void>;
+  /** Removes `key`. */
+  delete(key: string): Promise<void>;
+  /** Stores `value` under `key` unless it holds a value, expiring after `ttlMs`; resolves `true` when it stored. */
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
+  /** Closes the connection; later calls reject with a {@link StorageError}. */
+  close(): Promise<void>;
+}
+
 /**
  * Sets how long a single call to an application-supplied {@link IStorage} may take before it is
  * treated as failed, in milliseconds (default 10 000). A call that takes longer makes the operation
  * reject with a {@link StorageError} whose `code` is `"ERR_STORAGE_TIMEOUT"`. The same limit applies
  * to waiting for a key that another operation on the same storage holds (`"ERR_STORAGE_LOCK_TIMEOUT"`).
- * Applies process-wide, to calls and waits started after it.
+ * Applies process-wide, to calls and waits started after it, and to a {@link RedisStorage}'s
+ * round trips unless it was given a `commandTimeoutMs`.
  *
  * Not part of `@inrupt/solid-client-authn-node`.
  *

@@ -5,12 +5,14 @@
 const { Session, EVENTS } = require('./lib/session.js')
 const multiSession = require('./lib/multi-session.js')
 const { InMemoryStorage, setStorageTimeout, setIdentityProviderTimeout, setBlockPrivateNetworks } = require('./lib/storage.js')
+const { RedisStorage } = require('./lib/redis-storage.js')
 const errors = require('./lib/errors.js')
 
 module.exports = {
   Session,
   EVENTS,
   InMemoryStorage,
+  RedisStorage,
   getSessionFromStorage: multiSession.getSessionFromStorage,
   getSessionIdFromStorageAll: multiSession.getSessionIdFromStorageAll,
   clearSessionFromStorageAll: multiSession.clearSessionFromStorageAll,

@@ -6,6 +6,7 @@ export const {
   Session,
   EVENTS,
   InMemoryStorage,
+  RedisStorage,
   getSessionFromStorage,
   getSessionIdFromStorageAll,
   clearSessionFromStorageAll,

@@ -193,7 +193,9 @@ const broken: IStorage = { ...storage, get: async () => 42 };
 `
 
 // Appended to WRONG_SHARED, whose imports it uses.
-const WRONG_OURS_ONLY = `import { StorageCorruptedError, StorageError, setStorageTimeout } from "${SPECIFIER}";
+const WRONG_OURS_ONLY = `import { RedisStorage, StorageCorruptedError, StorageError, setStorageTimeout } from "${SPECIFIER}";
+// @ts-expect-error: a RedisStorage needs a url
+new RedisStorage({ keyPrefix: "app:" });
 // @ts-expect-error: unknown storage error code
 new StorageError("message", "ERR_OTHER");
 // @ts-expect-error: a corrupted-storage error has its own code

@@ -22,6 +22,8 @@ function checkedMillis(ms, what) {
 /** How long a storage call (or a wait for another operation's lock) may take (default 10 s). */
 function setStorageTimeout(ms) {
   storageTimeoutMs = checkedMillis(ms, 'storage')
+  // RedisStorage's calls are timed natively, by the same limit.
+  native.setNativeStorageTimeout(Math.ceil(storageTimeoutMs))
 }
 
 /** How long a request to an identity provider may take (default 3,500 ms, as the reference). */
@@ -74,6 +76,27 @@ class InMemoryStorage {
   }
 }
 
+/** Other storages implemented natively (RedisStorage): each recogniser answers its handle. */
+const recognisers = []
+
+function recogniseNative(recogniser) {
+  recognisers.push(recogniser)
+}
+
+function nativeHandle(storage) {
+  if (typeof storage !== 'object') return undefined
+  const handle = nativeOf(storage)
+  if (handle !== undefined) return handle
+  for (const recognise of recognisers) {
+    try {
+      const found = recognise(storage)
+      if (found !== undefined) return found
+    } catch {
+      // A proxy that throws: a JS store like any other.
+    }
+  }
+}
+
 /** The process-wide default storage, made once when the module loads. */
 const defaultStorage = new InMemoryStorage()
 const hostHandles = new WeakMap()
@@ -110,7 +133,7 @@ const isStorage = (value) => {
 /** The native handle for a storage; undefined and null mean the default storage. */
 function handleFor(storage) {
   if (storage == null) return nativeOf(defaultStorage)
-  let handle = (typeof storage === 'object' && nativeOf(storage)) || hostHandles.get(storage)
+  let handle = nativeHandle(storage) ?? hostHandles.get(storage)
   if (handle !== undefined) return handle
   const problem = storageProblem(storage)
   if (problem !== undefined) throw invalidArgument(`A storage must be an object with get, set and delete methods (the IStorage interface); ${problem}`)
@@ -164,13 +187,15 @@ const STORAGE_CALLS = {
 }
 
 /**
- * A batch entry is a call to make, or the Promise of an HTTP request the native side sent (its
- * response stays in Rust; the Promise resolves with its debug log line). `isPromise` is true
+ * A batch entry is a call to make, or the Promise of an HTTP request, or of a RedisStorage's
+ * calls, that the native side sent (the answers stay in Rust; the Promise resolves with its
+ * debug log line). `isPromise` is true
  * for native Promises only, whatever `globalThis.Promise` is now.
  */
 function invoke(storage, request) {
   if (!isPromise(request)) return STORAGE_CALLS[request.method](storage, request.keyIsJson ? JSON.parse(request.key) : request.key, request)
-  return debug.enabled ? request.then((line) => line != null && debug('%s', line)) : request
+  // A chain of native batches resolves with one line per batch.
+  return debug.enabled ? request.then((lines) => lines != null && lines.split('\n').forEach((line) => debug('%s', line))) : request
 }
 
 /** A storage call, for the debug log: a key holding a session ID or a login state by its kind. */
@@ -350,6 +375,7 @@ function runOn(handle, storage, start, ...args) {
 
 module.exports = {
   InMemoryStorage,
+  recogniseNative,
   defaultStorage,
   isStorage,
   storageProblem,

@@ -1,18 +1,20 @@
 'use strict'
 // One of the processes of __test__/cross-process.test.js: for DURATION_MS it restores each of
 // its sessions from Redis again and again, as a server restores one per request, and reads the
-// private resource with it. Prints what happened as JSON.
+// private resource with it. Prints what happened as JSON. STORAGE=native runs it on the
+// package's RedisStorage instead of the node-redis adapter (__test__/redis-storage.test.js).
 const { createClient } = require('redis')
-const { getSessionFromStorage } = require('../..')
+const { getSessionFromStorage, RedisStorage } = require('../..')
 const { createRedisStorage, redisClientOptions } = require('../../examples/redis-storage.js')
 
-const { REDIS_URL, PREFIX, IDS, RESOURCE, DURATION_MS, ATOMIC } = process.env
+const { REDIS_URL, PREFIX, IDS, RESOURCE, DURATION_MS, ATOMIC, STORAGE } = process.env
 
 async function main() {
-  const client = createClient(redisClientOptions(REDIS_URL))
-  client.on('error', () => {})
-  await client.connect()
-  const full = createRedisStorage(client, { prefix: PREFIX })
+  const native = STORAGE === 'native' ? new RedisStorage({ url: REDIS_URL, keyPrefix: PREFIX }) : undefined
+  const client = native === undefined ? createClient(redisClientOptions(REDIS_URL)) : undefined
+  client?.on('error', () => {})
+  await client?.connect()
+  const full = native ?? createRedisStorage(client, { prefix: PREFIX })
   // Without setIfAbsent the package falls back to leases written and read back.
   const storage = ATOMIC === '1' ? full : { get: full.get, set: full.set, delete: full.delete }
   const end = Date.now() + Number(DURATION_MS)
@@ -34,7 +36,8 @@ async function main() {
     }
   }
   await Promise.all(IDS.split(',').map(loop))
-  await client.quit()
+  await client?.quit()
+  await native?.close()
   return report
 }
 

@@ -8,6 +8,7 @@ import {
   EVENTS,
   InMemoryStorage,
   NotImplementedError,
+  RedisStorage,
   Session,
   StorageCorruptedError,
   StorageError,
@@ -17,6 +18,7 @@ import {
 } from "solid-client-authn-native";
 import type {
   AuthorizationRequestState,
+  RedisStorageOptions,
   IHandleIncomingRedirectOptions,
   ISessionInfo,
   GetSessionOptions,
@@ -138,4 +140,20 @@ async function authorizationCodeExtras(session: Session, state: AuthorizationReq
   expectType<Session>(resumed);
 }
 
-export { authorizationCodeExtras, namedTypes, positional, storageErrors };
+// ---------------------------------------------------------------------------------------------
+// RedisStorage: an IStorage with setIfAbsent and close.
+// ---------------------------------------------------------------------------------------------
+
+async function redisStorage(): Promise<void> {
+  const options: RedisStorageOptions = { url: "redis://localhost:6379", keyPrefix: "app:", commandTimeoutMs: 500 };
+  const redis = new RedisStorage(options);
+  const asStorage: IStorage = redis;
+  expectType<boolean>(await redis.setIfAbsent("k", "v", 1000));
+  expectType<string | undefined>(await redis.get("k"));
+  await getSessionFromStorage("id", { storage: redis });
+  await redis.close();
+  void asStorage;
+  void new RedisStorage({ url: new URL("rediss://redis.example:6380") });
+}
+
+export { authorizationCodeExtras, redisStorage, namedTypes, positional, storageErrors };

@@ -6,10 +6,14 @@
 )]
 
 mod caches;
+mod chain;
 mod credentials;
 mod errors;
+mod host_values;
 mod operation;
 mod options;
+mod redis;
+mod redis_promise;
 mod session;
 mod storage;
 mod text;
@@ -20,6 +24,7 @@ pub use credentials::SessionCredentials;
 pub use operation::{
     cancel_operation, log_http_requests, resume_operation, running_operations, wait_for_operation,
 };
+pub use redis::set_native_storage_timeout;
 pub use session::{
     check_id_token, finish_authorization, log_in_with_client_credentials,
     log_in_with_refresh_token, log_out, restore_session, resume_authorization, start_authorization,

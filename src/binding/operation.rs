@@ -9,7 +9,9 @@
 //!
 //! The HTTP requests of a batch never pass through JS: they are sent here, as the batch is
 //! handed out, and JS gets a Promise in their place that settles once the response (or the
-//! failure) has been handed to the operation.
+//! failure) has been handed to the operation. On a `RedisStorage` the storage calls of a batch
+//! do not either: they go to Redis together, as one pipeline (`super::redis`), and JS gets one
+//! Promise in their place.
 //!
 //! Operations live in a per-thread table (one per Node environment: each worker has its own
 //! thread) rather than in JS objects, so that an operation's memory and its key locks go the
@@ -26,8 +28,8 @@ use napi::sys;
 use napi_derive::napi;
 
 use super::errors::throw;
+use super::host_values::{millis_from_js, HostValue, StorageFailureReport, StorageRequest};
 use super::storage::NativeStorage;
-use super::text::{kind_of, JsText};
 use super::wakes;
 use crate::error::{Result as CoreResult, StorageFailure, StorageMethod};
 use crate::host::drive::{Driven, Step, WakeSignal};
@@ -119,11 +121,18 @@ impl ToNapiValue for BatchEntry {
     }
 }
 
-struct Operation {
+pub(super) struct Operation {
     family: Family,
+    /// The store, when its calls are made here rather than by JS (a `RedisStorage`).
+    redis: Option<super::redis::Native>,
     driven: Driven<OpOutput>,
     /// The calls handed out last, in the order JS answers them.
     outstanding: Vec<Outstanding>,
+    /// What the operation did next after its native calls were answered (`super::chain`),
+    /// waiting for `resumeOperation` to hand it out.
+    parked: Option<Step>,
+    /// Debug-log lines of batches chained natively, handed to JS with the last one's.
+    lines: Vec<String>,
 }
 
 enum Outstanding {
@@ -131,6 +140,9 @@ enum Outstanding {
     /// A request sent when it was handed out; its response is delivered to the operation
     /// directly, never through JS.
     Http(Ticket),
+    /// Storage calls made natively, in one round trip, when they were handed out; delivered as
+    /// an HTTP response is.
+    Native(Vec<Ticket>),
 }
 
 thread_local! {
@@ -148,6 +160,11 @@ pub fn log_http_requests(on: bool) {
     LOG_HTTP_REQUESTS.with(|log| log.set(on));
 }
 
+/// Whether batch Promises resolve with a line for the debug log (`log_http_requests`).
+pub(super) fn logging() -> bool {
+    LOG_HTTP_REQUESTS.with(Cell::get)
+}
+
 fn next_id() -> u32 {
     NEXT_ID.with(|next| {
         let id = next.get();
@@ -160,7 +177,7 @@ fn next_id() -> u32 {
 
 /// Takes an operation out of the table, so that nothing done with it can find the table
 /// borrowed; `advance` puts it back unless it has ended.
-fn take_operation(id: u32) -> Result<Operation> {
+pub(super) fn take_operation(id: u32) -> Result<Operation> {
     OPERATIONS
         .with(|ops| ops.borrow_mut().remove(&id))
         .ok_or_else(|| Error::new(Status::InvalidArg, format!("no operation {id} is running")))
@@ -185,6 +202,7 @@ where
         .and_then(|p| OPERATIONS.with(|ops| ops.borrow().get(&p).map(|op| op.family)))
         .unwrap_or(id);
     let (store, queue) = storage.for_operation(family);
+    let redis = storage.redis_native().map(super::redis::Native::from);
     let http: Rc<dyn Http> = Rc::new(HostHttp::new(queue.clone()));
     let wake = WakeSignal::new(move || wakes::woken(id));
     let future = make(store, http);
@@ -193,8 +211,11 @@ where
     let step = driven.poll([]);
     let op = Operation {
         family,
+        redis,
         driven,
         outstanding: Vec::new(),
+        parked: None,
+        lines: Vec::new(),
     };
     let advanced = advance(&env, id, op, step);
     returned(env, advanced)
@@ -214,7 +235,12 @@ fn returned(env: Env, advanced: Result<CoreResult<Outcome>>) -> Result<Outcome> 
 /// What follows a poll of operation `id` that took it out of the table: its value, or the error
 /// it failed with, once it has finished (it then stays out, and the locks it held are free);
 /// otherwise the next batch, with the batch's HTTP requests sent.
-fn advance(env: &Env, id: u32, mut op: Operation, step: Step) -> Result<CoreResult<Outcome>> {
+pub(super) fn advance(
+    env: &Env,
+    id: u32,
+    mut op: Operation,
+    step: Step,
+) -> Result<CoreResult<Outcome>> {
     let calls = match step {
         Step::Done => {
             wakes::stop_waiting(id);
@@ -229,8 +255,10 @@ fn advance(env: &Env, id: u32, mut op: Operation, step: Step) -> Result<CoreResu
         Step::Calls(calls) => calls,
     };
     let mut batch = Vec::with_capacity(calls.len());
+    let mut native = Vec::new();
     for (ticket, call) in calls {
         match call {
+            HostCall::Storage(call) if op.redis.is_some() => native.push((ticket, call)),
             HostCall::Storage(call) => {
                 op.outstanding
                     .push(Outstanding::Storage(ticket, call.method));
@@ -255,6 +283,12 @@ fn advance(env: &Env, id: u32, mut op: Operation, step: Step) -> Result<CoreResu
             }
         }
     }
+    if let Some(redis) = op.redis.as_ref().filter(|_| !native.is_empty()) {
+        let tickets = native.iter().map(|(ticket, _)| *ticket).collect();
+        let promise = redis.send(env, id, native)?;
+        op.outstanding.push(Outstanding::Native(tickets));
+        batch.push(BatchEntry::Response(promise));
+    }
     OPERATIONS.with(|ops| ops.borrow_mut().insert(id, op));
     Ok(Ok(Outcome::Pending(PendingOperation {
         operation_id: id,
@@ -277,7 +311,7 @@ fn send_http(env: &Env, id: u32, ticket: Ticket, request: HttpRequest) -> Result
     });
     let promise = env.spawn_future_with_callback(
         async move { Ok(crate::http_engine::send(request).await) },
-        move |_env, answer| {
+        move |env, answer| {
             let line = logged.map(|(method, url, started)| {
                 let status = match &answer {
                     Ok(response) => format!("HTTP {}", response.status),
@@ -288,137 +322,27 @@ fn send_http(env: &Env, id: u32, ticket: Ticket, request: HttpRequest) -> Result
                     started.elapsed().as_millis()
                 )
             });
-            OPERATIONS.with(|ops| {
-                if let Some(op) = ops.borrow().get(&id) {
-                    op.driven.deliver(ticket, HostAnswer::Http(answer));
-                }
-            });
-            Ok(line)
+            deliver(id, [(ticket, HostAnswer::Http(answer))]);
+            super::chain::next_link(env, id, line)
         },
     )?;
     Ok(promise.raw())
 }
 
-/// A call JS must make on its store, or a pause.
-#[napi(object, object_from_js = false)]
-pub struct StorageRequest {
-    /// `"get"`, `"set"`, `"delete"`, `"setIfAbsent"` or `"sleep"` (a pause, not a storage call).
-    pub method: String,
-    /// The key.
-    pub key: String,
-    /// True when `key` is a JSON string literal to decode: the key holds an unpaired UTF-16
-    /// surrogate, which a Rust string cannot.
-    pub key_is_json: Option<bool>,
-    /// The value to store, for `set` and `setIfAbsent`.
-    pub value: Option<String>,
-    /// Milliseconds: the expiry of a `setIfAbsent` value, or how long to `sleep`.
-    pub ttl_ms: Option<f64>,
+/// Puts operation `id` back in the table.
+pub(super) fn put_back(id: u32, op: Operation) {
+    OPERATIONS.with(|ops| ops.borrow_mut().insert(id, op));
 }
 
-/// Why the call at `index` of the last batch gave no answer.
-#[napi(object, object_to_js = false)]
-pub struct StorageFailureReport {
-    pub index: u32,
-    /// How the call failed: threw or rejected, and what kind of value ("it threw a `TypeError`").
-    /// Never the value's own message, which may quote what the storage was given.
-    pub message: Option<String>,
-    /// Set when the call did not settle within this many milliseconds.
-    pub timed_out_ms: Option<f64>,
-}
-
-/// What a storage call answered, as JS gave it: `get` answers a string or nothing, a
-/// `setIfAbsent` that stored its value answers `true`, and what `set` and `delete` answer is
-/// ignored. A JS string may hold unpaired UTF-16 surrogates, which napi's UTF-8 conversion turns
-/// into U+FFFD; so a text with a U+FFFD in it (rare in a stored record) is read again as UTF-16,
-/// and its unpaired surrogates escaped as `JSON.stringify` escapes them, or the answer refused
-/// where an escape would change what the text means.
-pub enum HostValue {
-    Absent,
-    Text(String),
-    UnpairedSurrogate,
-    True,
-    /// Anything else, by the kind of value it is ("a number"), for the error message.
-    Other(&'static str),
-}
-
-impl HostValue {
-    /// The answer of a call of `method` that settled with this value.
-    fn into_answer(
-        self,
-        method: StorageMethod,
-    ) -> std::result::Result<Option<String>, StorageFailure> {
-        match (method, self) {
-            (StorageMethod::Get, HostValue::Text(text)) => Ok(Some(text)),
-            (StorageMethod::Get, HostValue::UnpairedSurrogate) => {
-                Err(StorageFailure::UnpairedSurrogate)
+/// Hands answers to operation `id`, when it is still there (on the JS thread).
+pub(super) fn deliver(id: u32, answers: impl IntoIterator<Item = (Ticket, HostAnswer)>) {
+    OPERATIONS.with(|ops| {
+        if let Some(op) = ops.borrow().get(&id) {
+            for (ticket, answer) in answers {
+                op.driven.deliver(ticket, answer);
             }
-            (StorageMethod::Get, HostValue::True) => {
-                Err(StorageFailure::WrongType("a boolean".to_owned()))
-            }
-            (StorageMethod::Get, HostValue::Other(kind)) => {
-                Err(StorageFailure::WrongType(kind.to_owned()))
-            }
-            (StorageMethod::SetIfAbsent, HostValue::True) => Ok(Some("set".to_owned())),
-            // Nothing stored under the key, or what set, delete and a sleep settled with.
-            _ => Ok(None),
         }
-    }
-
-    unsafe fn text(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
-        Ok(match unsafe { JsText::read(env, value)? } {
-            JsText::Text(text) => Self::Text(text),
-            JsText::Unpaired(units) => crate::surrogates::escape_unpaired(&units)
-                .map_or(Self::UnpairedSurrogate, Self::Text),
-        })
-    }
-}
-
-impl FromNapiValue for HostValue {
-    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
-        Ok(match kind_of(env, value)? {
-            "undefined" | "null" => Self::Absent,
-            "a string" => return unsafe { Self::text(env, value) },
-            "a boolean" if unsafe { bool::from_napi_value(env, value)? } => Self::True,
-            "an object" => {
-                let mut is_array = false;
-                check_status!(unsafe { sys::napi_is_array(env, value, &raw mut is_array) })?;
-                Self::Other(if is_array { "an array" } else { "an object" })
-            }
-            kind => Self::Other(kind),
-        })
-    }
-}
-
-impl TypeName for HostValue {
-    fn type_name() -> &'static str {
-        "unknown"
-    }
-
-    fn value_type() -> ValueType {
-        ValueType::Unknown
-    }
-}
-
-impl ValidateNapiValue for HostValue {}
-
-/// A duration in milliseconds from JS, where it is a number.
-#[allow(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    reason = "clamped to 0..=u32::MAX first; the storage timeout is at most 2^31 - 1 ms"
-)]
-fn millis_from_js(ms: f64) -> u64 {
-    ms.clamp(0.0, f64::from(u32::MAX)) as u64
-}
-
-impl StorageFailureReport {
-    fn into_failure(self) -> StorageFailure {
-        if let Some(ms) = self.timed_out_ms {
-            StorageFailure::TimedOut(millis_from_js(ms))
-        } else {
-            StorageFailure::Failed(self.message.unwrap_or_else(|| "unknown error".to_owned()))
-        }
-    }
+    });
 }
 
 /// Hands back the answers to the last batch of calls (`values[i]` for call `i`, unless
@@ -438,7 +362,9 @@ pub fn resume_operation(
     gave_up_waiting_ms: Option<f64>,
 ) -> Result<Outcome> {
     let advanced = take_operation(id).and_then(|mut op| {
-        let step = if let Some(ms) = gave_up_waiting_ms {
+        let step = if let Some(step) = op.parked.take() {
+            step
+        } else if let Some(ms) = gave_up_waiting_ms {
             wakes::stop_waiting(id);
             op.driven.give_up_waiting(millis_from_js(ms))
         } else {
@@ -451,6 +377,35 @@ pub fn resume_operation(
 }
 
 impl Operation {
+    /// Whether its store's calls are made natively (a `RedisStorage`).
+    pub(super) fn is_native(&self) -> bool {
+        self.redis.is_some()
+    }
+
+    /// Whether every call handed out last was made natively and has been answered: the
+    /// operation can go on without JS.
+    pub(super) fn all_answered(&self) -> bool {
+        self.outstanding.iter().all(|o| match o {
+            Outstanding::Storage(..) => false,
+            Outstanding::Http(ticket) => self.driven.has_answer(*ticket),
+            Outstanding::Native(tickets) => tickets.iter().all(|t| self.driven.has_answer(*t)),
+        })
+    }
+
+    /// Runs it on with the answers it has (after `all_answered`).
+    pub(super) fn go_on(&mut self) -> Step {
+        let answers = self.answers(Vec::new(), None);
+        self.driven.poll(answers)
+    }
+
+    pub(super) fn park(&mut self, step: Step) {
+        self.parked = Some(step);
+    }
+
+    pub(super) fn lines(&mut self) -> &mut Vec<String> {
+        &mut self.lines
+    }
+
     /// The answers to the calls handed out last, which it no longer waits for.
     fn answers(
         &mut self,
@@ -477,6 +432,18 @@ impl Operation {
                         None => value.into_answer(method),
                     };
                     answers.push((ticket, HostAnswer::Storage(answer)));
+                }
+                Outstanding::Native(tickets) => {
+                    for ticket in tickets {
+                        if !self.driven.has_answer(ticket) {
+                            answers.push((
+                                ticket,
+                                HostAnswer::Storage(Err(StorageFailure::Failed(
+                                    "the Redis call ended without an answer".to_owned(),
+                                ))),
+                            ));
+                        }
+                    }
                 }
                 // Its response was delivered when it came; if none came, say so rather than
                 // leave the operation waiting for it.

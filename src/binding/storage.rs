@@ -8,6 +8,7 @@ use napi_derive::napi;
 
 use super::text::{first_unpaired, JsText, MaybeText};
 use crate::host::{HostQueue, HostStorage};
+use crate::redis_engine::RedisStore;
 use crate::restore::RestoresInFlight;
 use crate::storage::registry::ListMemo;
 use crate::storage::{
@@ -20,6 +21,9 @@ enum Backend {
     /// A store implemented in JS; the handle only carries its key locks, shared by every
     /// operation on that store.
     Host(Arc<KeyLocks>),
+    /// A `RedisStorage`: operations queue their calls as on a JS store (and take its key
+    /// locks), but the binding makes them itself, pipelined (`operation::advance`).
+    Redis(Arc<KeyLocks>, Arc<RedisStore>),
 }
 
 #[napi]
@@ -60,6 +64,39 @@ impl NativeStorage {
             list_memo: Rc::default(),
             restores: Rc::default(),
         }
+    }
+
+    /// A handle for one `RedisStorage`: `url` (`redis://`, `rediss://`, `unix:`), the prefix put
+    /// before every key, and the timeouts (unset: the storage timeout). Connects on first use.
+    #[napi(factory, catch_unwind)]
+    pub fn redis(
+        env: Env,
+        url: String,
+        key_prefix: Option<String>,
+        command_timeout_ms: Option<u32>,
+        connect_timeout_ms: Option<u32>,
+    ) -> Result<Self> {
+        let store = RedisStore::open(crate::redis_engine::RedisOptions {
+            url,
+            key_prefix: key_prefix.unwrap_or_default(),
+            command_timeout_ms: command_timeout_ms.map(u64::from),
+            connect_timeout_ms: connect_timeout_ms.map(u64::from),
+        });
+        let store = match store {
+            Ok(store) => store,
+            Err(message) => {
+                env.throw_type_error(&message, Some("ERR_INVALID_ARG_VALUE"))?;
+                return Err(Error::new(Status::PendingException, String::new()));
+            }
+        };
+        Ok(Self {
+            backend: Backend::Redis(Arc::new(KeyLocks::new()), store),
+            set_if_absent: true,
+            unsaved: Rc::default(),
+            own_leases: Rc::default(),
+            list_memo: Rc::default(),
+            restores: Rc::default(),
+        })
     }
 
     /// Reads a key of the native store directly (for `InMemoryStorage.get`).
@@ -128,10 +165,18 @@ impl NativeStorage {
     fn memory_store(&self) -> Result<&MemoryStorage> {
         match &self.backend {
             Backend::Memory(m) => Ok(m),
-            Backend::Host(_) => Err(Error::new(
+            Backend::Host(_) | Backend::Redis(..) => Err(Error::new(
                 Status::InvalidArg,
                 "this storage handle is not a native in-memory store",
             )),
+        }
+    }
+
+    /// The Redis store and its key locks, when this is a `RedisStorage`'s handle.
+    pub(super) fn redis_native(&self) -> Option<(Arc<RedisStore>, Arc<KeyLocks>)> {
+        match &self.backend {
+            Backend::Redis(locks, store) => Some((store.clone(), locks.clone())),
+            _ => None,
         }
     }
 
@@ -150,7 +195,7 @@ impl NativeStorage {
         let queue = HostQueue::new();
         let storage: Rc<dyn Storage> = match &self.backend {
             Backend::Memory(m) => Rc::new(MemoryOperation::new(m.clone(), family, queue.give_up())),
-            Backend::Host(locks) => Rc::new(
+            Backend::Host(locks) | Backend::Redis(locks, _) => Rc::new(
                 HostStorage::new(queue.clone(), locks.clone(), family)
                     .with_set_if_absent(self.set_if_absent)
                     .with_unsaved(self.unsaved.clone())
