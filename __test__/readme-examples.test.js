@@ -231,7 +231,7 @@ test('the client-credentials bot logs in, reads a private resource, logs out and
   assert.equal(result.out, `logged in as ${css.webId}\n200 ${PRIVATE_TEXT}\n`)
 })
 
-test('the Redis storage: sessions stored, restored in another process, and setIfAbsent', async () => {
+test('RedisStorage as the README makes it: sessions stored, restored in another process, and setIfAbsent', async () => {
   const redis = await startRedis()
   try {
     // The README's snippet, then what an app does with it. Each run is a new process.
@@ -247,7 +247,7 @@ if (step === 'login') {
   console.log(JSON.stringify({ webId: bot?.info.webId, isLoggedIn: bot?.info.isLoggedIn }))
   await bot?.logout()
 }
-await client.close()
+await storage.close()
 `
     const file = write('redis-storage.mjs', EXAMPLES['redis-storage'].code + check)
     const env = { REDIS_URL: redis.url }
