@@ -9,13 +9,9 @@
 // http://localhost:PORT). Every response names the worker that served it (X-Worker-Pid).
 import cluster from 'node:cluster'
 import http from 'node:http'
-import { createRequire } from 'node:module'
 import os from 'node:os'
+import { RedisStorage } from 'solid-client-authn-native'
 import { requestHandler } from '../web-app/app.mjs'
-
-const require = createRequire(import.meta.url)
-const { createClient } = require('redis')
-const { createRedisStorage, redisClientOptions } = require('../redis-storage.js')
 
 const PORT = Number(process.env.PORT ?? 3001)
 const WORKERS = Number(process.env.WORKERS ?? os.availableParallelism())
@@ -53,13 +49,10 @@ if (cluster.isPrimary) {
 }
 
 async function startWorker() {
-  // One Redis client and one storage object per worker, for the worker's whole life: the package
-  // serialises its updates per storage object, and across processes Redis does the rest (the
-  // refresh and session-list leases are atomic SET NX PX, through the storage's setIfAbsent).
-  const client = createClient(redisClientOptions(REDIS_URL))
-  client.on('error', (error) => console.warn(`worker ${process.pid}: redis: ${error.message}`))
-  await client.connect()
-  const storage = createRedisStorage(client, { prefix: REDIS_PREFIX })
+  // One storage object per worker, for the worker's whole life: the package serialises its
+  // updates per storage object, and across processes Redis does the rest (the refresh and
+  // session-list leases are atomic SET NX PX).
+  const storage = new RedisStorage({ url: REDIS_URL, keyPrefix: REDIS_PREFIX })
 
   // The web app's handler needs the URL browsers use, known once the server listens.
   let handler
@@ -81,9 +74,11 @@ async function startWorker() {
     url: publicUrl,
     clientName: 'solid-client-authn-native cluster example',
     routes: {
-      // For the load balancer's health check: this worker is up and reaches Redis.
+      // For the load balancer's health check: this worker is up and reaches Redis (a read
+      // fails at once while Redis is down).
       async '/healthz'(req, res) {
-        res.writeHead(client.isReady ? 200 : 503, { 'content-type': 'text/plain' }).end(client.isReady ? 'ok' : 'redis unavailable')
+        const reachable = await storage.get('healthz').then(() => true, () => false)
+        res.writeHead(reachable ? 200 : 503, { 'content-type': 'text/plain' }).end(reachable ? 'ok' : 'redis unavailable')
       },
     },
     aboutResponse: () => `<p>Served by worker ${process.pid}</p>`,
@@ -92,7 +87,7 @@ async function startWorker() {
   const stop = () => {
     server.close()
     server.closeIdleConnections()
-    client.quit().catch(() => {})
+    storage.close().catch(() => {})
   }
   process.on('SIGTERM', stop)
 }
