@@ -12,6 +12,8 @@
 //  11. load: 1,000 authorization-code sessions, 4 processes x 64 requests in flight for 60 s,
 //      each request a restore from Redis and a read of the provider's /private. Throughput,
 //      p50/p99 latency, requests to the provider, Redis commands, RSS per process per second.
+//      Ours runs on its sessions three times: with the node-redis adapter, with RedisStorage,
+//      and as the floor (a GET and a plain fetch with fixed headers, no package).
 //
 // The reference has no cross-process coordination and refreshes on every restore; what that
 // costs it is reported as it happens (failures, revoked grants), not left out.
@@ -122,6 +124,9 @@ async function load(ctx, redis, client, seconds) {
   const concurrency = 64
   const warmupS = Math.max(3, Math.round(seconds / 5))
   const results = {}
+  // Each package's own sessions and provider. Ours runs twice on its sessions, with the node-redis
+  // adapter and with RedisStorage, and then the floor runs on them: a GET and a plain fetch.
+  const runs = { reference: [['reference', 'adapter']], ours: [['ours', 'adapter'], ['RedisStorage', 'native'], ['floor', 'floor']] }
   for (const name of NAMES) {
     const op = await startOp({ store: STORE })
     try {
@@ -135,32 +140,43 @@ async function load(ctx, redis, client, seconds) {
       const loginS = (performance.now() - t0) / 1000
       const recordBytes = await client.strLen(`${prefix}solidClientAuthenticationUser:${ids[0]}`)
       log(`  ${name}: ${sessions} sessions logged in in ${loginS.toFixed(1)} s; ${PROCESSES} processes x ${concurrency} for ${seconds} s...`)
-      const before = await op.stats()
-      const redisBefore = await redisCommandCalls(client)
-      const reports = await runProcesses({
-        processes: PROCESSES,
-        pkg: name,
-        redisUrl: redis.url,
-        config: { mode: 'load', prefix, ids, resource: op.privateResource, seconds, concurrency },
-      })
-      const idp = delta(before, await op.stats())
-      const redisCalls = delta(redisBefore, await redisCommandCalls(client))
-      delete redisCalls.info
-      const s = summarise(reports, { warmupS })
-      const idpRequests = (idp.token ?? 0) + (idp.discovery ?? 0) + (idp.jwks ?? 0) + (idp.registration ?? 0)
-      results[name] = { ...s, idp, idpRequests, redisCalls, loginS, recordBytes }
-      log(
-        `  ${name}: ${s.ok}/${s.requests} ok, ${s.throughput.toFixed(0)}/s, p50 ${s.p50Ms.toFixed(1)} ms, p99 ${s.p99Ms.toFixed(1)} ms, ${idpRequests} requests to the provider; errors: ${topErrors(s.errors)}`,
-      )
+      for (const [run, kind] of runs[name]) {
+        const floorHeaders = kind === 'floor' ? await fixedHeaders(storage, ids[0], op.privateResource) : undefined
+        const before = await op.stats()
+        const redisBefore = await redisCommandCalls(client)
+        const reports = await runProcesses({
+          processes: PROCESSES,
+          pkg: name,
+          redisUrl: redis.url,
+          config: { mode: kind === 'floor' ? 'floor' : 'load', storage: kind, floorHeaders, prefix, ids, resource: op.privateResource, seconds, concurrency },
+        })
+        const idp = delta(before, await op.stats())
+        const redisCalls = delta(redisBefore, await redisCommandCalls(client))
+        delete redisCalls.info
+        const s = summarise(reports, { warmupS })
+        const idpRequests = (idp.token ?? 0) + (idp.discovery ?? 0) + (idp.jwks ?? 0) + (idp.registration ?? 0)
+        results[run] = { ...s, idp, idpRequests, redisCalls, loginS, recordBytes }
+        log(
+          `  ${run}: ${s.ok}/${s.requests} ok, ${s.throughput.toFixed(0)}/s, p50 ${s.p50Ms.toFixed(1)} ms, p99 ${s.p99Ms.toFixed(1)} ms, ${idpRequests} requests to the provider; errors: ${topErrors(s.errors)}`,
+        )
+      }
     } finally {
       await op.stop()
     }
   }
-  const { reference: r, ours: o } = results
+  const { reference: r, ours: o, RedisStorage: n, floor: f } = results
   const what = `${sessions.toLocaleString('en')} sessions, ${PROCESSES} processes x ${concurrency} in flight, ${seconds} s`
   const row = (workload, unit, ref, our, kind, target) =>
     addRow({ group: 'load', workload: `${what}: ${workload}`, storage: 'Redis', unit, reference: ref, ours: our, kind, target, detail: results })
   row('requests served per second (restore + fetch)', '/s', r.throughput, o.throughput, 'rate', 1)
+  // Ours both: the node-redis adapter in the reference's column, RedisStorage in ours (issue 18).
+  const oursRow = (workload, unit, adapter, native, kind, target) =>
+    addRow({ group: 'load', workload: `${what}: ${workload}`, storage: 'Redis', unit, reference: adapter, ours: native, kind, target, detail: results })
+  oursRow('RedisStorage against the node-redis adapter (ours both), requests per second', '/s', o.throughput, n.throughput, 'rate', 1.5)
+  oursRow('RedisStorage against the floor (a GET and a plain fetch with fixed headers), requests per second', '/s', f.throughput, n.throughput, 'rate', 0.8)
+  oursRow('RedisStorage against the node-redis adapter (ours both), restore alone p50', 'ms', o.restoreP50Ms, n.restoreP50Ms, 'time', null)
+  oursRow('RedisStorage: failed requests', '', 0, n.failed, 'max', 0)
+  oursRow('RedisStorage: requests to the provider per request served', 'req', 0, n.idpRequests / Math.max(1, n.ok), 'max', 0)
   row('latency p50 (restore + fetch)', 'ms', r.p50Ms, o.p50Ms, 'time', null)
   row('latency p99 (restore + fetch)', 'ms', r.p99Ms, o.p99Ms, 'time', null)
   row('failed requests', '', r.failed, o.failed, 'max', 0)
@@ -171,7 +187,7 @@ async function load(ctx, redis, client, seconds) {
   const growth = (x) => Math.max(...x.processes.map((p) => p.growth.last - p.growth.first))
   const allowed = Math.min(...o.processes.map((p) => 0.2 * p.growth.first + 16))
   row(`RSS growth after ${warmupS} s warm-up, worst process (last-quarter mean - first-quarter mean)`, 'MB', growth(r), growth(o), 'max', Math.round(allowed))
-  for (const name of NAMES) {
+  for (const name of Object.keys(results)) {
     const x = results[name]
     notes.push(
       `load (${name}): ${x.ok}/${x.requests} ok in ${x.wallS.toFixed(1)} s; restore alone p50 ${x.restoreP50Ms.toFixed(2)} ms, p99 ${x.restoreP99Ms.toFixed(1)} ms; login of ${sessions} sessions ${x.loginS.toFixed(1)} s, a record ${x.recordBytes} B; provider: ${JSON.stringify(x.idp)}; Redis commands: ${JSON.stringify(x.redisCalls)}; errors: ${topErrors(x.errors)}`,
@@ -180,6 +196,27 @@ async function load(ctx, redis, client, seconds) {
       `load (${name}) RSS MB per process, once a second: ${x.processes.map((p) => `[${p.rssMB.map((v) => Math.round(v)).join(' ')}]`).join(' ')}; after warm-up first/last quarter: ${x.processes.map((p) => `${p.growth.first.toFixed(0)}/${p.growth.last.toFixed(0)}`).join(', ')}`,
     )
   }
+}
+
+/**
+ * The headers a session of ours sends to `resource`, made once (the floor's): the session is
+ * restored here and its fetch is caught by a stub before it leaves.
+ */
+async function fixedHeaders(storage, id, resource) {
+  const ours = require('../index.js')
+  const session = await ours.getSessionFromStorage(id, { storage })
+  const real = globalThis.fetch
+  let headers
+  globalThis.fetch = async (url, init) => {
+    headers = Object.fromEntries(new Headers(init?.headers))
+    return new Response('')
+  }
+  try {
+    await session.fetch(resource)
+  } finally {
+    globalThis.fetch = real
+  }
+  return headers
 }
 
 export async function multiProcessWorkloads(ctx, selected, { loadSeconds }) {

@@ -15,6 +15,13 @@
 //                    their refreshes meet (refreshes per session, failures)
 //   mode 'login'     logs `ids` in with client credentials against `issuer` (ours only), four at
 //                    a time, as a process of a server whose users log in at the same moment
+//   mode 'floor'     as 'load', but no package: each request is the node-redis GET of a session
+//                    record and a plain fetch of the resource with fixed headers (`floorHeaders`,
+//                    a proof made once, which the provider refuses as a replay after the first
+//                    use, having checked it as any other): what this machine does at the least
+//
+// The storage is the node-redis IStorage of examples/ (`storage: 'adapter'`, the default), or
+// ours' RedisStorage (`storage: 'native'`) on the same Redis and prefix.
 //
 // The package is ours (`..`) or the reference (`@inrupt/solid-client-authn-node`), from the
 // environment variable LOAD_PACKAGE, so that both run the same loop.
@@ -48,7 +55,7 @@ async function main() {
 
 async function run(pkg, client, config) {
   const { mode, prefix, ids, resource, startAt, seconds, concurrency = 64, atomic = true } = config
-  const full = createRedisStorage(client, { prefix })
+  const full = config.storage === 'native' ? new pkg.RedisStorage({ url: REDIS_URL, keyPrefix: prefix }) : createRedisStorage(client, { prefix })
   // Without setIfAbsent our package falls back to leases written and read back.
   const storage = atomic ? full : { get: full.get, set: full.set, delete: full.delete }
   if (mode === 'login') {
@@ -86,6 +93,24 @@ async function run(pkg, client, config) {
     const key = text.replaceAll(id, '<id>').replace(/-?\d+ ms/g, 'N ms')
     report.errors[key] = (report.errors[key] ?? 0) + 1
     if (report.firstErrors.length < 5) report.firstErrors.push(text)
+  }
+
+  /** The floor's request: the record's GET and a plain fetch with fixed headers, any status. */
+  const floorRequest = async (id) => {
+    const t0 = performance.now()
+    try {
+      const record = await client.get(`${prefix}solidClientAuthenticationUser:${id}`)
+      if (record === null) throw new Error(`no record for ${id}`)
+      const t1 = performance.now()
+      await (await fetch(resource, { headers: config.floorHeaders })).text()
+      report.ok++
+      report.latencyUs.push(Math.round((performance.now() - t0) * 1000))
+      report.restoreUs.push(Math.round((t1 - t0) * 1000))
+    } catch (e) {
+      fail(e, id)
+    } finally {
+      report.requests++
+    }
   }
 
   /** One request: restore, fetch, read the body. Returns without throwing; failures are counted. */
@@ -136,10 +161,11 @@ async function run(pkg, client, config) {
   sample()
   const sampler = setInterval(sample, 1000)
 
-  if (mode === 'load') {
+  if (mode === 'load' || mode === 'floor') {
+    const one = mode === 'load' ? request : floorRequest
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
-        while (Date.now() < end) await request(ids[Math.floor(Math.random() * ids.length)])
+        while (Date.now() < end) await one(ids[Math.floor(Math.random() * ids.length)])
       }),
     )
   } else if (mode === 'sessions') {
@@ -158,6 +184,7 @@ async function run(pkg, client, config) {
   clearInterval(sampler)
   sample()
   report.endedAt = Date.now()
+  await full.close?.()
   return report
 }
 
