@@ -1,9 +1,10 @@
 'use strict'
-// RedisStorage: sessions in Redis, with the calls made in Rust (src/redis_engine.rs). Operations
-// on it never call into JS for a storage call: the binding sends each batch of an operation's
-// calls as one pipeline and hands JS a Promise to await in its place. The methods below are for
-// JS code that calls the IStorage methods itself; the keys and values are those any IStorage
-// sees, so a node-redis adapter on the same Redis and prefix reads what this one writes.
+// RedisStorage: sessions in Redis or a Redis Cluster, with the calls made in Rust
+// (src/redis_engine.rs, src/redis_cluster.rs). Operations on it never call into JS for a storage
+// call: the binding sends each batch of an operation's calls as one pipeline (on a cluster, one
+// per slot, together) and hands JS a Promise to await in its place. The methods below are for JS
+// code that calls the IStorage methods itself; the keys and values are those any IStorage sees,
+// so a node-redis adapter on the same Redis (or cluster) and prefix reads what this one writes.
 
 const native = require('../binding.js')
 const { fromNative, invalidArgument } = require('./errors.js')
@@ -11,17 +12,27 @@ const { recogniseNative } = require('./storage.js')
 
 const MAX_MS = 2 ** 31 - 1
 
-function checkedOptions(options) {
-  if (options === null || typeof options !== 'object') throw invalidArgument(`new RedisStorage(options) expects an object with a url, got ${options === null ? 'null' : typeof options}`)
-  const { url, keyPrefix = '', commandTimeoutMs, connectTimeoutMs } = options
-  if (typeof url !== 'string' && !(url instanceof URL)) throw invalidArgument(`RedisStorage's url must be a string such as "redis://localhost:6379", got ${typeof url}`)
+/** The native handle for `options`: one Redis (`url`) or a Redis Cluster (`cluster`). */
+function nativeFor(options) {
+  if (options === null || typeof options !== 'object') throw invalidArgument(`new RedisStorage(options) expects an object with a url or a cluster, got ${options === null ? 'null' : typeof options}`)
+  const { url, cluster, keyPrefix = '', commandTimeoutMs, connectTimeoutMs } = options
+  const isUrl = (value) => typeof value === 'string' || value instanceof URL
+  if (url !== undefined && cluster !== undefined) throw invalidArgument('RedisStorage takes either a url (one Redis) or a cluster (a list of its nodes\' urls), not both')
   if (typeof keyPrefix !== 'string') throw invalidArgument(`RedisStorage's keyPrefix must be a string, got ${typeof keyPrefix}`)
   const millis = (value, name) => {
     if (value === undefined) return undefined
     if (Number.isInteger(value) && value >= 1 && value <= MAX_MS) return value
     throw invalidArgument(`RedisStorage's ${name} must be a whole number of milliseconds between 1 and ${MAX_MS}, got ${typeof value === 'number' ? value : typeof value}`)
   }
-  return [String(url), keyPrefix, millis(commandTimeoutMs, 'commandTimeoutMs'), millis(connectTimeoutMs, 'connectTimeoutMs')]
+  const rest = [keyPrefix, millis(commandTimeoutMs, 'commandTimeoutMs'), millis(connectTimeoutMs, 'connectTimeoutMs')]
+  if (cluster !== undefined) {
+    // A single URL is taken as a list of one: the client learns the other nodes from it.
+    const nodes = isUrl(cluster) ? [cluster] : cluster
+    if (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every(isUrl)) throw invalidArgument('RedisStorage\'s cluster must be a non-empty array of node urls such as "redis://10.0.0.1:6379"')
+    return native.NativeStorage.redisCluster(nodes.map(String), ...rest)
+  }
+  if (!isUrl(url)) throw invalidArgument(`RedisStorage's url must be a string such as "redis://localhost:6379", got ${typeof url}`)
+  return native.NativeStorage.redis(String(url), ...rest)
 }
 
 /** What a direct call resolved with: its value, or the StorageError it failed with. */
@@ -35,12 +46,12 @@ function checkedValue(value) {
   return value
 }
 
-/** An IStorage in Redis (standalone), whose calls this package makes natively. */
+/** An IStorage in Redis (one server or a cluster), whose calls this package makes natively. */
 class RedisStorage {
   #native
 
   constructor(options) {
-    this.#native = native.NativeStorage.redis(...checkedOptions(options))
+    this.#native = nativeFor(options)
   }
 
   async get(key) {

@@ -7,6 +7,7 @@
 //! edge, and `http_engine` makes the core's requests with reqwest.
 
 pub mod http_engine;
+pub mod redis_cluster;
 pub mod redis_engine;
 
 // The protocol lives in the core crate; re-exported under the paths it had when it lived here,

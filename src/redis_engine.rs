@@ -7,7 +7,8 @@
 //! value (the binding's `chain` runs it on to its next batch without JS, too).
 //!
 //! One `ConnectionManager` per store (a multiplexed connection that reconnects after Redis went
-//! away), made on first use, on the Redis thread. It never retries a connection by itself: while
+//! away), or on a Redis Cluster the crate's cluster connection (`crate::redis_cluster`), made on
+//! first use, on the Redis thread. It never retries a connection by itself: while
 //! Redis is down a call fails at once, and the next call connects again; a Redis that keeps the
 //! connection open but stops answering is cut off by the storage timeout. Nothing here holds
 //! the Node event loop: the thread and the connection's task hold nothing of Node's, and a call
@@ -18,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
 use redis::{RedisError, Value};
 
 use crate::error::{StorageFailure, StorageMethod};
@@ -57,9 +59,15 @@ pub fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) -> bo
     }
 }
 
+/// Where the sessions are: one Redis, or the nodes a Redis Cluster is first reached through.
+pub enum RedisTarget {
+    Server(String),
+    Cluster(Vec<String>),
+}
+
 /// What `new RedisStorage(options)` was given, checked by the binding.
 pub struct RedisOptions {
-    pub url: String,
+    pub target: RedisTarget,
     pub key_prefix: String,
     /// How long one batch may take; the storage timeout when unset.
     pub command_timeout_ms: Option<u64>,
@@ -67,10 +75,23 @@ pub struct RedisOptions {
     pub connect_timeout_ms: Option<u64>,
 }
 
+/// A client, before its first use (boxed: each is a few hundred bytes, for a moment).
+enum Client {
+    Server(Box<redis::Client>),
+    Cluster(Box<redis::cluster::ClusterClient>),
+}
+
+/// The connection batches go out on; clones share it.
+#[derive(Clone)]
+enum Connection {
+    Server(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
 enum State {
-    /// Not connected yet: the manager is made inside the runtime, on first use.
-    Unopened(Box<redis::Client>),
-    Open(ConnectionManager),
+    /// Not connected yet: the connection is made inside the runtime, on first use.
+    Unopened(Client),
+    Open(Connection),
     Closed,
 }
 
@@ -182,7 +203,10 @@ fn lossy_json_string(literal: &str) -> String {
 
 /// The pipeline that makes `commands` (sleeps left out) in one round trip, keys under `prefix`.
 /// Server errors come back per command, in their places, rather than failing the whole batch.
-pub fn pipeline(prefix: &str, commands: &[Command]) -> redis::Pipeline {
+pub fn pipeline<'a>(
+    prefix: &str,
+    commands: impl IntoIterator<Item = &'a Command>,
+) -> redis::Pipeline {
     let mut pipe = redis::pipe();
     pipe.ignore_errors();
     for command in commands {
@@ -265,9 +289,14 @@ pub fn failure_of(error: &RedisError) -> StorageFailure {
 impl RedisStore {
     /// A store for `options`; connects on first use. Fails for a URL the crate cannot use.
     pub fn open(options: RedisOptions) -> Result<Arc<Self>, String> {
-        let client = client_for(&options.url)?;
+        let client = match &options.target {
+            RedisTarget::Server(url) => Client::Server(Box::new(client_for(url)?)),
+            RedisTarget::Cluster(urls) => {
+                Client::Cluster(Box::new(crate::redis_cluster::client_for(urls)?))
+            }
+        };
         Ok(Arc::new(Self {
-            state: Mutex::new(State::Unopened(Box::new(client))),
+            state: Mutex::new(State::Unopened(client)),
             prefix: options.key_prefix,
             command_timeout_ms: options.command_timeout_ms,
             connect_timeout_ms: options.connect_timeout_ms,
@@ -291,28 +320,40 @@ impl RedisStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The connection, made on first use. Must run on the runtime (the manager spawns there).
-    fn connection(&self) -> Result<ConnectionManager, StorageFailure> {
+    /// The connection, made on first use. Must run on the runtime (the connection's task is
+    /// spawned there).
+    fn connection(&self) -> Result<Connection, StorageFailure> {
         let mut state = self.lock();
-        let client = match &*state {
-            State::Open(manager) => return Ok(manager.clone()),
+        let connection = match &*state {
+            State::Open(connection) => return Ok(connection.clone()),
             State::Closed => {
                 return Err(StorageFailure::Failed(
                     "the RedisStorage is closed".to_owned(),
                 ))
             }
-            State::Unopened(client) => (**client).clone(),
+            State::Unopened(client) => {
+                let connect = Duration::from_millis(self.connect_timeout_ms());
+                match client {
+                    Client::Server(client) => {
+                        let config = ConnectionManagerConfig::new()
+                            .set_number_of_retries(0)
+                            .set_connection_timeout(Some(connect))
+                            // The batch's own timeout bounds every call, the wait for a
+                            // connection included.
+                            .set_response_timeout(None);
+                        let manager =
+                            ConnectionManager::new_lazy_with_config((**client).clone(), config)
+                                .map_err(|e| failure_of(&e))?;
+                        Connection::Server(manager)
+                    }
+                    Client::Cluster(client) => {
+                        Connection::Cluster(crate::redis_cluster::connect(client, connect))
+                    }
+                }
+            }
         };
-        let connect = self.connect_timeout_ms();
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(0)
-            .set_connection_timeout(Some(Duration::from_millis(connect)))
-            // The batch's own timeout bounds every call, the wait for a connection included.
-            .set_response_timeout(None);
-        let manager =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(|e| failure_of(&e))?;
-        *state = State::Open(manager.clone());
-        Ok(manager)
+        *state = State::Open(connection.clone());
+        Ok(connection)
     }
 
     /// Drops the connection; every later call fails.
@@ -362,23 +403,65 @@ impl RedisStore {
         }
     }
 
-    async fn round_trip(&self, sent: &[Command]) -> Result<Vec<Value>, StorageFailure> {
+    /// The replies to `sent`, one per command: on a cluster, each slot's commands fail or
+    /// succeed together, apart from the others'.
+    async fn round_trip(&self, sent: &[Command]) -> Vec<Reply> {
         if sent.is_empty() {
-            return Ok(Vec::new());
+            return Vec::new();
         }
-        let mut connection = self.connection()?;
-        pipeline(&self.prefix, sent)
-            .query_async::<Vec<Value>>(&mut connection)
-            .await
-            .map_err(|e| {
-                // Only connecting has a timeout of its own (the batch's is around it): a Redis
-                // that accepts and never answers times out as one that stopped answering does.
-                if e.is_timeout() {
-                    StorageFailure::TimedOut(self.connect_timeout_ms())
-                } else {
-                    failure_of(&e)
-                }
-            })
+        let connection = match self.connection() {
+            Ok(connection) => connection,
+            Err(failure) => return sent.iter().map(|_| Err(failure.clone())).collect(),
+        };
+        match connection {
+            Connection::Server(mut manager) => {
+                let replies = pipeline(&self.prefix, sent)
+                    .query_async::<Vec<Value>>(&mut manager)
+                    .await
+                    .map_err(|e| self.failure_of(&e));
+                each(sent.len(), replies)
+            }
+            Connection::Cluster(connection) => {
+                crate::redis_cluster::round_trip(&connection, &self.prefix, sent, |e| {
+                    self.failure_of(e)
+                })
+                .await
+            }
+        }
+    }
+
+    /// A failure of a round trip. Only connecting has a timeout of its own (the batch's is
+    /// around it): a Redis that accepts and never answers times out as one that stopped
+    /// answering does.
+    fn failure_of(&self, error: &RedisError) -> StorageFailure {
+        if error.is_timeout() {
+            StorageFailure::TimedOut(self.connect_timeout_ms())
+        } else {
+            failure_of(error)
+        }
+    }
+}
+
+/// What one command of a batch got back.
+pub type Reply = Result<Value, StorageFailure>;
+
+/// The replies of a pipeline of `count` commands, one per command (the failure of the whole
+/// pipeline in each place).
+pub fn each(count: usize, replies: Result<Vec<Value>, StorageFailure>) -> Vec<Reply> {
+    match replies {
+        Err(failure) => (0..count).map(|_| Err(failure.clone())).collect(),
+        Ok(values) => {
+            let mut values = values.into_iter();
+            (0..count)
+                .map(|_| {
+                    values.next().ok_or_else(|| {
+                        StorageFailure::Failed(
+                            "Redis answered fewer replies than commands".to_owned(),
+                        )
+                    })
+                })
+                .collect()
+        }
     }
 }
 
@@ -390,31 +473,20 @@ fn late_keys(sent: &[Command]) -> Vec<String> {
 }
 
 /// Each call's answer from the replies to the commands sent (sleeps answer nothing).
-pub fn spread(commands: &[Command], replies: Result<Vec<Value>, StorageFailure>) -> Vec<Answer> {
-    match replies {
-        Err(failure) => commands
-            .iter()
-            .map(|c| match c {
-                Command::Sleep(_) => Ok(None),
-                _ => Err(failure.clone()),
-            })
-            .collect(),
-        Ok(values) => {
-            let mut values = values.into_iter();
-            commands
-                .iter()
-                .map(|c| match c {
-                    Command::Sleep(_) => Ok(None),
-                    _ => match values.next() {
-                        Some(v) => answer_of(c, v),
-                        None => Err(StorageFailure::Failed(
-                            "Redis answered fewer replies than commands".to_owned(),
-                        )),
-                    },
-                })
-                .collect()
-        }
-    }
+pub fn spread(commands: &[Command], replies: Vec<Reply>) -> Vec<Answer> {
+    let mut replies = replies.into_iter();
+    commands
+        .iter()
+        .map(|c| match c {
+            Command::Sleep(_) => Ok(None),
+            _ => match replies.next() {
+                Some(reply) => reply.and_then(|v| answer_of(c, v)),
+                None => Err(StorageFailure::Failed(
+                    "Redis answered fewer replies than commands".to_owned(),
+                )),
+            },
+        })
+        .collect()
 }
 
 /// The answers to a batch, in the order of its commands.
@@ -439,25 +511,29 @@ fn client_for(url: &str) -> Result<redis::Client, String> {
     if !matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
         return redis::Client::open(info).map_err(|e| refused(&format!("{:?}", e.kind())));
     }
+    let Some(roots) = tls_roots() else {
+        return redis::Client::open(info).map_err(|e| refused(&format!("{:?}", e.kind())));
+    };
+    redis::Client::build_with_tls(info, roots).map_err(|e| refused(&format!("{:?}", e.kind())))
+}
+
+/// Readies TLS for a `rediss://` client, and gives the roots it must trust when they are not
+/// the crate's default (the system's): with `NODE_EXTRA_CA_CERTS` set, the system's and that
+/// file's, as Node trusts.
+pub(crate) fn tls_roots() -> Option<redis::TlsCertificates> {
     // The crate builds its TLS configuration with the process's default provider: ring, which
     // the HTTP engine uses too (no second TLS stack).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let Some(extra) = std::env::var_os("NODE_EXTRA_CA_CERTS").filter(|p| !p.is_empty()) else {
-        return redis::Client::open(info).map_err(|e| refused(&format!("{:?}", e.kind())));
-    };
+    let extra = std::env::var_os("NODE_EXTRA_CA_CERTS").filter(|p| !p.is_empty())?;
     // Given roots replace the system's in the crate, so both go in.
     let mut pem = system_roots_pem();
     if let Ok(bytes) = std::fs::read(extra) {
         pem.extend_from_slice(&bytes);
     }
-    redis::Client::build_with_tls(
-        info,
-        redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(pem),
-        },
-    )
-    .map_err(|e| refused(&format!("{:?}", e.kind())))
+    Some(redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    })
 }
 
 fn system_roots_pem() -> Vec<u8> {

@@ -152,11 +152,14 @@ fn replies_are_spread_over_the_calls_in_order() {
         Command::Sleep(5),
         Command::Get("b".into()),
     ];
-    let answers = spread(&commands, Ok(vec![Value::Nil, reply(b"$1\r\nB\r\n")]));
+    let answers = spread(
+        &commands,
+        each(2, Ok(vec![Value::Nil, reply(b"$1\r\nB\r\n")])),
+    );
     assert_eq!(answers, vec![Ok(None), Ok(None), Ok(Some("B".into()))]);
-    let short = spread(&commands, Ok(vec![Value::Nil]));
+    let short = spread(&commands, each(2, Ok(vec![Value::Nil])));
     assert!(matches!(short[2], Err(StorageFailure::Failed(_))));
-    let failed = spread(&commands, Err(StorageFailure::TimedOut(7)));
+    let failed = spread(&commands, each(2, Err(StorageFailure::TimedOut(7))));
     assert_eq!(
         failed,
         vec![
@@ -212,7 +215,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn store(url: &str, timeout_ms: u64, connect_timeout_ms: Option<u64>) -> Arc<RedisStore> {
     RedisStore::open(RedisOptions {
-        url: url.to_owned(),
+        target: RedisTarget::Server(url.to_owned()),
         key_prefix: "t:".to_owned(),
         command_timeout_ms: Some(timeout_ms),
         connect_timeout_ms,

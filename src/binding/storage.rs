@@ -8,7 +8,7 @@ use napi_derive::napi;
 
 use super::text::{first_unpaired, JsText, MaybeText};
 use crate::host::{HostQueue, HostStorage};
-use crate::redis_engine::RedisStore;
+use crate::redis_engine::{RedisStore, RedisTarget};
 use crate::restore::RestoresInFlight;
 use crate::storage::registry::ListMemo;
 use crate::storage::{
@@ -76,8 +76,43 @@ impl NativeStorage {
         command_timeout_ms: Option<u32>,
         connect_timeout_ms: Option<u32>,
     ) -> Result<Self> {
+        Self::redis_for(
+            env,
+            RedisTarget::Server(url),
+            key_prefix,
+            command_timeout_ms,
+            connect_timeout_ms,
+        )
+    }
+
+    /// A handle for one `RedisStorage` on a Redis Cluster reached first through `urls` (some of
+    /// its nodes, `redis://` or `rediss://`); the rest as for `redis`.
+    #[napi(factory, catch_unwind)]
+    pub fn redis_cluster(
+        env: Env,
+        urls: Vec<String>,
+        key_prefix: Option<String>,
+        command_timeout_ms: Option<u32>,
+        connect_timeout_ms: Option<u32>,
+    ) -> Result<Self> {
+        Self::redis_for(
+            env,
+            RedisTarget::Cluster(urls),
+            key_prefix,
+            command_timeout_ms,
+            connect_timeout_ms,
+        )
+    }
+
+    fn redis_for(
+        env: Env,
+        target: RedisTarget,
+        key_prefix: Option<String>,
+        command_timeout_ms: Option<u32>,
+        connect_timeout_ms: Option<u32>,
+    ) -> Result<Self> {
         let store = RedisStore::open(crate::redis_engine::RedisOptions {
-            url,
+            target,
             key_prefix: key_prefix.unwrap_or_default(),
             command_timeout_ms: command_timeout_ms.map(u64::from),
             connect_timeout_ms: connect_timeout_ms.map(u64::from),
