@@ -9,7 +9,8 @@
 //!
 //! The crate follows `MOVED` and `ASK` redirections, learns the new layout after a failover,
 //! and reconnects to nodes that went away; its retries are bounded by the batch's timeout, which
-//! drops them with the batch.
+//! drops them with the batch. A retry can make a lease's `SET NX` find its own value, which is
+//! why one answered "taken" is read back (`taken_leases`).
 
 use std::time::Duration;
 
@@ -140,12 +141,35 @@ pub fn reassemble(
 }
 
 /// Makes `sent` on the cluster: one pipeline per slot, all in flight at once, each failing
-/// alone (a master down fails its slots' commands, not the others').
+/// alone (a master down fails its slots' commands, not the others'). A `SET NX` answered "taken"
+/// is then checked (below).
 pub async fn round_trip(
     connection: &ClusterConnection,
     prefix: &str,
     sent: &[Command],
     failure_of: impl Fn(&RedisError) -> StorageFailure,
+) -> Vec<Reply> {
+    let mut replies = per_slot(connection, prefix, sent, &failure_of).await;
+    let taken = taken_leases(sent, &replies);
+    if !taken.is_empty() {
+        let reads: Vec<Command> = taken
+            .iter()
+            .filter_map(|&i| match sent.get(i) {
+                Some(Command::SetIfAbsent(k, _, _)) => Some(Command::Get(k.clone())),
+                _ => None,
+            })
+            .collect();
+        let read = per_slot(connection, prefix, &reads, &failure_of).await;
+        confirm_leases(sent, &mut replies, &taken, read);
+    }
+    replies
+}
+
+async fn per_slot(
+    connection: &ClusterConnection,
+    prefix: &str,
+    sent: &[Command],
+    failure_of: &impl Fn(&RedisError) -> StorageFailure,
 ) -> Vec<Reply> {
     let groups = by_slot(prefix, sent);
     let pipelines = groups.iter().map(|group| {
@@ -159,6 +183,38 @@ pub async fn round_trip(
         .map(|replies| replies.map_err(|e| failure_of(&e)))
         .collect();
     reassemble(sent.len(), &groups, replies)
+}
+
+/// The indexes of the `SET NX`s of `sent` answered "taken". The crate sends a pipeline again
+/// when its connection was lost before the answer came, so one of them may have stored on the
+/// first try and found its own value on the second: the process would then wait for its own
+/// lease to lapse as for another's.
+pub fn taken_leases(sent: &[Command], replies: &[Reply]) -> Vec<usize> {
+    sent.iter()
+        .zip(replies)
+        .enumerate()
+        .filter(|(_, (command, reply))| {
+            matches!(command, Command::SetIfAbsent(..)) && matches!(reply, Ok(Value::Nil))
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Turns each "taken" of `taken` into "stored" when the key was read back holding the very value
+/// that `SET NX` set: a lease's value names its owner, so no other process wrote it. A read that
+/// failed leaves "taken", which is what the lease holder's absence costs anyway.
+pub fn confirm_leases(sent: &[Command], replies: &mut [Reply], taken: &[usize], read: Vec<Reply>) {
+    for (&i, found) in taken.iter().zip(read) {
+        if let (Some(Command::SetIfAbsent(_, value, _)), Ok(Value::BulkString(bytes))) =
+            (sent.get(i), &found)
+        {
+            if bytes.as_slice() == value.as_bytes() {
+                if let Some(reply) = replies.get_mut(i) {
+                    *reply = Ok(Value::Okay);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

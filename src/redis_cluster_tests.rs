@@ -204,3 +204,46 @@ fn a_cluster_that_cannot_be_reached_fails_within_the_timeout() {
         );
     });
 }
+
+#[test]
+fn a_set_nx_answered_taken_is_stored_when_the_key_holds_its_own_value() {
+    let sent = [
+        Command::SetIfAbsent("mine".into(), "owner-a".into(), 5),
+        get("x"),
+        Command::SetIfAbsent("theirs".into(), "owner-a".into(), 5),
+        Command::SetIfAbsent("won".into(), "owner-a".into(), 5),
+        Command::SetIfAbsent("unread".into(), "owner-a".into(), 5),
+    ];
+    let mut replies = vec![
+        Ok(Value::Nil),
+        Ok(Value::Nil),
+        Ok(Value::Nil),
+        Ok(Value::Okay),
+        Ok(Value::Nil),
+    ];
+    let taken = taken_leases(&sent, &replies);
+    assert_eq!(
+        taken,
+        vec![0, 2, 4],
+        "only the SET NXs answered taken are read back"
+    );
+    // The crate sent "mine" again after a lost connection: the key holds its value.
+    let read = vec![
+        Ok(bulk("owner-a")),
+        Ok(bulk("owner-b")),
+        Err(StorageFailure::Failed(
+            "the connection to Redis was lost".into(),
+        )),
+    ];
+    confirm_leases(&sent, &mut replies, &taken, read);
+    assert_eq!(
+        replies,
+        vec![
+            Ok(Value::Okay),
+            Ok(Value::Nil),
+            Ok(Value::Nil),
+            Ok(Value::Okay),
+            Ok(Value::Nil)
+        ]
+    );
+}
