@@ -69,24 +69,47 @@ export declare class InMemoryStorage implements IStorage {
   delete(key: string): Promise<void>;
 }
 
-/** Options of {@link RedisStorage}. */
-export interface RedisStorageOptions {
+/** Options of {@link RedisStorage}: where Redis is (`url`, or `cluster` for a Redis Cluster), and the rest. */
+export type RedisStorageOptions = RedisStorageCommonOptions & (RedisStorageServer | RedisStorageCluster);
+
+/** One Redis: {@link RedisStorageOptions} with a `url`. */
+export interface RedisStorageServer {
   /**
    * Where Redis is: `redis://[user:password@]host[:port][/db]`, `rediss://…` for TLS (the
    * system's roots plus the PEM file named by `NODE_EXTRA_CA_CERTS` are trusted), or
-   * `unix:///path/to/socket`. A standalone Redis (or a primary); cluster and Sentinel are not
-   * supported yet.
+   * `unix:///path/to/socket`. A standalone Redis (or a primary); Sentinel is not supported.
    */
   url: string | URL;
+  cluster?: never;
+}
+
+/** A Redis Cluster: {@link RedisStorageOptions} with a `cluster`. */
+export interface RedisStorageCluster {
+  /**
+   * The URLs of some of the cluster's nodes (`redis://[user:password@]host:port` or
+   * `rediss://…`, trusted as for `url`; all with the same password and TLS mode): one node that
+   * answers is enough, the others are learnt from it. A single URL may be given as is.
+   * Redirections (`MOVED`, `ASK`) are followed and the new layout is learnt after a failover;
+   * the calls an operation makes together go out as one pipeline per hash slot, all at once.
+   * While a master is down (until a replica takes over), calls on its keys are retried and
+   * settle within the command timeout, done or rejected with a {@link StorageError}.
+   */
+  cluster: ReadonlyArray<string | URL> | string | URL;
+  url?: never;
+}
+
+/** The options of {@link RedisStorageOptions} that do not say where Redis is. */
+export interface RedisStorageCommonOptions {
   /** Put before every key, so that several apps can share one Redis database. Default `""`. */
   keyPrefix?: string;
   /**
    * How long one round trip to Redis may take before the call rejects with a
    * {@link StorageError} whose `code` is `"ERR_STORAGE_TIMEOUT"`, in milliseconds. Default: the
-   * storage timeout ({@link setStorageTimeout}, 10 000 unless changed).
+   * storage timeout ({@link setStorageTimeout}, 10 000 unless changed). On a cluster, retries
+   * after a redirection or while a master fails over are within it.
    */
   commandTimeoutMs?: number;
-  /** How long connecting may take, in milliseconds. Default: the command timeout. */
+  /** How long connecting (to each node, on a cluster) may take, in milliseconds. Default: the command timeout. */
   connectTimeoutMs?: number;
 }
 
@@ -105,7 +128,8 @@ export interface RedisStorageOptions {
  *
  * Not part of `@inrupt/solid-client-authn-node`.
  *
- * @throws {TypeError} If an option is not of its type, or `url` is not a Redis URL.
+ * @throws {TypeError} If an option is not of its type, `url` or a `cluster` node's URL is not a
+ * Redis URL, or both `url` and `cluster` (or neither) are given.
  */
 export declare class RedisStorage implements IStorage {
   constructor(options: RedisStorageOptions);

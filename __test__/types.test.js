@@ -196,6 +196,8 @@ const broken: IStorage = { ...storage, get: async () => 42 };
 const WRONG_OURS_ONLY = `import { RedisStorage, StorageCorruptedError, StorageError, setStorageTimeout } from "${SPECIFIER}";
 // @ts-expect-error: a RedisStorage needs a url
 new RedisStorage({ keyPrefix: "app:" });
+// @ts-expect-error: a url or a cluster, not both
+new RedisStorage({ url: "redis://a:6379", cluster: ["redis://b:6379"] });
 // @ts-expect-error: unknown storage error code
 new StorageError("message", "ERR_OTHER");
 // @ts-expect-error: a corrupted-storage error has its own code

@@ -154,6 +154,9 @@ async function redisStorage(): Promise<void> {
   await redis.close();
   void asStorage;
   void new RedisStorage({ url: new URL("rediss://redis.example:6380") });
+  const cluster: RedisStorageOptions = { cluster: ["redis://10.0.0.1:6379", new URL("redis://10.0.0.2:6379")], connectTimeoutMs: 500 };
+  void new RedisStorage(cluster);
+  void new RedisStorage({ cluster: "redis://10.0.0.1:6379", keyPrefix: "app:" });
 }
 
 export { authorizationCodeExtras, redisStorage, namedTypes, positional, storageErrors };
