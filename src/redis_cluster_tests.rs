@@ -194,6 +194,14 @@ fn a_cluster_that_cannot_be_reached_fails_within_the_timeout() {
             "{:?}",
             execution.answers
         );
+        assert_eq!(
+            execution.answers[0],
+            Err(StorageFailure::Failed(
+                "no node of the Redis Cluster could be reached (down, refusing, or its TLS \
+                 certificate not accepted)"
+                    .into()
+            ))
+        );
         store.close();
         let closed = store.execute(vec![get("a")]).await;
         assert_eq!(

@@ -278,6 +278,11 @@ pub fn failure_of(error: &RedisError) -> StorageFailure {
         "Redis's TLS certificate was not accepted".to_owned()
     } else if error.is_io_error() {
         "Redis could not be reached".to_owned()
+    } else if error.kind() == redis::ErrorKind::ClusterConnectionNotFound {
+        // The cluster client keeps why it could not connect to itself.
+        "no node of the Redis Cluster could be reached (down, refusing, or its TLS certificate \
+         not accepted)"
+            .to_owned()
     } else if let Some(code) = error.code() {
         format!("Redis answered the error {}", crate::quote::text(code))
     } else {
