@@ -3,9 +3,10 @@
 // replica each, started by support/redis-cluster.js. The multi-session functions with records on
 // every master (a batch's keys span slots, so it goes out as one pipeline per slot); sessions
 // shared both ways with node-redis's cluster client under examples/redis-storage.js; leases
-// (`setIfAbsent` as SET NX PX) from JS; a master killed mid-run, during which every call settles
-// within the command timeout, logged in or with a StorageError, and after which every session
-// restores; and the process exiting after close() or with the storage forgotten.
+// (`setIfAbsent` as SET NX PX) from JS; rediss:// on a TLS cluster; a master killed mid-run,
+// during which every call settles within the command timeout, logged in or with a StorageError,
+// and after which every session restores; and the process exiting after close() or with the
+// storage forgotten.
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
@@ -194,6 +195,46 @@ test('the process exits: after close(), and with the storage forgotten', async (
   assert.ok(forgotten.elapsed < 5_000, `took ${forgotten.elapsed} ms`)
 })
 
+test('rediss:// on a TLS cluster: a private CA trusted through NODE_EXTRA_CA_CERTS, refused without it', async (t) => {
+  const fs = require('node:fs')
+  const os = require('node:os')
+  const { execFileSync } = require('node:child_process')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redis-cluster-tls-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const ssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' })
+  ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=test CA')
+  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost')
+  // The nodes announce themselves by IP address: the certificate names it.
+  fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n')
+  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf')
+  const ca = path.join(dir, 'ca.pem')
+  const tlsCluster = await startRedisCluster({ replicas: 0, tls: { cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key'), ca } })
+  t.after(() => tlsCluster.stop())
+  const source = `const lib = require('.');
+    (async () => {
+      const storage = new lib.RedisStorage({ cluster: process.env.URL, keyPrefix: 'tls:', commandTimeoutMs: 5000 })
+      try {
+        const keys = Array.from({ length: 12 }, (_, i) => 'k' + i)
+        await Promise.all(keys.map((k) => storage.set(k, 'over TLS ' + k)))
+        process.stdout.write(JSON.stringify(await Promise.all(keys.map((k) => storage.get(k)))))
+      } catch (e) {
+        process.stdout.write(JSON.stringify({ name: e.name, code: e.code, message: e.message }))
+      }
+      await storage.close()
+    })()`
+  // One node's URL: the others are learnt from it, and reached over TLS too.
+  const url = tlsCluster.tlsUrls[0]
+  const trusted = await child(source, { URL: url, NODE_EXTRA_CA_CERTS: ca })
+  assert.deepEqual(trusted.out, Array.from({ length: 12 }, (_, i) => `over TLS k${i}`))
+  const refused = await child(source, { URL: url, NODE_EXTRA_CA_CERTS: '' })
+  assert.equal(refused.out.name, 'StorageError', JSON.stringify(refused.out))
+  assert.equal(refused.out.code, 'ERR_STORAGE_FAILED')
+  // The crate's cluster client keeps the certificate's refusal to itself: the message says what may have happened.
+  assert.match(refused.out.message, /^storage\.set\("k\d+"\) failed: no node of the Redis Cluster could be reached \(down, refusing, or its TLS certificate not accepted\)$/)
+  assert.ok(refused.elapsed < 5_000, `took ${refused.elapsed} ms`)
+  t.diagnostic(`without the CA, after ${refused.elapsed} ms: ${refused.out.message}`)
+})
+
 // Last: it leaves the cluster with a master down (its replica promoted).
 test('a master killed mid-run: calls settle within the command timeout, and afterwards every session restores and nothing is lost', async (t) => {
   const commandTimeoutMs = 5_000
@@ -219,22 +260,34 @@ test('a master killed mid-run: calls settle within the command timeout, and afte
       during.slowest = Math.max(during.slowest, Date.now() - started)
     }
   }
-  for (let i = 0; !failedOver; i++) {
-    try {
-      const session = await timed(() => getSessionFromStorage(ids[i % ids.length], { storage }))
-      assert.equal(session?.info.isLoggedIn, true)
-      during.loggedIn++
-      if (i % 4 === 0) {
-        const id = `during-${i}`
-        await timed(() => login(storage, id))
-        during.logins.push(id)
-      }
-    } catch (error) {
-      assert.ok(error instanceof StorageError, `a call during the failover rejected with ${error}`)
-      during.storageErrors++
-      await sleep(20)
-    }
+  const settled = (error) => {
+    assert.ok(error instanceof StorageError, `a call during the failover rejected with ${error}`)
+    during.storageErrors++
+    return sleep(20)
   }
+  // Two loops at once: restores of the stored sessions, and logins of new ones.
+  const restores = (async () => {
+    for (let i = 0; !failedOver; i++) {
+      try {
+        const session = await timed(() => getSessionFromStorage(ids[i % ids.length], { storage }))
+        assert.equal(session?.info.isLoggedIn, true)
+        during.loggedIn++
+      } catch (error) {
+        await settled(error)
+      }
+    }
+  })()
+  const logins = (async () => {
+    for (let i = 0; !failedOver; i++) {
+      try {
+        await timed(() => login(storage, `during-${i}`))
+        during.logins.push(`during-${i}`)
+      } catch (error) {
+        await settled(error)
+      }
+    }
+  })()
+  await Promise.all([restores, logins])
   await failingOver
   t.diagnostic(
     `during the failover: ${during.loggedIn} restores logged in, ${during.logins.length} logins, ${during.storageErrors} StorageErrors; slowest call ${during.slowest} ms (command timeout ${commandTimeoutMs} ms)`,

@@ -9,6 +9,18 @@ const { startRedis } = require('./redis.js')
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** A port free on 127.0.0.1 now (for a node's TLS port, which redis.js does not choose). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = require('node:net').createServer()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+}
+
 /** Runs redis-cli with `args`; resolves with its output. */
 function redisCli(args, timeoutMs = 20_000) {
   return new Promise((resolve, reject) => {
@@ -77,17 +89,31 @@ async function waitReplicasSynced(ports, timeoutMs = 30_000) {
  * @param {number} [options.replicas=1] replicas per master (0 for none; failover needs 1)
  * @param {number} [options.nodeTimeoutMs=1000] `cluster-node-timeout`: how soon a dead master is
  *   failed over
- * @returns {Promise<{ urls: string[], nodes: object[], masterPorts(): Promise<number[]>,
+ * @param {{ cert: string, key: string, ca: string }} [options.tls] PEM files: each node then
+ *   also listens for TLS on a port of its own, and the cluster bus, replication and the layout
+ *   TLS clients are told use TLS (`tlsUrls`); the plain ports stay, for the helpers here
+ * @returns {Promise<{ urls: string[], tlsUrls?: string[], nodes: object[], masterPorts(): Promise<number[]>,
  *   killMaster(port?: number): Promise<number>, waitHealthy(timeoutMs?: number): Promise<void>,
  *   stop(): Promise<void> }>}
  */
 async function startRedisCluster(options = {}) {
-  const { masters = 3, replicas = 1, nodeTimeoutMs = 1000 } = options
+  const { masters = 3, replicas = 1, nodeTimeoutMs = 1000, tls } = options
   const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeoutMs)]
-  const nodes = await Promise.all(Array.from({ length: masters * (1 + replicas) }, () => startRedis({ args })))
+  const tlsArgs = tls && ['--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no', '--tls-cluster', 'yes', '--tls-replication', 'yes']
+  const nodes = await Promise.all(
+    Array.from({ length: masters * (1 + replicas) }, async () => {
+      if (!tls) return startRedis({ args })
+      const tlsPort = await freePort()
+      const node = await startRedis({ args: [...args, ...tlsArgs, '--tls-port', String(tlsPort)] })
+      node.tlsPort = tlsPort
+      return node
+    }),
+  )
   const stopAll = () => Promise.all(nodes.map((node) => node.stop({ signal: 'SIGKILL' })))
   try {
-    await redisCli(['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], 60_000)
+    // With tls-cluster, the nodes name each other by their TLS ports: they are joined by those.
+    const create = tls ? ['--tls', '--cacert', tls.ca, '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.tlsPort}`)] : ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`)]
+    await redisCli([...create, '--cluster-replicas', String(replicas), '--cluster-yes'], 60_000)
     await waitHealthy(nodes.map((n) => n.port))
     await waitReplicasSynced(nodes.map((n) => n.port))
   } catch (e) {
@@ -97,6 +123,7 @@ async function startRedisCluster(options = {}) {
   const live = new Set(nodes)
   const cluster = {
     urls: nodes.map((n) => n.url),
+    tlsUrls: tls ? nodes.map((n) => `rediss://127.0.0.1:${n.tlsPort}`) : undefined,
     nodes,
     /** The ports of the nodes that are masters now. */
     async masterPorts() {
