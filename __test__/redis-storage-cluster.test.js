@@ -235,6 +235,30 @@ test('rediss:// on a TLS cluster: a private CA trusted through NODE_EXTRA_CA_CER
   t.diagnostic(`without the CA, after ${refused.elapsed} ms: ${refused.out.message}`)
 })
 
+test('a frozen master: calls on its slots reject with ERR_STORAGE_TIMEOUT after commandTimeoutMs, while the other masters answer', async (t) => {
+  const storage = open({ cluster: cluster.urls, keyPrefix: 'frozen:', commandTimeoutMs: 400 })
+  const keys = Array.from({ length: 12 }, (_, i) => `k${i}`)
+  for (const key of keys) await storage.set(key, `v-${key}`)
+  const [port] = await cluster.masterPorts()
+  const frozenKeys = keys.filter((k) => client.getSlotMaster(slotOf(`frozen:${k}`)).port === port)
+  const liveKeys = keys.filter((k) => !frozenKeys.includes(k))
+  assert.ok(frozenKeys.length > 0 && liveKeys.length > 0)
+  // Frozen for less than the cluster's node timeout (1 s), so that no failover starts.
+  const node = cluster.nodes.find((n) => n.port === port)
+  node.pause()
+  t.after(() => node.resume())
+  const started = Date.now()
+  const [frozen, live] = await Promise.all([rejection(storage.get(frozenKeys[0])), storage.get(liveKeys[0])])
+  const waited = Date.now() - started
+  node.resume()
+  assert.ok(frozen instanceof StorageError, String(frozen))
+  assert.equal(frozen.code, 'ERR_STORAGE_TIMEOUT')
+  assert.equal(live, `v-${liveKeys[0]}`)
+  assert.ok(waited >= 350 && waited < 900, `waited ${waited} ms`)
+  // Thawed: the same connection answers again.
+  assert.deepEqual(await Promise.all(keys.map((k) => storage.get(k))), keys.map((k) => `v-${k}`))
+})
+
 // Last: it leaves the cluster with a master down (its replica promoted).
 test('a master killed mid-run: calls settle within the command timeout, and afterwards every session restores and nothing is lost', async (t) => {
   const commandTimeoutMs = 5_000
