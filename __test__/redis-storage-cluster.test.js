@@ -5,8 +5,8 @@
 // shared both ways with node-redis's cluster client under examples/redis-storage.js; leases
 // (`setIfAbsent` as SET NX PX) from JS; rediss:// on a TLS cluster; a master killed mid-run,
 // during which every call settles within the command timeout, logged in or with a StorageError,
-// and after which every session restores; and the process exiting after close() or with the
-// storage forgotten.
+// and after which every session restores; refresh with rotation across four processes on it; and
+// the process exiting after close() or with the storage forgotten.
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
@@ -233,6 +233,45 @@ test('rediss:// on a TLS cluster: a private CA trusted through NODE_EXTRA_CA_CER
   assert.match(refused.out.message, /^storage\.set\("k\d+"\) failed: no node of the Redis Cluster could be reached \(down, refusing, or its TLS certificate not accepted\)$/)
   assert.ok(refused.elapsed < 5_000, `took ${refused.elapsed} ms`)
   t.diagnostic(`without the CA, after ${refused.elapsed} ms: ${refused.out.message}`)
+})
+
+test('refresh with rotation across four processes on the cluster, with leases: one refresh per token lifetime, no grant revoked', { timeout: 300_000 }, async () => {
+  const { startOp } = require('./support/servers.js')
+  const AT_TTL_S = 10
+  const DURATION_MS = 2.5 * AT_TTL_S * 1000
+  const REDIRECT = 'http://localhost:9/callback'
+  const rotating = await startOp({ rotate: true, atTtl: AT_TTL_S })
+  try {
+    const { opLogin } = await import('./support/op-login.mjs')
+    const storage = open({ cluster: cluster.urls, keyPrefix: 'cp-cluster:' })
+    const ids = Array.from({ length: 12 }, (_, i) => `rotating-${i}`)
+    for (const id of ids) {
+      const session = new Session({ storage, keepAlive: false }, id)
+      const url = await session.login({ oidcIssuer: rotating.issuer, redirectUrl: REDIRECT, clientName: 'cluster rotation test', handleRedirect: () => {} })
+      await session.handleIncomingRedirect(await opLogin(url, { redirectUrl: REDIRECT }))
+    }
+    const before = await rotating.stats()
+    const worker = () =>
+      new Promise((resolve, reject) => {
+        const env = { ...process.env, REDIS_URL: cluster.urls.join(','), PREFIX: 'cp-cluster:', IDS: ids.join(','), RESOURCE: rotating.privateResource, DURATION_MS: String(DURATION_MS), ATOMIC: '1', STORAGE: 'native-cluster' }
+        execFile(process.execPath, [path.join(__dirname, 'support', 'cross-process-worker.js')], { env, timeout: DURATION_MS + 60_000 }, (error, stdout, stderr) =>
+          error ? reject(new Error(`a worker failed: ${error.message}\n${stderr}`)) : resolve(JSON.parse(stdout)),
+        )
+      })
+    const reports = await Promise.all([worker(), worker(), worker(), worker()])
+    const after = await rotating.stats()
+    const failures = reports.flatMap((r) => r.failures)
+    assert.deepEqual(failures.slice(0, 5), [], `${failures.length} restores or fetches failed`)
+    assert.deepEqual(after.grantErrors, before.grantErrors, 'no refresh token was used twice')
+    const refreshRequests = (after.tokenByGrant.refresh_token ?? 0) - (before.tokenByGrant.refresh_token ?? 0)
+    const perSession = ids.map((id) => reports.reduce((n, r) => n + (r.refreshes[id] ?? 0), 0))
+    assert.equal(perSession.reduce((a, b) => a + b, 0), refreshRequests, 'every token request is a refresh some process made')
+    const bound = Math.floor(DURATION_MS / (0.8 * AT_TTL_S * 1000)) + 1
+    for (const [i, count] of perSession.entries()) assert.ok(count >= 2 && count <= bound, `session ${ids[i]}: ${count} refreshes`)
+    for (const id of ids) assert.equal((await getSessionFromStorage(id, { storage }))?.info.isLoggedIn, true, id)
+  } finally {
+    await rotating.stop()
+  }
 })
 
 test('a frozen master: calls on its slots reject with ERR_STORAGE_TIMEOUT after commandTimeoutMs, while the other masters answer', async (t) => {
