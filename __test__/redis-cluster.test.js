@@ -9,7 +9,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const { createCluster } = require('redis')
 const lib = require('..')
-const { startRedisCluster } = require('./support/redis-cluster.js')
+const { startRedisCluster, slotOf } = require('./support/redis-cluster.js')
 const { startFakeIdp } = require('./support/fake-idp.js')
 const { createRedisStorage } = require('../examples/redis-storage.js')
 
@@ -92,19 +92,4 @@ async function waitReplicated(port) {
   const master = client.masters.find((m) => m.port === port)
   const node = await client.nodeClient(master)
   await node.sendCommand(['WAIT', '1', '2000'])
-}
-
-/** The cluster slot of `key` (CRC16/XMODEM of the key, or of its hash tag, mod 16384). */
-function slotOf(key) {
-  const open = key.indexOf('{')
-  if (open !== -1) {
-    const close = key.indexOf('}', open + 1)
-    if (close > open + 1) key = key.slice(open + 1, close)
-  }
-  let crc = 0
-  for (const byte of Buffer.from(key)) {
-    crc ^= byte << 8
-    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff
-  }
-  return crc % 16384
 }

@@ -14,7 +14,8 @@ const { execFile } = require('node:child_process')
 const { setTimeout: sleep } = require('node:timers/promises')
 const { createCluster } = require('redis')
 const lib = require('..')
-const { startRedisCluster } = require('./support/redis-cluster.js')
+const { startRedisCluster, slotOf } = require('./support/redis-cluster.js')
+const { rotationAcrossProcesses } = require('./support/rotation.js')
 const { startFakeIdp } = require('./support/fake-idp.js')
 const { createRedisStorage } = require('../examples/redis-storage.js')
 const { LIST_KEY, RECORD_PREFIX, rejection } = require('./helpers.js')
@@ -236,42 +237,9 @@ test('rediss:// on a TLS cluster: a private CA trusted through NODE_EXTRA_CA_CER
 })
 
 test('refresh with rotation across four processes on the cluster, with leases: one refresh per token lifetime, no grant revoked', { timeout: 300_000 }, async () => {
-  const { startOp } = require('./support/servers.js')
-  const AT_TTL_S = 10
-  const DURATION_MS = 2.5 * AT_TTL_S * 1000
-  const REDIRECT = 'http://localhost:9/callback'
-  const rotating = await startOp({ rotate: true, atTtl: AT_TTL_S })
-  try {
-    const { opLogin } = await import('./support/op-login.mjs')
-    const storage = open({ cluster: cluster.urls, keyPrefix: 'cp-cluster:' })
-    const ids = Array.from({ length: 12 }, (_, i) => `rotating-${i}`)
-    for (const id of ids) {
-      const session = new Session({ storage, keepAlive: false }, id)
-      const url = await session.login({ oidcIssuer: rotating.issuer, redirectUrl: REDIRECT, clientName: 'cluster rotation test', handleRedirect: () => {} })
-      await session.handleIncomingRedirect(await opLogin(url, { redirectUrl: REDIRECT }))
-    }
-    const before = await rotating.stats()
-    const worker = () =>
-      new Promise((resolve, reject) => {
-        const env = { ...process.env, REDIS_URL: cluster.urls.join(','), PREFIX: 'cp-cluster:', IDS: ids.join(','), RESOURCE: rotating.privateResource, DURATION_MS: String(DURATION_MS), ATOMIC: '1', STORAGE: 'native-cluster' }
-        execFile(process.execPath, [path.join(__dirname, 'support', 'cross-process-worker.js')], { env, timeout: DURATION_MS + 60_000 }, (error, stdout, stderr) =>
-          error ? reject(new Error(`a worker failed: ${error.message}\n${stderr}`)) : resolve(JSON.parse(stdout)),
-        )
-      })
-    const reports = await Promise.all([worker(), worker(), worker(), worker()])
-    const after = await rotating.stats()
-    const failures = reports.flatMap((r) => r.failures)
-    assert.deepEqual(failures.slice(0, 5), [], `${failures.length} restores or fetches failed`)
-    assert.deepEqual(after.grantErrors, before.grantErrors, 'no refresh token was used twice')
-    const refreshRequests = (after.tokenByGrant.refresh_token ?? 0) - (before.tokenByGrant.refresh_token ?? 0)
-    const perSession = ids.map((id) => reports.reduce((n, r) => n + (r.refreshes[id] ?? 0), 0))
-    assert.equal(perSession.reduce((a, b) => a + b, 0), refreshRequests, 'every token request is a refresh some process made')
-    const bound = Math.floor(DURATION_MS / (0.8 * AT_TTL_S * 1000)) + 1
-    for (const [i, count] of perSession.entries()) assert.ok(count >= 2 && count <= bound, `session ${ids[i]}: ${count} refreshes`)
-    for (const id of ids) assert.equal((await getSessionFromStorage(id, { storage }))?.info.isLoggedIn, true, id)
-  } finally {
-    await rotating.stop()
-  }
+  const storage = open({ cluster: cluster.urls, keyPrefix: 'cp-cluster:' })
+  const workers = Array.from({ length: 4 }, () => ({ STORAGE: 'native-cluster', REDIS_URL: cluster.urls.join(',') }))
+  await rotationAcrossProcesses({ storage, prefix: 'cp-cluster:', workers, sessions: 12 })
 })
 
 test('a frozen master: calls on its slots reject with ERR_STORAGE_TIMEOUT after commandTimeoutMs, while the other masters answer', async (t) => {
@@ -395,19 +363,4 @@ function child(source, env = {}, timeout = 30_000) {
       resolve({ out: stdout.trim() === '' ? undefined : JSON.parse(stdout), elapsed: Date.now() - started, stderr })
     })
   })
-}
-
-/** The cluster slot of `key` (CRC16/XMODEM of the key, or of its hash tag, mod 16384). */
-function slotOf(key) {
-  const open = key.indexOf('{')
-  if (open !== -1) {
-    const close = key.indexOf('}', open + 1)
-    if (close > open + 1) key = key.slice(open + 1, close)
-  }
-  let crc = 0
-  for (const byte of Buffer.from(key)) {
-    crc ^= byte << 8
-    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff
-  }
-  return crc % 16384
 }

@@ -16,6 +16,7 @@ const binding = require('../binding.js')
 const { startRedis } = require('./support/redis.js')
 const { startOp } = require('./support/servers.js')
 const { countNativeCalls } = require('./support/native-calls.js')
+const { rotationAcrossProcesses } = require('./support/rotation.js')
 const { createRedisStorage, redisClientOptions } = require('../examples/redis-storage.js')
 const { LIST_KEY, RECORD_PREFIX, loggedInRecord, seed, rejection } = require('./helpers.js')
 
@@ -318,48 +319,11 @@ test('an operation of many round trips on RedisStorage is still 2 native calls: 
 })
 
 test('refresh with rotation across processes: two on RedisStorage and two on the node-redis adapter share sessions, with leases; no grant revoked', { timeout: 300_000 }, async () => {
-  const AT_TTL_S = 10
-  const DURATION_MS = 2.5 * AT_TTL_S * 1000
-  const REDIRECT = 'http://localhost:9/callback'
-  const rotating = await startOp({ rotate: true, atTtl: AT_TTL_S })
-  try {
-    const { opLogin } = await import('./support/op-login.mjs')
-    const storage = open({ url: redis.url, keyPrefix: 'cp-native:' })
-    const ids = Array.from({ length: 20 }, (_, i) => `r${i}`)
-    for (const id of ids) {
-      const session = new lib.Session({ storage, keepAlive: false }, id)
-      const url = await session.login({ oidcIssuer: rotating.issuer, redirectUrl: REDIRECT, clientName: 'redis-storage test', handleRedirect: () => {} })
-      await session.handleIncomingRedirect(await opLogin(url, { redirectUrl: REDIRECT }))
-    }
-    const before = await rotating.stats()
-    const worker = (kind) =>
-      new Promise((resolve, reject) => {
-        const env = { ...process.env, REDIS_URL: redis.url, PREFIX: 'cp-native:', IDS: ids.join(','), RESOURCE: rotating.privateResource, DURATION_MS: String(DURATION_MS), ATOMIC: '1', STORAGE: kind }
-        execFile(process.execPath, [path.join(__dirname, 'support', 'cross-process-worker.js')], { env, timeout: DURATION_MS + 60_000 }, (error, stdout, stderr) =>
-          error ? reject(new Error(`a worker failed: ${error.message}\n${stderr}`)) : resolve(JSON.parse(stdout)),
-        )
-      })
-    const reports = await Promise.all(['native', 'native', 'adapter', 'adapter'].map(worker))
-    const after = await rotating.stats()
-    const failures = reports.flatMap((r) => r.failures)
-    assert.deepEqual(failures.slice(0, 5), [], `${failures.length} restores or fetches failed`)
-    assert.deepEqual(after.grantErrors, before.grantErrors, 'no refresh token was used twice')
-    const refreshRequests = (after.tokenByGrant.refresh_token ?? 0) - (before.tokenByGrant.refresh_token ?? 0)
-    const perSession = ids.map((id) => reports.reduce((n, r) => n + (r.refreshes[id] ?? 0), 0))
-    assert.equal(perSession.reduce((a, b) => a + b, 0), refreshRequests, 'every token request is a refresh some process made')
-    const bound = Math.floor(DURATION_MS / (0.8 * AT_TTL_S * 1000)) + 1
-    for (const [i, count] of perSession.entries()) assert.ok(count >= 2 && count <= bound, `session ${ids[i]}: ${count} refreshes`)
-    const byKind = (k) => reports.filter((_, i) => (i < 2) === (k === 'native')).reduce((n, r) => n + r.fetched, 0)
-    console.log(`# ${byKind('native')} fetches on RedisStorage, ${byKind('adapter')} on the adapter, ${refreshRequests} token requests for ${ids.length} sessions over ${DURATION_MS / 1000} s`)
-    for (const id of ids) {
-      const session = await lib.getSessionFromStorage(id, { storage })
-      assert.equal(session?.info.isLoggedIn, true, id)
-      await lib.refreshSession(session, { storage })
-      assert.equal(session.info.isLoggedIn, true, `${id} refreshes`)
-    }
-  } finally {
-    await rotating.stop()
-  }
+  const storage = open({ url: redis.url, keyPrefix: 'cp-native:' })
+  const workers = ['native', 'native', 'adapter', 'adapter'].map((kind) => ({ STORAGE: kind, REDIS_URL: redis.url }))
+  const { reports, refreshRequests, ids } = await rotationAcrossProcesses({ storage, prefix: 'cp-native:', workers })
+  const fetched = (from, to) => reports.slice(from, to).reduce((n, r) => n + r.fetched, 0)
+  console.log(`# ${fetched(0, 2)} fetches on RedisStorage, ${fetched(2, 4)} on the adapter, ${refreshRequests} token requests for ${ids.length} sessions`)
 })
 
 test('logins in two processes at once, one on RedisStorage and one on the adapter, keep every ID in the session list', { timeout: 120_000 }, async () => {

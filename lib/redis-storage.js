@@ -29,7 +29,7 @@ function nativeFor(options) {
     // A single URL is taken as a list of one: the client learns the other nodes from it.
     const nodes = isUrl(cluster) ? [cluster] : cluster
     if (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every(isUrl)) throw invalidArgument('RedisStorage\'s cluster must be a non-empty array of node urls such as "redis://10.0.0.1:6379"')
-    return native.NativeStorage.redisCluster(nodes.map(String), ...rest)
+    return native.NativeStorage.redis(nodes.map(String), ...rest)
   }
   if (!isUrl(url)) throw invalidArgument(`RedisStorage's url must be a string such as "redis://localhost:6379", got ${typeof url}`)
   return native.NativeStorage.redis(String(url), ...rest)

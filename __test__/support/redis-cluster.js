@@ -155,4 +155,19 @@ async function startRedisCluster(options = {}) {
   return cluster
 }
 
-module.exports = { startRedisCluster, redisCli }
+/** The cluster slot of `key` (CRC16/XMODEM of the key, or of its hash tag, mod 16384). */
+function slotOf(key) {
+  const open = key.indexOf('{')
+  if (open !== -1) {
+    const close = key.indexOf('}', open + 1)
+    if (close > open + 1) key = key.slice(open + 1, close)
+  }
+  let crc = 0
+  for (const byte of Buffer.from(key)) {
+    crc ^= byte << 8
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff
+  }
+  return crc % 16384
+}
+
+module.exports = { startRedisCluster, redisCli, slotOf }

@@ -66,38 +66,29 @@ impl NativeStorage {
         }
     }
 
-    /// A handle for one `RedisStorage`: `url` (`redis://`, `rediss://`, `unix:`), the prefix put
-    /// before every key, and the timeouts (unset: the storage timeout). Connects on first use.
-    #[napi(factory, catch_unwind)]
+    /// A handle for one `RedisStorage`: on the Redis at `target` (a URL: `redis://`, `rediss://`,
+    /// `unix:`), or on the Redis Cluster reached first through `target`'s URLs (some of its
+    /// nodes); the prefix put before every key, and the timeouts (unset: the storage timeout).
+    /// Connects on first use.
+    #[napi(
+        factory,
+        catch_unwind,
+        ts_args_type = "target: string | string[], keyPrefix?: string, commandTimeoutMs?: number, connectTimeoutMs?: number"
+    )]
     pub fn redis(
         env: Env,
-        url: String,
+        target: Either<String, Vec<String>>,
         key_prefix: Option<String>,
         command_timeout_ms: Option<u32>,
         connect_timeout_ms: Option<u32>,
     ) -> Result<Self> {
+        let target = match target {
+            Either::A(url) => RedisTarget::Server(url),
+            Either::B(urls) => RedisTarget::Cluster(urls),
+        };
         Self::redis_for(
             env,
-            RedisTarget::Server(url),
-            key_prefix,
-            command_timeout_ms,
-            connect_timeout_ms,
-        )
-    }
-
-    /// A handle for one `RedisStorage` on a Redis Cluster reached first through `urls` (some of
-    /// its nodes, `redis://` or `rediss://`); the rest as for `redis`.
-    #[napi(factory, catch_unwind)]
-    pub fn redis_cluster(
-        env: Env,
-        urls: Vec<String>,
-        key_prefix: Option<String>,
-        command_timeout_ms: Option<u32>,
-        connect_timeout_ms: Option<u32>,
-    ) -> Result<Self> {
-        Self::redis_for(
-            env,
-            RedisTarget::Cluster(urls),
+            target,
             key_prefix,
             command_timeout_ms,
             connect_timeout_ms,
