@@ -1,5 +1,5 @@
 'use strict'
-// The package's RedisStorage on a Redis Cluster (src/redis_cluster.rs): three masters with a
+// The package's RedisStorage on a Redis Cluster (src/redis/cluster.rs): three masters with a
 // replica each, started by support/redis-cluster.js. The multi-session functions with records on
 // every master (a batch's keys span slots, so it goes out as one pipeline per slot); sessions
 // shared both ways with node-redis's cluster client under examples/redis-storage.js; leases

@@ -1,5 +1,5 @@
 'use strict'
-// The package's RedisStorage (src/redis_engine.rs) on a real redis-server started by
+// The package's RedisStorage (src/redis/) on a real redis-server started by
 // __test__/support/redis.js: the multi-session functions, client-credentials logins against
 // oidc-provider restored in another process, sessions shared both ways with the node-redis
 // adapter (examples/redis-storage.js), refresh with rotation across processes, Redis killed and

@@ -1,6 +1,6 @@
 'use strict'
 // RedisStorage: sessions in Redis or a Redis Cluster, with the calls made in Rust
-// (src/redis_engine.rs, src/redis_cluster.rs). Operations on it never call into JS for a storage
+// (src/redis/). Operations on it never call into JS for a storage
 // call: the binding sends each batch of an operation's calls as one pipeline (on a cluster, one
 // per slot, together) and hands JS a Promise to await in its place. The methods below are for JS
 // code that calls the IStorage methods itself; the keys and values are those any IStorage sees,

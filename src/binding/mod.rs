@@ -6,7 +6,6 @@
 )]
 
 mod caches;
-mod chain;
 mod credentials;
 mod errors;
 mod host_values;

@@ -1,5 +1,5 @@
 //! The binding's side of `RedisStorage`: a batch of an operation's storage calls made in one
-//! round trip (`crate::redis_engine`) and handed to the operation as HTTP responses are, the
+//! round trip (`crate::redis`) and handed to the operation as HTTP responses are, the
 //! `IStorage` methods JS calls directly, and `close`.
 
 use std::sync::Arc;
@@ -10,11 +10,12 @@ use napi::sys;
 use napi_derive::napi;
 
 use super::storage::NativeStorage;
-use super::{operation, wakes};
+use super::wakes;
 use crate::error::{Error as CoreError, StorageFailure, StorageMethod};
 use crate::host::{HostAnswer, StorageCall, Ticket};
 use crate::keys::KeyName;
-use crate::redis_engine::{set_storage_timeout_ms, Command, RedisStore};
+use crate::redis::commands::Command;
+use crate::redis::{set_storage_timeout_ms, RedisStore};
 use crate::storage::KeyLocks;
 
 /// A `RedisStorage`'s store and the key locks its operations share.
@@ -30,14 +31,18 @@ impl From<(Arc<RedisStore>, Arc<KeyLocks>)> for Native {
 }
 
 impl Native {
-    /// Sends operation `id`'s storage calls as one pipeline and returns the Promise JS awaits in
-    /// their place, which settles once the answers are the operation's: with the debug-log
-    /// line(s), or with the Promise of the batch the operation went on to (`super::chain`).
+    /// Sends a batch of storage calls as one pipeline and returns the Promise JS awaits in
+    /// their place. Once the answers are in (on the JS thread), `then` gets them, each with its
+    /// ticket, and the debug-log line when `log` asked for one; the Promise settles with what
+    /// `then` returns.
     pub(super) fn send(
         &self,
-        env: &Env,
-        id: u32,
+        env: Env,
         calls: Vec<(Ticket, StorageCall)>,
+        log: bool,
+        then: impl FnOnce(&Env, Vec<(Ticket, HostAnswer)>, Option<String>) -> Result<sys::napi_value>
+            + Send
+            + 'static,
     ) -> Result<sys::napi_value> {
         let (tickets, commands): (Vec<Ticket>, Vec<Command>) = calls
             .iter()
@@ -46,9 +51,9 @@ impl Native {
         let store = self.store.clone();
         let locks = self.locks.clone();
         let millis = store.timeout_ms();
-        let logged = operation::logging().then(|| (described(&commands), Instant::now()));
+        let logged = log.then(|| (described(&commands), Instant::now()));
         super::redis_promise::promise(
-            env,
+            &env,
             async move { store.execute(commands).await },
             move |env, execution| {
                 let line = logged.map(|(what, started)| {
@@ -68,10 +73,9 @@ impl Native {
                 let answers = tickets
                     .into_iter()
                     .zip(execution.answers)
-                    .map(|(ticket, answer)| (ticket, HostAnswer::Storage(answer)));
-                operation::deliver(id, answers);
-                let next = super::chain::next_link(&env, id, line)?;
-                unsafe { super::chain::Link::to_napi_value(env.raw(), next) }
+                    .map(|(ticket, answer)| (ticket, HostAnswer::Storage(answer)))
+                    .collect();
+                then(&env, answers, line)
             },
         )
     }

@@ -1,5 +1,5 @@
 //! The Promises of `RedisStorage` calls: the work runs on the Redis thread
-//! (`redis_engine::spawn`), and its result comes back to the JS thread through one threadsafe
+//! (`crate::redis::spawn`), and its result comes back to the JS thread through one threadsafe
 //! function per Node environment, which settles a plain Promise.
 //!
 //! Why not napi's `spawn_future_with_callback`, as HTTP requests use: it makes a threadsafe
@@ -141,7 +141,7 @@ pub(super) fn promise<T: Send + 'static>(
     })?;
     begin(env, &shared)?;
     let deferred = Crossing(deferred);
-    let spawned = crate::redis_engine::spawn(async move {
+    let spawned = crate::redis::spawn(async move {
         let output = work.await;
         let done = Box::into_raw(Box::new(Done {
             deferred,

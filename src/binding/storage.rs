@@ -8,7 +8,7 @@ use napi_derive::napi;
 
 use super::text::{first_unpaired, JsText, MaybeText};
 use crate::host::{HostQueue, HostStorage};
-use crate::redis_engine::{RedisStore, RedisTarget};
+use crate::redis::{RedisStore, RedisTarget};
 use crate::restore::RestoresInFlight;
 use crate::storage::registry::ListMemo;
 use crate::storage::{
@@ -102,7 +102,7 @@ impl NativeStorage {
         command_timeout_ms: Option<u32>,
         connect_timeout_ms: Option<u32>,
     ) -> Result<Self> {
-        let store = RedisStore::open(crate::redis_engine::RedisOptions {
+        let store = RedisStore::open(crate::redis::RedisOptions {
             target,
             key_prefix: key_prefix.unwrap_or_default(),
             command_timeout_ms: command_timeout_ms.map(u64::from),

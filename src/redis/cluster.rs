@@ -1,5 +1,5 @@
 //! A `RedisStorage` on a Redis Cluster: the `redis` crate's async cluster client, on the Redis
-//! thread of `redis_engine`, which makes the batches and times them as for one Redis.
+//! thread of `super` (the engine), which makes the batches and times them as for one Redis.
 //!
 //! Why batches are split here: a batch's keys (a session's record, its lease, the session list)
 //! hash to different slots, and the crate sends a pipeline to the node of its first key's slot
@@ -20,7 +20,7 @@ use redis::cluster_routing::Slot;
 use redis::{RedisError, Value};
 
 use crate::error::StorageFailure;
-use crate::redis_engine::{each, pipeline, Command, Reply};
+use crate::redis::commands::{each, pipeline, Command, Reply};
 
 /// How many times the crate may send a request again (after a redirection, a lost connection,
 /// `TRYAGAIN` or `CLUSTERDOWN`), and how long it waits between tries. The crate's default waits
@@ -59,7 +59,7 @@ pub fn client_for(urls: &[String]) -> Result<ClusterClient, String> {
         .min_retry_wait(MIN_RETRY_WAIT_MS)
         .max_retry_wait(MAX_RETRY_WAIT_MS);
     if tls {
-        if let Some(roots) = crate::redis_engine::tls_roots() {
+        if let Some(roots) = crate::redis::tls::tls_roots() {
             builder = builder.certs(roots);
         }
     }
@@ -218,5 +218,5 @@ pub fn confirm_leases(sent: &[Command], replies: &mut [Reply], taken: &[usize], 
 }
 
 #[cfg(test)]
-#[path = "redis_cluster_tests.rs"]
+#[path = "cluster_tests.rs"]
 mod tests;

@@ -2,6 +2,9 @@
 //! failures mapped back, and the timeout against a server that accepts and never answers.
 
 use super::*;
+use crate::error::StorageMethod;
+use crate::host::StorageCall;
+use crate::redis::commands::lossy_json_string;
 
 fn call(method: StorageMethod, key: &str, value: Option<&str>, ttl: Option<u64>) -> StorageCall {
     StorageCall {

@@ -2,7 +2,8 @@
 //! replies put back in order whatever each group got, and URLs refused without their password.
 
 use super::*;
-use crate::redis_engine::{spread, RedisOptions, RedisStore, RedisTarget};
+use crate::redis::commands::spread;
+use crate::redis::{RedisOptions, RedisStore, RedisTarget};
 
 fn get(k: &str) -> Command {
     Command::Get(k.into())

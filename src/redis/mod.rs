@@ -4,15 +4,19 @@
 //! Why here and not in JS: every storage call of an operation on a store implemented in JS
 //! crosses into JS and back. A batch of calls an operation issued together is sent here as one
 //! pipeline, in one round trip, and the operation gets the answers without JS seeing a key or a
-//! value (the binding's `chain` runs it on to its next batch without JS, too).
+//! value (the binding's `operation` runs it on to its next batch without JS, too).
 //!
 //! One `ConnectionManager` per store (a multiplexed connection that reconnects after Redis went
-//! away), or on a Redis Cluster the crate's cluster connection (`crate::redis_cluster`), made on
+//! away), or on a Redis Cluster the crate's cluster connection (`crate::redis::cluster`), made on
 //! first use, on the Redis thread. It never retries a connection by itself: while
 //! Redis is down a call fails at once, and the next call connects again; a Redis that keeps the
 //! connection open but stops answering is cut off by the storage timeout. Nothing here holds
 //! the Node event loop: the thread and the connection's task hold nothing of Node's, and a call
 //! in flight is a Promise bounded by the timeout (`binding::redis_promise`).
+
+pub mod cluster;
+pub mod commands;
+mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,8 +26,11 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{RedisError, Value};
 
-use crate::error::{StorageFailure, StorageMethod};
-use crate::host::StorageCall;
+use crate::error::StorageFailure;
+pub use crate::redis::commands::{
+    answer_of, each, failure_of, pipeline, spread, Answer, Command, Reply,
+};
+use crate::redis::tls::tls_roots;
 
 /// The storage timeout (`setStorageTimeout`), of which JS keeps the copy its own stores use.
 static STORAGE_TIMEOUT_MS: AtomicU64 = AtomicU64::new(10_000);
@@ -112,192 +119,13 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
-/// A command of a batch. The value is a record (tokens, a private key): never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Command {
-    Get(String),
-    Set(String, String),
-    Delete(String),
-    SetIfAbsent(String, String, u64),
-    /// A pause between reads of a key another process is expected to write: no command.
-    Sleep(u64),
-}
-
-impl std::fmt::Debug for Command {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Command::Get(k) => write!(f, "GET {k:?}"),
-            Command::Set(k, _) => write!(f, "SET {k:?} [redacted]"),
-            Command::Delete(k) => write!(f, "DEL {k:?}"),
-            Command::SetIfAbsent(k, _, ttl) => write!(f, "SET {k:?} [redacted] NX PX {ttl}"),
-            Command::Sleep(ms) => write!(f, "sleep {ms} ms"),
-        }
-    }
-}
-
-impl Command {
-    /// The command for a storage call, or why there is none. A key given as a JSON literal
-    /// holds an unpaired surrogate (a session list the reference wrote); node-redis would have
-    /// written it as UTF-8 with U+FFFD in its place, so it is looked up as that.
-    pub fn of(call: &StorageCall) -> Self {
-        let key = if call.key_is_json {
-            lossy_json_string(&call.key)
-        } else {
-            call.key.clone()
-        };
-        let value = call.value.clone().unwrap_or_default();
-        match call.method {
-            StorageMethod::Get => Command::Get(key),
-            StorageMethod::Set => Command::Set(key, value),
-            StorageMethod::Delete => Command::Delete(key),
-            // SET's PX takes a whole number of milliseconds of at least 1.
-            StorageMethod::SetIfAbsent => {
-                Command::SetIfAbsent(key, value, call.ttl_ms.unwrap_or(1).max(1))
-            }
-            StorageMethod::Sleep => Command::Sleep(call.ttl_ms.unwrap_or(0)),
-        }
-    }
-
-    /// The key a write changes, for the late-write lock.
-    pub fn written_key(&self) -> Option<&str> {
-        match self {
-            Command::Set(k, _) | Command::Delete(k) | Command::SetIfAbsent(k, _, _) => Some(k),
-            Command::Get(_) | Command::Sleep(_) => None,
-        }
-    }
-}
-
-/// A JSON string literal's text with each unpaired surrogate escape as U+FFFD.
-fn lossy_json_string(literal: &str) -> String {
-    let inner = literal
-        .strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
-        .unwrap_or(literal);
-    let mut units: Vec<u16> = Vec::with_capacity(inner.len());
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            let mut buf = [0u16; 2];
-            units.extend_from_slice(c.encode_utf16(&mut buf));
-            continue;
-        }
-        match chars.next() {
-            Some('u') => {
-                let hex: String = chars.by_ref().take(4).collect();
-                units.push(u16::from_str_radix(&hex, 16).unwrap_or(0xFFFD));
-            }
-            Some('n') => units.push(u16::from(b'\n')),
-            Some('r') => units.push(u16::from(b'\r')),
-            Some('t') => units.push(u16::from(b'\t')),
-            Some('b') => units.push(0x08),
-            Some('f') => units.push(0x0C),
-            Some(other) => {
-                let mut buf = [0u16; 2];
-                units.extend_from_slice(other.encode_utf16(&mut buf));
-            }
-            None => {}
-        }
-    }
-    String::from_utf16_lossy(&units)
-}
-
-/// The pipeline that makes `commands` (sleeps left out) in one round trip, keys under `prefix`.
-/// Server errors come back per command, in their places, rather than failing the whole batch.
-pub fn pipeline<'a>(
-    prefix: &str,
-    commands: impl IntoIterator<Item = &'a Command>,
-) -> redis::Pipeline {
-    let mut pipe = redis::pipe();
-    pipe.ignore_errors();
-    for command in commands {
-        match command {
-            Command::Get(k) => {
-                pipe.cmd("GET").arg(format!("{prefix}{k}"));
-            }
-            Command::Set(k, v) => {
-                pipe.cmd("SET").arg(format!("{prefix}{k}")).arg(v);
-            }
-            Command::Delete(k) => {
-                pipe.cmd("DEL").arg(format!("{prefix}{k}"));
-            }
-            Command::SetIfAbsent(k, v, ttl) => {
-                pipe.cmd("SET")
-                    .arg(format!("{prefix}{k}"))
-                    .arg(v)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(*ttl);
-            }
-            Command::Sleep(_) => {}
-        }
-    }
-    pipe
-}
-
-/// The answer of a call, as the core reads host answers: `get`'s text, `Some` for a
-/// `setIfAbsent` that stored, nothing for the rest.
-pub type Answer = Result<Option<String>, StorageFailure>;
-
-/// What Redis answered to one command, as the answer to its call.
-pub fn answer_of(command: &Command, reply: Value) -> Answer {
-    match (command, reply) {
-        (_, Value::ServerError(e)) => Err(StorageFailure::Failed(format!(
-            "Redis answered the error {}",
-            crate::quote::text(e.code())
-        ))),
-        (Command::Get(_), Value::Nil) => Ok(None),
-        (Command::Get(_), Value::BulkString(bytes)) => String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| StorageFailure::WrongType("bytes that are not UTF-8".to_owned())),
-        (Command::Get(_), other) => Err(StorageFailure::WrongType(kind_of(&other).to_owned())),
-        // SET NX answers OK when it stored and nil when the key was taken.
-        (Command::SetIfAbsent(..), Value::Okay) => Ok(Some("set".to_owned())),
-        _ => Ok(None),
-    }
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Int(_) => "a Redis integer",
-        Value::Array(_) | Value::Set(_) | Value::Map(_) => "a Redis collection",
-        _ => "a Redis value that is not a string",
-    }
-}
-
-/// Why a batch failed, in words that name no key, value or address: the crate's messages may
-/// quote the URL (and so a password) or a command.
-pub fn failure_of(error: &RedisError) -> StorageFailure {
-    let what = if error.is_connection_refusal() {
-        "Redis refused the connection".to_owned()
-    } else if error.is_timeout() {
-        "connecting to Redis timed out".to_owned()
-    } else if error.is_connection_dropped() {
-        "the connection to Redis was lost".to_owned()
-    } else if error.is_io_error() && error.to_string().contains("certificate") {
-        // rustls's reason, as an I/O error; only the fact is repeated.
-        "Redis's TLS certificate was not accepted".to_owned()
-    } else if error.is_io_error() {
-        "Redis could not be reached".to_owned()
-    } else if error.kind() == redis::ErrorKind::ClusterConnectionNotFound {
-        // The cluster client keeps why it could not connect to itself.
-        "no node of the Redis Cluster could be reached (down, refusing, or its TLS certificate \
-         not accepted)"
-            .to_owned()
-    } else if let Some(code) = error.code() {
-        format!("Redis answered the error {}", crate::quote::text(code))
-    } else {
-        format!("the Redis client failed ({:?})", error.kind())
-    };
-    StorageFailure::Failed(what)
-}
-
 impl RedisStore {
     /// A store for `options`; connects on first use. Fails for a URL the crate cannot use.
     pub fn open(options: RedisOptions) -> Result<Arc<Self>, String> {
         let client = match &options.target {
             RedisTarget::Server(url) => Client::Server(Box::new(client_for(url)?)),
             RedisTarget::Cluster(urls) => {
-                Client::Cluster(Box::new(crate::redis_cluster::client_for(urls)?))
+                Client::Cluster(Box::new(crate::redis::cluster::client_for(urls)?))
             }
         };
         Ok(Arc::new(Self {
@@ -352,7 +180,7 @@ impl RedisStore {
                         Connection::Server(manager)
                     }
                     Client::Cluster(client) => {
-                        Connection::Cluster(crate::redis_cluster::connect(client, connect))
+                        Connection::Cluster(crate::redis::cluster::connect(client, connect))
                     }
                 }
             }
@@ -427,7 +255,7 @@ impl RedisStore {
                 each(sent.len(), replies)
             }
             Connection::Cluster(connection) => {
-                crate::redis_cluster::round_trip(&connection, &self.prefix, sent, |e| {
+                crate::redis::cluster::round_trip(&connection, &self.prefix, sent, |e| {
                     self.failure_of(e)
                 })
                 .await
@@ -447,50 +275,10 @@ impl RedisStore {
     }
 }
 
-/// What one command of a batch got back.
-pub type Reply = Result<Value, StorageFailure>;
-
-/// The replies of a pipeline of `count` commands, one per command (the failure of the whole
-/// pipeline in each place).
-pub fn each(count: usize, replies: Result<Vec<Value>, StorageFailure>) -> Vec<Reply> {
-    match replies {
-        Err(failure) => (0..count).map(|_| Err(failure.clone())).collect(),
-        Ok(values) => {
-            let mut values = values.into_iter();
-            (0..count)
-                .map(|_| {
-                    values.next().ok_or_else(|| {
-                        StorageFailure::Failed(
-                            "Redis answered fewer replies than commands".to_owned(),
-                        )
-                    })
-                })
-                .collect()
-        }
-    }
-}
-
 fn late_keys(sent: &[Command]) -> Vec<String> {
     sent.iter()
         .filter_map(Command::written_key)
         .map(str::to_owned)
-        .collect()
-}
-
-/// Each call's answer from the replies to the commands sent (sleeps answer nothing).
-pub fn spread(commands: &[Command], replies: Vec<Reply>) -> Vec<Answer> {
-    let mut replies = replies.into_iter();
-    commands
-        .iter()
-        .map(|c| match c {
-            Command::Sleep(_) => Ok(None),
-            _ => match replies.next() {
-                Some(reply) => reply.and_then(|v| answer_of(c, v)),
-                None => Err(StorageFailure::Failed(
-                    "Redis answered fewer replies than commands".to_owned(),
-                )),
-            },
-        })
         .collect()
 }
 
@@ -522,40 +310,5 @@ fn client_for(url: &str) -> Result<redis::Client, String> {
     redis::Client::build_with_tls(info, roots).map_err(|e| refused(&format!("{:?}", e.kind())))
 }
 
-/// Readies TLS for a `rediss://` client, and gives the roots it must trust when they are not
-/// the crate's default (the system's): with `NODE_EXTRA_CA_CERTS` set, the system's and that
-/// file's, as Node trusts.
-pub(crate) fn tls_roots() -> Option<redis::TlsCertificates> {
-    // The crate builds its TLS configuration with the process's default provider: ring, which
-    // the HTTP engine uses too (no second TLS stack).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let extra = std::env::var_os("NODE_EXTRA_CA_CERTS").filter(|p| !p.is_empty())?;
-    // Given roots replace the system's in the crate, so both go in.
-    let mut pem = system_roots_pem();
-    if let Ok(bytes) = std::fs::read(extra) {
-        pem.extend_from_slice(&bytes);
-    }
-    Some(redis::TlsCertificates {
-        client_tls: None,
-        root_cert: Some(pem),
-    })
-}
-
-fn system_roots_pem() -> Vec<u8> {
-    use base64::Engine as _;
-    let mut pem = Vec::new();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
-        pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
-        for line in b64.as_bytes().chunks(64) {
-            pem.extend_from_slice(line);
-            pem.push(b'\n');
-        }
-        pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
-    }
-    pem
-}
-
 #[cfg(test)]
-#[path = "redis_engine_tests.rs"]
 mod tests;
