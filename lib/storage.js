@@ -204,6 +204,28 @@ const described = ({ method, key }) => `storage.${method}(${native.storageKeyNam
 /** The operation whose storage calls are being made right now, synchronously; null when none. */
 let invoking = null
 
+/** Makes `request` on `storage` as a call of operation `operationId` (what the store does synchronously happens inside it). */
+function invokeFor(operationId, storage, request) {
+  // An operation the store starts on the same store, synchronously, joins this one's lock family
+  // (crates/core/src/storage/locks.rs).
+  const outer = invoking
+  invoking = operationId
+  try {
+    return invoke(storage, request)
+  } finally {
+    invoking = outer
+  }
+}
+
+/** The `then` of native Promises: a storage's Promise that has it is awaited without a Promise of ours. */
+const promiseThen = Promise.prototype.then
+
+/**
+ * How a storage call that failed is told to the native side: how it failed and the kind of value,
+ * never the value's own text.
+ */
+const failureOf = (index, how, error) => ({ index, message: `${how} ${kindOf(error)} (kept as this error's cause)` })
+
 /**
  * Makes one batch of calls at once; resolves with the answers (the values as given: the native
  * side reads them), the failures, and the first value thrown. Storage calls are timed out;
@@ -223,7 +245,7 @@ function callAll(storage, requests, operationId, handle) {
   const answers = new Promise((resolve) => (finish = resolve))
   const done = (i, failure) => {
     settled[i] = true
-    if (failure !== undefined) (failures ??= []).push({ index: i, ...failure })
+    if (failure !== undefined) (failures ??= []).push(failure)
     if (--pending > 0) return
     clearTimeout(timer)
     finish({ values, failures, thrown })
@@ -237,15 +259,15 @@ function callAll(storage, requests, operationId, handle) {
       // A write that timed out may still land: until it settles, or a second timeout passes and
       // it counts as lost, its key stays locked, lest it undo a later read-modify-write.
       if (requests[i].method !== 'get') late[i] = lateWrite(handle, requests[i].key, limit)
-      done(i, { timedOutMs: limit })
+      done(i, { index: i, timedOutMs: limit })
     }
   }, limit).unref()
   const fail = (i, how, error) => {
     if (settled[i]) return late[i]?.()
     thrown ??= { value: error }
-    const message = `${how} ${kindOf(error)} (kept as this error's cause)`
-    if (debug.enabled && !isPromise(requests[i])) debug('%s failed: %s', described(requests[i]), message)
-    done(i, { message })
+    const failure = failureOf(i, how, error)
+    if (debug.enabled && !isPromise(requests[i])) debug('%s failed: %s', described(requests[i]), failure.message)
+    done(i, failure)
   }
   const succeed = (i, value) => {
     if (settled[i]) return late[i]?.()
@@ -266,20 +288,12 @@ function callAll(storage, requests, operationId, handle) {
       (error) => fail(i, 'it rejected with', error),
     )
   }
-  // What the store does synchronously in these calls happens inside this operation: an operation
-  // it starts on the same store joins this one's lock family (crates/core/src/storage/locks.rs).
-  const outer = invoking
-  invoking = operationId
-  try {
-    for (let i = 0; i < count; i++) {
-      try {
-        settle(i, invoke(storage, requests[i]))
-      } catch (error) {
-        fail(i, 'it threw', error)
-      }
+  for (let i = 0; i < count; i++) {
+    try {
+      settle(i, invokeFor(operationId, storage, requests[i]))
+    } catch (error) {
+      fail(i, 'it threw', error)
     }
-  } finally {
-    invoking = outer
   }
   return answers
 }
@@ -315,43 +329,157 @@ function lockReleased(id) {
 /** A native start or resume returned an operation under way (its id and calls), not its value. */
 const isPending = (progress) => typeof progress?.operationId === 'number'
 
-async function drive(pending, storage, handle) {
-  const id = pending.operationId
-  let calls = pending.calls
-  let thrown = null
-  let finished = false
-  try {
-    for (;;) {
-      let answers = { values: [], failures: null }
-      let gaveUpWaitingMs = null
-      // No calls: the operation waits for a key lock, or for a restore it joined.
-      if (calls.length === 0) gaveUpWaitingMs = (await lockReleased(id)) ? null : storageTimeoutMs
-      else answers = await callAll(storage, calls, id, handle)
-      // A failure's cause is what the storage threw in the batch that failed, not in an earlier
-      // one the operation got past (a best-effort delete).
-      if (answers.failures !== null) thrown = answers.thrown
-      const progress = native.resumeOperation(id, answers.values, answers.failures, gaveUpWaitingMs)
-      if (isPending(progress)) {
-        calls = progress.calls
-        continue
-      }
-      finished = true
-      // A write that failed inside an operation that succeeded: its error, with the cause.
-      if (thrown !== null && progress?.notStored != null) progress.notStored.thrown = thrown.value
-      return progress
+/**
+ * The one storage call of a batch, made and awaited without a batch of ours: the store's own
+ * Promise is followed directly (one Promise hop), and the storage timeout is its own timer.
+ */
+class SingleCall {
+  constructor(drive, request) {
+    this.drive = drive
+    this.request = request
+    this.settled = false
+    this.late = undefined
+    this.limit = storageTimeoutMs
+    this.timer = undefined
+  }
+
+  /** Makes the call; the drive hears of its outcome once. */
+  start() {
+    const { drive, request } = this
+    let result
+    try {
+      result = invokeFor(drive.id, drive.storage, request)
+    } catch (error) {
+      return this.failed('it threw', error)
     }
-  } catch (error) {
-    throw thrown === null ? fromNative(error) : fromNative(error, thrown.value)
-  } finally {
-    // However the driving ended, the operation goes, and with it every lock it holds.
-    if (!finished) {
-      try {
-        native.cancelOperation(id)
-      } catch {
-        // Nothing left to release.
-      }
+    let then
+    try {
+      then = result?.then
+    } catch (error) {
+      return this.failed('its answer could not be read: looking for its then method threw', error)
+    }
+    // A value given at once is handed on a turn later, as `await` would.
+    if (typeof then !== 'function') return queueMicrotask(() => this.succeeded(result))
+    // Unref'd: a store that never answers does not keep a script alive; a server gets the error.
+    this.timer = setTimeout(() => this.timedOut(), this.limit).unref()
+    // A native Promise is followed as it is; any other thenable is unwrapped as `await` would.
+    const succeeded = (value) => this.succeeded(value)
+    const failed = (error) => this.failed('it rejected with', error)
+    try {
+      if (then === promiseThen && isPromise(result)) promiseThen.call(result, succeeded, failed)
+      else Promise.resolve(result).then(succeeded, failed)
+    } catch (error) {
+      this.failed('it threw', error)
     }
   }
+
+  succeeded(value) {
+    if (this.settled) return this.late?.()
+    this.settled = true
+    clearTimeout(this.timer)
+    this.drive.resume([unboxed(value)], null, null)
+  }
+
+  failed(how, error) {
+    if (this.settled) return this.late?.()
+    this.settled = true
+    clearTimeout(this.timer)
+    const failure = failureOf(0, how, error)
+    if (debug.enabled) debug('%s failed: %s', described(this.request), failure.message)
+    this.drive.resume([undefined], [failure], { value: error })
+  }
+
+  timedOut() {
+    if (this.settled) return
+    this.settled = true
+    const { request, limit } = this
+    if (debug.enabled) debug('%s did not settle within %d ms', described(request), limit)
+    // A write that timed out may still land: until it settles, or a second timeout passes and
+    // it counts as lost, its key stays locked, lest it undo a later read-modify-write.
+    if (request.method !== 'get') this.late = lateWrite(this.drive.handle, request.key, limit)
+    this.drive.resume([undefined], [{ index: 0, timedOutMs: limit }], null)
+  }
+}
+
+/**
+ * Drives an operation under way to its end: makes each batch of calls it hands out, and hands
+ * the answers back. `then` makes the value the Promise resolves with from the operation's value
+ * (in the same turn, saving the caller an `await`).
+ */
+class Drive {
+  constructor(id, storage, handle, then, resolve, reject) {
+    this.id = id
+    this.storage = storage
+    this.handle = handle
+    this.then = then
+    this.resolve = resolve
+    this.reject = reject
+    // A failure's cause is what the storage threw in the batch that failed, not in an earlier
+    // one the operation got past (a best-effort delete).
+    this.thrown = null
+    this.finished = false
+  }
+
+  /** Makes the calls of `calls`, the next batch. */
+  next(calls) {
+    try {
+      const count = calls.length
+      // No calls: the operation waits for a key lock, or for a restore it joined.
+      if (count === 0) {
+        lockReleased(this.id).then(
+          (released) => this.resume([], null, null, released ? null : storageTimeoutMs),
+          (error) => this.fail(error),
+        )
+      } else if (count === 1 && !isPromise(calls[0]) && calls[0].method !== 'sleep') {
+        new SingleCall(this, calls[0]).start()
+      } else {
+        callAll(this.storage, calls, this.id, this.handle).then(
+          (answers) => this.resume(answers.values, answers.failures, answers.thrown),
+          (error) => this.fail(error),
+        )
+      }
+    } catch (error) {
+      this.fail(error)
+    }
+  }
+
+  /** Hands the answers of the last batch back (`thrown` the first value thrown in it). */
+  resume(values, failures, thrown, gaveUpWaitingMs = null) {
+    if (this.finished) return
+    let progress
+    try {
+      if (failures !== null) this.thrown = thrown
+      progress = native.resumeOperation(this.id, values, failures, gaveUpWaitingMs)
+    } catch (error) {
+      return this.fail(error)
+    }
+    if (isPending(progress)) return this.next(progress.calls)
+    this.finished = true
+    // A write that failed inside an operation that succeeded: its error, with the cause.
+    if (this.thrown !== null && progress?.notStored != null) progress.notStored.thrown = this.thrown.value
+    if (this.then === undefined) return this.resolve(progress)
+    try {
+      this.resolve(this.then(progress))
+    } catch (error) {
+      this.reject(error)
+    }
+  }
+
+  /** However the driving ended, the operation goes, and with it every lock it holds. */
+  fail(error) {
+    if (this.finished) return
+    this.finished = true
+    try {
+      native.cancelOperation(this.id)
+    } catch {
+      // Nothing left to release.
+    }
+    this.reject(this.thrown === null ? fromNative(error) : fromNative(error, this.thrown.value))
+  }
+}
+
+function drive(pending, storage, handle, then) {
+  return new Promise((resolve, reject) => new Drive(pending.operationId, storage, handle, then, resolve, reject).next(pending.calls))
 }
 
 /**
@@ -364,13 +492,37 @@ function run(start, storage, ...args) {
 
 /** `run`, for a caller that already holds the storage's handle. */
 function runOn(handle, storage, start, ...args) {
+  return started(handle, storage, start, args, undefined)
+}
+
+/**
+ * `run`, resolving with `then(value)`, made as soon as the operation ends: one Promise hop
+ * fewer than awaiting `run` and then making it. What `then` throws rejects.
+ */
+function runThen(then, start, storage, ...args) {
+  let handle
+  try {
+    handle = handleFor(storage)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+  return started(handle, storage, start, args, then)
+}
+
+function started(handle, storage, start, args, then) {
   let outcome
   try {
     outcome = start(handle, invoking, ...args)
   } catch (error) {
     return Promise.reject(fromNative(error))
   }
-  return isPending(outcome) ? drive(outcome, storage, handle) : Promise.resolve(outcome)
+  if (isPending(outcome)) return drive(outcome, storage, handle, then)
+  if (then === undefined) return Promise.resolve(outcome)
+  try {
+    return Promise.resolve(then(outcome))
+  } catch (error) {
+    return Promise.reject(error)
+  }
 }
 
 module.exports = {
@@ -382,6 +534,7 @@ module.exports = {
   handleFor,
   run,
   runOn,
+  runThen,
   debug,
   setStorageTimeout,
   setIdentityProviderTimeout,
