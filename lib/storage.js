@@ -177,41 +177,58 @@ function unboxed(value) {
   }
 }
 
-const STORAGE_CALLS = {
-  __proto__: null,
-  get: (storage, key) => storage.get(key),
-  set: (storage, key, { value }) => storage.set(key, value),
-  setIfAbsent: (storage, key, { value, ttlMs }) => storage.setIfAbsent(key, value, ttlMs),
-  delete: (storage, key) => storage.delete(key),
-  sleep: (storage, key, { ttlMs }) => new Promise((resolve) => setTimeout(resolve, ttlMs)),
-}
+/**
+ * A batch, as the binding hands it out (`PendingOperation`): one flat array, `[operationId,
+ * ...calls]`, each call in CALL_SLOTS slots, `[what, key, value, ttlMs]`. `what` is a storage
+ * method's number (below; KEY_IS_JSON added when the key is a JSON string literal to decode: it
+ * holds an unpaired UTF-16 surrogate, which a Rust string cannot), or the Promise of an HTTP
+ * request, or of a RedisStorage's calls, that the native side sent (the answers stay in Rust;
+ * the Promise resolves with its debug log line).
+ */
+const CALL_SLOTS = 4
+const KEY_IS_JSON = 8
+const GET = 0
+const SLEEP = 4
+const METHODS = ['get', 'set', 'setIfAbsent', 'delete', 'sleep']
+const STORAGE_CALLS = [
+  (storage, key) => storage.get(key),
+  (storage, key, value) => storage.set(key, value),
+  (storage, key, value, ttlMs) => storage.setIfAbsent(key, value, ttlMs),
+  (storage, key) => storage.delete(key),
+  (storage, key, value, ttlMs) => new Promise((resolve) => setTimeout(resolve, ttlMs)),
+]
+
+/** How many calls `batch` holds. */
+const callCount = (batch) => (batch.length - 1) / CALL_SLOTS
 
 /**
- * A batch entry is a call to make, or the Promise of an HTTP request, or of a RedisStorage's
- * calls, that the native side sent (the answers stay in Rust; the Promise resolves with its
- * debug log line). `isPromise` is true
- * for native Promises only, whatever `globalThis.Promise` is now.
+ * Makes the call at slot `at` of `batch`. `isPromise` is true for native Promises only,
+ * whatever `globalThis.Promise` is now.
  */
-function invoke(storage, request) {
-  if (!isPromise(request)) return STORAGE_CALLS[request.method](storage, request.keyIsJson ? JSON.parse(request.key) : request.key, request)
+function invoke(storage, batch, at) {
+  const what = batch[at]
+  if (!isPromise(what)) return STORAGE_CALLS[what & 7](storage, what & KEY_IS_JSON ? JSON.parse(batch[at + 1]) : batch[at + 1], batch[at + 2], batch[at + 3])
   // A chain of native batches resolves with one line per batch.
-  return debug.enabled ? request.then((lines) => lines != null && lines.split('\n').forEach((line) => debug('%s', line))) : request
+  return debug.enabled ? what.then((lines) => lines != null && lines.split('\n').forEach((line) => debug('%s', line))) : what
 }
 
 /** A storage call, for the debug log: a key holding a session ID or a login state by its kind. */
-const described = ({ method, key }) => `storage.${method}(${native.storageKeyName(key)})`
+const described = (batch, at) => `storage.${METHODS[batch[at] & 7]}(${native.storageKeyName(batch[at + 1])})`
+
+/** Whether the call at slot `at` is a storage call, which the storage timeout bounds: no HTTP request, no sleep. */
+const timed = (batch, at) => !isPromise(batch[at]) && (batch[at] & 7) !== SLEEP
 
 /** The operation whose storage calls are being made right now, synchronously; null when none. */
 let invoking = null
 
-/** Makes `request` on `storage` as a call of operation `operationId` (what the store does synchronously happens inside it). */
-function invokeFor(operationId, storage, request) {
+/** Makes the call at slot `at` as one of operation `operationId` (what the store does synchronously happens inside it). */
+function invokeFor(operationId, storage, batch, at) {
   // An operation the store starts on the same store, synchronously, joins this one's lock family
   // (crates/core/src/storage/locks.rs).
   const outer = invoking
   invoking = operationId
   try {
-    return invoke(storage, request)
+    return invoke(storage, batch, at)
   } finally {
     invoking = outer
   }
@@ -231,8 +248,8 @@ const failureOf = (index, how, error) => ({ index, message: `${how} ${kindOf(err
  * side reads them), the failures, and the first value thrown. Storage calls are timed out;
  * HTTP requests have timeouts of their own, and a sleep is no storage call.
  */
-function callAll(storage, requests, operationId, handle) {
-  const count = requests.length
+function callAll(storage, batch, operationId, handle) {
+  const count = callCount(batch)
   const limit = storageTimeoutMs
   const values = new Array(count)
   // A plain array: a typed array's buffer is an allocation of its own, on every batch.
@@ -250,15 +267,17 @@ function callAll(storage, requests, operationId, handle) {
     clearTimeout(timer)
     finish({ values, failures, thrown })
   }
-  const timed = (request) => !isPromise(request) && request.method !== 'sleep'
+  let anyTimed = false
+  for (let i = 0; i < count; i++) anyTimed ||= timed(batch, 1 + i * CALL_SLOTS)
   // Unref'd: a store that never answers does not keep a script alive; a server gets the error.
-  const timer = requests.some(timed) && setTimeout(() => {
+  const timer = anyTimed && setTimeout(() => {
     for (let i = 0; i < count; i++) {
-      if (settled[i] || !timed(requests[i])) continue
-      if (debug.enabled) debug('%s did not settle within %d ms', described(requests[i]), limit)
+      const at = 1 + i * CALL_SLOTS
+      if (settled[i] || !timed(batch, at)) continue
+      if (debug.enabled) debug('%s did not settle within %d ms', described(batch, at), limit)
       // A write that timed out may still land: until it settles, or a second timeout passes and
       // it counts as lost, its key stays locked, lest it undo a later read-modify-write.
-      if (requests[i].method !== 'get') late[i] = lateWrite(handle, requests[i].key, limit)
+      if ((batch[at] & 7) !== GET) late[i] = lateWrite(handle, batch[at + 1], limit)
       done(i, { index: i, timedOutMs: limit })
     }
   }, limit).unref()
@@ -266,7 +285,7 @@ function callAll(storage, requests, operationId, handle) {
     if (settled[i]) return late[i]?.()
     thrown ??= { value: error }
     const failure = failureOf(i, how, error)
-    if (debug.enabled && !isPromise(requests[i])) debug('%s failed: %s', described(requests[i]), failure.message)
+    if (debug.enabled && !isPromise(batch[1 + i * CALL_SLOTS])) debug('%s failed: %s', described(batch, 1 + i * CALL_SLOTS), failure.message)
     done(i, failure)
   }
   const succeed = (i, value) => {
@@ -290,7 +309,7 @@ function callAll(storage, requests, operationId, handle) {
   }
   for (let i = 0; i < count; i++) {
     try {
-      settle(i, invokeFor(operationId, storage, requests[i]))
+      settle(i, invokeFor(operationId, storage, batch, 1 + i * CALL_SLOTS))
     } catch (error) {
       fail(i, 'it threw', error)
     }
@@ -326,17 +345,21 @@ function lockReleased(id) {
   })
 }
 
-/** A native start or resume returned an operation under way (its id and calls), not its value. */
-const isPending = (progress) => typeof progress?.operationId === 'number'
+/**
+ * A native start or resume returned an operation under way (its id and calls), not its value: no
+ * operation ends with an array whose first element is a number.
+ */
+const isPending = (progress) => Array.isArray(progress) && typeof progress[0] === 'number'
 
 /**
  * The one storage call of a batch, made and awaited without a batch of ours: the store's own
  * Promise is followed directly (one Promise hop), and the storage timeout is its own timer.
  */
 class SingleCall {
-  constructor(drive, request) {
+  /** The call in the first slots of `batch`. */
+  constructor(drive, batch) {
     this.drive = drive
-    this.request = request
+    this.batch = batch
     this.settled = false
     this.late = undefined
     this.limit = storageTimeoutMs
@@ -345,10 +368,10 @@ class SingleCall {
 
   /** Makes the call; the drive hears of its outcome once. */
   start() {
-    const { drive, request } = this
+    const { drive, batch } = this
     let result
     try {
-      result = invokeFor(drive.id, drive.storage, request)
+      result = invokeFor(drive.id, drive.storage, batch, 1)
     } catch (error) {
       return this.failed('it threw', error)
     }
@@ -385,18 +408,18 @@ class SingleCall {
     this.settled = true
     clearTimeout(this.timer)
     const failure = failureOf(0, how, error)
-    if (debug.enabled) debug('%s failed: %s', described(this.request), failure.message)
+    if (debug.enabled) debug('%s failed: %s', described(this.batch, 1), failure.message)
     this.drive.resume([undefined], [failure], { value: error })
   }
 
   timedOut() {
     if (this.settled) return
     this.settled = true
-    const { request, limit } = this
-    if (debug.enabled) debug('%s did not settle within %d ms', described(request), limit)
+    const { batch, limit } = this
+    if (debug.enabled) debug('%s did not settle within %d ms', described(batch, 1), limit)
     // A write that timed out may still land: until it settles, or a second timeout passes and
     // it counts as lost, its key stays locked, lest it undo a later read-modify-write.
-    if (request.method !== 'get') this.late = lateWrite(this.drive.handle, request.key, limit)
+    if ((batch[1] & 7) !== GET) this.late = lateWrite(this.drive.handle, batch[2], limit)
     this.drive.resume([undefined], [{ index: 0, timedOutMs: limit }], null)
   }
 }
@@ -420,20 +443,20 @@ class Drive {
     this.finished = false
   }
 
-  /** Makes the calls of `calls`, the next batch. */
-  next(calls) {
+  /** Makes the calls of `batch`, the next batch. */
+  next(batch) {
     try {
-      const count = calls.length
+      const count = callCount(batch)
       // No calls: the operation waits for a key lock, or for a restore it joined.
       if (count === 0) {
         lockReleased(this.id).then(
           (released) => this.resume([], null, null, released ? null : storageTimeoutMs),
           (error) => this.fail(error),
         )
-      } else if (count === 1 && !isPromise(calls[0]) && calls[0].method !== 'sleep') {
-        new SingleCall(this, calls[0]).start()
+      } else if (count === 1 && timed(batch, 1)) {
+        new SingleCall(this, batch).start()
       } else {
-        callAll(this.storage, calls, this.id, this.handle).then(
+        callAll(this.storage, batch, this.id, this.handle).then(
           (answers) => this.resume(answers.values, answers.failures, answers.thrown),
           (error) => this.fail(error),
         )
@@ -453,7 +476,7 @@ class Drive {
     } catch (error) {
       return this.fail(error)
     }
-    if (isPending(progress)) return this.next(progress.calls)
+    if (isPending(progress)) return this.next(progress)
     this.finished = true
     // A write that failed inside an operation that succeeded: its error, with the cause.
     if (this.thrown !== null && progress?.notStored != null) progress.notStored.thrown = this.thrown.value
@@ -478,8 +501,8 @@ class Drive {
   }
 }
 
-function drive(pending, storage, handle, then) {
-  return new Promise((resolve, reject) => new Drive(pending.operationId, storage, handle, then, resolve, reject).next(pending.calls))
+function drive(batch, storage, handle, then) {
+  return new Promise((resolve, reject) => new Drive(batch[0], storage, handle, then, resolve, reject).next(batch))
 }
 
 /**
