@@ -12,6 +12,10 @@ const { isPromise } = require('node:util').types
 const debug = require('node:util').debuglog('solid-client-authn-native')
 if (debug.enabled) native.logHttpRequests(true)
 
+// The binding makes its hot arrays (a batch of calls, a restore's summary) with this: V8 builds
+// an array from a call's arguments faster than Node-API fills one (src/binding/arrays.rs).
+native.setArrayMaker((...items) => items)
+
 let storageTimeoutMs = 10_000
 
 function checkedMillis(ms, what) {

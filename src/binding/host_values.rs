@@ -11,7 +11,7 @@ use crate::error::{StorageFailure, StorageMethod};
 use crate::host::StorageCall;
 
 /// How many slots of a batch array (`PendingOperation`) each call takes.
-pub(super) const CALL_SLOTS: u32 = 4;
+pub(super) const CALL_SLOTS: usize = 4;
 
 /// The number of a storage method in a call's first slot (`lib/storage.js` has the same table).
 fn method_number(method: StorageMethod) -> u32 {
@@ -32,19 +32,20 @@ const KEY_IS_JSON: u32 = 8;
 /// `[what, key, value, ttlMs]`. `what` is the method's number (`get` 0, `set` 1,
 /// `setIfAbsent` 2, `delete` 3, `sleep` 4: a pause, not a storage call), plus `KEY_IS_JSON`;
 /// `value` is the value to store, for `set` and `setIfAbsent`; `ttlMs` the expiry of a
-/// `setIfAbsent` value, or how long to `sleep`. A slot a call has no use for stays empty.
+/// `setIfAbsent` value, or how long to `sleep`. A slot a call has no use for holds undefined.
 pub struct StorageRequest(pub StorageCall);
 
 impl StorageRequest {
-    /// Writes the call into `array` from slot `at` on.
+    /// Appends the call's `CALL_SLOTS` slots to `slots`; `empty` (undefined) fills those it has
+    /// no use for.
     ///
     /// # Safety
-    /// `array` must be an array of `env`, in the current native call.
-    pub(super) unsafe fn write(
+    /// `empty` must be a value of `env`, in the current native call.
+    pub(super) unsafe fn push_slots(
         self,
         env: sys::napi_env,
-        array: sys::napi_value,
-        at: u32,
+        slots: &mut Vec<sys::napi_value>,
+        empty: sys::napi_value,
     ) -> Result<()> {
         let StorageCall {
             method,
@@ -54,21 +55,20 @@ impl StorageRequest {
             ttl_ms,
         } = self.0;
         let what = method_number(method) + if key_is_json { KEY_IS_JSON } else { 0 };
-        let set = |index: u32, element: sys::napi_value| {
-            check_status!(unsafe { sys::napi_set_element(env, array, at + index, element) })
-        };
-        set(0, unsafe { u32::to_napi_value(env, what)? })?;
-        set(1, unsafe { String::to_napi_value(env, key)? })?;
-        if let Some(value) = value {
-            set(2, unsafe { String::to_napi_value(env, value)? })?;
-        }
-        if let Some(ms) = ttl_ms {
-            #[allow(
-                clippy::cast_precision_loss,
-                reason = "durations of at most a few minutes"
-            )]
-            set(3, unsafe { f64::to_napi_value(env, ms as f64)? })?;
-        }
+        slots.push(unsafe { u32::to_napi_value(env, what)? });
+        slots.push(unsafe { String::to_napi_value(env, key)? });
+        slots.push(match value {
+            Some(value) => unsafe { String::to_napi_value(env, value)? },
+            None => empty,
+        });
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "durations of at most a few minutes"
+        )]
+        slots.push(match ttl_ms {
+            Some(ms) => unsafe { f64::to_napi_value(env, ms as f64)? },
+            None => empty,
+        });
         Ok(())
     }
 }

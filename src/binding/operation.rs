@@ -139,29 +139,24 @@ pub type PendingOperationArray<'a> = Array<'a>;
 
 impl ToNapiValue for PendingOperation {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
-        let slots = u32::try_from(val.calls.len())
-            .ok()
-            .and_then(|calls| calls.checked_mul(CALL_SLOTS)?.checked_add(1))
-            .ok_or_else(|| Error::from_reason("too many calls in one batch"))?;
-        let mut array = std::ptr::null_mut();
-        check_status!(unsafe {
-            sys::napi_create_array_with_length(env, slots as usize, &raw mut array)
-        })?;
-        let id = unsafe { u32::to_napi_value(env, val.operation_id)? };
-        check_status!(unsafe { sys::napi_set_element(env, array, 0, id) })?;
-        for (at, entry) in (1..).step_by(CALL_SLOTS as usize).zip(val.calls) {
+        let mut empty = std::ptr::null_mut();
+        check_status!(unsafe { sys::napi_get_undefined(env, &raw mut empty) })?;
+        let mut slots = Vec::with_capacity(1 + CALL_SLOTS * val.calls.len());
+        slots.push(unsafe { u32::to_napi_value(env, val.operation_id)? });
+        for entry in val.calls {
             match entry {
-                BatchEntry::Call(call) => unsafe { call.write(env, array, at)? },
+                BatchEntry::Call(call) => unsafe { call.push_slots(env, &mut slots, empty)? },
                 // For an HTTP request already sent, a Promise in the first slot, which settles
                 // once its response has reached the operation. It resolves with the line for
                 // the debug log (method, URL, status, time) while `logHttpRequests` is on, else
                 // with null.
                 BatchEntry::Response(promise) => {
-                    check_status!(unsafe { sys::napi_set_element(env, array, at, promise) })?;
+                    slots.push(promise);
+                    slots.extend([empty; CALL_SLOTS - 1]);
                 }
             }
         }
-        Ok(array)
+        unsafe { super::arrays::array(env, &slots) }
     }
 }
 
