@@ -426,20 +426,19 @@ class SingleCall {
     const { drive, batch } = this
     // From before the call, as a timer set then would count.
     this.deadline = now() + this.limit
-    // An outcome known at once is handed on a turn later, as `await` would.
-    const later = (how, error) => queueMicrotask(() => this.failed(how, error))
     let result
     try {
       result = invokeFor(drive.id, drive.storage, batch, 1)
     } catch (error) {
-      return later('it threw', error)
+      return this.failLater('it threw', error)
     }
     let then
     try {
       then = result?.then
     } catch (error) {
-      return later('its answer could not be read: looking for its then method threw', error)
+      return this.failLater('its answer could not be read: looking for its then method threw', error)
     }
+    // A value given at once is handed on a turn later, as `await` would.
     if (typeof then !== 'function') return queueMicrotask(() => this.succeeded(result))
     watch(this)
     // A native Promise is followed as it is; any other thenable is unwrapped as `await` would.
@@ -449,8 +448,13 @@ class SingleCall {
       if (then === promiseThen && isPromise(result)) promiseThen.call(result, succeeded, failed)
       else Promise.resolve(result).then(succeeded, failed)
     } catch (error) {
-      later('it threw', error)
+      this.failLater('it threw', error)
     }
+  }
+
+  /** A failure known at once, handed on a turn later, as `await` would. */
+  failLater(how, error) {
+    queueMicrotask(() => this.failed(how, error))
   }
 
   succeeded(value) {
