@@ -4,7 +4,7 @@
 
 const native = require('../binding.js')
 const { invalidArgument } = require('./errors.js')
-const { isStorage, storageProblem, handleFor, run, runOn, defaultStorage, InMemoryStorage } = require('./storage.js')
+const { isStorage, storageProblem, handleFor, run, runOn, runThen, defaultStorage, InMemoryStorage } = require('./storage.js')
 const { Session, EVENTS, useRestored, verifiesWebId, checkSessionId, tokenSetInput, tokenSetOf } = require('./session.js')
 const { randomUUID } = require('node:crypto')
 
@@ -28,21 +28,37 @@ function readArguments(second, third, fourth) {
   return { storage, onNewRefreshToken: onNewRefreshToken ?? undefined, refresh: refresh ?? true, verifyWebIdIssuer: verify }
 }
 
-async function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshToken, refresh) {
+function getSessionFromStorage(sessionId, storageOrOptions, onNewRefreshToken, refresh) {
   // An anonymous visitor's `req.session.sessionId`: no session, as the reference answers.
-  if (sessionId === undefined || sessionId === null) return undefined
-  checkSessionId(sessionId)
-  const { storage, refresh: refreshing, onNewRefreshToken: listener, verifyWebIdIssuer } = readArguments(storageOrOptions, onNewRefreshToken, refresh)
-  // A restore reads the record and logs the session in, in one go (joining one under way); without refreshing, a read.
-  const stored = refreshing ? await run(native.restoreSession, storage, sessionId, false, verifyWebIdIssuer) : await run(native.loadSession, storage, sessionId)
-  if (stored == null) return undefined
-  // A read answers [webId, clientAppId, keepAlive] (an array costs the native side less to make); a restore, an object.
-  const webId = refreshing ? stored.webId : stored[0]
-  const clientAppId = refreshing ? stored.clientAppId : stored[1]
+  if (sessionId === undefined || sessionId === null) return Promise.resolve(undefined)
+  let options
+  try {
+    checkSessionId(sessionId)
+    options = readArguments(storageOrOptions, onNewRefreshToken, refresh)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+  const { storage, refresh: refreshing, onNewRefreshToken: listener, verifyWebIdIssuer } = options
+  // A restore reads the record and logs the session in, in one go (joining one under way).
+  if (refreshing) return restored(sessionId, storage, listener, verifyWebIdIssuer)
+  // Without refreshing, a read, whose [webId, clientAppId, keepAlive] (an array costs the native
+  // side less to make) becomes the Session as the read ends, with no await between them.
+  return runThen((stored) => (stored == null ? undefined : sessionOf(sessionId, storage, stored[0], stored[1], stored[2], listener, verifyWebIdIssuer)), native.loadSession, storage, sessionId)
+}
+
+/** A Session, not logged in, for what was read of its record. */
+function sessionOf(sessionId, storage, webId, clientAppId, keepAlive, listener, verifyWebIdIssuer) {
   const sessionInfo = { sessionId, isLoggedIn: false, webId: webId ?? undefined, clientAppId: clientAppId ?? undefined }
-  const session = new Session({ storage: storage ?? defaultStorage, sessionInfo, keepAlive: refreshing ? stored.keepAlive : stored[2], verifyWebIdIssuer })
+  const session = new Session({ storage: storage ?? defaultStorage, sessionInfo, keepAlive, verifyWebIdIssuer })
   if (listener !== undefined) session.events.on(EVENTS.NEW_REFRESH_TOKEN, listener)
-  if (refreshing) await useRestored(session, stored)
+  return session
+}
+
+async function restored(sessionId, storage, listener, verifyWebIdIssuer) {
+  const stored = await run(native.restoreSession, storage, sessionId, false, verifyWebIdIssuer)
+  if (stored == null) return undefined
+  const session = sessionOf(sessionId, storage, stored.webId, stored.clientAppId, stored.keepAlive, listener, verifyWebIdIssuer)
+  await useRestored(session, stored)
   return session
 }
 

@@ -1,4 +1,4 @@
-//! What JS hands across for an operation's storage calls: the call it is to make
+//! What crosses between JS and an operation's storage calls: the call JS is to make
 //! (`StorageRequest`), what the store answered (`HostValue`), and why a call gave no answer
 //! (`StorageFailureReport`), read back into the core's answers.
 
@@ -8,21 +8,69 @@ use napi_derive::napi;
 
 use super::text::{kind_of, JsText};
 use crate::error::{StorageFailure, StorageMethod};
+use crate::host::StorageCall;
 
-/// A call JS must make on its store, or a pause.
-#[napi(object, object_from_js = false)]
-pub struct StorageRequest {
-    /// `"get"`, `"set"`, `"delete"`, `"setIfAbsent"` or `"sleep"` (a pause, not a storage call).
-    pub method: String,
-    /// The key.
-    pub key: String,
-    /// True when `key` is a JSON string literal to decode: the key holds an unpaired UTF-16
-    /// surrogate, which a Rust string cannot.
-    pub key_is_json: Option<bool>,
-    /// The value to store, for `set` and `setIfAbsent`.
-    pub value: Option<String>,
-    /// Milliseconds: the expiry of a `setIfAbsent` value, or how long to `sleep`.
-    pub ttl_ms: Option<f64>,
+/// How many slots of a batch array (`PendingOperation`) each call takes.
+pub(super) const CALL_SLOTS: usize = 4;
+
+/// The number of a storage method in a call's first slot (`lib/storage.js` has the same table).
+fn method_number(method: StorageMethod) -> u32 {
+    match method {
+        StorageMethod::Get => 0,
+        StorageMethod::Set => 1,
+        StorageMethod::SetIfAbsent => 2,
+        StorageMethod::Delete => 3,
+        StorageMethod::Sleep => 4,
+    }
+}
+
+/// Added to the method's number when the key is a JSON string literal to decode: the key holds
+/// an unpaired UTF-16 surrogate, which a Rust string cannot.
+const KEY_IS_JSON: u32 = 8;
+
+/// A call JS must make on its store, or a pause, as `CALL_SLOTS` slots of the batch array:
+/// `[what, key, value, ttlMs]`. `what` is the method's number (`get` 0, `set` 1,
+/// `setIfAbsent` 2, `delete` 3, `sleep` 4: a pause, not a storage call), plus `KEY_IS_JSON`;
+/// `value` is the value to store, for `set` and `setIfAbsent`; `ttlMs` the expiry of a
+/// `setIfAbsent` value, or how long to `sleep`. A slot a call has no use for holds undefined.
+pub struct StorageRequest(pub StorageCall);
+
+impl StorageRequest {
+    /// Appends the call's `CALL_SLOTS` slots to `slots`; `empty` (undefined) fills those it has
+    /// no use for.
+    ///
+    /// # Safety
+    /// `empty` must be a value of `env`, in the current native call.
+    pub(super) unsafe fn push_slots(
+        self,
+        env: sys::napi_env,
+        slots: &mut Vec<sys::napi_value>,
+        empty: sys::napi_value,
+    ) -> Result<()> {
+        let StorageCall {
+            method,
+            key,
+            key_is_json,
+            value,
+            ttl_ms,
+        } = self.0;
+        let what = method_number(method) + if key_is_json { KEY_IS_JSON } else { 0 };
+        slots.push(unsafe { u32::to_napi_value(env, what)? });
+        slots.push(unsafe { String::to_napi_value(env, key)? });
+        slots.push(match value {
+            Some(value) => unsafe { String::to_napi_value(env, value)? },
+            None => empty,
+        });
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "durations of at most a few minutes"
+        )]
+        slots.push(match ttl_ms {
+            Some(ms) => unsafe { f64::to_napi_value(env, ms as f64)? },
+            None => empty,
+        });
+        Ok(())
+    }
 }
 
 /// Why the call at `index` of the last batch gave no answer.

@@ -5,6 +5,7 @@
     reason = "napi entry points receive owned values converted from JS"
 )]
 
+mod arrays;
 mod caches;
 mod credentials;
 mod errors;
@@ -19,6 +20,7 @@ mod text;
 mod wakes;
 mod webid;
 
+pub use arrays::set_array_maker;
 pub use credentials::SessionCredentials;
 pub use operation::{
     cancel_operation, log_http_requests, resume_operation, running_operations, wait_for_operation,
@@ -96,9 +98,9 @@ impl ToNapiValue for ListReply {
 }
 
 /// What `getSessionFromStorage` needs from a stored session record, and no more: the refresh
-/// token stays in Rust. JS gets `[webId, clientAppId, keepAlive]`: an array's elements cost V8
-/// less to set from native code than an object's named properties (each name interned, each
-/// property a map transition), and a restore is the hot path.
+/// token stays in Rust. JS gets `[webId, clientAppId, keepAlive]`: an array costs V8 less to make
+/// from native code than an object's named properties (each name interned, each property a map
+/// transition), and less still made by `arrays::array`; a restore is the hot path.
 pub struct StoredSessionSummary {
     pub web_id: Option<String>,
     pub client_app_id: Option<String>,
@@ -107,19 +109,16 @@ pub struct StoredSessionSummary {
 
 impl ToNapiValue for StoredSessionSummary {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
-        let mut array = std::ptr::null_mut();
-        check_status!(unsafe { sys::napi_create_array_with_length(env, 3, &raw mut array) })?;
-        let elements = unsafe {
-            [
-                Option::<String>::to_napi_value(env, val.web_id)?,
-                Option::<String>::to_napi_value(env, val.client_app_id)?,
-                bool::to_napi_value(env, val.keep_alive)?,
-            ]
-        };
-        for (index, element) in (0..).zip(elements) {
-            check_status!(unsafe { sys::napi_set_element(env, array, index, element) })?;
+        unsafe {
+            arrays::array(
+                env,
+                &[
+                    Option::<String>::to_napi_value(env, val.web_id)?,
+                    Option::<String>::to_napi_value(env, val.client_app_id)?,
+                    bool::to_napi_value(env, val.keep_alive)?,
+                ],
+            )
         }
-        Ok(array)
     }
 }
 

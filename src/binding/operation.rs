@@ -29,7 +29,9 @@ use napi::sys;
 use napi_derive::napi;
 
 use super::errors::throw;
-use super::host_values::{millis_from_js, HostValue, StorageFailureReport, StorageRequest};
+use super::host_values::{
+    millis_from_js, HostValue, StorageFailureReport, StorageRequest, CALL_SLOTS,
+};
 use super::storage::NativeStorage;
 use super::wakes;
 use crate::error::{Result as CoreResult, StorageFailure, StorageMethod};
@@ -76,10 +78,36 @@ pub enum Outcome {
 impl ToNapiValue for Outcome {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
         match val {
-            Outcome::Done(output) => unsafe { OpOutput::to_napi_value(env, output) },
+            Outcome::Done(output) => {
+                let value = unsafe { OpOutput::to_napi_value(env, output)? };
+                #[cfg(debug_assertions)]
+                unsafe {
+                    not_like_pending(env, value)?;
+                };
+                Ok(value)
+            }
             Outcome::Pending(pending) => unsafe { PendingOperation::to_napi_value(env, pending) },
         }
     }
+}
+
+/// Refuses an operation's value that JS would take for a `PendingOperation`: an array whose
+/// first element is a number.
+#[cfg(debug_assertions)]
+unsafe fn not_like_pending(env: sys::napi_env, value: sys::napi_value) -> Result<()> {
+    let mut is_array = false;
+    check_status!(unsafe { sys::napi_is_array(env, value, &raw mut is_array) })?;
+    if !is_array {
+        return Ok(());
+    }
+    let mut first = std::ptr::null_mut();
+    check_status!(unsafe { sys::napi_get_element(env, value, 0, &raw mut first) })?;
+    if super::text::kind_of(env, first)? == "a number" {
+        return Err(Error::from_reason(
+            "an operation ended with an array starting with a number, which JS takes for an operation under way",
+        ));
+    }
+    Ok(())
 }
 
 impl TypeName for Outcome {
@@ -95,14 +123,42 @@ impl TypeName for Outcome {
 /// An operation under way: its id, and the batch of calls it waits for. An empty batch means it
 /// waits for a key lock another operation holds, or for a restore of the same session it joined
 /// (`waitForOperation`).
-#[napi(object, object_from_js = false)]
+///
+/// JS gets it as one flat array, `[operationId, ...calls]`, each call in `CALL_SLOTS` slots
+/// (`StorageRequest`): V8 fills an array from native code for less than an object's named
+/// properties, and JS reads it as fast. No operation ends with an array whose first element is a
+/// number, so that JS tells the two apart (checked in debug builds).
 pub struct PendingOperation {
     pub operation_id: u32,
-    /// For call `i`: a call to make on the store, or, for an HTTP request already sent, a Promise
-    /// that settles once its response has reached the operation. It resolves with the line for
-    /// the debug log (method, URL, status, time) while `logHttpRequests` is on, else with null.
-    #[napi(ts_type = "Array<StorageRequest | Promise<string | null>>")]
     pub calls: Vec<BatchEntry>,
+}
+
+/// What JS sees of a `PendingOperation`, for the generated types.
+#[napi(js_name = "PendingOperation")]
+#[allow(dead_code, reason = "a name for binding.d.ts only")]
+pub type PendingOperationArray<'a> = Array<'a>;
+
+impl ToNapiValue for PendingOperation {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        let mut empty = std::ptr::null_mut();
+        check_status!(unsafe { sys::napi_get_undefined(env, &raw mut empty) })?;
+        let mut slots = Vec::with_capacity(1 + CALL_SLOTS * val.calls.len());
+        slots.push(unsafe { u32::to_napi_value(env, val.operation_id)? });
+        for entry in val.calls {
+            match entry {
+                BatchEntry::Call(call) => unsafe { call.push_slots(env, &mut slots, empty)? },
+                // For an HTTP request already sent, a Promise in the first slot, which settles
+                // once its response has reached the operation. It resolves with the line for
+                // the debug log (method, URL, status, time) while `logHttpRequests` is on, else
+                // with null.
+                BatchEntry::Response(promise) => {
+                    slots.push(promise);
+                    slots.extend([empty; CALL_SLOTS - 1]);
+                }
+            }
+        }
+        unsafe { super::arrays::array(env, &slots) }
+    }
 }
 
 /// One entry of a batch.
@@ -111,15 +167,6 @@ pub enum BatchEntry {
     /// The Promise of an HTTP request in flight, made in the current native call (a JS value,
     /// good until that call returns).
     Response(sys::napi_value),
-}
-
-impl ToNapiValue for BatchEntry {
-    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
-        match val {
-            BatchEntry::Call(call) => unsafe { StorageRequest::to_napi_value(env, call) },
-            BatchEntry::Response(promise) => Ok(promise),
-        }
-    }
 }
 
 pub(super) struct Operation {
@@ -263,17 +310,7 @@ pub(super) fn advance(
             HostCall::Storage(call) => {
                 op.outstanding
                     .push(Outstanding::Storage(ticket, call.method));
-                batch.push(BatchEntry::Call(StorageRequest {
-                    method: call.method.as_str().to_owned(),
-                    key: call.key,
-                    key_is_json: call.key_is_json.then_some(true),
-                    value: call.value,
-                    #[allow(
-                        clippy::cast_precision_loss,
-                        reason = "durations of at most a few minutes"
-                    )]
-                    ttl_ms: call.ttl_ms.map(|ms| ms as f64),
-                }));
+                batch.push(BatchEntry::Call(StorageRequest(call)));
             }
             HostCall::Http(request) => {
                 // If it cannot be sent, the operation is dropped here, as a failed resume's is

@@ -152,12 +152,23 @@ fn plain_string(raw: Option<&str>) -> Option<Option<Cow<'_, str>>> {
     if !text.starts_with('"') {
         return None;
     }
-    let value: Cow<'_, str> = match serde_json::from_str::<&str>(text) {
-        Ok(borrowed) => Cow::Borrowed(borrowed),
-        Err(_) => Cow::Owned(serde_json::from_str::<String>(text).ok()?),
+    let value: Cow<'_, str> = if let Some(inner) = unescaped_literal(text) {
+        // What serde reads from it, without serde's setup for one short string.
+        Cow::Borrowed(inner)
+    } else if let Ok(borrowed) = serde_json::from_str::<&str>(text) {
+        Cow::Borrowed(borrowed)
+    } else {
+        Cow::Owned(serde_json::from_str::<String>(text).ok()?)
     };
     // The reference reads an empty string as absent.
     Some(if value.is_empty() { None } else { Some(value) })
+}
+
+/// The text of a JSON string literal that is all of `text` and holds no escape (no backslash,
+/// no quote, no control character between its quotes), which is then what it reads as.
+fn unescaped_literal(text: &str) -> Option<&str> {
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)).then_some(inner)
 }
 
 /// A JSON text read the way `serde_json::Value` reads it, keeping nothing. The fast path skips

@@ -21,6 +21,39 @@ fn skip_space(bytes: &[u8], mut i: usize) -> usize {
     i
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// The bytes of `word` (eight, little-endian) that end a run of plain string text (a quote, a
+/// backslash, a control character), each flagged by its high bit. Only the lowest flag is sure
+/// (a borrow can flag a byte above a real one), and only the lowest is used.
+const fn specials(word: u64) -> u64 {
+    const fn zero_bytes(v: u64) -> u64 {
+        v.wrapping_sub(ONES) & !v
+    }
+    let quotes = zero_bytes(word ^ (ONES * b'"' as u64));
+    let backslashes = zero_bytes(word ^ (ONES * b'\\' as u64));
+    let controls = word.wrapping_sub(ONES * 0x20) & !word;
+    (quotes | backslashes | controls) & (ONES * 0x80)
+}
+
+/// The index of the first byte from `i` on that is not plain string text, eight bytes at a
+/// time; the length of `bytes` when there is none.
+fn plain_run_end(bytes: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let found = specials(u64::from_le_bytes(word));
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    bytes[i.min(bytes.len())..]
+        .iter()
+        .position(|&b| matches!(b, b'"' | b'\\' | 0..=0x1f))
+        .map_or(bytes.len(), |at| i + at)
+}
+
 /// The end (past the closing quote) of the string literal that starts at `start`, and whether it
 /// holds an escape; `None` for anything this reader leaves to serde (a `\u` escape, an invalid
 /// escape, a control character, no end).
@@ -28,6 +61,7 @@ fn string_end(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
     let mut escaped = false;
     let mut i = start + 1;
     loop {
+        i = plain_run_end(bytes, i);
         match *bytes.get(i)? {
             b'"' => return Some((i + 1, escaped)),
             b'\\' => {
@@ -108,6 +142,34 @@ mod tests {
                 f.keep_alive,
             ]
         })
+    }
+
+    #[test]
+    fn plain_runs_end_where_a_byte_by_byte_scan_ends_them() {
+        let special = |b: u8| matches!(b, b'"' | b'\\' | 0..=0x1f);
+        // Every interesting byte at every offset of a 20-byte run, after every other one.
+        for first in [b'a', b'"', b'\\', 0, 0x1f, 0x20, 0x7f, 0x80, 0xe9, 0xff] {
+            for second in [b'"', b'\\', 0x01, 0x1f, 0x21, 0x5b, 0x5d, 0xa2, 0xdc, 0xff] {
+                for at in 0..20 {
+                    let mut bytes = vec![b'x'; 20];
+                    bytes[at] = first;
+                    if at + 1 < 20 {
+                        bytes[at + 1] = second;
+                    }
+                    for start in 0..=20 {
+                        let expected = bytes[start..]
+                            .iter()
+                            .position(|&b| special(b))
+                            .map_or(20, |i| start + i);
+                        assert_eq!(
+                            plain_run_end(&bytes, start),
+                            expected,
+                            "{bytes:?} from {start}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
