@@ -8,7 +8,8 @@ use napi_derive::napi;
 
 use super::caches::caches;
 use super::errors::throw;
-use super::operation::{start, Outcome};
+use super::host_values::Outcome;
+use super::operation::start;
 use super::storage::NativeStorage;
 use crate::protocol::credentials::{Credentials, ProofJob};
 use crate::protocol::token::NonceCache;

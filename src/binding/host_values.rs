@@ -1,5 +1,6 @@
-//! What crosses between JS and an operation's storage calls: the call JS is to make
-//! (`StorageRequest`), what the store answered (`HostValue`), and why a call gave no answer
+//! What crosses between JS and an operation: going out, its value or the batch of calls it
+//! waits for (`Outcome`, `PendingOperation`), each call JS is to make (`StorageRequest`); coming
+//! back, what the store answered (`HostValue`) and why a call gave no answer
 //! (`StorageFailureReport`), read back into the core's answers.
 
 use napi::bindgen_prelude::*;
@@ -177,4 +178,133 @@ impl StorageFailureReport {
             StorageFailure::Failed(self.message.unwrap_or_else(|| "unknown error".to_owned()))
         }
     }
+}
+
+/// The value an operation ends with, converted to a JS value only when JS takes it. Each
+/// operation ends with a value of its own type; this erases it.
+pub struct OpOutput(Box<dyn IntoJs>);
+
+trait IntoJs {
+    /// # Safety
+    /// `env` must be the environment of the current call, on its thread.
+    unsafe fn into_js(self: Box<Self>, env: sys::napi_env) -> Result<sys::napi_value>;
+}
+
+impl<T: ToNapiValue + 'static> IntoJs for T {
+    unsafe fn into_js(self: Box<Self>, env: sys::napi_env) -> Result<sys::napi_value> {
+        unsafe { T::to_napi_value(env, *self) }
+    }
+}
+
+impl OpOutput {
+    pub fn new<T: ToNapiValue + 'static>(value: T) -> Self {
+        Self(Box::new(value))
+    }
+}
+
+impl ToNapiValue for OpOutput {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        unsafe { val.0.into_js(env) }
+    }
+}
+
+/// What a starting function, and `resumeOperation`, return: the value, or the operation still
+/// under way with the calls it waits for.
+pub enum Outcome {
+    Done(OpOutput),
+    Pending(PendingOperation),
+}
+
+impl ToNapiValue for Outcome {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        match val {
+            Outcome::Done(output) => {
+                let value = unsafe { OpOutput::to_napi_value(env, output)? };
+                #[cfg(debug_assertions)]
+                unsafe {
+                    not_like_pending(env, value)?;
+                };
+                Ok(value)
+            }
+            Outcome::Pending(pending) => unsafe { PendingOperation::to_napi_value(env, pending) },
+        }
+    }
+}
+
+/// Refuses an operation's value that JS would take for a `PendingOperation`: an array whose
+/// first element is a number.
+#[cfg(debug_assertions)]
+unsafe fn not_like_pending(env: sys::napi_env, value: sys::napi_value) -> Result<()> {
+    let mut is_array = false;
+    check_status!(unsafe { sys::napi_is_array(env, value, &raw mut is_array) })?;
+    if !is_array {
+        return Ok(());
+    }
+    let mut first = std::ptr::null_mut();
+    check_status!(unsafe { sys::napi_get_element(env, value, 0, &raw mut first) })?;
+    if kind_of(env, first)? == "a number" {
+        return Err(Error::from_reason(
+            "an operation ended with an array starting with a number, which JS takes for an operation under way",
+        ));
+    }
+    Ok(())
+}
+
+impl TypeName for Outcome {
+    fn type_name() -> &'static str {
+        "Outcome"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Unknown
+    }
+}
+
+/// An operation under way: its id, and the batch of calls it waits for. An empty batch means it
+/// waits for a key lock another operation holds, or for a restore of the same session it joined
+/// (`waitForOperation`).
+///
+/// JS gets it as one flat array, `[operationId, ...calls]`, each call in `CALL_SLOTS` slots
+/// (`StorageRequest`): V8 fills an array from native code for less than an object's named
+/// properties, and JS reads it as fast. No operation ends with an array whose first element is a
+/// number, so that JS tells the two apart (checked in debug builds).
+pub struct PendingOperation {
+    pub operation_id: u32,
+    pub calls: Vec<BatchEntry>,
+}
+
+/// What JS sees of a `PendingOperation`, for the generated types.
+#[napi(js_name = "PendingOperation")]
+#[allow(dead_code, reason = "a name for binding.d.ts only")]
+pub type PendingOperationArray<'a> = Array<'a>;
+
+impl ToNapiValue for PendingOperation {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        let mut empty = std::ptr::null_mut();
+        check_status!(unsafe { sys::napi_get_undefined(env, &raw mut empty) })?;
+        let mut slots = Vec::with_capacity(1 + CALL_SLOTS * val.calls.len());
+        slots.push(unsafe { u32::to_napi_value(env, val.operation_id)? });
+        for entry in val.calls {
+            match entry {
+                BatchEntry::Call(call) => unsafe { call.push_slots(env, &mut slots, empty)? },
+                // For an HTTP request already sent, a Promise in the first slot, which settles
+                // once its response has reached the operation. It resolves with the line for
+                // the debug log (method, URL, status, time) while `logHttpRequests` is on, else
+                // with null.
+                BatchEntry::Response(promise) => {
+                    slots.push(promise);
+                    slots.extend([empty; CALL_SLOTS - 1]);
+                }
+            }
+        }
+        unsafe { super::arrays::array(env, &slots) }
+    }
+}
+
+/// One entry of a batch.
+pub enum BatchEntry {
+    Call(StorageRequest),
+    /// The Promise of an HTTP request in flight, made in the current native call (a JS value,
+    /// good until that call returns).
+    Response(sys::napi_value),
 }

@@ -39,7 +39,8 @@ use napi_derive::napi;
 use crate::session::stored::StoredSession;
 use crate::storage::multi_session;
 use crate::storage::registry::ListAnswer;
-use operation::{start, Outcome};
+use host_values::Outcome;
+use operation::start;
 
 /// Panics print nothing and become typed errors (see `crate::panics`). Not in this crate's own
 /// tests, whose failures need the default hook's messages.

@@ -6,7 +6,8 @@ use napi_derive::napi;
 
 use super::caches::caches;
 use super::credentials::{RestoredSession, SessionCredentials};
-use super::operation::{start, Outcome};
+use super::host_values::Outcome;
+use super::operation::start;
 use super::options::{
     invalid_argument, optional_text, required_text, text, webid_check, Property, Strings,
 };

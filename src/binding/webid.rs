@@ -5,7 +5,8 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use super::caches::caches;
-use super::operation::{start, Outcome};
+use super::host_values::Outcome;
+use super::operation::start;
 use super::storage::NativeStorage;
 
 /// The identity providers the profile of `webId` names (`solid:oidcIssuer`), in the profile's
