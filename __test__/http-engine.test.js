@@ -13,7 +13,8 @@ const path = require('node:path')
 const { execFile, execFileSync } = require('node:child_process')
 const lib = require('..')
 const binding = require('../binding.js')
-const { handleFor, runOn } = require('../lib/storage.js')
+const { handleFor } = require('../lib/storage.js')
+const { runOn } = require('../lib/driver.js')
 const { asyncMapStorage, rejection } = require('./helpers.js')
 const { startCss } = require('./support/servers.js')
 
@@ -146,7 +147,8 @@ test('an https:// issuer whose server speaks plain HTTP is named as such, withou
 function discoverInChild(issuer, env) {
   const script = `
     const binding = require(${JSON.stringify(path.join(__dirname, '..', 'binding.js'))})
-    const { handleFor, runOn } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'storage.js'))})
+    const { handleFor } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'storage.js'))})
+    const { runOn } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'driver.js'))})
     const storage = { get: async () => undefined, set: async () => {}, delete: async () => {} }
     runOn(handleFor(storage), storage, binding.discoverIssuer, process.argv[1]).then(
       (s) => console.log(JSON.stringify({ ok: s.issuer })),

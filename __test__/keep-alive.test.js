@@ -58,7 +58,8 @@ test('a kept-alive session is refreshed before its token expires, and logout sto
 test('a due session\'s renewal refreshes its own stored token and takes a token stored since as it is', async () => {
   // What the background refresh calls: SessionCredentials.renew, told which token the session holds.
   const binding = require('../binding.js')
-  const { handleFor, runOn } = require('../lib/storage.js')
+  const { handleFor } = require('../lib/storage.js')
+  const { runOn } = require('../lib/driver.js')
   const RECORD = 'solidClientAuthenticationUser:renewed'
   const storage = asyncMapStorage()
   const options = { issuer: op.issuer, clientId: op.clientId, clientSecret: op.clientSecret, dpop: true }

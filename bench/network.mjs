@@ -688,7 +688,7 @@ async function proofCost(ctx, css, sessions) {
     bare.push(`reference createDpopHeader not measured (${e.message})`)
   }
   try {
-    const { run } = require('../lib/storage.js')
+    const { run } = require('../lib/driver.js')
     for (const dpop of [true, false]) {
       const credentials = await run(binding.logInWithClientCredentials, asyncMapStorage(), `bench-bare-${dpop}`, {
         issuer: css.issuer,

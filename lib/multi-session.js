@@ -4,7 +4,8 @@
 
 const native = require('../binding.js')
 const { invalidArgument } = require('./errors.js')
-const { isStorage, storageProblem, handleFor, run, runOn, runThen, defaultStorage, InMemoryStorage } = require('./storage.js')
+const { isStorage, storageProblem, handleFor, defaultStorage, InMemoryStorage } = require('./storage.js')
+const { run, runOn, runThen } = require('./driver.js')
 const { Session, EVENTS, useRestored, verifiesWebId, checkSessionId, tokenSetInput, tokenSetOf } = require('./session.js')
 const { randomUUID } = require('node:crypto')
 

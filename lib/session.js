@@ -6,7 +6,8 @@ const { EventEmitter } = require('node:events')
 const { createHash, randomUUID } = require('node:crypto')
 const native = require('../binding.js')
 const { ConfigurationError, WebIdError, invalidArgument, notStoredError, panicked } = require('./errors.js')
-const { defaultStorage, storageProblem, handleFor, run, checkWellFormed, InMemoryStorage, debug } = require('./storage.js')
+const { defaultStorage, storageProblem, handleFor, checkWellFormed, InMemoryStorage, debug } = require('./storage.js')
+const { run } = require('./driver.js')
 const { authenticatedFetch } = require('./fetch.js')
 
 // prettier-ignore

@@ -1,6 +1,6 @@
 'use strict'
 // Per-restore cost of the two drivers of src/lib.rs on an async Map store, 200,000 awaited calls
-// each after a warm-up, three rounds. `js` is what lib/storage.js does per batch, timer included.
+// each after a warm-up, three rounds. `js` is what lib/driver.js did per batch, timer included.
 const native = require('./driver-micro.node')
 
 const map = new Map([['solidClientAuthenticationUser:abc', JSON.stringify({ filler: 'x'.repeat(1500) })]])

@@ -14,7 +14,7 @@ use crate::host::StorageCall;
 /// How many slots of a batch array (`PendingOperation`) each call takes.
 pub(super) const CALL_SLOTS: usize = 4;
 
-/// The number of a storage method in a call's first slot (`lib/storage.js` has the same table).
+/// The number of a storage method in a call's first slot (`lib/driver.js` has the same table).
 fn method_number(method: StorageMethod) -> u32 {
     match method {
         StorageMethod::Get => 0,

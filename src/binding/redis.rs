@@ -98,7 +98,7 @@ fn described(commands: &[Command]) -> String {
 }
 
 /// Keeps `keys` locked for another timeout: writes the timeout cut off may still land, and one
-/// landing after a later read-modify-write would undo it (as `lib/storage.js` does for JS stores).
+/// landing after a later read-modify-write would undo it (as `lib/driver.js` does for JS stores).
 fn hold_late_writes(env: Env, locks: &Arc<KeyLocks>, keys: Vec<String>, millis: u64) {
     if keys.is_empty() {
         return;

@@ -1,7 +1,7 @@
 //! Two ways to drive one storage read of a restore from a JS store, with the same inputs and
 //! outputs as the addon's (a pending operation with its calls; an outcome object):
 //! - `start` + `resume`: the native side hands JS the calls and takes the answers back, as the
-//!   addon does (lib/storage.js makes the calls);
+//!   addon does (lib/driver.js makes the calls);
 //! - `run`: the native side calls `storage.get` itself and resolves once its Promise does.
 
 use napi::bindgen_prelude::*;
