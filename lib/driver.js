@@ -213,57 +213,8 @@ function lockReleased(id) {
 const isPending = (progress) => Array.isArray(progress) && typeof progress[0] === 'number'
 
 /**
- * Single calls in flight (below), in a list through their `before` and `after`, each with its
- * deadline, and one unref'd timer for all of them, the watchdog, set for the earliest deadline
- * it was told of: arming and clearing a timer per call cost a restore more than the store's
- * answer. The list's head is a sentinel.
- */
-const watched = { before: null, after: null }
-watched.before = watched.after = watched
-let watchdog = null
-let watchdogAt = Infinity
-const now = () => performance.now()
-
-function watch(call) {
-  call.after = watched
-  call.before = watched.before
-  watched.before.after = call
-  watched.before = call
-  if (call.deadline < watchdogAt) armWatchdog(call.deadline)
-}
-
-function unwatch(call) {
-  if (call.after === null) return
-  call.before.after = call.after
-  call.after.before = call.before
-  call.before = call.after = null
-}
-
-function armWatchdog(at) {
-  if (watchdog !== null) clearTimeout(watchdog)
-  watchdogAt = at
-  // Unref'd: a store that never answers does not keep a script alive; a server gets the error.
-  watchdog = setTimeout(checkDeadlines, Math.max(1, Math.ceil(at - now()))).unref()
-}
-
-/** Times out the calls past their deadline, and sets the watchdog for the next one. */
-function checkDeadlines() {
-  watchdog = null
-  watchdogAt = Infinity
-  const time = now()
-  const due = []
-  let next = Infinity
-  for (let call = watched.after; call !== watched; call = call.after) {
-    if (call.deadline <= time) due.push(call)
-    else if (call.deadline < next) next = call.deadline
-  }
-  if (next < watchdogAt) armWatchdog(next)
-  for (const call of due) call.timedOut()
-}
-
-/**
  * The one storage call of a batch, made and awaited without a batch of ours: the store's own
- * Promise is followed directly (one Promise hop), and the watchdog times it.
+ * Promise is followed directly (one Promise hop), and a timer of its own times it.
  */
 class SingleCall {
   /** The call in the first slots of `batch`. */
@@ -273,16 +224,16 @@ class SingleCall {
     this.settled = false
     this.late = undefined
     this.limit = storageTimeout()
-    this.deadline = 0
-    this.before = null
-    this.after = null
+    this.timer = undefined
   }
 
   /** Makes the call; the drive hears of its outcome once. */
   start() {
     const { drive, batch } = this
-    // From before the call, as a timer set then would count.
-    this.deadline = now() + this.limit
+    // Set before the call, as the batch's timer is: a lock wait the call itself starts (a store
+    // that re-enters) is timed after it, for as long, so this one ends first. Unref'd: a store
+    // that never answers does not keep a script alive; a server gets the error.
+    this.timer = setTimeout(() => this.timedOut(), this.limit).unref()
     let result
     try {
       result = invokeFor(drive.id, drive.storage, batch, 1)
@@ -297,7 +248,6 @@ class SingleCall {
     }
     // A value given at once is handed on a turn later, as `await` would.
     if (typeof then !== 'function') return queueMicrotask(() => this.succeeded(result))
-    watch(this)
     // A native Promise is followed as it is; any other thenable is unwrapped as `await` would.
     const succeeded = (value) => this.succeeded(value)
     const failed = (error) => this.failed('it rejected with', error)
@@ -317,14 +267,14 @@ class SingleCall {
   succeeded(value) {
     if (this.settled) return this.late?.()
     this.settled = true
-    unwatch(this)
+    clearTimeout(this.timer)
     this.drive.resume([unboxed(value)], null, null)
   }
 
   failed(how, error) {
     if (this.settled) return this.late?.()
     this.settled = true
-    unwatch(this)
+    clearTimeout(this.timer)
     const failure = failureOf(0, how, error)
     if (debug.enabled) debug('%s failed: %s', described(this.batch, 1), failure.message)
     this.drive.resume([undefined], [failure], { value: error })
@@ -333,7 +283,6 @@ class SingleCall {
   timedOut() {
     if (this.settled) return
     this.settled = true
-    unwatch(this)
     const { batch, limit } = this
     if (debug.enabled) debug('%s did not settle within %d ms', described(batch, 1), limit)
     // A write that timed out may still land: until it settles, or a second timeout passes and
