@@ -103,10 +103,18 @@ async function startRedisCluster(options = {}) {
   const nodes = await Promise.all(
     Array.from({ length: masters * (1 + replicas) }, async () => {
       if (!tls) return startRedis({ args })
-      const tlsPort = await freePort()
-      const node = await startRedis({ args: [...args, ...tlsArgs, '--tls-port', String(tlsPort)] })
-      node.tlsPort = tlsPort
-      return node
+      // With tls-cluster the bus listens on the TLS port + 10000, which redis.js does not
+      // choose: a clash there is tried again with another TLS port.
+      for (let attempt = 1; ; attempt++) {
+        const tlsPort = await freePort()
+        try {
+          const node = await startRedis({ args: [...args, ...tlsArgs, '--tls-port', String(tlsPort)] })
+          node.tlsPort = tlsPort
+          return node
+        } catch (error) {
+          if (attempt >= 5 || !/Address already in use/.test(error.message)) throw error
+        }
+      }
     }),
   )
   const stopAll = () => Promise.all(nodes.map((node) => node.stop({ signal: 'SIGKILL' })))
