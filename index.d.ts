@@ -116,7 +116,7 @@ export interface RedisStorageCommonOptions {
 /**
  * An {@link IStorage} in Redis whose calls this package makes natively: an operation on it never
  * calls into JavaScript for a storage call, the calls an operation makes together go to Redis in
- * one round trip, and refresh and session-list leases use `SET key value NX PX ttl`. Keys and
+ * one round trip (on a cluster, one per slot, in parallel), and refresh and session-list leases use `SET key value NX PX ttl`. Keys and
  * values are the ones every storage gets, so a node-redis adapter (or the reference) on the same
  * Redis and prefix reads the sessions it writes, and the other way round.
  *
