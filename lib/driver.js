@@ -99,83 +99,109 @@ function invokeFor(operationId, storage, batch, at) {
 const promiseThen = Promise.prototype.then
 
 /**
- * How a storage call that failed is told to the native side: how it failed and the kind of value,
- * never the value's own text.
+ * One batch of calls, made at once; once each has settled (or the storage timeout passed), the
+ * answers go back to the drive: the values as given (the native side reads them), the failures,
+ * and the first value thrown. Storage calls are timed out; HTTP requests have timeouts of their
+ * own, and a sleep is no storage call. A call's Promise is followed as it is, with no Promise of
+ * ours between the store and the native side.
  */
-const failureOf = (index, how, error) => ({ index, message: `${how} ${kindOf(error)} (kept as this error's cause)` })
-
-/**
- * Makes one batch of calls at once; resolves with the answers (the values as given: the native
- * side reads them), the failures, and the first value thrown. Storage calls are timed out;
- * HTTP requests have timeouts of their own, and a sleep is no storage call.
- */
-function callAll(storage, batch, operationId, handle) {
-  const count = callCount(batch)
-  const limit = storageTimeout()
-  const values = new Array(count)
-  // A plain array: a typed array's buffer is an allocation of its own, on every batch.
-  const settled = new Array(count).fill(false)
-  const late = []
-  let failures = null
-  let thrown = null
-  let pending = count
-  let finish
-  const answers = new Promise((resolve) => (finish = resolve))
-  const done = (i, failure) => {
-    settled[i] = true
-    if (failure !== undefined) (failures ??= []).push(failure)
-    if (--pending > 0) return
-    clearTimeout(timer)
-    finish({ values, failures, thrown })
+class Batch {
+  constructor(drive, batch) {
+    const count = callCount(batch)
+    this.drive = drive
+    this.batch = batch
+    this.limit = storageTimeout()
+    this.values = new Array(count)
+    // True at a call's index once it settled. A plain array: a typed array's buffer is an
+    // allocation of its own, on every batch.
+    this.settled = new Array(count)
+    this.late = undefined
+    this.failures = null
+    this.thrown = null
+    this.pending = count
+    this.timer = undefined
   }
-  let anyTimed = false
-  for (let i = 0; i < count; i++) anyTimed ||= timed(batch, 1 + i * CALL_SLOTS)
-  // Unref'd: a store that never answers does not keep a script alive; a server gets the error.
-  const timer = anyTimed && setTimeout(() => {
+
+  start() {
+    const { drive, batch } = this
+    const count = this.settled.length
+    let anyTimed = false
+    for (let i = 0; i < count; i++) anyTimed ||= timed(batch, 1 + i * CALL_SLOTS)
+    // Set before the calls: a lock wait a call itself starts (a store that re-enters) is timed
+    // after it, for as long, so this one ends first. Unref'd: a store that never answers does not
+    // keep a script alive; a server gets the error.
+    if (anyTimed) this.timer = setTimeout(() => this.timedOut(), this.limit).unref()
     for (let i = 0; i < count; i++) {
+      let result, then
+      try {
+        result = invokeFor(drive.id, drive.storage, batch, 1 + i * CALL_SLOTS)
+      } catch (error) {
+        this.later(i, 'it threw', error)
+        continue
+      }
+      try {
+        then = result?.then
+      } catch (error) {
+        this.later(i, 'its answer could not be read: looking for its then method threw', error)
+        continue
+      }
+      // A value given at once is handed on a turn later, as `await` would.
+      if (typeof then !== 'function') {
+        this.later(i, undefined, result)
+        continue
+      }
+      const succeeded = (value) => this.succeeded(i, value)
+      const failed = (error) => this.failed(i, 'it rejected with', error)
+      // A native Promise is followed as it is; any other thenable is unwrapped as `await` would.
+      try {
+        if (then === promiseThen && isPromise(result)) promiseThen.call(result, succeeded, failed)
+        else Promise.resolve(result).then(succeeded, failed)
+      } catch (error) {
+        this.later(i, 'it threw', error)
+      }
+    }
+  }
+
+  /** An outcome known at once, handed on a turn later: a failure (`how`), or the value. */
+  later(i, how, value) {
+    queueMicrotask(() => (how === undefined ? this.succeeded(i, value) : this.failed(i, how, value)))
+  }
+
+  succeeded(i, value) {
+    if (this.settled[i] === true) return this.late?.[i]?.()
+    this.values[i] = unboxed(value)
+    this.done(i)
+  }
+
+  failed(i, how, error) {
+    if (this.settled[i] === true) return this.late?.[i]?.()
+    this.thrown ??= { value: error }
+    // How it failed and the kind of value, never the value's own text.
+    const failure = { index: i, message: `${how} ${kindOf(error)} (kept as this error's cause)` }
+    if (debug.enabled && !isPromise(this.batch[1 + i * CALL_SLOTS])) debug('%s failed: %s', described(this.batch, 1 + i * CALL_SLOTS), failure.message)
+    this.done(i, failure)
+  }
+
+  timedOut() {
+    const { batch, limit } = this
+    for (let i = 0; i < this.settled.length; i++) {
       const at = 1 + i * CALL_SLOTS
-      if (settled[i] || !timed(batch, at)) continue
+      if (this.settled[i] === true || !timed(batch, at)) continue
       if (debug.enabled) debug('%s did not settle within %d ms', described(batch, at), limit)
       // A write that timed out may still land: until it settles, or a second timeout passes and
       // it counts as lost, its key stays locked, lest it undo a later read-modify-write.
-      if ((batch[at] & 7) !== GET) late[i] = lateWrite(handle, batch[at + 1], limit)
-      done(i, { index: i, timedOutMs: limit })
-    }
-  }, limit).unref()
-  const fail = (i, how, error) => {
-    if (settled[i]) return late[i]?.()
-    thrown ??= { value: error }
-    const failure = failureOf(i, how, error)
-    if (debug.enabled && !isPromise(batch[1 + i * CALL_SLOTS])) debug('%s failed: %s', described(batch, 1 + i * CALL_SLOTS), failure.message)
-    done(i, failure)
-  }
-  const succeed = (i, value) => {
-    if (settled[i]) return late[i]?.()
-    values[i] = unboxed(value)
-    done(i)
-  }
-  // Thenables of any kind are unwrapped as `await` would; anything else is the answer.
-  const settle = (i, result) => {
-    let then
-    try {
-      then = result?.then
-    } catch (error) {
-      return fail(i, 'its answer could not be read: looking for its then method threw', error)
-    }
-    if (typeof then !== 'function') return succeed(i, result)
-    Promise.resolve(result).then(
-      (value) => succeed(i, value),
-      (error) => fail(i, 'it rejected with', error),
-    )
-  }
-  for (let i = 0; i < count; i++) {
-    try {
-      settle(i, invokeFor(operationId, storage, batch, 1 + i * CALL_SLOTS))
-    } catch (error) {
-      fail(i, 'it threw', error)
+      if ((batch[at] & 7) !== GET) (this.late ??= [])[i] = lateWrite(this.drive.handle, batch[at + 1], limit)
+      this.done(i, { index: i, timedOutMs: limit })
     }
   }
-  return answers
+
+  done(i, failure) {
+    this.settled[i] = true
+    if (failure !== undefined) (this.failures ??= []).push(failure)
+    if (--this.pending > 0) return
+    clearTimeout(this.timer)
+    this.drive.resume(this.values, this.failures, this.thrown)
+  }
 }
 
 /** Locks `key` while a timed-out write may still land; the function it returns ends that. */
@@ -213,86 +239,6 @@ function lockReleased(id) {
 const isPending = (progress) => Array.isArray(progress) && typeof progress[0] === 'number'
 
 /**
- * The one storage call of a batch, made and awaited without a batch of ours: the store's own
- * Promise is followed directly (one Promise hop), and a timer of its own times it.
- */
-class SingleCall {
-  /** The call in the first slots of `batch`. */
-  constructor(drive, batch) {
-    this.drive = drive
-    this.batch = batch
-    this.settled = false
-    this.late = undefined
-    this.limit = storageTimeout()
-    this.timer = undefined
-  }
-
-  /** Makes the call; the drive hears of its outcome once. */
-  start() {
-    const { drive, batch } = this
-    // Set before the call, as the batch's timer is: a lock wait the call itself starts (a store
-    // that re-enters) is timed after it, for as long, so this one ends first. Unref'd: a store
-    // that never answers does not keep a script alive; a server gets the error.
-    this.timer = setTimeout(() => this.timedOut(), this.limit).unref()
-    let result
-    try {
-      result = invokeFor(drive.id, drive.storage, batch, 1)
-    } catch (error) {
-      return this.failLater('it threw', error)
-    }
-    let then
-    try {
-      then = result?.then
-    } catch (error) {
-      return this.failLater('its answer could not be read: looking for its then method threw', error)
-    }
-    // A value given at once is handed on a turn later, as `await` would.
-    if (typeof then !== 'function') return queueMicrotask(() => this.succeeded(result))
-    // A native Promise is followed as it is; any other thenable is unwrapped as `await` would.
-    const succeeded = (value) => this.succeeded(value)
-    const failed = (error) => this.failed('it rejected with', error)
-    try {
-      if (then === promiseThen && isPromise(result)) promiseThen.call(result, succeeded, failed)
-      else Promise.resolve(result).then(succeeded, failed)
-    } catch (error) {
-      this.failLater('it threw', error)
-    }
-  }
-
-  /** A failure known at once, handed on a turn later, as `await` would. */
-  failLater(how, error) {
-    queueMicrotask(() => this.failed(how, error))
-  }
-
-  succeeded(value) {
-    if (this.settled) return this.late?.()
-    this.settled = true
-    clearTimeout(this.timer)
-    this.drive.resume([unboxed(value)], null, null)
-  }
-
-  failed(how, error) {
-    if (this.settled) return this.late?.()
-    this.settled = true
-    clearTimeout(this.timer)
-    const failure = failureOf(0, how, error)
-    if (debug.enabled) debug('%s failed: %s', described(this.batch, 1), failure.message)
-    this.drive.resume([undefined], [failure], { value: error })
-  }
-
-  timedOut() {
-    if (this.settled) return
-    this.settled = true
-    const { batch, limit } = this
-    if (debug.enabled) debug('%s did not settle within %d ms', described(batch, 1), limit)
-    // A write that timed out may still land: until it settles, or a second timeout passes and
-    // it counts as lost, its key stays locked, lest it undo a later read-modify-write.
-    if ((batch[1] & 7) !== GET) this.late = lateWrite(this.drive.handle, batch[2], limit)
-    this.drive.resume([undefined], [{ index: 0, timedOutMs: limit }], null)
-  }
-}
-
-/**
  * Drives an operation under way to its end: makes each batch of calls it hands out, and hands
  * the answers back. `then` makes the value the Promise resolves with from the operation's value
  * (in the same turn, saving the caller an `await`).
@@ -321,13 +267,8 @@ class Drive {
           (released) => this.resume([], null, null, released ? null : storageTimeout()),
           (error) => this.fail(error),
         )
-      } else if (count === 1 && timed(batch, 1)) {
-        new SingleCall(this, batch).start()
       } else {
-        callAll(this.storage, batch, this.id, this.handle).then(
-          (answers) => this.resume(answers.values, answers.failures, answers.thrown),
-          (error) => this.fail(error),
-        )
+        new Batch(this, batch).start()
       }
     } catch (error) {
       this.fail(error)
@@ -369,48 +310,32 @@ class Drive {
   }
 }
 
-function drive(batch, storage, handle, then) {
-  return new Promise((resolve, reject) => new Drive(batch[0], storage, handle, then, resolve, reject).next(batch))
-}
-
 /**
  * Runs a native operation on `storage` (the default storage when undefined): `start(handle,
  * parent, ...args)` finishes at once or returns the operation under way, to drive.
  */
-function run(start, storage, ...args) {
-  return runOn(handleFor(storage), storage, start, ...args)
-}
-
-/** `run`, for a caller that already holds the storage's handle. */
-function runOn(handle, storage, start, ...args) {
-  return started(handle, storage, start, args, undefined)
-}
+const run = (start, storage, ...args) => started(undefined, storage, start, args, undefined)
 
 /**
  * `run`, resolving with `then(value)`, made as soon as the operation ends: one Promise hop
  * fewer than awaiting `run` and then making it. What `then` throws rejects.
  */
-function runThen(then, start, storage, ...args) {
-  let handle
-  try {
-    handle = handleFor(storage)
-  } catch (error) {
-    return Promise.reject(error)
-  }
-  return started(handle, storage, start, args, then)
-}
+const runThen = (then, start, storage, ...args) => started(undefined, storage, start, args, then)
+
+/** `run`, for a caller that already holds the storage's handle. */
+const runOn = (handle, storage, start, ...args) => started(handle, storage, start, args, undefined)
 
 function started(handle, storage, start, args, then) {
   let outcome
   try {
+    handle ??= handleFor(storage)
     outcome = start(handle, invoking, ...args)
   } catch (error) {
     return Promise.reject(fromNative(error))
   }
-  if (isPending(outcome)) return drive(outcome, storage, handle, then)
-  if (then === undefined) return Promise.resolve(outcome)
+  if (isPending(outcome)) return new Promise((resolve, reject) => new Drive(outcome[0], storage, handle, then, resolve, reject).next(outcome))
   try {
-    return Promise.resolve(then(outcome))
+    return Promise.resolve(then === undefined ? outcome : then(outcome))
   } catch (error) {
     return Promise.reject(error)
   }
