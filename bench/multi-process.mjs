@@ -18,6 +18,7 @@
 // The reference has no cross-process coordination and refreshes on every restore; what that
 // costs it is reported as it happens (failures, revoked grants), not left out.
 
+import fs from 'node:fs'
 import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
@@ -143,6 +144,7 @@ async function load(ctx, redis, client, seconds) {
       for (const [run, kind] of runs[name]) {
         const floorHeaders = kind === 'floor' ? await fixedHeaders(storage, ids[0], op.privateResource) : undefined
         const before = await op.stats()
+        const providerCpuBefore = cpuMsOf(op.pid)
         const redisBefore = await redisCommandCalls(client)
         const reports = await runProcesses({
           processes: PROCESSES,
@@ -150,12 +152,18 @@ async function load(ctx, redis, client, seconds) {
           redisUrl: redis.url,
           config: { mode: kind === 'floor' ? 'floor' : 'load', storage: kind, floorHeaders, prefix, ids, resource: op.privateResource, seconds, concurrency },
         })
+        const providerCpuMs = cpuMsOf(op.pid) - providerCpuBefore
         const idp = delta(before, await op.stats())
         const redisCalls = delta(redisBefore, await redisCommandCalls(client))
         delete redisCalls.info
         const s = summarise(reports, { warmupS })
         const idpRequests = (idp.token ?? 0) + (idp.discovery ?? 0) + (idp.jwks ?? 0) + (idp.registration ?? 0)
-        results[run] = { ...s, idp, idpRequests, redisCalls, loginS, recordBytes }
+        // CPU per request over the whole run (warm-up included): the client processes', and the
+        // provider's (which checks each request's token and proof on the same two cores).
+        const served = reports.reduce((sum, r) => sum + r.requests, 0)
+        const clientCpuUs = reports.reduce((sum, r) => sum + r.cpuUs, 0) / Math.max(1, served)
+        const providerCpuUs = (providerCpuMs * 1000) / Math.max(1, served)
+        results[run] = { ...s, idp, idpRequests, redisCalls, loginS, recordBytes, clientCpuUs, providerCpuUs }
         log(
           `  ${run}: ${s.ok}/${s.requests} ok, ${s.throughput.toFixed(0)}/s, p50 ${s.p50Ms.toFixed(1)} ms, p99 ${s.p99Ms.toFixed(1)} ms, ${idpRequests} requests to the provider; errors: ${topErrors(s.errors)}`,
         )
@@ -175,6 +183,7 @@ async function load(ctx, redis, client, seconds) {
   oursRow('RedisStorage against the node-redis adapter (ours both), requests per second', '/s', o.throughput, n.throughput, 'rate', 1.5)
   oursRow('RedisStorage against the floor (a GET and a plain fetch with fixed headers), requests per second', '/s', f.throughput, n.throughput, 'rate', 0.8)
   oursRow('RedisStorage against the node-redis adapter (ours both), restore alone p50', 'ms', o.restoreP50Ms, n.restoreP50Ms, 'time', null)
+  oursRow('RedisStorage against the node-redis adapter (ours both), client CPU per request (4 processes, user + system)', 'µs', o.clientCpuUs, n.clientCpuUs, 'time', null)
   oursRow('RedisStorage: failed requests', '', 0, n.failed, 'max', 0)
   oursRow('RedisStorage: requests to the provider per request served', 'req', 0, n.idpRequests / Math.max(1, n.ok), 'max', 0)
   row('latency p50 (restore + fetch)', 'ms', r.p50Ms, o.p50Ms, 'time', null)
@@ -190,7 +199,7 @@ async function load(ctx, redis, client, seconds) {
   for (const name of Object.keys(results)) {
     const x = results[name]
     notes.push(
-      `load (${name}): ${x.ok}/${x.requests} ok in ${x.wallS.toFixed(1)} s; restore alone p50 ${x.restoreP50Ms.toFixed(2)} ms, p99 ${x.restoreP99Ms.toFixed(1)} ms; login of ${sessions} sessions ${x.loginS.toFixed(1)} s, a record ${x.recordBytes} B; provider: ${JSON.stringify(x.idp)}; Redis commands: ${JSON.stringify(x.redisCalls)}; errors: ${topErrors(x.errors)}`,
+      `load (${name}): ${x.ok}/${x.requests} ok in ${x.wallS.toFixed(1)} s; CPU per request: client processes ${x.clientCpuUs.toFixed(0)} µs, provider ${x.providerCpuUs.toFixed(0)} µs; restore alone p50 ${x.restoreP50Ms.toFixed(2)} ms, p99 ${x.restoreP99Ms.toFixed(1)} ms; login of ${sessions} sessions ${x.loginS.toFixed(1)} s, a record ${x.recordBytes} B; provider: ${JSON.stringify(x.idp)}; Redis commands: ${JSON.stringify(x.redisCalls)}; errors: ${topErrors(x.errors)}`,
     )
     notes.push(
       `load (${name}) RSS MB per process, once a second: ${x.processes.map((p) => `[${p.rssMB.map((v) => Math.round(v)).join(' ')}]`).join(' ')}; after warm-up first/last quarter: ${x.processes.map((p) => `${p.growth.first.toFixed(0)}/${p.growth.last.toFixed(0)}`).join(', ')}`,
@@ -236,5 +245,16 @@ export async function multiProcessWorkloads(ctx, selected, { loadSeconds }) {
   } finally {
     await client.quit()
     await redis.stop()
+  }
+}
+
+/** The CPU time (user + system) process `pid` has used, in ms; NaN where /proc cannot tell. */
+function cpuMsOf(pid) {
+  try {
+    // Fields 14 and 15 of /proc/<pid>/stat, after the command name in parentheses: clock ticks (100 a second on Linux).
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return NaN
   }
 }

@@ -84,6 +84,9 @@ async function run(pkg, client, config) {
     restoreUs: [],
     refreshes: {},
     rss: [],
+    // This process's CPU time (user + system, µs) over the run: its JS thread and, on RedisStorage,
+    // the Redis thread too.
+    cpuUs: 0,
     startedAt: 0,
     endedAt: 0,
   }
@@ -160,6 +163,7 @@ async function run(pkg, client, config) {
   }
   sample()
   const sampler = setInterval(sample, 1000)
+  const cpuAtStart = process.cpuUsage()
 
   if (mode === 'load' || mode === 'floor') {
     const one = mode === 'load' ? request : floorRequest
@@ -181,6 +185,8 @@ async function run(pkg, client, config) {
   } else {
     throw new Error(`unknown mode ${mode}`)
   }
+  const cpu = process.cpuUsage(cpuAtStart)
+  report.cpuUs = cpu.user + cpu.system
   clearInterval(sampler)
   sample()
   report.endedAt = Date.now()

@@ -440,6 +440,7 @@ async function startOp(options = {}) {
       clientSecret: 'harness-cc-secret',
       webId: `${issuer}alice/profile/card#me`,
       privateResource: `${issuer}private`,
+      pid: child.pid,
       async stats() {
         const res = await fetch(`${issuer}__stats`)
         if (res.status !== 200) throw new Error(`GET ${issuer}__stats answered HTTP ${res.status}`)
