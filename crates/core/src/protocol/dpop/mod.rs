@@ -5,9 +5,11 @@
 //! both directions.
 //!
 //! `key` holds the key pair and its public forms, `stored_key` loads it from the two stored JSON
-//! strings, and `proof` signs the proof for one request.
+//! strings (`loaded_keys` keeps the keys loaded lately), and `proof` signs the proof for one
+//! request.
 
 mod key;
+mod loaded_keys;
 mod proof;
 mod stored_key;
 

@@ -91,7 +91,20 @@ impl DpopKey {
     /// Member order does not matter, and members this module does not use are ignored, as
     /// RFC 7517 §4 asks (Web Crypto exports add `ext` and `key_ops`). An `alg` other than ES256, a
     /// curve other than P-256, or coordinates that are not those of `d` are refused.
+    ///
+    /// A server restores the same sessions again and again: the keys loaded lately are kept
+    /// (`loaded_keys`), and the same two texts give the same key without loading it again.
     pub fn from_stored(public_key_json: &str, private_key_json: &str) -> Result<Self, DpopError> {
+        super::loaded_keys::loaded_or(public_key_json, private_key_json, || {
+            Self::from_stored_unkept(public_key_json, private_key_json)
+        })
+    }
+
+    /// `from_stored`, loading and checking the key every time.
+    pub(super) fn from_stored_unkept(
+        public_key_json: &str,
+        private_key_json: &str,
+    ) -> Result<Self, DpopError> {
         let private = parse_stored_jwk(private_key_json, StoredKeyPart::PrivateKey)?;
         let public = parse_stored_jwk(public_key_json, StoredKeyPart::PublicKey)?;
 
