@@ -165,7 +165,7 @@ async function load(ctx, redis, client, seconds) {
         const providerCpuUs = (providerCpuMs * 1000) / Math.max(1, served)
         results[run] = { ...s, idp, idpRequests, redisCalls, loginS, recordBytes, clientCpuUs, providerCpuUs }
         log(
-          `  ${run}: ${s.ok}/${s.requests} ok, ${s.throughput.toFixed(0)}/s, p50 ${s.p50Ms.toFixed(1)} ms, p99 ${s.p99Ms.toFixed(1)} ms, ${idpRequests} requests to the provider; errors: ${topErrors(s.errors)}`,
+          `  ${run}: ${s.ok}/${s.requests} ok, ${s.throughput.toFixed(0)}/s, p50 ${s.p50Ms.toFixed(1)} ms, p99 ${s.p99Ms.toFixed(1)} ms, CPU per request ${clientCpuUs.toFixed(0)} µs (provider ${providerCpuUs.toFixed(0)} µs), ${idpRequests} requests to the provider; errors: ${topErrors(s.errors)}`,
         )
       }
     } finally {
