@@ -91,6 +91,8 @@ class Session {
   /** Whether storage can log this session in again (a refresh token, or a client's credentials). */
   #renewable = false
   #timer
+  /** Whether the timer's session is in `abandonedTimers` (and maybe `awaited`). */
+  #registered = false
   #redirecting = false
   /** Background refreshes that failed in a row (the native plan backs off). */
   #failedRefreshes = 0
@@ -253,15 +255,22 @@ class Session {
   #schedule(plan = this.#credentials?.timerPlan(this.#keepAlive, this.#renewable, 0)) {
     clearTimeout(this.#timer)
     this.#timer = undefined
-    awaited.delete(this)
-    abandonedTimers.unregister(this)
+    // A new session (every restore's) has nothing to undo here: each is a runtime call or more.
+    if (this.#registered) {
+      awaited.delete(this)
+      abandonedTimers.unregister(this)
+      this.#registered = false
+    }
     if (this.#credentials === undefined || plan == null) return
     const timer = Session.#startTimer(new WeakRef(this), plan.delayMs, plan.refresh)
     timer.unref()
     this.#timer = timer
     abandonedTimers.register(this, timer, this)
+    this.#registered = true
     // Our own `error` listener does not count.
-    if ([...TIMER_EVENTS].some((e) => this.events.listenerCount(e) > (e === EVENTS.ERROR ? 1 : 0))) awaited.add(this)
+    let listened = false
+    for (const event of TIMER_EVENTS) listened ||= this.events.listenerCount(event) > (event === EVENTS.ERROR ? 1 : 0)
+    if (listened) awaited.add(this)
     this.events.emit(EVENTS.TIMEOUT_SET, timer)
   }
 
