@@ -10,7 +10,6 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
-const { execFile } = require('node:child_process')
 const { setTimeout: sleep } = require('node:timers/promises')
 const { createCluster } = require('redis')
 const lib = require('..')
@@ -18,10 +17,9 @@ const { startRedisCluster, slotOf } = require('./support/redis-cluster.js')
 const { rotationAcrossProcesses } = require('./support/rotation.js')
 const { startFakeIdp } = require('./support/fake-idp.js')
 const { createRedisStorage } = require('../examples/redis-storage.js')
-const { LIST_KEY, RECORD_PREFIX, rejection } = require('./helpers.js')
+const { LIST_KEY, RECORD_PREFIX, rejection, runChild: child, eventually } = require('./helpers.js')
 
 const { RedisStorage, StorageError, Session, getSessionFromStorage, getSessionIdFromStorageAll, clearSessionFromStorageAll } = lib
-const ROOT = path.join(__dirname, '..')
 
 let cluster
 let client // node-redis's cluster client, to look at what RedisStorage wrote
@@ -102,8 +100,8 @@ test('the multi-session functions on a cluster: records on every master, listed,
 
 test('options: exactly one of url and cluster; node urls checked, a password never repeated', () => {
   for (const [options, pattern] of [
-    [{}, /url must be a string/],
-    [{ url: cluster.urls[0], cluster: cluster.urls }, /either a url .* or a cluster/],
+    [{}, /needs a url .*, a cluster .* or a sentinel/],
+    [{ url: cluster.urls[0], cluster: cluster.urls }, /one of a url .*, a cluster .* or a sentinel .*, not several/],
     [{ cluster: [] }, /cluster must be a non-empty array/],
     [{ cluster: [cluster.urls[0], 5] }, /cluster must be a non-empty array/],
     [{ cluster: {} }, /cluster must be a non-empty array/],
@@ -327,40 +325,16 @@ test('a master killed mid-run: calls settle within the command timeout, and afte
 
   // Healthy again: every session restores, and every login that resolved is kept.
   const all = [...ids, ...during.logins]
-  const after = await eventually(() => Promise.all(all.map(async (id) => (await getSessionFromStorage(id, { storage }))?.info.isLoggedIn)))
+  const after = await eventually(() => Promise.all(all.map(async (id) => (await getSessionFromStorage(id, { storage }))?.info.isLoggedIn)), (e) => e instanceof StorageError)
   assert.deepEqual(after, all.map(() => true))
   const listed = await getSessionIdFromStorageAll(storage)
   for (const id of all) assert.ok(listed.includes(id), `${id} is listed`)
   assert.equal(tokenRequests() - asked, during.logins.length, 'no restore asked the provider')
 })
 
-/** Retries `fn` for up to 10 s while it rejects with a StorageError. */
-async function eventually(fn) {
-  const deadline = Date.now() + 10_000
-  for (;;) {
-    try {
-      return await fn()
-    } catch (error) {
-      if (!(error instanceof StorageError) || Date.now() > deadline) throw error
-      await sleep(200)
-    }
-  }
-}
-
 /** Resolves once the master on `port` has its writes acknowledged by its replica. */
 async function waitReplicated(port) {
   const master = client.masters.find((m) => m.port === port)
   const node = await client.nodeClient(master)
   await node.sendCommand(['WAIT', '1', '2000'])
-}
-
-/** Runs `source` in a new Node process (the package is `require(ROOT)`); resolves with its stdout, parsed. */
-function child(source, env = {}, timeout = 30_000) {
-  return new Promise((resolve, reject) => {
-    const started = Date.now()
-    execFile(process.execPath, ['-e', source], { cwd: ROOT, env: { ...process.env, ...env }, timeout }, (error, stdout, stderr) => {
-      if (error) return reject(new Error(`the child failed: ${error.message}\n${stderr}`))
-      resolve({ out: stdout.trim() === '' ? undefined : JSON.parse(stdout), elapsed: Date.now() - started, stderr })
-    })
-  })
 }
