@@ -17,7 +17,7 @@ const { startRedisCluster, slotOf } = require('./support/redis-cluster.js')
 const { rotationAcrossProcesses } = require('./support/rotation.js')
 const { startFakeIdp } = require('./support/fake-idp.js')
 const { createRedisStorage } = require('../examples/redis-storage.js')
-const { LIST_KEY, RECORD_PREFIX, rejection, runChild: child, eventually } = require('./helpers.js')
+const { LIST_KEY, RECORD_PREFIX, rejection, runChild: child, eventually, seed, loggedInRecord } = require('./helpers.js')
 
 const { RedisStorage, StorageError, Session, getSessionFromStorage, getSessionIdFromStorageAll, clearSessionFromStorageAll } = lib
 
@@ -192,6 +192,29 @@ test('the process exits: after close(), and with the storage forgotten', async (
   const forgotten = await child(script(''), env)
   assert.deepEqual(forgotten.out, { value: 'v', ids: [] })
   assert.ok(forgotten.elapsed < 5_000, `took ${forgotten.elapsed} ms`)
+})
+
+test('NODE_DEBUG on a cluster names each round trip by its commands and keys by kind, never a session ID or a value', async () => {
+  const storage = open({ cluster: cluster.urls, keyPrefix: 'dbg:' })
+  const ids = ['secret-session-id-1', 'secret-session-id-2', 'secret-session-id-3']
+  await seed(storage, Object.fromEntries(ids.map((id) => [id, loggedInRecord()])))
+  const { stderr } = await child(
+    `const lib = require('.');
+    (async () => {
+      const storage = new lib.RedisStorage({ cluster: JSON.parse(process.env.URLS), keyPrefix: 'dbg:' })
+      await lib.getSessionFromStorage('secret-session-id-1', { storage, refreshSession: false })
+      await lib.getSessionIdFromStorageAll(storage)
+      await lib.clearSessionFromStorageAll(storage)
+      await storage.close()
+    })()`,
+    { URLS: JSON.stringify(cluster.urls), NODE_DEBUG: 'solid-client-authn-native' },
+  )
+  const lines = stderr.split('\n').filter((line) => line.includes('Redis: '))
+  assert.ok(lines.some((line) => /Redis: GET <a session record or login state> in \d+ ms$/.test(line)), stderr)
+  assert.ok(lines.some((line) => /Redis: GET "solidClientAuthn:registeredSessions" in \d+ ms$/.test(line)), stderr)
+  assert.ok(lines.some((line) => /Redis: .*DEL <a session record or login state>/.test(line)), stderr)
+  for (const secret of [...ids, 'SECRET', 'dbg:']) assert.ok(!stderr.includes(secret), `${secret} in:\n${stderr}`)
+  assert.deepEqual(await getSessionIdFromStorageAll(storage), [])
 })
 
 test('rediss:// on a TLS cluster: a private CA trusted through NODE_EXTRA_CA_CERTS, refused without it', async (t) => {

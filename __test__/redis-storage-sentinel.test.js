@@ -15,7 +15,7 @@ const { startRedisSentinel } = require('./support/redis-sentinel.js')
 const { redisCli } = require('./support/redis-cluster.js')
 const { rotationAcrossProcesses } = require('./support/rotation.js')
 const { startFakeIdp } = require('./support/fake-idp.js')
-const { LIST_KEY, RECORD_PREFIX, rejection, runChild, eventually } = require('./helpers.js')
+const { LIST_KEY, RECORD_PREFIX, rejection, runChild, eventually, seed, loggedInRecord } = require('./helpers.js')
 
 const { RedisStorage, StorageError, Session, getSessionFromStorage, getSessionIdFromStorageAll, clearSessionFromStorageAll } = lib
 
@@ -185,6 +185,63 @@ test('a wrong master name, sentinels unreachable or refusing, or the master refu
     assert.ok(!error.message.includes('hunter2'), `${what}: ${error.message}`)
     assert.ok(elapsed < 2_000, `${what}: took ${elapsed} ms`)
   }
+})
+
+test('NODE_DEBUG behind Sentinel names round trips and their failures, never a session ID, a value or a password', async () => {
+  const storage = open({ sentinel, keyPrefix: 'dbg:' })
+  await seed(storage, { 'secret-session-id': loggedInRecord() })
+  const { stderr } = await runChild(
+    `const lib = require('.');
+    (async () => {
+      const sentinel = JSON.parse(process.env.SENTINEL)
+      const storage = new lib.RedisStorage({ sentinel, keyPrefix: 'dbg:' })
+      await lib.getSessionFromStorage('secret-session-id', { storage, refreshSession: false })
+      const refused = new lib.RedisStorage({ sentinel: { ...sentinel, password: 'hunter2-wrong' }, keyPrefix: 'dbg:' })
+      await lib.getSessionFromStorage('secret-session-id', { storage: refused }).catch(() => {})
+    })()`,
+    { SENTINEL: JSON.stringify(sentinel), NODE_DEBUG: 'solid-client-authn-native' },
+  )
+  assert.match(stderr, /Redis: GET <a session record or login state> in \d+ ms\n/)
+  assert.match(stderr, /Redis: GET <a session record or login state> in \d+ ms: failed: the master the sentinels name for "mymaster" could not be reached \(Redis refused the user name or password\)/)
+  for (const secret of ['secret-session-id', 'SECRET', 'hunter2']) assert.ok(!stderr.includes(secret), `${secret} in:\n${stderr}`)
+})
+
+test('rediss:// sentinels and master: a private CA trusted through NODE_EXTRA_CA_CERTS, refused without it', async (t) => {
+  const fs = require('node:fs')
+  const os = require('node:os')
+  const path = require('node:path')
+  const { execFileSync } = require('node:child_process')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redis-sentinel-tls-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const ssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' })
+  ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=test CA')
+  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost')
+  // The sentinels name the master by IP address: the certificate names it.
+  fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n')
+  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf')
+  const ca = path.join(dir, 'ca.pem')
+  const secure = await startRedisSentinel({ password: MASTER_PASSWORD, tls: { cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key'), ca } })
+  t.after(() => secure.stop())
+  const source = `const lib = require('.');
+    (async () => {
+      const storage = new lib.RedisStorage({ sentinel: JSON.parse(process.env.SENTINEL), keyPrefix: 'tls:', commandTimeoutMs: 5000 })
+      try {
+        await storage.set('k', 'over TLS')
+        process.stdout.write(JSON.stringify(await storage.get('k')))
+      } catch (e) {
+        process.stdout.write(JSON.stringify({ name: e.name, code: e.code, message: e.message }))
+      }
+      await storage.close()
+    })()`
+  const option = JSON.stringify({ nodes: secure.tlsUrls, masterName: secure.masterName, password: MASTER_PASSWORD })
+  const trusted = await runChild(source, { SENTINEL: option, NODE_EXTRA_CA_CERTS: ca })
+  assert.equal(trusted.out, 'over TLS')
+  // The master was reached over TLS: the sentinels name it by its TLS port.
+  const port = await secure.masterPort()
+  assert.ok(secure.nodes.some((n) => n.tlsPort === port), `the sentinels name port ${port}`)
+  const refused = await runChild(source, { SENTINEL: option, NODE_EXTRA_CA_CERTS: '' })
+  assert.deepEqual(refused.out, { name: 'StorageError', code: 'ERR_STORAGE_FAILED', message: 'storage.set("k") failed: no sentinel answered (Redis\'s TLS certificate was not accepted)' })
+  assert.ok(refused.elapsed < 5_000, `took ${refused.elapsed} ms`)
 })
 
 test('refresh with rotation across processes behind Sentinel, with leases: one refresh per token lifetime, no grant revoked', { timeout: 300_000 }, async () => {

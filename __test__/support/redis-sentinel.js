@@ -6,7 +6,7 @@
 // process). See README.md here.
 
 const { redisCli } = require('./redis-cluster.js')
-const { startRedis } = require('./redis.js')
+const { startRedis, freePort } = require('./redis.js')
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -23,7 +23,12 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
  *   `sentinel-pass` between them)
  * @param {number} [options.downAfterMs=1000] `down-after-milliseconds`: how soon a dead master
  *   is seen down
- * @returns {Promise<{ urls: string[], masterName: string, nodes: object[], sentinels: object[],
+ * @param {{ cert: string, key: string, ca: string }} [options.tls] PEM files: every server also
+ *   listens for TLS on a port of its own (`tlsPort`), replication and the sentinels' links to the
+ *   servers use it, and `tlsUrls` lists the sentinels' `rediss://` URLs; the plain ports stay, for
+ *   the helpers' own checks (`masterPort()` is then the master's TLS port, and `master()`,
+ *   `failover()` and `killMaster()` are for setups without TLS)
+ * @returns {Promise<{ urls: string[], tlsUrls?: string[], masterName: string, nodes: object[], sentinels: object[],
  *   masterPort(): Promise<number>, master(): Promise<object>, failover(): Promise<number>,
  *   killMaster(): Promise<number>, stop(): Promise<void> }>} `urls` are the sentinels' (without
  *   their password); `nodes` the master and replicas as started; `failover()` (SENTINEL FAILOVER)
@@ -31,25 +36,42 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
  *   and it says it is master
  */
 async function startRedisSentinel(options = {}) {
-  const { masterName = 'mymaster', replicas = 1, sentinels: count = 3, password, sentinelPassword, downAfterMs = 1000 } = options
+  const { masterName = 'mymaster', replicas = 1, sentinels: count = 3, password, sentinelPassword, downAfterMs = 1000, tls } = options
   const auth = password ? ['--requirepass', password, '--masterauth', password] : []
+  const tlsArgs = tls ? ['--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no', '--tls-replication', 'yes'] : []
+  /** A server of redis.js, with a TLS port of its own when `tls` (another one after a clash). */
+  const start = async (options) => {
+    if (!tls) return startRedis(options)
+    for (let attempt = 1; ; attempt++) {
+      const tlsPort = await freePort()
+      try {
+        const server = await startRedis({ ...options, args: [...options.args, ...tlsArgs, '--tls-port', String(tlsPort)] })
+        server.tlsPort = tlsPort
+        return server
+      } catch (error) {
+        if (attempt >= 5 || !/Address already in use/.test(error.message)) throw error
+      }
+    }
+  }
   const started = []
   const stopAll = () => Promise.all(started.map((server) => server.stop({ signal: 'SIGKILL' })))
   try {
-    const first = await startRedis({ args: auth })
+    const first = await start({ args: auth })
     started.push(first)
-    const copies = await Promise.all(Array.from({ length: replicas }, () => startRedis({ args: [...auth, '--replicaof', '127.0.0.1', String(first.port)] })))
+    // With TLS, replicas and sentinels reach the master on its TLS port.
+    const firstPort = tls ? first.tlsPort : first.port
+    const copies = await Promise.all(Array.from({ length: replicas }, () => start({ args: [...auth, '--replicaof', '127.0.0.1', String(firstPort)] })))
     started.push(...copies)
     await waitSynced(copies, password)
     const config = [
-      `sentinel monitor ${masterName} 127.0.0.1 ${first.port} ${Math.floor(count / 2) + 1}`,
+      `sentinel monitor ${masterName} 127.0.0.1 ${firstPort} ${Math.floor(count / 2) + 1}`,
       `sentinel down-after-milliseconds ${masterName} ${downAfterMs}`,
       `sentinel failover-timeout ${masterName} 10000`,
       ...(password ? [`sentinel auth-pass ${masterName} ${password}`] : []),
       ...(sentinelPassword ? [`requirepass ${sentinelPassword}`, `sentinel sentinel-pass ${sentinelPassword}`] : []),
       '',
     ].join('\n')
-    const watchers = await Promise.all(Array.from({ length: count }, () => startRedis({ config, args: ['--sentinel'] })))
+    const watchers = await Promise.all(Array.from({ length: count }, () => start({ config, args: ['--sentinel'] })))
     started.push(...watchers)
     const nodes = [first, ...copies]
     const ask = (sentinel, ...args) => redisCli(['-p', String(sentinel.port), ...(sentinelPassword ? ['--no-auth-warning', '-a', sentinelPassword] : []), ...args], 2_000)
@@ -83,6 +105,7 @@ async function startRedisSentinel(options = {}) {
 
     const setup = {
       urls: watchers.map((s) => s.url),
+      tlsUrls: tls ? watchers.map((s) => `rediss://127.0.0.1:${s.tlsPort}`) : undefined,
       masterName,
       nodes,
       sentinels: watchers,

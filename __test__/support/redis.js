@@ -352,4 +352,4 @@ async function startRedis(options = {}) {
   return handle
 }
 
-module.exports = { startRedis, ping }
+module.exports = { startRedis, ping, freePort }
