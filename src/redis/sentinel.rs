@@ -252,11 +252,6 @@ fn sentinels_of(target: &SentinelTarget) -> Result<Vec<redis::ConnectionInfo>, S
             crate::quote::text(url)
         )
     };
-    if target.nodes.is_empty() {
-        return Err(
-            "RedisStorage: sentinel.nodes must list at least one sentinel's url".to_owned(),
-        );
-    }
     if target.master_name.is_empty() {
         return Err("RedisStorage: sentinel.masterName must name the master".to_owned());
     }
@@ -275,7 +270,11 @@ fn sentinels_of(target: &SentinelTarget) -> Result<Vec<redis::ConnectionInfo>, S
         }
         nodes.push(info);
     }
-    let first = &nodes[0];
+    let Some(first) = nodes.first() else {
+        return Err(
+            "RedisStorage: sentinel.nodes must list at least one sentinel's url".to_owned(),
+        );
+    };
     let together = nodes.iter().all(|info| {
         tls_of(info) == tls_of(first)
             && info.redis_settings().username() == first.redis_settings().username()
@@ -309,8 +308,10 @@ fn client_for(target: &SentinelTarget) -> Result<(SentinelClient, Vec<redis::Cli
         )
     };
     let nodes = sentinels_of(target)?;
-    let first = &nodes[0];
-    let (tls, settings) = (tls_of(first), first.redis_settings().clone());
+    let (tls, settings) = match nodes.first() {
+        Some(first) => (tls_of(first), first.redis_settings().clone()),
+        None => return Err("RedisStorage: sentinel.nodes is empty".to_owned()),
+    };
     let addresses: Vec<ConnectionAddr> = nodes.iter().map(|info| info.addr().clone()).collect();
     let roots = tls.and_then(|_| crate::redis::tls::tls_roots());
     let watch = nodes
