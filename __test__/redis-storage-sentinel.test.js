@@ -5,8 +5,8 @@
 // RedisStorage on the master; a login restored in another process; options; a wrong master name,
 // sentinels unreachable or refusing, the master refusing its password; the process exiting after
 // close() or with the storage forgotten; refresh with rotation across processes; and the master
-// failed over (SENTINEL FAILOVER) and killed: every call settles within the command timeout, and
-// afterwards every session restores from the new master.
+// failed over (SENTINEL FAILOVER), frozen and killed: every call settles within the command
+// timeout, and afterwards every session restores from the new master.
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { setTimeout: sleep } = require('node:timers/promises')
@@ -348,6 +348,23 @@ test('SENTINEL FAILOVER mid-run: calls settle within the command timeout, and af
   assert.ok(lost <= during.logins.length / 4, `${lost} of ${during.logins.length} logins lost`)
   await allRestore(storage, ids, 'switch:')
   assert.equal(tokenRequests() - asked, during.logins.length, 'no restore asked the provider')
+})
+
+test('a master frozen (SIGSTOP) past down-after-milliseconds: calls time out until the sentinels promote the replica, then go to it', async (t) => {
+  const commandTimeoutMs = 1_500
+  const storage = open({ sentinel, keyPrefix: 'frozen:', commandTimeoutMs })
+  const ids = await seeded(storage, 'frozen', 6)
+  const old = await setup.master()
+  old.pause()
+  t.after(() => old.resume())
+  const switched = setup.waitNewMaster(old.port)
+  await throughFailover(t, storage, ids, switched, commandTimeoutMs)
+  // The connection to the frozen master stays open: the sentinels' switch is what moves the calls.
+  const started = Date.now()
+  await allRestore(storage, ids, 'frozen:')
+  t.diagnostic(`every session restored ${Date.now() - started} ms after the switch`)
+  old.resume()
+  await setup.waitSynced() // the old master follows the new one before the next test
 })
 
 // Last: it leaves the setup with the first master down.

@@ -30,7 +30,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
  *   `failover()` and `killMaster()` are for setups without TLS)
  * @returns {Promise<{ urls: string[], tlsUrls?: string[], masterName: string, nodes: object[], sentinels: object[],
  *   masterPort(): Promise<number>, master(): Promise<object>, failover(): Promise<number>,
- *   killMaster(): Promise<number>, stop(): Promise<void> }>} `urls` are the sentinels' (without
+ *   killMaster(): Promise<number>, waitNewMaster(oldPort: number): Promise<number>,
+ *   waitSynced(): Promise<void>, stop(): Promise<void> }>} `urls` are the sentinels' (without
  *   their password); `nodes` the master and replicas as started; `failover()` (SENTINEL FAILOVER)
  *   and `killMaster()` (SIGKILL) resolve with the new master's port once every sentinel names it
  *   and it says it is master
@@ -122,6 +123,13 @@ async function startRedisSentinel(options = {}) {
         // The demoted master follows the new one before the next failover can pick it.
         await waitSynced(nodes.filter((n) => n.port !== port && n.pid !== undefined), password)
         return port
+      },
+      /** Resolves with the master's port once every sentinel names one other than `oldPort`, and it says it is master. */
+      waitNewMaster: (oldPort, timeoutMs) => newMaster(oldPort, timeoutMs),
+      /** Resolves once every server still running but the master has synced from it. */
+      async waitSynced(timeoutMs) {
+        const port = await setup.masterPort()
+        await waitSynced(nodes.filter((n) => n.port !== port && n.pid !== undefined), password, timeoutMs)
       },
       /** Kills the master as a crash would; the sentinels promote a replica. */
       async killMaster() {

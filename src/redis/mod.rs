@@ -18,6 +18,7 @@
 pub mod cluster;
 pub mod commands;
 pub mod sentinel;
+pub mod sentinel_setup;
 mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};

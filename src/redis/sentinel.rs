@@ -13,11 +13,12 @@
 //!
 //! A master the sentinels demote by a forced failover (`SENTINEL FAILOVER`) keeps answering as
 //! master, writes included, until they reconfigure it some seconds later; writes it takes then
-//! are lost. So, twice a second at most, a batch also asks the sentinels which server is master
-//! (`SENTINEL MASTER`, on a connection kept to each, beside the batch and in the same wait; the
-//! newest configuration wins, as a sentinel may not have heard of a failover yet), and when they
-//! name another, the batch is made again on the new master. A new connection is checked so too,
-//! as the crate takes the first sentinel's word.
+//! are lost; and a master frozen past the sentinels' patience is replaced while the connection to
+//! it stays open. So, twice a second at most, a batch also asks the sentinels which server is
+//! master (`SENTINEL MASTER`, on a connection kept to each, beside the batch; the newest
+//! configuration wins, as a sentinel may not have heard of a failover yet), and when they name
+//! another, the batch is made again on the new master, whether the old one answered it or not. A
+//! new connection is checked so too, as the crate takes the first sentinel's word.
 //!
 //! A batch tried again may have been carried out before its connection broke: a lease's `SET NX`
 //! would then find its own value and answer "taken", so that answer is read back as on a cluster
@@ -25,17 +26,19 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::future::Either;
 use redis::aio::MultiplexedConnection;
-use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
-use redis::{AsyncConnectionConfig, ConnectionAddr, RedisError, TlsMode, Value};
+use redis::sentinel::SentinelClient;
+use redis::{AsyncConnectionConfig, RedisError, Value};
 
 use crate::error::StorageFailure;
 use crate::redis::cluster::{confirm_leases, lease_reads, taken_leases};
 use crate::redis::commands::{described, each, pipeline, Command, Reply};
-use crate::secret::Secret;
+pub use crate::redis::sentinel_setup::SentinelTarget;
+use crate::redis::sentinel_setup::{address_of, client_for, moved_to};
 
 /// The wait before a batch is tried again, doubling up to the maximum: a failover takes a
 /// second or two once the sentinels agree that the master is down.
@@ -47,20 +50,6 @@ const MAX_RETRY_WAIT_MS: u64 = 250;
 const CHECK_EVERY: Duration = Duration::from_millis(500);
 const CHECK_LIMIT: Duration = Duration::from_millis(200);
 const LOOKUP_LIMIT: Duration = Duration::from_secs(1);
-
-/// Where the sessions are behind Sentinel, as `new RedisStorage({ sentinel })` gave it.
-pub struct SentinelTarget {
-    /// Some of the sentinels' URLs (`redis://[user:password@]host:port`, `rediss://`), all with
-    /// the same user, password and TLS mode: the sentinels' own.
-    pub nodes: Vec<String>,
-    /// The name the sentinels monitor the master under (`sentinel monitor <name> …`).
-    pub master_name: String,
-    /// The master's user and password (not the sentinels').
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-    /// The master's database.
-    pub db: Option<i64>,
-}
 
 /// The master behind the sentinels, as one store reaches it. A store's clones share it.
 pub struct Master {
@@ -87,6 +76,15 @@ struct Current {
     connection: MultiplexedConnection,
     number: u64,
     address: (String, u16),
+    retired: Arc<Retired>,
+}
+
+/// Set when a connection is forgotten, waking the batches still waiting on it: they are tried
+/// again on the new master rather than waiting for an old one that may never answer.
+#[derive(Default)]
+struct Retired {
+    flag: AtomicBool,
+    notify: tokio::sync::Notify,
 }
 
 impl Master {
@@ -150,8 +148,9 @@ impl Master {
     /// Drops connection `number` if it is still the current one (not one made since).
     fn forget(&self, number: u64) {
         let mut current = self.lock();
-        if current.as_ref().is_some_and(|c| c.number == number) {
-            *current = None;
+        if let Some(forgotten) = current.take_if(|c| c.number == number) {
+            forgotten.retired.flag.store(true, Ordering::Relaxed);
+            forgotten.retired.notify.notify_waiters();
         }
     }
 
@@ -169,36 +168,43 @@ impl Master {
             Ok(client) => client,
             Err(error) => return Err(self.lookup_failed(&mut sentinels, &error).await),
         };
+        // The crate takes the first sentinel's word, which may be out of date during a failover:
+        // the newest configuration among the sentinels' answers wins, on the crate's settings.
+        let mut info = client.get_connection_info().clone();
+        let mut address = address_of(info.addr());
+        let named = self.named_now(connect.min(LOOKUP_LIMIT), true).await;
+        let substituted = named.filter(|named| *named != address);
+        if let Some(named) = substituted.clone() {
+            let addr = moved_to(info.addr(), named.clone());
+            info = info.set_addr(addr);
+            address = named;
+        }
+        let client = redis::Client::open(info).map_err(|e| self.unreached(&e))?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(connect))
             // The batch's own timeout bounds every round trip.
             .set_response_timeout(None);
-        let connection = client
+        let mut connection = client
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(|e| self.unreached(&e))?;
-        let address = match client.get_connection_info().addr() {
-            ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
-                (host.clone(), *port)
+        if substituted.is_some() {
+            // Checked as the crate checks its own choice.
+            let role = redis::cmd("ROLE")
+                .query_async::<redis::Role>(&mut connection)
+                .await;
+            if !matches!(role, Ok(redis::Role::Primary { .. })) {
+                return Err(StorageFailure::Failed(format!(
+                    "the server the sentinels name as master \"{}\" is not master yet",
+                    crate::quote::text(&self.name)
+                )));
             }
-            // The crate names masters by host and port only.
-            _ => (String::new(), 0),
-        };
-        // The crate takes the first sentinel's word; during a failover it may be out of date.
-        if self
-            .named_now(connect.min(LOOKUP_LIMIT), true)
-            .await
-            .is_some_and(|named| named != address)
-        {
-            return Err(StorageFailure::Failed(format!(
-                "the sentinels do not agree yet on the master for \"{}\"",
-                crate::quote::text(&self.name)
-            )));
         }
         let current = Current {
             connection,
             number: self.made.fetch_add(1, Ordering::Relaxed) + 1,
             address,
+            retired: Arc::default(),
         };
         // A lookup is as good as a check.
         *self
@@ -242,119 +248,6 @@ impl Master {
             described(error)
         ))
     }
-}
-
-/// The sentinels' connection info from `target`'s URLs, which must go together.
-fn sentinels_of(target: &SentinelTarget) -> Result<Vec<redis::ConnectionInfo>, String> {
-    let refused = |url: &str, why: &str| {
-        format!(
-            "RedisStorage: the sentinel url {} is not usable: {why}",
-            crate::quote::text(url)
-        )
-    };
-    if target.master_name.is_empty() {
-        return Err("RedisStorage: sentinel.masterName must name the master".to_owned());
-    }
-    let mut nodes = Vec::with_capacity(target.nodes.len());
-    for url in &target.nodes {
-        let info = redis::IntoConnectionInfo::into_connection_info(url.as_str())
-            .map_err(|e| refused(url, &format!("{:?}", e.kind())))?;
-        if matches!(info.addr(), ConnectionAddr::Unix(_)) {
-            return Err(refused(url, "sentinels are reached over TCP"));
-        }
-        if info.redis_settings().db() != 0 {
-            return Err(refused(
-                url,
-                "a sentinel has no database (sentinel.db is the master's)",
-            ));
-        }
-        nodes.push(info);
-    }
-    let Some(first) = nodes.first() else {
-        return Err(
-            "RedisStorage: sentinel.nodes must list at least one sentinel's url".to_owned(),
-        );
-    };
-    let together = nodes.iter().all(|info| {
-        tls_of(info) == tls_of(first)
-            && info.redis_settings().username() == first.redis_settings().username()
-            && info.redis_settings().password() == first.redis_settings().password()
-    });
-    if !together {
-        return Err(
-            "RedisStorage: the sentinel urls must all have the same user, password and TLS mode"
-                .to_owned(),
-        );
-    }
-    Ok(nodes)
-}
-
-/// Whether `info` is TLS, and if so whether it skips the host name check (`#insecure`).
-fn tls_of(info: &redis::ConnectionInfo) -> Option<bool> {
-    match info.addr() {
-        ConnectionAddr::TcpTls { insecure, .. } => Some(*insecure),
-        _ => None,
-    }
-}
-
-/// A sentinel client for `target`, and a plain client for each sentinel (for the check of which
-/// server is master). `rediss://` sentinels, and then the master, trust what a standalone store
-/// trusts.
-fn client_for(target: &SentinelTarget) -> Result<(SentinelClient, Vec<redis::Client>), String> {
-    let unusable = |e: RedisError| {
-        format!(
-            "RedisStorage: the sentinel options are not usable: {:?}",
-            e.kind()
-        )
-    };
-    let nodes = sentinels_of(target)?;
-    let (tls, settings) = match nodes.first() {
-        Some(first) => (tls_of(first), first.redis_settings().clone()),
-        None => return Err("RedisStorage: sentinel.nodes is empty".to_owned()),
-    };
-    let addresses: Vec<ConnectionAddr> = nodes.iter().map(|info| info.addr().clone()).collect();
-    let roots = tls.and_then(|_| crate::redis::tls::tls_roots());
-    let watch = nodes
-        .into_iter()
-        .map(|info| match &roots {
-            Some(roots) => redis::Client::build_with_tls(info, roots.clone()),
-            None => redis::Client::open(info),
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(unusable)?;
-    let mut builder =
-        SentinelClientBuilder::new(addresses, &target.master_name, SentinelServerType::Master)
-            .map_err(unusable)?;
-    if let Some(user) = settings.username() {
-        builder = builder.set_client_to_sentinel_username(user);
-    }
-    if let Some(password) = settings.password() {
-        builder = builder.set_client_to_sentinel_password(password);
-    }
-    if let Some(insecure) = tls {
-        // The master speaks TLS as its sentinels do.
-        let mode = if insecure {
-            TlsMode::Insecure
-        } else {
-            TlsMode::Secure
-        };
-        builder = builder.set_client_to_redis_tls_mode(mode);
-        if let Some(roots) = roots {
-            builder = builder
-                .set_client_to_sentinel_certificates(roots.clone())
-                .set_client_to_redis_certificates(roots);
-        }
-    }
-    if let Some(user) = &target.username {
-        builder = builder.set_client_to_redis_username(user);
-    }
-    if let Some(password) = &target.password {
-        builder = builder.set_client_to_redis_password(password.expose());
-    }
-    if let Some(db) = target.db {
-        builder = builder.set_client_to_redis_db(db);
-    }
-    Ok((builder.build().map_err(unusable)?, watch))
 }
 
 /// Asks one sentinel for the master's configuration (`SENTINEL MASTER`) on the connection kept
@@ -418,6 +311,50 @@ pub fn next_wait(wait: Duration) -> Duration {
     (wait * 2).min(Duration::from_millis(MAX_RETRY_WAIT_MS))
 }
 
+/// What `query` on `current` got, or `None` when the sentinels name another master now, or the
+/// connection was forgotten meanwhile. When a check is due they are asked beside it, and a query
+/// the old master has not answered by then is dropped: a master frozen past the sentinels'
+/// patience is replaced, and would hold it to the batch's timeout.
+async fn beside_check(
+    master: &Master,
+    current: &Current,
+    query: impl std::future::Future<Output = redis::RedisResult<Vec<Value>>>,
+    limit: Duration,
+) -> Option<redis::RedisResult<Vec<Value>>> {
+    let retired = current.retired.notify.notified();
+    let mut retired = std::pin::pin!(retired);
+    retired.as_mut().enable();
+    if current.retired.flag.load(Ordering::Relaxed) {
+        return None;
+    }
+    let query = std::pin::pin!(query);
+    let query = async {
+        match futures_util::future::select(query, retired).await {
+            Either::Left((replies, _)) => Some(replies),
+            Either::Right(((), _)) => None,
+        }
+    };
+    if !master.check_due() {
+        return query.await;
+    }
+    let moved = |named: Option<(String, u16)>| named.is_some_and(|n| n != current.address);
+    let query = std::pin::pin!(query);
+    let check = std::pin::pin!(master.named_now(limit, false));
+    match futures_util::future::select(query, check).await {
+        Either::Left((replies, check)) => {
+            let named = check.await;
+            replies.filter(|_| !moved(named))
+        }
+        Either::Right((named, query)) => {
+            if moved(named) {
+                None
+            } else {
+                query.await
+            }
+        }
+    }
+}
+
 /// Makes `sent` on the master, in one round trip when all is well. After a broken connection or
 /// a `READONLY`, the sentinels are asked again and the batch is tried again, until it is done or
 /// the next try could not start before `deadline` (the batch's timeout, which drops a try under
@@ -440,22 +377,17 @@ pub async fn round_trip(
                 let mut connection = current.connection.clone();
                 let batch = pipeline(prefix, sent);
                 let query = batch.query_async::<Vec<Value>>(&mut connection);
-                let (replies, named) = if master.check_due() {
-                    let check = master.named_now(connect.min(CHECK_LIMIT), false);
-                    futures_util::future::join(query, check).await
-                } else {
-                    (query.await, None)
-                };
-                let moved = named.filter(|named| *named != current.address);
-                match replies {
-                    _ if moved.is_some() => {
+                match beside_check(master, &current, query, connect.min(CHECK_LIMIT)).await {
+                    None => {
                         master.forget(current.number);
+                        // Cut off, it may have been carried out.
+                        maybe_done = true;
                         StorageFailure::Failed(format!(
                             "the sentinels name another master for \"{}\" now",
                             crate::quote::text(&master.name)
                         ))
                     }
-                    Ok(values) if !values.iter().any(is_read_only) => {
+                    Some(Ok(values)) if !values.iter().any(is_read_only) => {
                         let mut replies = each(sent.len(), Ok(values));
                         if maybe_done {
                             let taken = taken_leases(sent, &replies);
@@ -470,14 +402,14 @@ pub async fn round_trip(
                         }
                         return replies;
                     }
-                    Ok(_) => {
+                    Some(Ok(_)) => {
                         master.forget(current.number);
                         StorageFailure::Failed(format!(
                             "the server the sentinels named as master \"{}\" is a replica now",
                             crate::quote::text(&master.name)
                         ))
                     }
-                    Err(error) => {
+                    Some(Err(error)) => {
                         master.forget(current.number);
                         maybe_done = true;
                         failure_of(&error)

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::redis::{RedisOptions, RedisStore, RedisTarget};
+use crate::secret::Secret;
 
 fn target(nodes: &[&str]) -> SentinelTarget {
     SentinelTarget {
@@ -175,4 +176,29 @@ fn the_newest_configuration_names_the_master() {
         newest(vec![configuration(&old), configuration(&old)]),
         Some(("10.0.0.1".to_owned(), 6379))
     );
+}
+
+#[test]
+fn a_master_moved_to_another_address_keeps_its_tls_settings() {
+    use redis::ConnectionAddr;
+    let plain = ConnectionAddr::Tcp("10.0.0.1".into(), 6379);
+    assert_eq!(address_of(&plain), ("10.0.0.1".to_owned(), 6379));
+    let moved = moved_to(&plain, ("10.0.0.2".to_owned(), 6380));
+    assert_eq!(moved, ConnectionAddr::Tcp("10.0.0.2".into(), 6380));
+    let tls = ConnectionAddr::TcpTls {
+        host: "10.0.0.1".into(),
+        port: 6379,
+        insecure: true,
+        tls_params: None,
+    };
+    let ConnectionAddr::TcpTls {
+        host,
+        port,
+        insecure,
+        ..
+    } = moved_to(&tls, ("10.0.0.2".to_owned(), 6380))
+    else {
+        panic!("TLS was dropped")
+    };
+    assert_eq!((host.as_str(), port, insecure), ("10.0.0.2", 6380, true));
 }
