@@ -8,7 +8,7 @@
 //! `READONLY` answer, drops the connection, and the batch is tried again on the master the
 //! sentinels name now, after a short wait; the tries run inside the batch's timeout, which drops
 //! them with the batch (as the cluster client's retries do in `cluster`). A store that never
-//! found its master does not wait for one: it fails at once, saying why (no sentinel reached, no
+//! found its master does not wait for one: it fails at once, saying why (no sentinel answered, no
 //! master of that name, the master refusing), as a standalone store fails while Redis is down.
 //!
 //! A master the sentinels demote by a forced failover (`SENTINEL FAILOVER`) keeps answering as
@@ -17,8 +17,10 @@
 //! it stays open. So, twice a second at most, a batch also asks the sentinels which server is
 //! master (`SENTINEL MASTER`, on a connection kept to each, beside the batch; the newest
 //! configuration wins, as a sentinel may not have heard of a failover yet), and when they name
-//! another, the batch is made again on the new master, whether the old one answered it or not. A
-//! new connection is checked so too, as the crate takes the first sentinel's word.
+//! another, the batch is made again on the new master, whether the old one answered it or not
+//! (and the batches still waiting on the old connection are woken to be tried again too). A new
+//! connection goes to the newest configuration's master as well, as the crate takes the first
+//! sentinel's word.
 //!
 //! A batch tried again may have been carried out before its connection broke: a lease's `SET NX`
 //! would then find its own value and answer "taken", so that answer is read back as on a cluster
