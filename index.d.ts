@@ -69,18 +69,20 @@ export declare class InMemoryStorage implements IStorage {
   delete(key: string): Promise<void>;
 }
 
-/** Options of {@link RedisStorage}: where Redis is (`url`, or `cluster` for a Redis Cluster), and the rest. */
-export type RedisStorageOptions = RedisStorageCommonOptions & (RedisStorageServer | RedisStorageCluster);
+/** Options of {@link RedisStorage}: where Redis is (`url`, `cluster` for a Redis Cluster, or `sentinel` behind Redis Sentinel), and the rest. */
+export type RedisStorageOptions = RedisStorageCommonOptions & (RedisStorageServer | RedisStorageCluster | RedisStorageSentinel);
 
 /** One Redis: {@link RedisStorageOptions} with a `url`. */
 export interface RedisStorageServer {
   /**
    * Where Redis is: `redis://[user:password@]host[:port][/db]`, `rediss://…` for TLS (the
    * system's roots plus the PEM file named by `NODE_EXTRA_CA_CERTS` are trusted), or
-   * `unix:///path/to/socket`. A standalone Redis (or a primary); Sentinel is not supported.
+   * `unix:///path/to/socket`. A standalone Redis (or a primary); behind Sentinel, see
+   * {@link RedisStorageSentinel}.
    */
   url: string | URL;
   cluster?: never;
+  sentinel?: never;
 }
 
 /** A Redis Cluster: {@link RedisStorageOptions} with a `cluster`. */
@@ -96,6 +98,36 @@ export interface RedisStorageCluster {
    */
   cluster: ReadonlyArray<string | URL> | string | URL;
   url?: never;
+  sentinel?: never;
+}
+
+/** Redis behind Redis Sentinel: {@link RedisStorageOptions} with a `sentinel`. */
+export interface RedisStorageSentinel {
+  /**
+   * The sentinels, and the master they watch. The master is asked of the sentinels on first use,
+   * and again after a failover: when its connection breaks, when it answers `READONLY`, or when
+   * the sentinels name another (asked twice a second at most, beside a call); calls meanwhile are
+   * tried again within the command timeout, and settle done or rejected with a
+   * {@link StorageError}. Before a master was ever found, a call rejects at once, saying why.
+   */
+  sentinel: {
+    /**
+     * The URLs of some sentinels (`redis://[user:password@]host:port`, `rediss://…` trusted as for
+     * `url`), all with the same user, password and TLS mode: the sentinels' own. The master is
+     * reached with TLS when they are.
+     */
+    nodes: ReadonlyArray<string | URL>;
+    /** The name the sentinels monitor the master under (`sentinel monitor <masterName> …`). */
+    masterName: string;
+    /** The master's user (ACL), if any. */
+    username?: string;
+    /** The master's password, if any (the sentinels' goes in their URLs). */
+    password?: string;
+    /** The master's database. Default 0. */
+    db?: number;
+  };
+  url?: never;
+  cluster?: never;
 }
 
 /** The options of {@link RedisStorageOptions} that do not say where Redis is. */
@@ -120,6 +152,7 @@ export interface RedisStorageCommonOptions {
  * values are the ones every storage gets, so a node-redis adapter (or the reference) on the same
  * Redis and prefix reads the sessions it writes, and the other way round.
  *
+ * Behind Redis Sentinel it works on the master the sentinels name, and follows a failover.
  * It connects on first use, and reconnects by itself after Redis went away: while Redis is down,
  * calls reject at once with a {@link StorageError} (`"ERR_STORAGE_FAILED"`); a Redis that stops
  * answering makes them reject after the command timeout (`"ERR_STORAGE_TIMEOUT"`). An open
@@ -128,8 +161,8 @@ export interface RedisStorageCommonOptions {
  *
  * Not part of `@inrupt/solid-client-authn-node`.
  *
- * @throws {TypeError} If an option is not of its type, `url` or a `cluster` node's URL is not a
- * Redis URL, or both `url` and `cluster` (or neither) are given.
+ * @throws {TypeError} If an option is not of its type, `url`, a `cluster` node's or a sentinel's
+ * URL is not a Redis URL, or not exactly one of `url`, `cluster` and `sentinel` is given.
  */
 export declare class RedisStorage implements IStorage {
   constructor(options: RedisStorageOptions);

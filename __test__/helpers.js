@@ -110,4 +110,33 @@ async function rejection(promise) {
   throw new Error('expected a rejection')
 }
 
-module.exports = { RECORD_PREFIX, LIST_KEY, asyncMapStorage, fileStorage, restoreInChild, loggedInRecord, seed, rejection }
+/**
+ * Runs `source` in a new Node process in the package's folder (so `require('.')` is the package);
+ * resolves with its stdout parsed as JSON (undefined when empty), its stderr and how long it ran.
+ */
+function runChild(source, env = {}, timeout = 30_000) {
+  const { execFile } = require('node:child_process')
+  const root = require('node:path').join(__dirname, '..')
+  return new Promise((resolve, reject) => {
+    const started = Date.now()
+    execFile(process.execPath, ['-e', source], { cwd: root, env: { ...process.env, ...env }, timeout }, (error, stdout, stderr) => {
+      if (error) return reject(new Error(`the child failed: ${error.message}\n${stderr}`))
+      resolve({ out: stdout.trim() === '' ? undefined : JSON.parse(stdout), elapsed: Date.now() - started, stderr })
+    })
+  })
+}
+
+/** Calls `fn` again every 200 ms for up to `timeoutMs` while it rejects with an error `retried` accepts. */
+async function eventually(fn, retried, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      return await fn()
+    } catch (error) {
+      if (!retried(error) || Date.now() > deadline) throw error
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+  }
+}
+
+module.exports = { RECORD_PREFIX, LIST_KEY, asyncMapStorage, fileStorage, restoreInChild, loggedInRecord, seed, rejection, runChild, eventually }

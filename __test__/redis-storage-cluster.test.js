@@ -10,7 +10,6 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
-const { execFile } = require('node:child_process')
 const { setTimeout: sleep } = require('node:timers/promises')
 const { createCluster } = require('redis')
 const lib = require('..')
@@ -18,10 +17,9 @@ const { startRedisCluster, slotOf } = require('./support/redis-cluster.js')
 const { rotationAcrossProcesses } = require('./support/rotation.js')
 const { startFakeIdp } = require('./support/fake-idp.js')
 const { createRedisStorage } = require('../examples/redis-storage.js')
-const { LIST_KEY, RECORD_PREFIX, rejection } = require('./helpers.js')
+const { LIST_KEY, RECORD_PREFIX, rejection, runChild: child, eventually, seed, loggedInRecord } = require('./helpers.js')
 
 const { RedisStorage, StorageError, Session, getSessionFromStorage, getSessionIdFromStorageAll, clearSessionFromStorageAll } = lib
-const ROOT = path.join(__dirname, '..')
 
 let cluster
 let client // node-redis's cluster client, to look at what RedisStorage wrote
@@ -102,8 +100,8 @@ test('the multi-session functions on a cluster: records on every master, listed,
 
 test('options: exactly one of url and cluster; node urls checked, a password never repeated', () => {
   for (const [options, pattern] of [
-    [{}, /url must be a string/],
-    [{ url: cluster.urls[0], cluster: cluster.urls }, /either a url .* or a cluster/],
+    [{}, /needs a url .*, a cluster .* or a sentinel/],
+    [{ url: cluster.urls[0], cluster: cluster.urls }, /one of a url .*, a cluster .* or a sentinel .*, not several/],
     [{ cluster: [] }, /cluster must be a non-empty array/],
     [{ cluster: [cluster.urls[0], 5] }, /cluster must be a non-empty array/],
     [{ cluster: {} }, /cluster must be a non-empty array/],
@@ -194,6 +192,29 @@ test('the process exits: after close(), and with the storage forgotten', async (
   const forgotten = await child(script(''), env)
   assert.deepEqual(forgotten.out, { value: 'v', ids: [] })
   assert.ok(forgotten.elapsed < 5_000, `took ${forgotten.elapsed} ms`)
+})
+
+test('NODE_DEBUG on a cluster names each round trip by its commands and keys by kind, never a session ID or a value', async () => {
+  const storage = open({ cluster: cluster.urls, keyPrefix: 'dbg:' })
+  const ids = ['secret-session-id-1', 'secret-session-id-2', 'secret-session-id-3']
+  await seed(storage, Object.fromEntries(ids.map((id) => [id, loggedInRecord()])))
+  const { stderr } = await child(
+    `const lib = require('.');
+    (async () => {
+      const storage = new lib.RedisStorage({ cluster: JSON.parse(process.env.URLS), keyPrefix: 'dbg:' })
+      await lib.getSessionFromStorage('secret-session-id-1', { storage, refreshSession: false })
+      await lib.getSessionIdFromStorageAll(storage)
+      await lib.clearSessionFromStorageAll(storage)
+      await storage.close()
+    })()`,
+    { URLS: JSON.stringify(cluster.urls), NODE_DEBUG: 'solid-client-authn-native' },
+  )
+  const lines = stderr.split('\n').filter((line) => line.includes('Redis: '))
+  assert.ok(lines.some((line) => /Redis: GET <a session record or login state> in \d+ ms$/.test(line)), stderr)
+  assert.ok(lines.some((line) => /Redis: GET "solidClientAuthn:registeredSessions" in \d+ ms$/.test(line)), stderr)
+  assert.ok(lines.some((line) => /Redis: .*DEL <a session record or login state>/.test(line)), stderr)
+  for (const secret of [...ids, 'SECRET', 'dbg:']) assert.ok(!stderr.includes(secret), `${secret} in:\n${stderr}`)
+  assert.deepEqual(await getSessionIdFromStorageAll(storage), [])
 })
 
 test('rediss:// on a TLS cluster: a private CA trusted through NODE_EXTRA_CA_CERTS, refused without it', async (t) => {
@@ -327,40 +348,16 @@ test('a master killed mid-run: calls settle within the command timeout, and afte
 
   // Healthy again: every session restores, and every login that resolved is kept.
   const all = [...ids, ...during.logins]
-  const after = await eventually(() => Promise.all(all.map(async (id) => (await getSessionFromStorage(id, { storage }))?.info.isLoggedIn)))
+  const after = await eventually(() => Promise.all(all.map(async (id) => (await getSessionFromStorage(id, { storage }))?.info.isLoggedIn)), (e) => e instanceof StorageError)
   assert.deepEqual(after, all.map(() => true))
   const listed = await getSessionIdFromStorageAll(storage)
   for (const id of all) assert.ok(listed.includes(id), `${id} is listed`)
   assert.equal(tokenRequests() - asked, during.logins.length, 'no restore asked the provider')
 })
 
-/** Retries `fn` for up to 10 s while it rejects with a StorageError. */
-async function eventually(fn) {
-  const deadline = Date.now() + 10_000
-  for (;;) {
-    try {
-      return await fn()
-    } catch (error) {
-      if (!(error instanceof StorageError) || Date.now() > deadline) throw error
-      await sleep(200)
-    }
-  }
-}
-
 /** Resolves once the master on `port` has its writes acknowledged by its replica. */
 async function waitReplicated(port) {
   const master = client.masters.find((m) => m.port === port)
   const node = await client.nodeClient(master)
   await node.sendCommand(['WAIT', '1', '2000'])
-}
-
-/** Runs `source` in a new Node process (the package is `require(ROOT)`); resolves with its stdout, parsed. */
-function child(source, env = {}, timeout = 30_000) {
-  return new Promise((resolve, reject) => {
-    const started = Date.now()
-    execFile(process.execPath, ['-e', source], { cwd: ROOT, env: { ...process.env, ...env }, timeout }, (error, stdout, stderr) => {
-      if (error) return reject(new Error(`the child failed: ${error.message}\n${stderr}`))
-      resolve({ out: stdout.trim() === '' ? undefined : JSON.parse(stdout), elapsed: Date.now() - started, stderr })
-    })
-  })
 }

@@ -145,7 +145,8 @@ test('its IStorage methods called directly: get, set, delete, and setIfAbsent as
 test('options are checked, and a URL with a password is never repeated', () => {
   for (const [options, pattern] of [
     [undefined, /expects an object with a url/],
-    [{}, /url must be a string/],
+    [{}, /needs a url .*, a cluster .* or a sentinel/],
+    [{ url: 5 }, /url must be a string/],
     [{ url: redis.url, keyPrefix: 5 }, /keyPrefix must be a string/],
     [{ url: redis.url, commandTimeoutMs: 0 }, /commandTimeoutMs must be a whole number/],
     [{ url: redis.url, connectTimeoutMs: 1.5 }, /connectTimeoutMs must be a whole number/],

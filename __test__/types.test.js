@@ -198,6 +198,10 @@ const WRONG_OURS_ONLY = `import { RedisStorage, StorageCorruptedError, StorageEr
 new RedisStorage({ keyPrefix: "app:" });
 // @ts-expect-error: a url or a cluster, not both
 new RedisStorage({ url: "redis://a:6379", cluster: ["redis://b:6379"] });
+// @ts-expect-error: a url or a sentinel, not both
+new RedisStorage({ url: "redis://a:6379", sentinel: { nodes: ["redis://s:26379"], masterName: "m" } });
+// @ts-expect-error: a sentinel needs the master's name
+new RedisStorage({ sentinel: { nodes: ["redis://s:26379"] } });
 // @ts-expect-error: unknown storage error code
 new StorageError("message", "ERR_OTHER");
 // @ts-expect-error: a corrupted-storage error has its own code

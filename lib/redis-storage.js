@@ -1,6 +1,6 @@
 'use strict'
-// RedisStorage: sessions in Redis or a Redis Cluster, with the calls made in Rust
-// (src/redis/). Operations on it never call into JS for a storage
+// RedisStorage: sessions in Redis, a Redis Cluster or behind Redis Sentinel, with the calls made
+// in Rust (src/redis/). Operations on it never call into JS for a storage
 // call: the binding sends each batch of an operation's calls as one pipeline (on a cluster, one
 // per slot, together) and hands JS a Promise to await in its place. The methods below are for JS
 // code that calls the IStorage methods itself; the keys and values are those any IStorage sees,
@@ -12,12 +12,28 @@ const { recogniseNative } = require('./storage.js')
 
 const MAX_MS = 2 ** 31 - 1
 
-/** The native handle for `options`: one Redis (`url`) or a Redis Cluster (`cluster`). */
+const isUrl = (value) => typeof value === 'string' || value instanceof URL
+
+/** The `sentinel` option, checked: where the sentinels are and what they call the master. */
+function sentinelOf(sentinel) {
+  if (sentinel === null || typeof sentinel !== 'object' || Array.isArray(sentinel)) throw invalidArgument(`RedisStorage's sentinel must be an object such as { nodes: ["redis://10.0.0.1:26379"], masterName: "mymaster" }, got ${sentinel === null ? 'null' : Array.isArray(sentinel) ? 'an array' : typeof sentinel}`)
+  const { nodes, masterName, username, password, db } = sentinel
+  if (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every(isUrl)) throw invalidArgument('RedisStorage\'s sentinel.nodes must be a non-empty array of sentinel urls such as "redis://10.0.0.1:26379"')
+  if (typeof masterName !== 'string' || masterName === '') throw invalidArgument(`RedisStorage's sentinel.masterName must be the non-empty name the sentinels monitor the master under, got ${typeof masterName === 'string' ? 'an empty string' : typeof masterName}`)
+  for (const [name, value] of [['username', username], ['password', password]]) {
+    if (value !== undefined && typeof value !== 'string') throw invalidArgument(`RedisStorage's sentinel.${name} must be a string, got ${value === null ? 'null' : typeof value}`)
+  }
+  if (db !== undefined && !(Number.isInteger(db) && db >= 0 && db <= MAX_MS)) throw invalidArgument(`RedisStorage's sentinel.db must be a whole number of at least 0, got ${typeof db === 'number' ? db : typeof db}`)
+  return { nodes: nodes.map(String), masterName, username, password, db }
+}
+
+/** The native handle for `options`: one Redis (`url`), a Redis Cluster (`cluster`) or the master behind Redis Sentinel (`sentinel`). */
 function nativeFor(options) {
-  if (options === null || typeof options !== 'object') throw invalidArgument(`new RedisStorage(options) expects an object with a url or a cluster, got ${options === null ? 'null' : typeof options}`)
-  const { url, cluster, keyPrefix = '', commandTimeoutMs, connectTimeoutMs } = options
-  const isUrl = (value) => typeof value === 'string' || value instanceof URL
-  if (url !== undefined && cluster !== undefined) throw invalidArgument('RedisStorage takes either a url (one Redis) or a cluster (a list of its nodes\' urls), not both')
+  if (options === null || typeof options !== 'object') throw invalidArgument(`new RedisStorage(options) expects an object with a url, a cluster or a sentinel, got ${options === null ? 'null' : typeof options}`)
+  const { url, cluster, sentinel, keyPrefix = '', commandTimeoutMs, connectTimeoutMs } = options
+  const given = [url, cluster, sentinel].filter((value) => value !== undefined).length
+  if (given > 1) throw invalidArgument('RedisStorage takes one of a url (one Redis), a cluster (a list of its nodes\' urls) or a sentinel (its sentinels and master name), not several')
+  if (given === 0) throw invalidArgument('RedisStorage needs a url (one Redis), a cluster (a list of its nodes\' urls) or a sentinel (its sentinels and master name)')
   if (typeof keyPrefix !== 'string') throw invalidArgument(`RedisStorage's keyPrefix must be a string, got ${typeof keyPrefix}`)
   const millis = (value, name) => {
     if (value === undefined) return undefined
@@ -25,6 +41,7 @@ function nativeFor(options) {
     throw invalidArgument(`RedisStorage's ${name} must be a whole number of milliseconds between 1 and ${MAX_MS}, got ${typeof value === 'number' ? value : typeof value}`)
   }
   const rest = [keyPrefix, millis(commandTimeoutMs, 'commandTimeoutMs'), millis(connectTimeoutMs, 'connectTimeoutMs')]
+  if (sentinel !== undefined) return native.NativeStorage.redisSentinel(sentinelOf(sentinel), ...rest)
   if (cluster !== undefined) {
     // A single URL is taken as a list of one: the client learns the other nodes from it.
     const nodes = isUrl(cluster) ? [cluster] : cluster
@@ -46,7 +63,7 @@ function checkedValue(value) {
   return value
 }
 
-/** An IStorage in Redis (one server or a cluster), whose calls this package makes natively. */
+/** An IStorage in Redis (one server, a cluster, or the master behind Sentinel), whose calls this package makes natively. */
 class RedisStorage {
   #native
 

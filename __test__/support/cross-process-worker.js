@@ -3,17 +3,22 @@
 // its sessions from Redis again and again, as a server restores one per request, and reads the
 // private resource with it. Prints what happened as JSON. STORAGE=native runs it on the
 // package's RedisStorage instead of the node-redis adapter (__test__/redis-storage.test.js), and
-// STORAGE=native-cluster on a RedisStorage over a Redis Cluster (redis-storage-cluster.test.js).
+// STORAGE=native-cluster on a RedisStorage over a Redis Cluster (redis-storage-cluster.test.js),
+// STORAGE=native-sentinel behind Redis Sentinel (redis-storage-sentinel.test.js).
 const { createClient } = require('redis')
 const { getSessionFromStorage, RedisStorage } = require('../..')
 const { createRedisStorage, redisClientOptions } = require('../../examples/redis-storage.js')
 
 const { REDIS_URL, PREFIX, IDS, RESOURCE, DURATION_MS, ATOMIC, STORAGE } = process.env
 
-/** STORAGE=native: a RedisStorage on REDIS_URL; native-cluster: on the cluster whose nodes REDIS_URL lists (commas). */
+/**
+ * STORAGE=native: a RedisStorage on REDIS_URL; native-cluster: on the cluster whose nodes REDIS_URL
+ * lists (commas); native-sentinel: behind the sentinels SENTINEL gives (the option, as JSON).
+ */
 function nativeStorage() {
   if (STORAGE === 'native') return new RedisStorage({ url: REDIS_URL, keyPrefix: PREFIX })
   if (STORAGE === 'native-cluster') return new RedisStorage({ cluster: REDIS_URL.split(','), keyPrefix: PREFIX })
+  if (STORAGE === 'native-sentinel') return new RedisStorage({ sentinel: JSON.parse(process.env.SENTINEL), keyPrefix: PREFIX })
 }
 
 async function main() {

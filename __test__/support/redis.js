@@ -158,7 +158,7 @@ function logTail(logFile, lines = 30) {
 // One server
 
 function launch(server) {
-  const { dir, port, logFile, persist, args } = server
+  const { dir, port, logFile, persist, args, configFile } = server
   const fd = fs.openSync(logFile, 'a')
   let child
   try {
@@ -166,6 +166,8 @@ function launch(server) {
     child = spawn(
       'redis-server',
       [
+        // A configuration file comes first (a sentinel's, which it rewrites as it learns).
+        ...(configFile ? [configFile] : []),
         '--port', String(port),
         '--bind', '127.0.0.1',
         '--dir', dir,
@@ -215,7 +217,8 @@ async function waitReady(server, timeoutMs) {
     }
     try {
       const answer = await ping(port)
-      if (answer === '+PONG') return
+      // A server with a password answers NOAUTH once it is ready.
+      if (answer === '+PONG' || answer.startsWith('-NOAUTH')) return
       last = answer
     } catch (e) {
       last = e.code ?? e.message
@@ -249,6 +252,8 @@ async function kill(server, signal, graceMs) {
  *   (`--appendonly yes --appendfsync always`), so that restart() loses nothing; by default there
  *   is no persistence at all (`--save '' --appendonly no`) and a restart starts empty
  * @param {string[]} [options.args] more redis-server arguments (`['--maxmemory', '10mb']`)
+ * @param {string} [options.config] the text of a configuration file, written into the server's
+ *   directory and given first (kept across restart(); a sentinel rewrites its own)
  * @param {number} [options.timeoutMs=10000] how long to wait for PONG
  * @param {boolean} [options.keepDir=false] keep the directory (data and log) after stop()
  * @returns {Promise<{ url: string, port: number, dir: string, logFile: string, pid: number,
@@ -257,11 +262,13 @@ async function kill(server, signal, graceMs) {
  *   pause(): void, resume(): void }>}
  */
 async function startRedis(options = {}) {
-  const { port: wantedPort, persist = false, args = [], timeoutMs = 10_000, keepDir = false } = options
+  const { port: wantedPort, persist = false, args = [], config, timeoutMs = 10_000, keepDir = false } = options
   await ensureInstalled()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'solid-test-redis-'))
-  const server = { dir, logFile: path.join(dir, 'redis.log'), persist, args, removeDir: !keepDir, port: wantedPort, child: undefined, watchdog: undefined }
+  const configFile = config === undefined ? undefined : path.join(dir, 'redis.conf')
+  const server = { dir, logFile: path.join(dir, 'redis.log'), persist, args, configFile, removeDir: !keepDir, port: wantedPort, child: undefined, watchdog: undefined }
   fs.writeFileSync(server.logFile, '')
+  if (configFile) fs.writeFileSync(configFile, config)
 
   const start = async (samePort) => {
     for (let attempt = 1; ; attempt += 1) {
@@ -345,4 +352,4 @@ async function startRedis(options = {}) {
   return handle
 }
 
-module.exports = { startRedis, ping }
+module.exports = { startRedis, ping, freePort }

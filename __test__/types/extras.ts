@@ -157,6 +157,12 @@ async function redisStorage(): Promise<void> {
   const cluster: RedisStorageOptions = { cluster: ["redis://10.0.0.1:6379", new URL("redis://10.0.0.2:6379")], connectTimeoutMs: 500 };
   void new RedisStorage(cluster);
   void new RedisStorage({ cluster: "redis://10.0.0.1:6379", keyPrefix: "app:" });
+  const sentinel: RedisStorageOptions = {
+    sentinel: { nodes: ["redis://:sentinel-pw@10.0.0.1:26379", new URL("rediss://10.0.0.2:26379")], masterName: "mymaster", password: "pw" },
+    commandTimeoutMs: 5000,
+  };
+  void new RedisStorage(sentinel);
+  void new RedisStorage({ sentinel: { nodes: ["redis://10.0.0.1:26379"], masterName: "mymaster", username: "app", db: 2 }, keyPrefix: "app:" });
 }
 
 export { authorizationCodeExtras, redisStorage, namedTypes, positional, storageErrors };

@@ -8,8 +8,10 @@ use napi_derive::napi;
 
 use super::text::{first_unpaired, JsText, MaybeText};
 use crate::host::{HostQueue, HostStorage};
+use crate::redis::sentinel::SentinelTarget;
 use crate::redis::{RedisStore, RedisTarget};
 use crate::restore::RestoresInFlight;
+use crate::secret::Secret;
 use crate::storage::registry::ListMemo;
 use crate::storage::{
     Family, KeyLocks, MemoryOperation, MemoryStorage, OwnLeases, Storage, UnsavedRecords,
@@ -24,6 +26,18 @@ enum Backend {
     /// A `RedisStorage`: operations queue their calls as on a JS store (and take its key
     /// locks), but the binding makes them itself, pipelined (`operation::advance`).
     Redis(Arc<KeyLocks>, Arc<RedisStore>),
+}
+
+/// Where a `RedisStorage` behind Redis Sentinel finds its master, checked by
+/// `lib/redis-storage.js`: the sentinels' URLs (their own user and password in them), the name
+/// they monitor the master under, and the master's user, password and database.
+#[napi(object, object_to_js = false)]
+pub struct RedisSentinel {
+    pub nodes: Vec<String>,
+    pub master_name: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub db: Option<u32>,
 }
 
 #[napi]
@@ -86,6 +100,36 @@ impl NativeStorage {
             Either::A(url) => RedisTarget::Server(url),
             Either::B(urls) => RedisTarget::Cluster(urls),
         };
+        Self::redis_for(
+            env,
+            target,
+            key_prefix,
+            command_timeout_ms,
+            connect_timeout_ms,
+        )
+    }
+
+    /// A handle for one `RedisStorage` behind Redis Sentinel: on the master the sentinels name,
+    /// found again after a failover. Connects on first use.
+    #[napi(
+        factory,
+        catch_unwind,
+        ts_args_type = "sentinel: RedisSentinel, keyPrefix?: string, commandTimeoutMs?: number, connectTimeoutMs?: number"
+    )]
+    pub fn redis_sentinel(
+        env: Env,
+        sentinel: RedisSentinel,
+        key_prefix: Option<String>,
+        command_timeout_ms: Option<u32>,
+        connect_timeout_ms: Option<u32>,
+    ) -> Result<Self> {
+        let target = RedisTarget::Sentinel(SentinelTarget {
+            nodes: sentinel.nodes,
+            master_name: sentinel.master_name,
+            username: sentinel.username,
+            password: sentinel.password.map(Secret::new),
+            db: sentinel.db.map(i64::from),
+        });
         Self::redis_for(
             env,
             target,

@@ -152,13 +152,7 @@ pub async fn round_trip(
     let mut replies = per_slot(connection, prefix, sent, &failure_of).await;
     let taken = taken_leases(sent, &replies);
     if !taken.is_empty() {
-        let reads: Vec<Command> = taken
-            .iter()
-            .filter_map(|&i| match sent.get(i) {
-                Some(Command::SetIfAbsent(k, _, _)) => Some(Command::Get(k.clone())),
-                _ => None,
-            })
-            .collect();
+        let reads = lease_reads(sent, &taken);
         let read = per_slot(connection, prefix, &reads, &failure_of).await;
         confirm_leases(sent, &mut replies, &taken, read);
     }
@@ -197,6 +191,17 @@ pub fn taken_leases(sent: &[Command], replies: &[Reply]) -> Vec<usize> {
             matches!(command, Command::SetIfAbsent(..)) && matches!(reply, Ok(Value::Nil))
         })
         .map(|(i, _)| i)
+        .collect()
+}
+
+/// A `GET` of the key of each `SET NX` at `taken` in `sent`, in that order.
+pub fn lease_reads(sent: &[Command], taken: &[usize]) -> Vec<Command> {
+    taken
+        .iter()
+        .filter_map(|&i| match sent.get(i) {
+            Some(Command::SetIfAbsent(k, _, _)) => Some(Command::Get(k.clone())),
+            _ => None,
+        })
         .collect()
 }
 

@@ -163,7 +163,12 @@ fn kind_of(value: &Value) -> &'static str {
 /// Why a batch failed, in words that name no key, value or address: the crate's messages may
 /// quote the URL (and so a password) or a command.
 pub fn failure_of(error: &RedisError) -> StorageFailure {
-    let what = if error.is_connection_refusal() {
+    StorageFailure::Failed(described(error))
+}
+
+/// What went wrong, as `failure_of` says it.
+pub fn described(error: &RedisError) -> String {
+    if error.is_connection_refusal() {
         "Redis refused the connection".to_owned()
     } else if error.is_timeout() {
         "connecting to Redis timed out".to_owned()
@@ -179,12 +184,13 @@ pub fn failure_of(error: &RedisError) -> StorageFailure {
         "no node of the Redis Cluster could be reached (down, refusing, or its TLS certificate \
          not accepted)"
             .to_owned()
+    } else if error.kind() == redis::ErrorKind::AuthenticationFailed {
+        "Redis refused the user name or password".to_owned()
     } else if let Some(code) = error.code() {
         format!("Redis answered the error {}", crate::quote::text(code))
     } else {
         format!("the Redis client failed ({:?})", error.kind())
-    };
-    StorageFailure::Failed(what)
+    }
 }
 
 /// What one command of a batch got back.

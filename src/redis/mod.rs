@@ -7,8 +7,9 @@
 //! value (the binding's `operation` runs it on to its next batch without JS, too).
 //!
 //! One `ConnectionManager` per store (a multiplexed connection that reconnects after Redis went
-//! away), or on a Redis Cluster the crate's cluster connection (`crate::redis::cluster`), made on
-//! first use, on the Redis thread. It never retries a connection by itself: while
+//! away), on a Redis Cluster the crate's cluster connection (`crate::redis::cluster`), or behind
+//! Redis Sentinel a connection to the master the sentinels name (`crate::redis::sentinel`, which
+//! asks them again after a failover), made on first use, on the Redis thread. It never retries a connection by itself: while
 //! Redis is down a call fails at once, and the next call connects again; a Redis that keeps the
 //! connection open but stops answering is cut off by the storage timeout. Nothing here holds
 //! the Node event loop: the thread and the connection's task hold nothing of Node's, and a call
@@ -16,11 +17,13 @@
 
 pub mod cluster;
 pub mod commands;
+pub mod sentinel;
+pub mod sentinel_setup;
 mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
@@ -30,6 +33,7 @@ use crate::error::StorageFailure;
 pub use crate::redis::commands::{
     answer_of, each, failure_of, pipeline, spread, Answer, Command, Reply,
 };
+use crate::redis::sentinel::{Master, SentinelTarget};
 use crate::redis::tls::tls_roots;
 
 /// The storage timeout (`setStorageTimeout`), of which JS keeps the copy its own stores use.
@@ -66,10 +70,12 @@ pub fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) -> bo
     }
 }
 
-/// Where the sessions are: one Redis, or the nodes a Redis Cluster is first reached through.
+/// Where the sessions are: one Redis, the nodes a Redis Cluster is first reached through, or the
+/// master some sentinels name.
 pub enum RedisTarget {
     Server(String),
     Cluster(Vec<String>),
+    Sentinel(SentinelTarget),
 }
 
 /// What `new RedisStorage(options)` was given, checked by the binding.
@@ -86,6 +92,8 @@ pub struct RedisOptions {
 enum Client {
     Server(Box<redis::Client>),
     Cluster(Box<redis::cluster::ClusterClient>),
+    /// Connects on first use by itself.
+    Sentinel(Arc<Master>),
 }
 
 /// The connection batches go out on; clones share it.
@@ -93,6 +101,7 @@ enum Client {
 enum Connection {
     Server(ConnectionManager),
     Cluster(ClusterConnection),
+    Sentinel(Arc<Master>),
 }
 
 enum State {
@@ -122,11 +131,12 @@ impl std::fmt::Debug for RedisStore {
 impl RedisStore {
     /// A store for `options`; connects on first use. Fails for a URL the crate cannot use.
     pub fn open(options: RedisOptions) -> Result<Arc<Self>, String> {
-        let client = match &options.target {
-            RedisTarget::Server(url) => Client::Server(Box::new(client_for(url)?)),
+        let client = match options.target {
+            RedisTarget::Server(url) => Client::Server(Box::new(client_for(&url)?)),
             RedisTarget::Cluster(urls) => {
-                Client::Cluster(Box::new(crate::redis::cluster::client_for(urls)?))
+                Client::Cluster(Box::new(crate::redis::cluster::client_for(&urls)?))
             }
+            RedisTarget::Sentinel(target) => Client::Sentinel(Arc::new(Master::open(target)?)),
         };
         Ok(Arc::new(Self {
             state: Mutex::new(State::Unopened(client)),
@@ -182,6 +192,7 @@ impl RedisStore {
                     Client::Cluster(client) => {
                         Connection::Cluster(crate::redis::cluster::connect(client, connect))
                     }
+                    Client::Sentinel(master) => Connection::Sentinel(master.clone()),
                 }
             }
         };
@@ -199,6 +210,7 @@ impl RedisStore {
     /// have or a second timeout passed, for the late-write locks.
     pub async fn execute(&self, commands: Vec<Command>) -> Execution {
         let millis = self.timeout_ms();
+        let deadline = Instant::now() + Duration::from_millis(millis);
         let pause = commands
             .iter()
             .filter_map(|c| match c {
@@ -213,9 +225,8 @@ impl RedisStore {
             .collect();
         // Cut off, the round trip is dropped: commands already handed to the connection still
         // go out, which is why the written keys stay locked (`Execution::late`).
-        let round_trip = self.round_trip(&sent);
-        let Ok(replies) = tokio::time::timeout(Duration::from_millis(millis), round_trip).await
-        else {
+        let round_trip = self.round_trip(&sent, deadline);
+        let Ok(replies) = tokio::time::timeout_at(deadline.into(), round_trip).await else {
             return Execution {
                 answers: commands
                     .iter()
@@ -237,8 +248,9 @@ impl RedisStore {
     }
 
     /// The replies to `sent`, one per command: on a cluster, each slot's commands fail or
-    /// succeed together, apart from the others'.
-    async fn round_trip(&self, sent: &[Command]) -> Vec<Reply> {
+    /// succeed together, apart from the others'. Behind Sentinel, tries after a failover start
+    /// before `deadline`.
+    async fn round_trip(&self, sent: &[Command], deadline: Instant) -> Vec<Reply> {
         if sent.is_empty() {
             return Vec::new();
         }
@@ -258,6 +270,18 @@ impl RedisStore {
                 crate::redis::cluster::round_trip(&connection, &self.prefix, sent, |e| {
                     self.failure_of(e)
                 })
+                .await
+            }
+            Connection::Sentinel(master) => {
+                let connect = Duration::from_millis(self.connect_timeout_ms());
+                crate::redis::sentinel::round_trip(
+                    &master,
+                    &self.prefix,
+                    sent,
+                    deadline,
+                    connect,
+                    |e| self.failure_of(e),
+                )
                 .await
             }
         }
