@@ -151,6 +151,16 @@ impl SessionRecord {
         }
     }
 
+    /// Drops the stored DPoP key from the keys the process keeps loaded: the session is gone.
+    pub fn forget_dpop_key(&self) {
+        if let (Ok(Some(public)), Ok(Some(private))) = (
+            self.record.string(field::PUBLIC_KEY),
+            self.record.string(field::PRIVATE_KEY),
+        ) {
+            DpopKey::forget_stored(public, private);
+        }
+    }
+
     /// Stores a DPoP key given as its stored halves (`publicKey`, `privateKey`).
     pub fn set_stored_key(&mut self, public: &str, private: &str) {
         self.record.set(field::PUBLIC_KEY, public);

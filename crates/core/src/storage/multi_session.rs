@@ -120,6 +120,10 @@ async fn delete_sessions(
     for result in join_all(doomed.iter().map(|k| storage.delete(k))).await {
         result?;
     }
+    // Logged out or cleared: their keys need not stay loaded in this process.
+    for record in records.iter().flatten() {
+        record.forget_dpop_key();
+    }
     Ok(records)
 }
 
@@ -329,6 +333,21 @@ mod tests {
         s.set_now(REGISTERED_SESSIONS_KEY, "{oops");
         let e = block_on(clear_all_sessions(&s)).unwrap_err();
         assert!(matches!(e, crate::error::Error::CorruptedData { .. }));
+    }
+
+    #[test]
+    fn forget_drops_the_sessions_loaded_dpop_key() {
+        use crate::protocol::dpop::{loaded_keys, DpopKey};
+        let key = DpopKey::generate().unwrap();
+        let (public, private) = (key.public_jwk_json(), key.private_jwk_json());
+        let record = serde_json::json!({ "publicKey": public, "privateKey": private.expose() });
+        let s = seeded();
+        s.set_now("solidClientAuthenticationUser:s-2", &record.to_string());
+        let read = block_on(read_record(&s, "s-2")).unwrap().unwrap();
+        assert!(read.dpop_key().unwrap().is_some());
+        assert!(loaded_keys::is_kept(&public, private.expose()));
+        block_on(forget_session(&s, "s-2")).unwrap();
+        assert!(!loaded_keys::is_kept(&public, private.expose()));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! Two generations of at most `GENERATION` keys each: a key found in the older is moved to the
 //! newer, and when the newer is full the older is dropped and the newer becomes the older. So the
 //! keys in use stay, at most `2 × GENERATION` are held, and every step is a hash-map operation.
-//! A dropped key's scalar is zeroed (`DpopKey`'s `d` is `Zeroizing`, and ring's key pair goes when
+//! A session's logout drops its key (`forget`). A dropped key's scalar is zeroed (`DpopKey`'s `d` is `Zeroizing`, and ring's key pair goes when
 //! its last session does).
 
 use std::collections::HashMap;
@@ -60,6 +60,23 @@ pub(super) fn loaded_or<E>(
     let key = load()?;
     with_generations(|kept| kept.keep(digest, key.clone()));
     Ok(key)
+}
+
+/// Drops the key of these texts, if it is kept: its session logged out, so its scalar need not
+/// stay in memory until it would have aged out.
+pub(super) fn forget(public_key_json: &str, private_key_json: &str) {
+    let digest = digest_of(public_key_json, private_key_json);
+    with_generations(|kept| {
+        kept.newer.remove(&digest);
+        kept.older.remove(&digest);
+    });
+}
+
+/// Whether the key of these texts is kept (for tests of the code that forgets keys).
+#[cfg(test)]
+pub(crate) fn is_kept(public_key_json: &str, private_key_json: &str) -> bool {
+    let digest = digest_of(public_key_json, private_key_json);
+    with_generations(|kept| kept.newer.contains_key(&digest) || kept.older.contains_key(&digest))
 }
 
 fn with_generations<T>(work: impl FnOnce(&mut Generations) -> T) -> T {
@@ -123,6 +140,24 @@ mod tests {
             assert_eq!(loaded.thumbprint(), key.thumbprint());
         }
         assert_eq!(loads, 1);
+    }
+
+    #[test]
+    fn a_forgotten_key_is_loaded_again() {
+        let (public, private, _) = fresh();
+        let mut loads = 0;
+        let mut load = || {
+            loaded_or(&public, &private, || {
+                loads += 1;
+                DpopKey::from_stored_unkept(&public, &private)
+            })
+            .unwrap()
+        };
+        load();
+        load();
+        forget(&public, &private);
+        load();
+        assert_eq!(loads, 2);
     }
 
     #[test]

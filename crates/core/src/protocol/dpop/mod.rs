@@ -9,7 +9,7 @@
 //! request.
 
 mod key;
-mod loaded_keys;
+pub(crate) mod loaded_keys;
 mod proof;
 mod stored_key;
 

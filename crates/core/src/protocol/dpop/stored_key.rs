@@ -100,6 +100,11 @@ impl DpopKey {
         })
     }
 
+    /// Drops the key of these stored texts from those kept loaded (a session logged out).
+    pub fn forget_stored(public_key_json: &str, private_key_json: &str) {
+        super::loaded_keys::forget(public_key_json, private_key_json);
+    }
+
     /// `from_stored`, loading and checking the key every time.
     pub(super) fn from_stored_unkept(
         public_key_json: &str,
