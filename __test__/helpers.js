@@ -139,4 +139,25 @@ async function eventually(fn, retried, timeoutMs = 10_000) {
   }
 }
 
-module.exports = { RECORD_PREFIX, LIST_KEY, asyncMapStorage, fileStorage, restoreInChild, loggedInRecord, seed, rejection, runChild, eventually }
+/**
+ * A private CA and a server certificate it signed, for localhost and 127.0.0.1 (servers announce
+ * themselves by IP address), made with openssl in a folder removed after test `t`: the paths of
+ * `ca` (what NODE_EXTRA_CA_CERTS names), and the server's `cert` and `key`.
+ */
+function privateCa(t, prefix) {
+  const fs = require('node:fs')
+  const os = require('node:os')
+  const path = require('node:path')
+  const { execFileSync } = require('node:child_process')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const ssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' })
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
+  ssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=test CA')
+  ssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost')
+  fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n')
+  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf')
+  return { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key') }
+}
+
+module.exports = { RECORD_PREFIX, LIST_KEY, asyncMapStorage, fileStorage, restoreInChild, loggedInRecord, seed, rejection, runChild, eventually, privateCa }

@@ -8,14 +8,13 @@ const assert = require('node:assert/strict')
 const http = require('node:http')
 const https = require('node:https')
 const fs = require('node:fs')
-const os = require('node:os')
 const path = require('node:path')
-const { execFile, execFileSync } = require('node:child_process')
+const { execFile } = require('node:child_process')
 const lib = require('..')
 const binding = require('../binding.js')
 const { handleFor } = require('../lib/storage.js')
 const { runOn } = require('../lib/driver.js')
-const { asyncMapStorage, rejection } = require('./helpers.js')
+const { asyncMapStorage, rejection, privateCa } = require('./helpers.js')
 const { startCss } = require('./support/servers.js')
 
 const { IdentityProviderError, InMemoryStorage } = lib
@@ -195,27 +194,18 @@ test('HTTP_PROXY is used only with NODE_USE_ENV_PROXY=1, as Node\'s fetch does',
   }
 })
 
-test('TLS trusts the system roots plus NODE_EXTRA_CA_CERTS, as Node does', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'authn-ca-'))
-  const openssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' })
-  const curve = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
-  openssl('req', '-x509', ...curve, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=Test CA')
-  openssl('req', ...curve, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost')
-  fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost\n')
-  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf')
-  const key = fs.readFileSync(path.join(dir, 'server.key'))
-  const cert = fs.readFileSync(path.join(dir, 'server.pem'))
-  const tls = await localServer(https.createServer, { key, cert })
+test('TLS trusts the system roots plus NODE_EXTRA_CA_CERTS, as Node does', async (t) => {
+  const ca = privateCa(t, 'authn-ca-')
+  const tls = await localServer(https.createServer, { key: fs.readFileSync(ca.key), cert: fs.readFileSync(ca.cert) })
   tls.answer = (req, res) => res.writeHead(200).end(JSON.stringify(documentFor(tls.issuer)))
   try {
-    const trusted = await discoverInChild(tls.issuer, { NODE_EXTRA_CA_CERTS: path.join(dir, 'ca.pem') })
+    const trusted = await discoverInChild(tls.issuer, { NODE_EXTRA_CA_CERTS: ca.ca })
     assert.deepEqual(trusted.out, { ok: tls.issuer }, trusted.stderr)
     const untrusted = await discoverInChild(tls.issuer, { NODE_EXTRA_CA_CERTS: '' })
     assert.equal(untrusted.out?.code, 'ERR_IDP_UNREACHABLE', JSON.stringify(untrusted))
     assert.match(untrusted.out.message, /certificate|issuer/i)
   } finally {
     tls.close()
-    fs.rmSync(dir, { recursive: true, force: true })
   }
 })
 

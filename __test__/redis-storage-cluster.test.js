@@ -17,7 +17,7 @@ const { startRedisCluster, slotOf } = require('./support/redis-cluster.js')
 const { rotationAcrossProcesses } = require('./support/rotation.js')
 const { startFakeIdp } = require('./support/fake-idp.js')
 const { createRedisStorage } = require('../examples/redis-storage.js')
-const { LIST_KEY, RECORD_PREFIX, rejection, runChild: child, eventually, seed, loggedInRecord } = require('./helpers.js')
+const { LIST_KEY, RECORD_PREFIX, rejection, runChild: child, eventually, seed, loggedInRecord, privateCa } = require('./helpers.js')
 
 const { RedisStorage, StorageError, Session, getSessionFromStorage, getSessionIdFromStorageAll, clearSessionFromStorageAll } = lib
 
@@ -218,19 +218,9 @@ test('NODE_DEBUG on a cluster names each round trip by its commands and keys by 
 })
 
 test('rediss:// on a TLS cluster: a private CA trusted through NODE_EXTRA_CA_CERTS, refused without it', async (t) => {
-  const fs = require('node:fs')
-  const os = require('node:os')
-  const { execFileSync } = require('node:child_process')
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redis-cluster-tls-'))
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
-  const ssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' })
-  ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=test CA')
-  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost')
   // The nodes announce themselves by IP address: the certificate names it.
-  fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n')
-  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf')
-  const ca = path.join(dir, 'ca.pem')
-  const tlsCluster = await startRedisCluster({ replicas: 0, tls: { cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key'), ca } })
+  const { ca, cert, key } = privateCa(t, 'redis-cluster-tls-')
+  const tlsCluster = await startRedisCluster({ replicas: 0, tls: { cert, key, ca } })
   t.after(() => tlsCluster.stop())
   const source = `const lib = require('.');
     (async () => {

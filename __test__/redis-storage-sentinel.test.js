@@ -15,7 +15,7 @@ const { startRedisSentinel } = require('./support/redis-sentinel.js')
 const { redisCli } = require('./support/redis-cluster.js')
 const { rotationAcrossProcesses } = require('./support/rotation.js')
 const { startFakeIdp } = require('./support/fake-idp.js')
-const { LIST_KEY, RECORD_PREFIX, rejection, runChild, eventually, seed, loggedInRecord } = require('./helpers.js')
+const { LIST_KEY, RECORD_PREFIX, rejection, runChild, eventually, seed, loggedInRecord, privateCa } = require('./helpers.js')
 
 const { RedisStorage, StorageError, Session, getSessionFromStorage, getSessionIdFromStorageAll, clearSessionFromStorageAll } = lib
 
@@ -207,20 +207,9 @@ test('NODE_DEBUG behind Sentinel names round trips and their failures, never a s
 })
 
 test('rediss:// sentinels and master: a private CA trusted through NODE_EXTRA_CA_CERTS, refused without it', async (t) => {
-  const fs = require('node:fs')
-  const os = require('node:os')
-  const path = require('node:path')
-  const { execFileSync } = require('node:child_process')
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redis-sentinel-tls-'))
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
-  const ssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' })
-  ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=test CA')
-  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost')
   // The sentinels name the master by IP address: the certificate names it.
-  fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n')
-  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf')
-  const ca = path.join(dir, 'ca.pem')
-  const secure = await startRedisSentinel({ password: MASTER_PASSWORD, tls: { cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key'), ca } })
+  const { ca, cert, key } = privateCa(t, 'redis-sentinel-tls-')
+  const secure = await startRedisSentinel({ password: MASTER_PASSWORD, tls: { cert, key, ca } })
   t.after(() => secure.stop())
   const source = `const lib = require('.');
     (async () => {

@@ -13,12 +13,12 @@ const { setTimeout: sleep } = require('node:timers/promises')
 const { createClient } = require('redis')
 const lib = require('..')
 const binding = require('../binding.js')
-const { startRedis } = require('./support/redis.js')
+const { startRedis, freePort } = require('./support/redis.js')
 const { startOp } = require('./support/servers.js')
 const { countNativeCalls } = require('./support/native-calls.js')
 const { rotationAcrossProcesses } = require('./support/rotation.js')
 const { createRedisStorage, redisClientOptions } = require('../examples/redis-storage.js')
-const { LIST_KEY, RECORD_PREFIX, loggedInRecord, seed, rejection } = require('./helpers.js')
+const { LIST_KEY, RECORD_PREFIX, loggedInRecord, seed, rejection, privateCa } = require('./helpers.js')
 
 const { RedisStorage, StorageError } = lib
 const ROOT = path.join(__dirname, '..')
@@ -220,24 +220,10 @@ test('NODE_DEBUG names each Redis round trip by its commands and keys, never a s
 })
 
 test('rediss://: TLS with a private CA trusted through NODE_EXTRA_CA_CERTS, refused without it', async (t) => {
-  const fs = require('node:fs')
-  const os = require('node:os')
-  const { execFileSync } = require('node:child_process')
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redis-tls-'))
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
-  const ssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' })
-  ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=test CA')
-  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost')
-  fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n')
-  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf')
-  const tlsPort = await new Promise((resolve) => {
-    const server = require('node:net').createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
+  const { ca, cert, key } = privateCa(t, 'redis-tls-')
+  const tlsPort = await freePort()
   const tls = await startRedis({
-    args: ['--tls-port', String(tlsPort), '--tls-cert-file', path.join(dir, 'server.pem'), '--tls-key-file', path.join(dir, 'server.key'), '--tls-ca-cert-file', path.join(dir, 'ca.pem'), '--tls-auth-clients', 'no'],
+    args: ['--tls-port', String(tlsPort), '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', ca, '--tls-auth-clients', 'no'],
   })
   servers.push(tls)
   const source = `const lib = require('.');
@@ -251,7 +237,7 @@ test('rediss://: TLS with a private CA trusted through NODE_EXTRA_CA_CERTS, refu
       }
     })()`
   const url = `rediss://localhost:${tlsPort}`
-  const trusted = await child(source, { URL: url, NODE_EXTRA_CA_CERTS: path.join(dir, 'ca.pem') })
+  const trusted = await child(source, { URL: url, NODE_EXTRA_CA_CERTS: ca })
   assert.equal(trusted.out, 'over TLS')
   const refused = await child(source, { URL: url, NODE_EXTRA_CA_CERTS: '' })
   assert.equal(refused.out.name, 'StorageError', JSON.stringify(refused.out))
