@@ -8,7 +8,6 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
-const { execFile } = require('node:child_process')
 const { setTimeout: sleep } = require('node:timers/promises')
 const { createClient } = require('redis')
 const lib = require('..')
@@ -18,7 +17,7 @@ const { startOp } = require('./support/servers.js')
 const { countNativeCalls } = require('./support/native-calls.js')
 const { rotationAcrossProcesses } = require('./support/rotation.js')
 const { createRedisStorage, redisClientOptions } = require('../examples/redis-storage.js')
-const { LIST_KEY, RECORD_PREFIX, loggedInRecord, seed, rejection, privateCa } = require('./helpers.js')
+const { LIST_KEY, RECORD_PREFIX, loggedInRecord, seed, rejection, privateCa, runChild } = require('./helpers.js')
 
 const { RedisStorage, StorageError } = lib
 const ROOT = path.join(__dirname, '..')
@@ -55,16 +54,8 @@ async function ccLogin(storage, id) {
   return session
 }
 
-/** Runs `source` in a new Node process (the package is `require(ROOT)`); resolves with its stdout, parsed. */
-function child(source, env = {}, timeout = 60_000) {
-  return new Promise((resolve, reject) => {
-    const started = Date.now()
-    execFile(process.execPath, ['-e', source], { cwd: ROOT, env: { ...process.env, ...env }, timeout }, (error, stdout, stderr) => {
-      if (error) return reject(new Error(`the child failed: ${error.message}\n${stderr}`))
-      resolve({ out: stdout.trim() === '' ? undefined : JSON.parse(stdout), elapsed: Date.now() - started, stderr })
-    })
-  })
-}
+/** `runChild` with a minute to run. */
+const child = (source, env = {}, timeout = 60_000) => runChild(source, env, timeout)
 
 /** Redis's count of calls per command since the last CONFIG RESETSTAT. */
 async function commandStats() {
