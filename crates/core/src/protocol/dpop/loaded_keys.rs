@@ -65,8 +65,12 @@ pub(super) fn loaded_or<E>(
 /// Drops the key of these texts, if it is kept: its session logged out, so its scalar need not
 /// stay in memory until it would have aged out.
 pub(super) fn forget(public_key_json: &str, private_key_json: &str) {
-    let digest = digest_of(public_key_json, private_key_json);
     with_generations(|kept| {
+        // A clear deletes every session: in a process that restored none, nothing to digest.
+        if kept.newer.is_empty() && kept.older.is_empty() {
+            return;
+        }
+        let digest = digest_of(public_key_json, private_key_json);
         kept.newer.remove(&digest);
         kept.older.remove(&digest);
     });
