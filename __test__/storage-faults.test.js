@@ -13,6 +13,8 @@ const crypto = require('node:crypto')
 const lib = require('..')
 const { startFakeIdp, sessionRecord } = require('./support/fake-idp.js')
 const { LIST_KEY, RECORD_PREFIX } = require('./helpers.js')
+const native = require('../binding.js')
+const { watchForBlockedThread } = require('./support/hang-watch.js')
 
 const { Session, getSessionFromStorage, refreshSession, clearSessionFromStorageAll } = lib
 
@@ -21,15 +23,39 @@ const CLIENT_ID = 'fault-client'
 const CLIENT_SECRET = 'SECRET-fault-client'
 // Well under the lease's 15 s: a refresh that waited on a left lease takes that long.
 const NO_WAIT_MS = 5_000
+// Every step here is bounded (storage calls by the 10 s storage timeout, requests by the 3.5 s
+// provider timeout, lease waits by 30 s): one still pending after this long hangs. The test then
+// fails at once, naming the step, instead of running into the file's timeout.
+const HANG_MS = 60_000
+// Each test's own bound, for a hang outside the steps `settledWithin` watches.
+const TEST_LIMIT = { timeout: 300_000 }
+
+/**
+ * `promise`, or a failure naming `what` once it has been pending for HANG_MS: with the native
+ * operations still in the table and the last storage calls of `storage`, if given.
+ */
+function settledWithin(promise, what, storage) {
+  let timer
+  const hung = new Promise((_, reject) => {
+    timer = setTimeout(() => {
+      const calls = storage === undefined ? '' : `; its storage's last calls: ${storage.log.slice(-12).join(', ')}`
+      reject(new Error(`${what} hung: still pending after ${HANG_MS / 1000} s, with ${native.runningOperations()} native operations running${calls}`))
+    }, HANG_MS)
+  })
+  return Promise.race([promise, hung]).finally(() => clearTimeout(timer))
+}
 
 let idp // tokens live 300 s
 let shortLived // tokens live 5 s, so that the background refresh comes soon
+let stopWatch
 test.before(async () => {
+  // This file once ran into the runner's 15-minute timeout in CI, in a test that takes 60 ms here.
+  stopWatch = watchForBlockedThread()
   idp = await startFakeIdp()
   shortLived = await startFakeIdp({ expiresIn: 5 })
 })
 test.after(async () => {
-  await Promise.all([idp?.close(), shortLived?.close()])
+  await Promise.all([idp?.close(), shortLived?.close(), stopWatch?.()])
 })
 
 /**
@@ -43,12 +69,16 @@ function faultyStorage(atomic) {
   let failAt = null
   // Lease keys just written, whose next read answers garbage (when `corruptReadBack`).
   const written = new Set()
+  // The calls made, for a hang's report (method and key: no value).
+  const log = []
   const step = (method, key) => {
     calls += 1
+    if (log.push(`${calls}:${method} ${key}`) > 50) log.shift()
     if (calls === failAt) throw new Error(`injected fault at call ${calls}: ${method} ${key}`)
   }
   const storage = {
     map,
+    log,
     arm(n) {
       calls = 0
       failAt = n
@@ -103,7 +133,7 @@ async function storedSession(id, atomic, provider = idp, keepAlive = 'false') {
 /** How long the next refresh of session `id` takes; it must succeed and leave no lease. */
 async function nextRefresh(storage, id) {
   const started = performance.now()
-  await refreshSession(new Session({ storage, keepAlive: false }, id), { storage })
+  await settledWithin(refreshSession(new Session({ storage, keepAlive: false }, id), { storage }), `the next refresh of ${id}`, storage)
   const took = performance.now() - started
   assert.deepEqual(storage.leases(), [], 'the next refresh gave its lease back')
   return took
@@ -124,20 +154,21 @@ const FLOWS = {
 for (const atomic of [false, true]) {
   const kind = atomic ? 'a storage with setIfAbsent' : 'a plain IStorage'
   for (const [name, flow] of Object.entries(FLOWS)) {
-    test(`${name} on ${kind}: a fault at any storage call leaves no lease the next refresh waits on`, async () => {
+    test(`${name} on ${kind}: a fault at any storage call leaves no lease the next refresh waits on`, TEST_LIMIT, async () => {
       const clean = await storedSession('clean', atomic)
       clean.arm(null)
-      await flow(clean, 'clean')
+      await settledWithin(flow(clean, 'clean'), `${name} without a fault`, clean)
       const total = clean.calls
       assert.deepEqual(clean.leases(), [])
       for (let n = 1; n <= total + 1; n++) {
         const id = `fault-${n}`
         const storage = await storedSession(id, atomic)
         storage.arm(n)
-        const outcome = await flow(storage, id).then(
+        const outcome = await settledWithin(flow(storage, id), `${name} with a fault at call ${n} of ${total}`, storage).then(
           () => 'resolved',
           (e) => e,
         )
+        if (outcome instanceof Error && / hung: /.test(outcome.message)) throw outcome
         storage.arm(null)
         const at = `fault at call ${n} of ${total} (${outcome === 'resolved' ? 'resolved' : outcome.message})`
         if (outcome === 'resolved') assert.deepEqual(storage.leases(), [], `${at}: no lease left`)
@@ -148,11 +179,11 @@ for (const atomic of [false, true]) {
   }
 
   if (!atomic) {
-    test('a lease read back as garbage: the refresh does not wait on its own lease', async () => {
+    test('a lease read back as garbage: the refresh does not wait on its own lease', TEST_LIMIT, async () => {
       const storage = await storedSession('garbled', false)
       storage.corruptReadBack = true
       const started = performance.now()
-      const session = await getSessionFromStorage('garbled', { storage })
+      const session = await settledWithin(getSessionFromStorage('garbled', { storage }), 'the restore', storage)
       const took = performance.now() - started
       assert.equal(session.info.isLoggedIn, true)
       assert.equal(storage.corruptReadBack, false, 'the read-back was garbled')
@@ -161,24 +192,26 @@ for (const atomic of [false, true]) {
     })
   }
 
-  test(`the background refresh on ${kind}: a fault at any storage call leaves no lease the next refresh waits on`, async () => {
+  test(`the background refresh on ${kind}: a fault at any storage call leaves no lease the next refresh waits on`, TEST_LIMIT, async () => {
     // Each case waits for the background refresh (a fifth of the 5 s lifetime before it ends),
     // so the cases run side by side, each on its own storage and session.
     const run = async (n) => {
       const id = `background-${n}`
       const storage = await storedSession(id, atomic, shortLived, 'true')
-      const session = await getSessionFromStorage(id, { storage })
+      const session = await settledWithin(getSessionFromStorage(id, { storage }), `the restore of ${id}`, storage)
       assert.equal(session.info.isLoggedIn, true)
       const settled = new Promise((resolve) => {
         session.events.once('sessionExtended', () => resolve('resolved'))
         session.events.once('error', (_code, e) => resolve(e))
       })
       storage.arm(n)
-      const outcome = await settled
+      const outcome = await settledWithin(settled, `the background refresh of ${id} (sessionExtended or error)`, storage)
       const calls = storage.calls
       storage.arm(null)
       session.events.on('error', () => {})
-      await session.logout({ logoutType: 'app' }).catch(() => {})
+      await settledWithin(session.logout({ logoutType: 'app' }), `the logout of ${id}`, storage).catch((e) => {
+        if (/ hung: /.test(e.message)) throw e
+      })
       return { n, calls, outcome, storage, id }
     }
     const clean = await run(null)
@@ -229,7 +262,7 @@ function unlistedLoggedIn(storage) {
 
 for (const atomic of [false, true]) {
   const kind = atomic ? 'a storage with setIfAbsent' : 'a plain IStorage'
-  test(`clearSessionFromStorageAll while 100 logins run on ${kind}: every logged-in record left is listed`, async () => {
+  test(`clearSessionFromStorageAll while 100 logins run on ${kind}: every logged-in record left is listed`, TEST_LIMIT, async () => {
     for (const listedBeforeClear of [1, 30, 70]) {
       const storage = slowStorage(atomic)
       const logins = Array.from({ length: 100 }, (_, i) =>
@@ -239,9 +272,13 @@ for (const atomic of [false, true]) {
           clientSecret: CLIENT_SECRET,
         }),
       )
-      while (JSON.parse(storage.map.get(LIST_KEY) ?? '[]').length < listedBeforeClear) await pause(1)
-      await clearSessionFromStorageAll(storage)
-      const outcomes = await Promise.allSettled(logins)
+      const all = Promise.allSettled(logins)
+      let ended = false
+      all.then(() => (ended = true))
+      // Until enough logins are listed, or all have ended (failed logins list nothing).
+      while (!ended && JSON.parse(storage.map.get(LIST_KEY) ?? '[]').length < listedBeforeClear) await pause(1)
+      await settledWithin(clearSessionFromStorageAll(storage), 'the clear', storage)
+      const outcomes = await settledWithin(all, 'the logins', storage)
       assert.deepEqual(
         outcomes.filter((o) => o.status === 'rejected').map((o) => o.reason.message),
         [],
@@ -249,7 +286,7 @@ for (const atomic of [false, true]) {
       )
       assert.deepEqual(unlistedLoggedIn(storage), [], `clear after ${listedBeforeClear} logins listed: no logged-in record outside the list`)
       // So a later clear finds them all.
-      await clearSessionFromStorageAll(storage)
+      await settledWithin(clearSessionFromStorageAll(storage), 'the second clear', storage)
       assert.deepEqual(
         [...storage.map.keys()].filter((k) => k.startsWith(RECORD_PREFIX)),
         [],
