@@ -16,6 +16,7 @@ const { startRedis, freePort } = require('./support/redis.js')
 const { startOp } = require('./support/servers.js')
 const { countNativeCalls } = require('./support/native-calls.js')
 const { rotationAcrossProcesses } = require('./support/rotation.js')
+const { runThroughOutages, checkOutages } = require('./support/redis-outage.js')
 const { createRedisStorage, redisClientOptions } = require('../examples/redis-storage.js')
 const { LIST_KEY, RECORD_PREFIX, loggedInRecord, seed, rejection, privateCa, runChild } = require('./helpers.js')
 
@@ -332,97 +333,8 @@ test('Redis killed and restarted mid-run: calls reject at once with StorageError
   const durable = await startRedis({ persist: true })
   servers.push(durable)
   const storage = open({ url: durable.url, keyPrefix: 'run:' })
-  const expected = new Map()
-  const seeded = {}
-  for (let i = 0; i < 20; i++) seeded[`seed-${i}`] = loggedInRecord({ webId: `https://user${i}.example/profile#me` })
-  await seed(storage, seeded)
-  for (const [id, record] of Object.entries(seeded)) expected.set(id, record.webId)
-  for (let i = 0; i < 3; i++) {
-    await ccLogin(storage, `cc-${i}`)
-    expected.set(`cc-${i}`, op.webId)
-  }
-  const restore = async (id) => {
-    const session = await lib.getSessionFromStorage(id, { storage, refreshSession: id.startsWith('cc-') })
-    assert.ok(session, `${id} is gone`)
-    assert.equal(session.info.webId, expected.get(id))
-  }
-
-  const calls = []
-  let running = true
-  const timed = async (kind, fn) => {
-    const call = { kind, start: performance.now() }
-    try {
-      await fn()
-    } catch (error) {
-      call.error = error
-    }
-    call.end = performance.now()
-    calls.push(call)
-    return call
-  }
-  const readers = Array.from({ length: 4 }, async (_, w) => {
-    for (let n = 0; running; n++) {
-      const ids = [...expected.keys()]
-      await timed('list', () => lib.getSessionIdFromStorageAll(storage))
-      await timed('restore', () => restore(ids[(w * 7 + n) % ids.length]))
-      await sleep(5)
-    }
-  })
-  const writer = (async () => {
-    for (let n = 0; running; n++) {
-      const id = `cc-live-${n}`
-      const call = await timed('login', () => ccLogin(storage, id))
-      if (!call.error) expected.set(id, op.webId)
-      await sleep(20)
-    }
-  })()
-  const outages = []
-  const outage = async (signal) => {
-    const o = { signal, kill: performance.now() }
-    await durable.restart({ signal, downMs: 800 })
-    o.up = performance.now()
-    for (;;) {
-      const call = await timed('probe', () => lib.getSessionIdFromStorageAll(storage))
-      if (!call.error) {
-        o.recovered = call.start
-        break
-      }
-      assert.ok(performance.now() - o.up < 10_000, 'the storage did not come back within 10 s of Redis')
-      await sleep(20)
-    }
-    outages.push(o)
-  }
-  try {
-    await sleep(500)
-    await outage('SIGTERM')
-    await sleep(500)
-    await outage('SIGKILL')
-    await sleep(500)
-  } finally {
-    running = false
-    await Promise.all([...readers, writer])
-  }
-
-  const failures = calls.filter((c) => c.error)
-  const wrong = failures.filter((c) => !(c.error instanceof StorageError) || c.error.code !== 'ERR_STORAGE_FAILED')
-  assert.deepEqual(wrong.map((c) => `${c.kind}: ${c.error?.name} ${c.error?.code}: ${c.error?.message}`), [])
-  const during = (c, o) => c.end >= o.kill && c.start <= o.recovered
-  assert.deepEqual(failures.filter((c) => !outages.some((o) => during(c, o))).map((c) => `${c.kind}: ${c.error.message}`), [], 'failures outside an outage')
-  for (const o of outages) {
-    const inOutage = failures.filter((c) => during(c, o))
-    const latencies = inOutage.map((c) => c.end - Math.max(c.start, o.kill)).sort((x, y) => x - y)
-    assert.ok(inOutage.length > 0, `${o.signal}: no call failed while Redis was down`)
-    const max = latencies.at(-1)
-    t.diagnostic(
-      `${o.signal}: calls working again ${ms(o.recovered - o.up)} after Redis was back; ${inOutage.length} failed, median ${ms(latencies[Math.floor(latencies.length / 2)])}, max ${ms(max)}; ` +
-        `messages: ${[...new Set(inOutage.map((c) => c.error.message.replace(/\("[^"]*"\)/, '(…)')))].join(' | ')}`,
-    )
-    assert.ok(max < 1000, `${o.signal}: a failed call took ${ms(max)}`)
-  }
-  assert.ok(calls.some((c) => c.kind === 'login' && !c.error))
-  const listed = await lib.getSessionIdFromStorageAll(storage)
-  assert.deepEqual([...expected.keys()].filter((id) => !listed.includes(id)), [], 'sessions lost')
-  for (const id of expected.keys()) await restore(id)
+  const run = await runThroughOutages({ storage, redis: durable, logIn: ccLogin, webId: op.webId })
+  await checkOutages(t, storage, run)
 })
 
 test('a frozen Redis (SIGSTOP): calls reject with ERR_STORAGE_TIMEOUT after the storage timeout or commandTimeoutMs, and work once it goes on', async (t) => {

@@ -11,6 +11,7 @@ const lib = require('..')
 const binding = require('../binding.js')
 const { startRedis } = require('./support/redis.js')
 const { startOp } = require('./support/servers.js')
+const { runThroughOutages, checkOutages } = require('./support/redis-outage.js')
 const { createRedisStorage, redisClientOptions } = require('../examples/redis-storage.js')
 const { LIST_KEY, RECORD_PREFIX, loggedInRecord, seed, rejection } = require('./helpers.js')
 
@@ -138,127 +139,7 @@ test('Redis crashes and restarts in the middle of a run: calls fail at once with
   servers.push(durable)
   const client = await connect(durable.url)
   const storage = createRedisStorage(client, { prefix: 'run:' })
-
-  // id -> the WebID its restore must give: records in the reference's layout, and real logins.
-  const expected = new Map()
-  const seeded = {}
-  for (let i = 0; i < 20; i++) seeded[`seed-${i}`] = loggedInRecord({ webId: `https://user${i}.example/profile#me` })
-  await seed(storage, seeded)
-  for (const [id, record] of Object.entries(seeded)) expected.set(id, record.webId)
-  for (let i = 0; i < 3; i++) {
-    await ccLogin(storage, `cc-${i}`)
-    expected.set(`cc-${i}`, op.webId)
-  }
-  const restore = async (id) => {
-    const session = await lib.getSessionFromStorage(id, { storage, refreshSession: id.startsWith('cc-') })
-    assert.ok(session, `${id} is gone`)
-    assert.equal(session.info.webId, expected.get(id))
-    if (id.startsWith('cc-')) assert.equal(session.info.isLoggedIn, true, `${id} is not logged in`)
-  }
-
-  // The run: 4 readers (list, then restore one session, in turn) and 1 writer (new logins).
-  const calls = []
-  const failedLogins = []
-  let running = true
-  const timed = async (kind, fn) => {
-    const call = { kind, start: performance.now() }
-    try {
-      await fn()
-    } catch (error) {
-      call.error = error
-    }
-    call.end = performance.now()
-    calls.push(call)
-    return call
-  }
-  const readers = Array.from({ length: 4 }, async (_, w) => {
-    for (let n = 0; running; n++) {
-      const ids = [...expected.keys()]
-      await timed('list', () => lib.getSessionIdFromStorageAll(storage))
-      await timed('restore', () => restore(ids[(w * 7 + n) % ids.length]))
-      await sleep(5)
-    }
-  })
-  const writer = (async () => {
-    for (let n = 0; running; n++) {
-      const id = `cc-live-${n}`
-      const call = await timed('login', () => ccLogin(storage, id))
-      if (call.error) failedLogins.push(id)
-      else expected.set(id, op.webId)
-      await sleep(20)
-    }
-  })()
-
-  const outages = []
-  const outage = async (signal) => {
-    const o = { signal, kill: performance.now() }
-    await durable.restart({ signal, downMs: 800, onDown: () => (o.down = performance.now()) })
-    o.up = performance.now()
-    // The client reconnects by itself (its backoff is at most 2 s): wait for a call that works.
-    for (;;) {
-      const call = await timed('probe', () => lib.getSessionIdFromStorageAll(storage))
-      if (!call.error) {
-        o.recovered = call.start
-        break
-      }
-      assert.ok(performance.now() - o.up < 10_000, 'the client did not come back within 10 s of Redis')
-      await sleep(20)
-    }
-    outages.push(o)
-  }
-
-  try {
-    await sleep(500)
-    await outage('SIGTERM') // a clean shutdown
-    await sleep(500)
-    await outage('SIGKILL') // a crash
-    await sleep(500)
-  } finally {
-    running = false
-    await Promise.all([...readers, writer])
-  }
-
-  // Every failure is the package's StorageError about a failed storage call, and happened in an
-  // outage: from the kill to the first call that worked again.
-  const failures = calls.filter((c) => c.error)
-  const wrong = failures.filter((c) => !(c.error instanceof StorageError) || c.error.code !== 'ERR_STORAGE_FAILED')
-  assert.deepEqual(wrong.map((c) => `${c.kind}: ${c.error?.name} ${c.error?.code}: ${c.error?.message}`), [])
-  const during = (c, o) => c.end >= o.kill && c.start <= o.recovered
-  assert.deepEqual(failures.filter((c) => !outages.some((o) => during(c, o))).map((c) => `${c.kind}: ${c.error.message}`), [], 'failures outside an outage')
-  for (const o of outages) {
-    const inOutage = failures.filter((c) => during(c, o))
-    const inFlight = inOutage.filter((c) => c.start < o.kill)
-    const whileDown = inOutage.filter((c) => c.start >= o.kill)
-    assert.ok(whileDown.length > 0, `${o.signal}: no call was made while Redis was down`)
-    // Promptly: each failed call took a few ms (measured from its start, or from the kill for a
-    // call already in flight), nowhere near the 10 s storage timeout.
-    const latencies = [...inFlight.map((c) => c.end - o.kill), ...whileDown.map((c) => c.end - c.start)].sort((x, y) => x - y)
-    const max = latencies.at(-1)
-    const median = latencies[Math.floor(latencies.length / 2)]
-    t.diagnostic(
-      `${o.signal}: down ${ms(o.up - o.down)} (exit ${ms(o.down - o.kill)} after the kill), calls working again ${ms(o.recovered - o.up)} after it was back; ` +
-        `${inFlight.length} calls in flight and ${whileDown.length} made while down failed: median ${ms(median)}, max ${ms(max)}; ` +
-        `messages: ${[...new Set(inOutage.map((c) => c.error.message.replace(/\("[^"]*"\)/, '(…)')))].join(' | ')}`,
-    )
-    assert.ok(max < 1000, `${o.signal}: a failed call took ${ms(max)}`)
-  }
-  const ok = calls.filter((c) => !c.error)
-  t.diagnostic(`${calls.length} calls (${ok.length} worked, ${failures.length} failed); ${expected.size} sessions, of which ${expected.size - 23} logged in during the run; ${failedLogins.length} logins failed`)
-  assert.ok(ok.filter((c) => c.kind === 'login').length > 0)
-
-  // After the restarts: every session is still listed and restores.
-  const listed = await lib.getSessionIdFromStorageAll(storage)
-  const missing = [...expected.keys()].filter((id) => !listed.includes(id))
-  assert.deepEqual(missing, [], 'sessions lost')
-  for (const id of expected.keys()) await restore(id)
-  // A login that failed may have stored part of its session (its write may land while its answer
-  // is lost); whatever it left, a restore gives a session or nothing, never an odd error.
-  for (const id of failedLogins.filter((id) => listed.includes(id))) {
-    const session = await lib.getSessionFromStorage(id, { storage })
-    const record = await storage.get(RECORD_PREFIX + id)
-    const fields = record === undefined ? 'no record' : `a record with ${Object.keys(JSON.parse(record)).join(', ')}`
-    t.diagnostic(`a failed login ${id} is listed (${fields}); it restores ${session === undefined ? 'as nothing' : `logged ${session.info.isLoggedIn ? 'in' : 'out'}`}`)
-  }
+  await checkOutages(t, storage, await runThroughOutages({ storage, redis: durable, logIn: ccLogin, webId: op.webId }))
   assert.equal(client.isReady, true)
 })
 
