@@ -41,7 +41,7 @@ function nativeFor(options) {
     throw invalidArgument(`RedisStorage's ${name} must be a whole number of milliseconds between 1 and ${MAX_MS}, got ${typeof value === 'number' ? value : typeof value}`)
   }
   const rest = [keyPrefix, millis(commandTimeoutMs, 'commandTimeoutMs'), millis(connectTimeoutMs, 'connectTimeoutMs')]
-  if (sentinel !== undefined) return native.NativeStorage.redisSentinel(sentinelOf(sentinel), ...rest)
+  if (sentinel !== undefined) return native.NativeStorage.redis(sentinelOf(sentinel), ...rest)
   if (cluster !== undefined) {
     // A single URL is taken as a list of one: the client learns the other nodes from it.
     const nodes = isUrl(cluster) ? [cluster] : cluster

@@ -56,96 +56,46 @@ impl NativeStorage {
     /// A new, empty native in-memory store.
     #[napi(factory, catch_unwind)]
     pub fn memory() -> Self {
-        Self {
-            backend: Backend::Memory(Rc::new(MemoryStorage::new())),
-            set_if_absent: false,
-            unsaved: Rc::default(),
-            own_leases: Rc::default(),
-            list_memo: Rc::default(),
-            restores: Rc::default(),
-        }
+        Self::over(Backend::Memory(Rc::new(MemoryStorage::new())), false)
     }
 
     /// A handle for one store implemented in JS. Make one per store object and reuse it.
     /// `setIfAbsent`: the store has the optional atomic method of that name.
     #[napi(factory, catch_unwind)]
     pub fn host(set_if_absent: Option<bool>) -> Self {
-        Self {
-            backend: Backend::Host(Arc::new(KeyLocks::new())),
-            set_if_absent: set_if_absent == Some(true),
-            unsaved: Rc::default(),
-            own_leases: Rc::default(),
-            list_memo: Rc::default(),
-            restores: Rc::default(),
-        }
+        Self::over(
+            Backend::Host(Arc::new(KeyLocks::new())),
+            set_if_absent == Some(true),
+        )
     }
 
     /// A handle for one `RedisStorage`: on the Redis at `target` (a URL: `redis://`, `rediss://`,
-    /// `unix:`), or on the Redis Cluster reached first through `target`'s URLs (some of its
-    /// nodes); the prefix put before every key, and the timeouts (unset: the storage timeout).
-    /// Connects on first use.
+    /// `unix:`), on the Redis Cluster reached first through `target`'s URLs (some of its nodes),
+    /// or on the master the sentinels of `target` name, found again after a failover; the prefix
+    /// put before every key, and the timeouts (unset: the storage timeout). Connects on first use.
     #[napi(
         factory,
         catch_unwind,
-        ts_args_type = "target: string | string[], keyPrefix?: string, commandTimeoutMs?: number, connectTimeoutMs?: number"
+        ts_args_type = "target: string | string[] | RedisSentinel, keyPrefix?: string, commandTimeoutMs?: number, connectTimeoutMs?: number"
     )]
     pub fn redis(
         env: Env,
-        target: Either<String, Vec<String>>,
+        target: Either3<String, Vec<String>, RedisSentinel>,
         key_prefix: Option<String>,
         command_timeout_ms: Option<u32>,
         connect_timeout_ms: Option<u32>,
     ) -> Result<Self> {
         let target = match target {
-            Either::A(url) => RedisTarget::Server(url),
-            Either::B(urls) => RedisTarget::Cluster(urls),
+            Either3::A(url) => RedisTarget::Server(url),
+            Either3::B(urls) => RedisTarget::Cluster(urls),
+            Either3::C(sentinel) => RedisTarget::Sentinel(SentinelTarget {
+                nodes: sentinel.nodes,
+                master_name: sentinel.master_name,
+                username: sentinel.username,
+                password: sentinel.password.map(Secret::new),
+                db: sentinel.db.map(i64::from),
+            }),
         };
-        Self::redis_for(
-            env,
-            target,
-            key_prefix,
-            command_timeout_ms,
-            connect_timeout_ms,
-        )
-    }
-
-    /// A handle for one `RedisStorage` behind Redis Sentinel: on the master the sentinels name,
-    /// found again after a failover. Connects on first use.
-    #[napi(
-        factory,
-        catch_unwind,
-        ts_args_type = "sentinel: RedisSentinel, keyPrefix?: string, commandTimeoutMs?: number, connectTimeoutMs?: number"
-    )]
-    pub fn redis_sentinel(
-        env: Env,
-        sentinel: RedisSentinel,
-        key_prefix: Option<String>,
-        command_timeout_ms: Option<u32>,
-        connect_timeout_ms: Option<u32>,
-    ) -> Result<Self> {
-        let target = RedisTarget::Sentinel(SentinelTarget {
-            nodes: sentinel.nodes,
-            master_name: sentinel.master_name,
-            username: sentinel.username,
-            password: sentinel.password.map(Secret::new),
-            db: sentinel.db.map(i64::from),
-        });
-        Self::redis_for(
-            env,
-            target,
-            key_prefix,
-            command_timeout_ms,
-            connect_timeout_ms,
-        )
-    }
-
-    fn redis_for(
-        env: Env,
-        target: RedisTarget,
-        key_prefix: Option<String>,
-        command_timeout_ms: Option<u32>,
-        connect_timeout_ms: Option<u32>,
-    ) -> Result<Self> {
         let store = RedisStore::open(crate::redis::RedisOptions {
             target,
             key_prefix: key_prefix.unwrap_or_default(),
@@ -159,14 +109,22 @@ impl NativeStorage {
                 return Err(Error::new(Status::PendingException, String::new()));
             }
         };
-        Ok(Self {
-            backend: Backend::Redis(Arc::new(KeyLocks::new()), store),
-            set_if_absent: true,
+        Ok(Self::over(
+            Backend::Redis(Arc::new(KeyLocks::new()), store),
+            true,
+        ))
+    }
+
+    /// A handle over `backend`, with nothing yet remembered of its store.
+    fn over(backend: Backend, set_if_absent: bool) -> Self {
+        Self {
+            backend,
+            set_if_absent,
             unsaved: Rc::default(),
             own_leases: Rc::default(),
             list_memo: Rc::default(),
             restores: Rc::default(),
-        })
+        }
     }
 
     /// Reads a key of the native store directly (for `InMemoryStorage.get`).
