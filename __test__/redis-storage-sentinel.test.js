@@ -14,6 +14,7 @@ const lib = require('..')
 const { startRedisSentinel } = require('./support/redis-sentinel.js')
 const { redisCli } = require('./support/redis-cluster.js')
 const { rotationAcrossProcesses } = require('./support/rotation.js')
+const { throughFailover } = require('./support/failover.js')
 const { startFakeIdp } = require('./support/fake-idp.js')
 const { LIST_KEY, RECORD_PREFIX, rejection, runChild, eventually, seed, loggedInRecord, privateCa } = require('./helpers.js')
 
@@ -245,58 +246,6 @@ test('refresh with rotation across processes behind Sentinel, with leases: one r
   await rotationAcrossProcesses({ storage, prefix: 'cp-sentinel:', workers, sessions: 10 })
 })
 
-/**
- * Restores the sessions `ids` and logs in new ones, in two loops, until `failingOver` resolves;
- * every call must settle within the command timeout, logged in or with a StorageError.
- */
-async function throughFailover(t, storage, ids, failingOver, commandTimeoutMs) {
-  let over = false
-  const done = failingOver.finally(() => (over = true))
-  const during = { loggedIn: 0, storageErrors: 0, slowest: 0, logins: [], errors: new Set() }
-  const timed = async (call) => {
-    const started = Date.now()
-    try {
-      return await call()
-    } finally {
-      during.slowest = Math.max(during.slowest, Date.now() - started)
-    }
-  }
-  const settled = (error) => {
-    assert.ok(error instanceof StorageError, `a call during the failover rejected with ${error?.stack ?? error}`)
-    assert.ok(!error.message.includes('hunter2'), error.message)
-    during.storageErrors++
-    during.errors.add(error.message.replace(/"[^"]*"/, '…'))
-    return sleep(20)
-  }
-  const restores = (async () => {
-    for (let i = 0; !over; i++) {
-      try {
-        const session = await timed(() => getSessionFromStorage(ids[i % ids.length], { storage }))
-        assert.equal(session?.info.isLoggedIn, true)
-        during.loggedIn++
-      } catch (error) {
-        await settled(error)
-      }
-    }
-  })()
-  const logins = (async () => {
-    for (let i = 0; !over; i++) {
-      try {
-        await timed(() => login(storage, `during-${i}`))
-        during.logins.push(`during-${i}`)
-      } catch (error) {
-        await settled(error)
-      }
-    }
-  })()
-  await Promise.all([restores, logins, done])
-  t.diagnostic(
-    `during the failover: ${during.loggedIn} restores logged in, ${during.logins.length} logins, ${during.storageErrors} StorageErrors (${[...during.errors].join('; ')}); slowest call ${during.slowest} ms (command timeout ${commandTimeoutMs} ms)`,
-  )
-  assert.ok(during.slowest < commandTimeoutMs + 1_000, `a call took ${during.slowest} ms`)
-  return during
-}
-
 /** Logs in `count` sessions under `prefix`, and waits until the replica has them. */
 async function seeded(storage, prefix, count) {
   const ids = Array.from({ length: count }, (_, i) => `${prefix}-${i}`)
@@ -326,7 +275,7 @@ test('SENTINEL FAILOVER mid-run: calls settle within the command timeout, and af
   const ids = await seeded(storage, 'switch', 12)
   const before = await setup.masterPort()
   const asked = tokenRequests()
-  const during = await throughFailover(t, storage, ids, setup.failover(), commandTimeoutMs)
+  const during = await throughFailover(t, { storage, ids, login, failingOver: setup.failover(), commandTimeoutMs, secret: 'hunter2' })
   assert.notEqual(await setup.masterPort(), before)
   // The demoted master took writes until the sentinels switched to the promoted replica (about
   // a second after promoting it) and the next check saw it (half a second at most), and dropped
@@ -347,7 +296,7 @@ test('a master frozen (SIGSTOP) past down-after-milliseconds: calls time out unt
   old.pause()
   t.after(() => old.resume())
   const switched = setup.waitNewMaster(old.port)
-  await throughFailover(t, storage, ids, switched, commandTimeoutMs)
+  await throughFailover(t, { storage, ids, login, failingOver: switched, commandTimeoutMs, secret: 'hunter2' })
   // The connection to the frozen master stays open: the sentinels' switch is what moves the calls.
   const started = Date.now()
   await allRestore(storage, ids, 'frozen:')
@@ -364,7 +313,7 @@ test('the master killed mid-run: calls settle within the command timeout, and af
   const asked = tokenRequests()
   const failingOver = setup.killMaster()
   await sleep(100) // the master is dead: a login from now on cannot be acknowledged by it and then lost
-  const during = await throughFailover(t, storage, ids, failingOver, commandTimeoutMs)
+  const during = await throughFailover(t, { storage, ids, login, failingOver, commandTimeoutMs, secret: 'hunter2' })
   await allRestore(storage, [...ids, ...during.logins], 'killed:')
   assert.equal(tokenRequests() - asked, during.logins.length, 'no restore asked the provider')
 })
