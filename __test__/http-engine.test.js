@@ -171,6 +171,32 @@ test('a pending request keeps the process alive until it settles, and nothing do
   assert.ok(Date.now() - started < 5_000, 'and exited right after')
 })
 
+test('a connection idle for more than 4 s is not used again (as Node\'s fetch): one a middlebox dropped silently fails no request', async () => {
+  // A server behind something that forgets connections idle for 4.5 s: a request sent on one
+  // is never answered.
+  const lastAnswered = new Map()
+  const server = http.createServer((req, res) => {
+    const last = lastAnswered.get(req.socket)
+    if (last !== undefined && performance.now() - last > 4_500) return
+    const issuer = `http://localhost:${server.address().port}${req.url.replace('.well-known/openid-configuration', '')}`
+    res.on('finish', () => lastAnswered.set(req.socket, performance.now()))
+    res.writeHead(200).end(JSON.stringify(documentFor(issuer)))
+  })
+  server.keepAliveTimeout = 60_000
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const base = `http://localhost:${server.address().port}`
+  lib.setIdentityProviderTimeout(1_500)
+  try {
+    await discover(new InMemoryStorage(), `${base}/first/`)
+    await new Promise((resolve) => setTimeout(resolve, 5_000))
+    await discover(new InMemoryStorage(), `${base}/second/`)
+    assert.equal(lastAnswered.size, 2, 'the second request went on a new connection')
+  } finally {
+    server.closeAllConnections()
+    server.close()
+  }
+})
+
 test('HTTP_PROXY is used only with NODE_USE_ENV_PROXY=1, as Node\'s fetch does', async () => {
   const issuer = idp.issuer.replace(/\/$/, '/proxied/')
   idp.answer = (req, res) => res.writeHead(200).end(JSON.stringify(documentFor(issuer)))

@@ -104,6 +104,9 @@ fn proxy_hosts() -> Vec<String> {
     .collect()
 }
 
+/// How long an idle pooled connection is kept (undici's default `keepAliveTimeout`).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
 /// The process's client: `guarded` is the one whose resolver refuses non-public addresses. Each
 /// is built on first use; connections pooled by one are never used by the other, so turning the
 /// guard on leaves no connection to a private address open for its requests.
@@ -114,7 +117,11 @@ fn client(guarded: bool) -> Result<&'static reqwest::Client, HttpFailure> {
     cell.get_or_init(|| {
         let builder = reqwest::Client::builder()
             .use_preconfigured_tls(tls_config()?)
-            .redirect(reqwest::redirect::Policy::none());
+            .redirect(reqwest::redirect::Policy::none())
+            // As Node's fetch does by default: a connection idle longer is not used again.
+            // Servers close idle connections (Node's, CSS among them, after 5 s), and a request
+            // sent on one as it closes fails with a reset; a middlebox may drop one silently.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT);
         let builder = if env_proxy() {
             builder
         } else {
