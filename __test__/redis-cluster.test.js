@@ -7,9 +7,8 @@
 // again every session restores, logged in, and the session list is whole.
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { createCluster } = require('redis')
 const lib = require('..')
-const { startRedisCluster, slotOf } = require('./support/redis-cluster.js')
+const { startRedisCluster, slotOf, connectClusterClient } = require('./support/redis-cluster.js')
 const { startFakeIdp } = require('./support/fake-idp.js')
 const { createRedisStorage } = require('../examples/redis-storage.js')
 
@@ -21,12 +20,7 @@ let idp
 test.before(async () => {
   ;[cluster, idp] = await Promise.all([startRedisCluster(), startFakeIdp()])
   idp.answer('normal')
-  client = createCluster({
-    rootNodes: cluster.urls.map((url) => ({ url, socket: { connectTimeout: 1000, reconnectStrategy: () => 200 } })),
-    defaults: { disableOfflineQueue: true },
-  })
-  client.on('error', () => {}) // a killed node's connection errors; calls reject on their own
-  await client.connect()
+  client = await connectClusterClient(cluster)
 })
 test.after(async () => {
   await client?.close?.().catch(() => {})

@@ -11,9 +11,8 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
 const { setTimeout: sleep } = require('node:timers/promises')
-const { createCluster } = require('redis')
 const lib = require('..')
-const { startRedisCluster, slotOf } = require('./support/redis-cluster.js')
+const { startRedisCluster, slotOf, connectClusterClient } = require('./support/redis-cluster.js')
 const { rotationAcrossProcesses } = require('./support/rotation.js')
 const { throughFailover } = require('./support/failover.js')
 const { startFakeIdp } = require('./support/fake-idp.js')
@@ -30,12 +29,7 @@ const opened = []
 test.before(async () => {
   ;[cluster, idp] = await Promise.all([startRedisCluster(), startFakeIdp()])
   idp.answer('normal')
-  client = createCluster({
-    rootNodes: cluster.urls.map((url) => ({ url, socket: { connectTimeout: 1000, reconnectStrategy: () => 200 } })),
-    defaults: { disableOfflineQueue: true },
-  })
-  client.on('error', () => {}) // a killed node's connection errors; calls reject on their own
-  await client.connect()
+  client = await connectClusterClient(cluster)
 })
 test.after(async () => {
   await Promise.all(opened.map((s) => s.close()))

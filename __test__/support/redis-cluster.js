@@ -5,21 +5,9 @@
 // a server of ./redis.js (its own process group, killed with this process). See README.md here.
 
 const { execFile } = require('node:child_process')
-const { startRedis } = require('./redis.js')
+const { startRedis, freePort } = require('./redis.js')
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** A port free on 127.0.0.1 now (for a node's TLS port, which redis.js does not choose). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = require('node:net').createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 /** Runs redis-cli with `args`; resolves with its output. */
 function redisCli(args, timeoutMs = 20_000) {
@@ -178,4 +166,19 @@ function slotOf(key) {
   return crc % 16384
 }
 
-module.exports = { startRedisCluster, redisCli, slotOf }
+/**
+ * node-redis's cluster client on `cluster`, connected: calls fail at once while a node is down
+ * (no offline queue), and a killed node's connection errors are left to the calls.
+ */
+async function connectClusterClient(cluster) {
+  const { createCluster } = require('redis')
+  const client = createCluster({
+    rootNodes: cluster.urls.map((url) => ({ url, socket: { connectTimeout: 1000, reconnectStrategy: () => 200 } })),
+    defaults: { disableOfflineQueue: true },
+  })
+  client.on('error', () => {})
+  await client.connect()
+  return client
+}
+
+module.exports = { startRedisCluster, redisCli, slotOf, connectClusterClient }
