@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::redis::commands::spread;
+use crate::redis::tests::{closed_port, runtime};
 use crate::redis::{RedisOptions, RedisStore, RedisTarget};
 
 fn get(k: &str) -> Command {
@@ -167,16 +168,8 @@ fn cluster_urls_are_refused_without_their_password() {
 
 #[test]
 fn a_cluster_that_cannot_be_reached_fails_within_the_timeout() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    rt.block_on(async {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            l.local_addr().expect("addr").port()
-        };
+    runtime().block_on(async {
+        let port = closed_port();
         let store = RedisStore::open(RedisOptions {
             target: RedisTarget::Cluster(vec![format!("redis://127.0.0.1:{port}")]),
             key_prefix: "t:".to_owned(),

@@ -3,6 +3,7 @@
 //! sentinels are all down failing at once, in our words.
 
 use super::*;
+use crate::redis::tests::{closed_port, runtime};
 use crate::redis::{RedisOptions, RedisStore, RedisTarget};
 use crate::secret::Secret;
 
@@ -102,17 +103,8 @@ fn the_waits_between_tries_double_up_to_a_quarter_second() {
 
 #[test]
 fn a_store_whose_sentinels_are_all_down_fails_at_once_without_a_password() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    rt.block_on(async {
-        // Ports nothing listens on: bound, then closed.
-        let closed = || {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            l.local_addr().expect("addr").port()
-        };
+    runtime().block_on(async {
+        let closed = closed_port;
         let nodes = [
             format!("redis://:hunter2@127.0.0.1:{}", closed()),
             format!("redis://:hunter2@127.0.0.1:{}", closed()),

@@ -208,12 +208,19 @@ fn a_bad_url_is_refused_without_its_password() {
     assert!(client_for("unix:///tmp/redis.sock").is_ok());
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+/// A runtime for a test's store (the Redis thread's is not started in tests).
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("a runtime")
+}
+
+/// A port on 127.0.0.1 that nothing listens on: bound, then closed.
+pub(super) fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
 }
 
 fn store(url: &str, timeout_ms: u64, connect_timeout_ms: Option<u64>) -> Arc<RedisStore> {
@@ -274,12 +281,7 @@ fn a_server_that_never_answers_times_out_and_keeps_the_written_keys() {
 fn a_refused_connection_fails_at_once_and_a_closed_store_fails_every_call() {
     let rt = runtime();
     rt.block_on(async {
-        // A port nothing listens on: bound, then closed.
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            l.local_addr().expect("addr").port()
-        };
-        let store = store(&format!("redis://127.0.0.1:{port}"), 5_000, None);
+        let store = store(&format!("redis://127.0.0.1:{}", closed_port()), 5_000, None);
         let started = std::time::Instant::now();
         let execution = store.clone().execute(vec![Command::Get("a".into())]).await;
         assert!(started.elapsed().as_millis() < 2_000);
