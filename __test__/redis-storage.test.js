@@ -17,8 +17,9 @@ const { startOp } = require('./support/servers.js')
 const { countNativeCalls } = require('./support/native-calls.js')
 const { rotationAcrossProcesses } = require('./support/rotation.js')
 const { runThroughOutages, checkOutages } = require('./support/redis-outage.js')
+const { checkMultiSessionFunctions } = require('./support/redis-contract.js')
 const { createRedisStorage, redisClientOptions } = require('../examples/redis-storage.js')
-const { LIST_KEY, RECORD_PREFIX, loggedInRecord, seed, rejection, privateCa, runChild } = require('./helpers.js')
+const { RECORD_PREFIX, loggedInRecord, seed, rejection, privateCa, runChild } = require('./helpers.js')
 
 const { RedisStorage, StorageError } = lib
 const ROOT = path.join(__dirname, '..')
@@ -69,37 +70,7 @@ const ms = (x) => `${x.toFixed(1)} ms`
 test('RedisStorage is an IStorage and runs the multi-session functions: stored, listed, restored, logged out, cleared, under its prefix', async () => {
   const storage = open({ url: redis.url, keyPrefix: 'app1:' })
   const other = open({ url: new URL(redis.url), keyPrefix: 'app2:' })
-
-  await seed(storage, { s1: loggedInRecord(), s2: loggedInRecord({ webId: 'https://bob.example/#me' }) })
-  await ccLogin(storage, 'cc-a')
-  const b = await ccLogin(storage, 'cc-b')
-  assert.deepEqual(await lib.getSessionIdFromStorageAll(storage), ['s1', 's2', 'cc-a', 'cc-b'])
-  assert.deepEqual(await lib.getSessionIdFromStorageAll(other), [], 'another prefix is another store')
-
-  // The reference's layout, under the prefix, as any IStorage gets it.
-  assert.deepEqual(JSON.parse(await client.get(`app1:${LIST_KEY}`)), ['s1', 's2', 'cc-a', 'cc-b'])
-  const record = JSON.parse(await client.get(`app1:${RECORD_PREFIX}cc-a`))
-  assert.equal(record.issuer, op.issuer)
-  assert.equal(record.webId, op.webId)
-  assert.ok(record.accessToken && record.privateKey)
-  assert.equal(await client.get(LIST_KEY), null, 'nothing is written outside the prefix')
-
-  const bob = await lib.getSessionFromStorage('s2', { storage, refreshSession: false })
-  assert.equal(bob.info.webId, 'https://bob.example/#me')
-  const sent = binding.httpRequestsSent()
-  const a = await lib.getSessionFromStorage('cc-a', { storage })
-  assert.equal(binding.httpRequestsSent() - sent, 0, 'the stored access token is used')
-  assert.equal(a.info.isLoggedIn, true)
-  assert.equal((await a.fetch(op.privateResource)).status, 200)
-  assert.equal(await lib.getSessionFromStorage('nobody', { storage }), undefined)
-
-  await b.logout()
-  assert.deepEqual(await lib.getSessionIdFromStorageAll(storage), ['s1', 's2', 'cc-a'])
-  assert.equal(await client.get(`app1:${RECORD_PREFIX}cc-b`), null)
-  await lib.clearSessionFromStorageAll(storage)
-  assert.deepEqual(await lib.getSessionIdFromStorageAll(storage), [])
-  const left = await client.keys('app1:*')
-  assert.deepEqual(left.filter((key) => key.includes(RECORD_PREFIX)), [], `left: ${left.join(', ')}`)
+  await checkMultiSessionFunctions({ storage, other, client, op, logIn: ccLogin })
 })
 
 test('its IStorage methods called directly: get, set, delete, and setIfAbsent as SET NX PX', async () => {

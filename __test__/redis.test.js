@@ -8,12 +8,12 @@ const assert = require('node:assert/strict')
 const { setTimeout: sleep } = require('node:timers/promises')
 const { createClient } = require('redis')
 const lib = require('..')
-const binding = require('../binding.js')
 const { startRedis } = require('./support/redis.js')
 const { startOp } = require('./support/servers.js')
 const { runThroughOutages, checkOutages } = require('./support/redis-outage.js')
+const { checkMultiSessionFunctions } = require('./support/redis-contract.js')
 const { createRedisStorage, redisClientOptions } = require('../examples/redis-storage.js')
-const { LIST_KEY, RECORD_PREFIX, loggedInRecord, seed, rejection } = require('./helpers.js')
+const { loggedInRecord, seed, rejection } = require('./helpers.js')
 
 const { StorageError } = lib
 
@@ -61,42 +61,7 @@ test('the adapter is an IStorage: sessions stored, listed, restored, logged out 
   const client = await connect(redis.url)
   const storage = createRedisStorage(client, { prefix: 'app1:' })
   const other = createRedisStorage(client, { prefix: 'app2:' })
-
-  await seed(storage, { s1: loggedInRecord(), s2: loggedInRecord({ webId: 'https://bob.example/#me' }) })
-  await ccLogin(storage, 'cc-a')
-  const b = await ccLogin(storage, 'cc-b')
-  assert.deepEqual(await lib.getSessionIdFromStorageAll(storage), ['s1', 's2', 'cc-a', 'cc-b'])
-  assert.deepEqual(await lib.getSessionIdFromStorageAll(other), [], 'another prefix is another store')
-
-  // The reference's layout, under the prefix.
-  assert.deepEqual(JSON.parse(await client.get(`app1:${LIST_KEY}`)), ['s1', 's2', 'cc-a', 'cc-b'])
-  const record = JSON.parse(await client.get(`app1:${RECORD_PREFIX}cc-a`))
-  assert.equal(record.issuer, op.issuer)
-  assert.equal(record.webId, op.webId)
-  assert.ok(record.accessToken && record.privateKey)
-  assert.equal(await client.get(LIST_KEY), null, 'nothing is written outside the prefix')
-
-  const bob = await lib.getSessionFromStorage('s2', { storage, refreshSession: false })
-  assert.equal(bob.info.webId, 'https://bob.example/#me')
-  // A client-credentials session restores with its stored access token: nothing is sent.
-  const sent = binding.httpRequestsSent()
-  const a = await lib.getSessionFromStorage('cc-a', { storage })
-  assert.equal(binding.httpRequestsSent() - sent, 0)
-  assert.equal(a.info.isLoggedIn, true)
-  assert.equal(a.info.webId, op.webId)
-  assert.equal((await a.fetch(op.privateResource)).status, 200)
-  // Redis answers null for a missing key; the adapter says undefined, and so nobody is there.
-  assert.equal(await storage.get('missing'), undefined)
-  assert.equal(await lib.getSessionFromStorage('nobody', { storage }), undefined)
-
-  await b.logout()
-  assert.deepEqual(await lib.getSessionIdFromStorageAll(storage), ['s1', 's2', 'cc-a'])
-  assert.equal(await client.get(`app1:${RECORD_PREFIX}cc-b`), null)
-
-  await lib.clearSessionFromStorageAll(storage)
-  assert.deepEqual(await lib.getSessionIdFromStorageAll(storage), [])
-  const left = await client.keys('app1:*')
-  assert.deepEqual(left.filter((key) => key.includes(RECORD_PREFIX)), [], `left: ${left.join(', ')}`)
+  await checkMultiSessionFunctions({ storage, other, client, op, logIn: ccLogin })
 })
 
 test('setIfAbsent is SET NX PX: true once, false while the key exists, atomic across clients, and the key lapses', async () => {
