@@ -273,9 +273,8 @@ test('a list changed by logins and logouts between calls is handed out as stored
 })
 
 test('a restore reads the record once, and uses a stored access token without the provider', async () => {
-  const { generateKeyPairSync } = require('node:crypto')
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-  const { kty, crv, x, y, d } = privateKey.export({ format: 'jwk' })
+  const { privateJwk } = require('./support/fake-idp.js').p256()
+  const { kty, crv, x, y, d } = privateJwk
   const storage = asyncMapStorage()
   await seed(storage, {
     t: record({

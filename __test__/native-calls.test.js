@@ -17,7 +17,8 @@ const WEB_ID = 'https://alice.example/profile/card#me'
 
 /** A logged-in session's record holding a DPoP-bound access token with an hour to live. */
 function recordWithAccessToken() {
-  const jwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' })
+  // The JWK from the generator: exporting a KeyObject just generated can deadlock Node 20 (support/fake-idp.js, p256).
+  const jwk = generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: { format: 'jwk' }, privateKeyEncoding: { format: 'jwk' } }).privateKey
   const { kty, crv, x, y, d } = jwk
   return JSON.stringify({
     clientId: 'https://app.example/id',

@@ -62,7 +62,10 @@ export const webIdOf = (i) => `https://user${i}.solid.example/profile/card#me`
  * to live, so that a restore with refreshing uses it and sends nothing, and the WebID check's mark.
  */
 export function sessionRecordWithAccessToken(i) {
-  const { kty, crv, x, y, d } = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' })
+  // The JWK from the generator: exporting a KeyObject just generated can deadlock Node 20 (a GC
+  // during the export finalizes the generation job, which waits for the lock the export holds).
+  const jwk = { format: 'jwk' }
+  const { kty, crv, x, y, d } = generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: jwk, privateKeyEncoding: jwk }).privateKey
   const now = Date.now()
   return JSON.stringify({
     ...JSON.parse(sessionRecord(i)),

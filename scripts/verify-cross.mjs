@@ -194,7 +194,13 @@ function smoke() {
   const lib = require(__dirname)
   const certs = process.argv[2]
   const b64 = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
-  const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  // JWKs from the generator, not exported from its KeyObjects: exporting a KeyObject just
+  // generated can deadlock Node 20 (a GC during the export finalizes the generation job, which
+  // waits for the lock the export holds).
+  const jwk = { format: 'jwk' }
+  const generated = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: jwk, privateKeyEncoding: jwk })
+  const privateKey = crypto.createPrivateKey({ key: generated.privateKey, ...jwk })
+  const publicJwk = generated.publicKey
   const sign = (claims) => {
     const input = `${b64({ alg: 'ES256', typ: 'JWT', kid: 'k1' })}.${b64(claims)}`
     return `${input}.${crypto.sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`
@@ -220,7 +226,7 @@ function smoke() {
               dpop_signing_alg_values_supported: ['ES256'],
             })
           }
-          if (req.url === '/jwks') return json(200, { keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' }] })
+          if (req.url === '/jwks') return json(200, { keys: [{ ...publicJwk, kid: 'k1', alg: 'ES256', use: 'sig' }] })
           if (req.method === 'POST' && req.url === '/token') {
             const clientId = Buffer.from(req.headers.authorization.slice('Basic '.length), 'base64').toString().split(':')[0]
             const jwk = JSON.parse(Buffer.from(req.headers.dpop.split('.')[0], 'base64url')).jwk

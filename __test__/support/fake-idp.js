@@ -76,10 +76,19 @@ function verifiesWithOwnJwk(token) {
 }
 
 /** A fresh P-256 key pair: { privateKey, publicJwk, privateJwk }. */
+/**
+ * A new P-256 key pair: as KeyObjects and as JWKs. The JWKs come from the generator itself: on
+ * Node 20, exporting a KeyObject just generated can deadlock the thread (a garbage collection
+ * during the export finalizes the generation job, whose destructor waits for the key's lock that
+ * the export holds; stop 23's CI run hung there).
+ */
 function p256() {
-  const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
-  const { kty, crv, x, y, d } = privateKey.export({ format: 'jwk' })
-  return { privateKey, publicKey, publicJwk: { kty, crv, x, y }, privateJwk: { kty, crv, x, y, d } }
+  const jwk = { format: 'jwk' }
+  const { privateKey: generated } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: jwk, privateKeyEncoding: jwk })
+  const { kty, crv, x, y, d } = generated
+  const privateJwk = { kty, crv, x, y, d }
+  const publicJwk = { kty, crv, x, y }
+  return { privateKey: crypto.createPrivateKey({ key: privateJwk, ...jwk }), publicKey: crypto.createPublicKey({ key: publicJwk, ...jwk }), publicJwk, privateJwk }
 }
 
 function readBody(req) {
