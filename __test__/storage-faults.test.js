@@ -49,7 +49,8 @@ let idp // tokens live 300 s
 let shortLived // tokens live 5 s, so that the background refresh comes soon
 let stopWatch
 test.before(async () => {
-  // This file once ran into the runner's 15-minute timeout in CI, in a test that takes 60 ms here.
+  // This file's JS thread once deadlocked in CI (in Node, exporting a key just generated: see
+  // support/fake-idp.js, p256): the watch says where, should it block again.
   stopWatch = watchForBlockedThread()
   idp = await startFakeIdp()
   shortLived = await startFakeIdp({ expiresIn: 5 })
