@@ -9,9 +9,11 @@
 //! One `ConnectionManager` per store (a multiplexed connection that reconnects after Redis went
 //! away), on a Redis Cluster the crate's cluster connection (`crate::redis::cluster`), or behind
 //! Redis Sentinel a connection to the master the sentinels name (`crate::redis::sentinel`, which
-//! asks them again after a failover), made on first use, on the Redis thread. It never retries a connection by itself: while
-//! Redis is down a call fails at once, and the next call connects again; a Redis that keeps the
-//! connection open but stops answering is cut off by the storage timeout. Nothing here holds
+//! asks them again after a failover), made on first use, on the Redis thread. On one Redis a
+//! connection is never retried by itself: while Redis is down a call fails at once, and the next
+//! call connects again; on a cluster or behind Sentinel a batch is tried again within its
+//! timeout, after a redirection or a failover. A Redis that keeps the connection open but stops
+//! answering is cut off by the storage timeout. Nothing here holds
 //! the Node event loop: the thread and the connection's task hold nothing of Node's, and a call
 //! in flight is a Promise bounded by the timeout (`binding::redis_promise`).
 
