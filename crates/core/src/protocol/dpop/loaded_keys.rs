@@ -131,16 +131,24 @@ mod tests {
         )
     }
 
+    /// `loaded_or` for these texts, counting in `loads` the times it had to load the key.
+    fn load_counting(
+        public: &str,
+        private: &str,
+        loads: &mut u32,
+    ) -> Result<DpopKey, super::super::DpopError> {
+        loaded_or(public, private, || {
+            *loads += 1;
+            DpopKey::from_stored_unkept(public, private)
+        })
+    }
+
     #[test]
     fn the_same_texts_load_once() {
         let (public, private, key) = fresh();
         let mut loads = 0;
         for _ in 0..3 {
-            let loaded = loaded_or(&public, &private, || {
-                loads += 1;
-                DpopKey::from_stored_unkept(&public, &private)
-            })
-            .unwrap();
+            let loaded = load_counting(&public, &private, &mut loads).unwrap();
             assert_eq!(loaded.thumbprint(), key.thumbprint());
         }
         assert_eq!(loads, 1);
@@ -150,17 +158,10 @@ mod tests {
     fn a_forgotten_key_is_loaded_again() {
         let (public, private, _) = fresh();
         let mut loads = 0;
-        let mut load = || {
-            loaded_or(&public, &private, || {
-                loads += 1;
-                DpopKey::from_stored_unkept(&public, &private)
-            })
-            .unwrap()
-        };
-        load();
-        load();
+        load_counting(&public, &private, &mut loads).unwrap();
+        load_counting(&public, &private, &mut loads).unwrap();
         forget(&public, &private);
-        load();
+        load_counting(&public, &private, &mut loads).unwrap();
         assert_eq!(loads, 2);
     }
 
@@ -170,11 +171,7 @@ mod tests {
         let (_, other_private, _) = fresh();
         let mut loads = 0;
         for _ in 0..2 {
-            let refused = loaded_or(&public, &other_private, || {
-                loads += 1;
-                DpopKey::from_stored_unkept(&public, &other_private)
-            });
-            assert!(refused.is_err());
+            assert!(load_counting(&public, &other_private, &mut loads).is_err());
         }
         assert_eq!(loads, 2);
     }
@@ -191,11 +188,7 @@ mod tests {
         assert_ne!(reordered, private);
         let mut loads = 0;
         for private in [&private, &reordered] {
-            let loaded = loaded_or(&public, private, || {
-                loads += 1;
-                DpopKey::from_stored_unkept(&public, private)
-            })
-            .unwrap();
+            let loaded = load_counting(&public, private, &mut loads).unwrap();
             assert_eq!(loaded.thumbprint(), key.thumbprint());
         }
         assert_eq!(loads, 2);
